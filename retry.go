@@ -6,12 +6,15 @@ package neuracraft
 
 import (
 	"context"
+	"encoding/binary"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -91,8 +94,9 @@ type Transport struct {
 	// Tests set it.
 	rand func() float64
 
-	mu    sync.Mutex
-	hosts map[string]*hostState // only hosts with a spent budget or a cooldown
+	mu     sync.Mutex
+	hosts  map[string]*hostState // only hosts with a spent budget or a cooldown
+	nhosts atomic.Int32          // len(hosts), read without mu on the success path
 }
 
 // RetryPolicy says which failures a [Transport] retries and how long it
@@ -272,7 +276,7 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	}
 	var last error
 	for attempt := 1; ; attempt++ {
-		if !t.DisableCooldown {
+		if !t.DisableCooldown && t.nhosts.Load() > 0 {
 			if err := t.waitCooldown(ctx, req, id, host); err != nil {
 				if attempt == 1 {
 					closeBody(req)
@@ -433,13 +437,11 @@ func withRequestID(req *http.Request) (*http.Request, string) {
 // newRequestID returns 32 random hex digits. The IDs are for matching logs,
 // not secrets, so math/rand/v2 is enough.
 func newRequestID() string {
-	const digits = "0123456789abcdef"
+	var raw [16]byte
+	binary.LittleEndian.PutUint64(raw[:8], rand.Uint64())
+	binary.LittleEndian.PutUint64(raw[8:], rand.Uint64())
 	var b [32]byte
-	for i, x := range [2]uint64{rand.Uint64(), rand.Uint64()} {
-		for j := range 16 {
-			b[i*16+j] = digits[x>>(4*j)&0xf]
-		}
-	}
+	hex.Encode(b[:], raw[:])
 	return string(b[:])
 }
 
@@ -527,17 +529,19 @@ func (t *Transport) state(host string) *hostState {
 				delete(t.hosts, h)
 			}
 		}
+		t.nhosts.Store(int32(len(t.hosts)))
 	}
 	maxTokens, _ := t.budget()
 	s := &hostState{tokens: maxTokens}
 	t.hosts[host] = s
+	t.nhosts.Store(int32(len(t.hosts)))
 	return s
 }
 
 // recordAnswer puts Refill back into host's budget after an answer that
 // is not a retryable failure.
 func (t *Transport) recordAnswer(host string) {
-	if t.Retry.Budget.Disabled {
+	if t.nhosts.Load() == 0 {
 		return
 	}
 	t.mu.Lock()
@@ -550,6 +554,7 @@ func (t *Transport) recordAnswer(host string) {
 	s.tokens = min(s.tokens+refill, maxTokens)
 	if s.tokens >= maxTokens && !s.until.After(time.Now()) {
 		delete(t.hosts, host)
+		t.nhosts.Store(int32(len(t.hosts)))
 	}
 }
 
