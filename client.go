@@ -1,0 +1,317 @@
+// This file holds Client, a small JSON client for the NeuraCraft API built
+// on Transport, and Response, the metadata of a successful call.
+
+package neuracraft
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"strings"
+	"sync"
+)
+
+// DefaultBaseURL is the hosted NeuraCraft API. Self-hosted installs serve
+// the same API under <service-url>/api/v1.
+const DefaultBaseURL = "https://api.neuracraft.com/v1"
+
+// DefaultMaxResponseBody is the largest success body a [Client] decodes
+// by default: 10 MiB.
+const DefaultMaxResponseBody = 10 << 20
+
+// Environment variables a [Client] reads for the fields left empty.
+const (
+	EnvBaseURL = "NEURACRAFT_BASE_URL"
+	EnvAPIKey  = "NEURACRAFT_API_KEY"
+)
+
+// userAgent names this SDK in requests.
+const userAgent = "neuracraft-go"
+
+// Client makes JSON calls to the NeuraCraft API: [Client.Do] sends a JSON
+// body, decodes a JSON success into a value of the caller's and returns
+// the response's metadata. Failures come back as [*APIError] (or, for a
+// request held back by a cooldown, [*CooldownError]); every call is sent
+// through a [Transport], so transient failures are retried.
+//
+// The zero value is ready to use: it reads NEURACRAFT_BASE_URL and
+// NEURACRAFT_API_KEY from the environment and sends requests through a
+// Transport over http.DefaultTransport. Credentials are sent only over
+// HTTPS, or plain HTTP to a loopback address (for tests and
+// [github.com/neuracraft/neuracraft-go/neuracrafttest]); they never appear
+// in errors, and String prints the Client without them.
+//
+// A Client is safe for concurrent use. Do not change its fields after the
+// first call.
+type Client struct {
+	// BaseURL is the API's base URL, such as DefaultBaseURL or
+	// "https://neuracraft.example.com/api/v1". Empty means the
+	// NEURACRAFT_BASE_URL environment variable, or DefaultBaseURL when that
+	// is empty too.
+	BaseURL string
+
+	// APIKey is sent in the X-API-Key header. Empty means the
+	// NEURACRAFT_API_KEY environment variable.
+	APIKey string
+
+	// Token is an OAuth 2.0 access token. When set, it is sent as
+	// "Authorization: Bearer <Token>" and APIKey is not sent.
+	Token string
+
+	// HTTPClient sends the requests. nil means a client whose transport is
+	// a Transport with policy Retry over http.DefaultTransport. A client
+	// given here is wrapped as WrapClient does (with policy Retry), unless
+	// its transport already is a *Transport; the client itself is not
+	// modified.
+	HTTPClient *http.Client
+
+	// Retry is the retry policy of the Transport the Client adds. It is
+	// unused when HTTPClient's transport already is a *Transport.
+	Retry RetryPolicy
+
+	// MaxResponseBody is the largest success body decoded; a larger one is
+	// an error, never silently cut. Zero means DefaultMaxResponseBody.
+	MaxResponseBody int64
+
+	once sync.Once
+	hc   *http.Client
+}
+
+// Response is the metadata of a successful call.
+type Response struct {
+	// StatusCode is the HTTP status: 200, 201, 202, ...
+	StatusCode int
+	// RequestID is the response's X-Request-ID, else the one sent.
+	RequestID string
+	// Location is the parsed Location header of a 201 Created (the new
+	// resource's URL, resolved against the request URL), or nil.
+	Location *url.URL
+	// TaskID identifies the asynchronous operation of a 202 Accepted: the
+	// body's "task_id", else its "run_id".
+	TaskID string
+	// MonitorURL is the body's "monitor_url" of a 202 Accepted, if any.
+	MonitorURL string
+	// Header is the response's header.
+	Header http.Header
+}
+
+// String describes the Client without its credentials.
+func (c *Client) String() string {
+	cred := "none"
+	switch {
+	case c.Token != "":
+		cred = "bearer token"
+	case c.apiKey() != "":
+		cred = "API key"
+	}
+	return fmt.Sprintf("neuracraft.Client{BaseURL: %q, credentials: %s}", c.baseURL(), cred)
+}
+
+// GoString is String, so that %#v does not print credentials either.
+func (c *Client) GoString() string { return c.String() }
+
+func (c *Client) baseURL() string {
+	if c.BaseURL != "" {
+		return c.BaseURL
+	}
+	if v := os.Getenv(EnvBaseURL); v != "" {
+		return v
+	}
+	return DefaultBaseURL
+}
+
+func (c *Client) apiKey() string {
+	if c.APIKey != "" {
+		return c.APIKey
+	}
+	return os.Getenv(EnvAPIKey)
+}
+
+func (c *Client) httpClient() *http.Client {
+	c.once.Do(func() {
+		hc := c.HTTPClient
+		if hc == nil {
+			hc = &http.Client{}
+		}
+		w := *hc
+		if _, ok := hc.Transport.(*Transport); !ok {
+			w.Transport = &Transport{Base: hc.Transport, Retry: c.Retry}
+		}
+		c.hc = &w
+	})
+	return c.hc
+}
+
+// Do calls the API: method on path, which is relative to BaseURL and may
+// carry a query ("/pipelines?limit=10"), or an absolute URL under BaseURL
+// (such as a monitor_url). A non-nil in is sent as JSON; a JSON success
+// body is decoded into out unless out is nil. It returns the response's
+// metadata.
+//
+// Errors: an [*APIError] for a status of 400 or more; a [*CooldownError]
+// for a request held back; a network error naming the request; an error
+// naming the request ID when a success body is not the JSON promised or
+// is larger than MaxResponseBody. Errors from ctx match ctx.Err() with
+// errors.Is.
+func (c *Client) Do(ctx context.Context, method, path string, in, out any) (*Response, error) {
+	req, err := c.newRequest(ctx, method, path, in)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := c.httpClient().Do(req)
+	if err != nil {
+		var urlErr *url.Error
+		if errors.As(err, &urlErr) && isOwnError(urlErr.Err) {
+			err = urlErr.Err // already names the request, without http.Client's repetition
+		}
+		return nil, err
+	}
+	if resp.StatusCode >= 400 { // HTTPClient's transport was not ours after all
+		return nil, FromResponse(resp)
+	}
+	defer resp.Body.Close()
+	meta := &Response{StatusCode: resp.StatusCode, Header: resp.Header,
+		RequestID: resp.Header.Get(requestIDHeader)}
+	if meta.RequestID == "" && resp.Request != nil {
+		meta.RequestID = resp.Request.Header.Get(requestIDHeader)
+	}
+	fail := func(format string, args ...any) error {
+		return fmt.Errorf("neuracraft: %s %s: %d %s (request %s): %s", method, req.URL.EscapedPath(),
+			resp.StatusCode, http.StatusText(resp.StatusCode), meta.RequestID, fmt.Sprintf(format, args...))
+	}
+	if loc := resp.Header.Get("Location"); loc != "" && resp.StatusCode == http.StatusCreated {
+		u, err := req.URL.Parse(loc)
+		if err != nil {
+			return meta, fail("invalid Location header: %v", err)
+		}
+		meta.Location = u
+	}
+	limit := c.MaxResponseBody
+	if limit <= 0 {
+		limit = DefaultMaxResponseBody
+	}
+	body, err := io.ReadAll(io.LimitReader(resp.Body, limit+1))
+	if err != nil {
+		return meta, fmt.Errorf("neuracraft: %s %s: reading the response body (request %s): %w",
+			method, req.URL.EscapedPath(), meta.RequestID, err)
+	}
+	if int64(len(body)) > limit {
+		return meta, fail("response body larger than %d bytes, not decoded", limit)
+	}
+	if resp.StatusCode == http.StatusAccepted && len(body) > 0 {
+		var task struct {
+			TaskID     string `json:"task_id"`
+			RunID      string `json:"run_id"`
+			MonitorURL string `json:"monitor_url"`
+		}
+		if err := json.Unmarshal(body, &task); err == nil {
+			meta.TaskID, meta.MonitorURL = task.TaskID, task.MonitorURL
+			if meta.TaskID == "" {
+				meta.TaskID = task.RunID
+			}
+		}
+	}
+	if out != nil && len(bytes.TrimSpace(body)) > 0 {
+		if err := json.Unmarshal(body, out); err != nil {
+			return meta, fmt.Errorf("neuracraft: %s %s: %d %s (request %s): decoding the response body: %w",
+				method, req.URL.EscapedPath(), resp.StatusCode, http.StatusText(resp.StatusCode), meta.RequestID, err)
+		}
+	}
+	return meta, nil
+}
+
+// isOwnError reports whether err comes from this package's Transport,
+// whose errors already name the method, path and request ID.
+func isOwnError(err error) bool {
+	var apiErr *APIError
+	var cooldown *CooldownError
+	return errors.As(err, &apiErr) || errors.As(err, &cooldown)
+}
+
+// newRequest builds the request of a call, with its JSON body, headers
+// and credentials.
+func (c *Client) newRequest(ctx context.Context, method, path string, in any) (*http.Request, error) {
+	u, err := c.resolve(path)
+	if err != nil {
+		return nil, err
+	}
+	var body io.Reader
+	if in != nil {
+		b, err := json.Marshal(in)
+		if err != nil {
+			return nil, fmt.Errorf("neuracraft: %s %s: encoding the request body: %w", method, u.EscapedPath(), err)
+		}
+		body = bytes.NewReader(b)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, u.String(), body)
+	if err != nil {
+		return nil, fmt.Errorf("neuracraft: %s %s: %w", method, u.EscapedPath(), err)
+	}
+	req.Header.Set("Accept", "application/json")
+	req.Header.Set("User-Agent", userAgent)
+	if in != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	key := c.apiKey()
+	if c.Token != "" || key != "" {
+		if u.Scheme != "https" && !isLoopback(u.Hostname()) {
+			return nil, fmt.Errorf("neuracraft: %s %s: refusing to send credentials over %s to %s; use https",
+				method, u.EscapedPath(), u.Scheme, u.Host)
+		}
+		if c.Token != "" {
+			req.Header.Set("Authorization", "Bearer "+c.Token)
+		} else {
+			req.Header.Set("X-API-Key", key)
+		}
+	}
+	return req, nil
+}
+
+// resolve turns a call's path into a URL under the base URL.
+func (c *Client) resolve(path string) (*url.URL, error) {
+	raw := c.baseURL()
+	base, err := url.Parse(raw)
+	if err != nil || base.Host == "" || (base.Scheme != "https" && base.Scheme != "http") {
+		return nil, fmt.Errorf("neuracraft: invalid base URL %q: want an absolute http(s) URL", redactRaw(raw))
+	}
+	ref, err := url.Parse(path)
+	if err != nil {
+		return nil, fmt.Errorf("neuracraft: invalid path %q: %w", path, err)
+	}
+	if ref.IsAbs() {
+		prefix := strings.TrimSuffix(base.String(), "/") + "/"
+		if ref.Scheme != base.Scheme || ref.Host != base.Host || !strings.HasPrefix(ref.String(), prefix) {
+			return nil, fmt.Errorf("neuracraft: URL %s is not under the base URL %s; credentials are only sent there",
+				redactURL(ref), redactURL(base))
+		}
+		return ref, nil
+	}
+	u := *base
+	u.Path = strings.TrimSuffix(base.Path, "/") + "/" + strings.TrimPrefix(ref.Path, "/")
+	u.RawPath = ""
+	u.RawQuery = ref.RawQuery
+	return &u, nil
+}
+
+// redactRaw is redactURL for a string that may not parse.
+func redactRaw(raw string) string {
+	if u, err := url.Parse(raw); err == nil {
+		return redactURL(u)
+	}
+	return "(unparsable)"
+}
+
+func isLoopback(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
