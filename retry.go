@@ -167,7 +167,8 @@ type RetryEvent struct {
 
 // LogRetries returns an OnRetry hook that logs each retry on logger at
 // level Warn, with the method, redacted URL, request ID, attempt, delay
-// and cause. A nil logger means slog.Default().
+// and cause (the code, such as "429 Too Many Requests", or the network
+// error). A nil logger means slog.Default().
 //
 //	t := &neuracraft.Transport{OnRetry: neuracraft.LogRetries(slog.Default())}
 func LogRetries(logger *slog.Logger) func(RetryEvent) {
@@ -176,13 +177,20 @@ func LogRetries(logger *slog.Logger) func(RetryEvent) {
 		if l == nil {
 			l = slog.Default()
 		}
+		cause := slog.String("cause", "")
+		var apiErr *APIError
+		if errors.As(ev.Err, &apiErr) {
+			cause.Value = slog.StringValue(apiErr.Code.String())
+		} else if ev.Err != nil {
+			cause.Value = slog.StringValue(ev.Err.Error())
+		}
 		l.LogAttrs(context.Background(), slog.LevelWarn, "neuracraft: retrying",
 			slog.String("method", ev.Method),
 			slog.String("url", ev.URL),
 			slog.String("request_id", ev.RequestID),
 			slog.Int("attempt", ev.Attempt),
 			slog.Duration("delay", ev.Delay),
-			slog.Any("cause", ev.Err))
+			cause)
 	}
 }
 

@@ -101,4 +101,3 @@ func (z *zeros) Read(p []byte) (int, error) {
 	z.n -= int64(len(p))
 	return len(p), nil
 }
-
