@@ -140,20 +140,30 @@ func newAPIError(resp *http.Response, limit int64) *APIError {
 }
 
 // readCapped reads at most limit bytes of r and reports whether there was
-// more.
+// more. A known content length sizes the buffer in one allocation.
 func readCapped(r io.Reader, limit, contentLength int64) (body []byte, truncated bool, err error) {
 	size := int64(512)
 	if contentLength >= 0 {
-		size = min(contentLength, limit) + 1
+		size = contentLength + 1 // room to see the end of the body
 	}
-	buf := bytes.NewBuffer(make([]byte, 0, min(size, limit+1)))
-	_, err = buf.ReadFrom(io.LimitReader(r, limit+1))
-	body = buf.Bytes()
+	lr := io.LimitReader(r, limit+1)
+	body = make([]byte, 0, min(size, limit+1))
+	for {
+		n, rerr := lr.Read(body[len(body):cap(body)])
+		body = body[:len(body)+n]
+		if rerr == io.EOF {
+			break
+		}
+		if rerr != nil {
+			err = fmt.Errorf("reading error body: %w", rerr)
+			break
+		}
+		if len(body) == cap(body) {
+			body = append(body, 0)[:len(body)] // grow
+		}
+	}
 	if int64(len(body)) > limit {
 		return body[:limit:limit], true, nil
-	}
-	if err != nil {
-		err = fmt.Errorf("reading error body: %w", err)
 	}
 	return body, false, err
 }
@@ -274,14 +284,16 @@ func cleanText(s string, max int) string {
 			space = b.Len() > 0
 			continue
 		}
-		if n == max {
+		if space {
+			n++ // the space written before r
+		}
+		if n >= max {
 			b.WriteString("…")
 			return b.String()
 		}
 		if space {
 			b.WriteByte(' ')
 			space = false
-			n++
 		}
 		b.WriteRune(r)
 		n++
@@ -454,8 +466,32 @@ func isTransientNetError(err error) bool {
 	if errors.As(err, &dnsErr) {
 		return dnsErr.IsTimeout || dnsErr.IsTemporary
 	}
-	var netErr net.Error
-	return errors.As(err, &netErr) && netErr.Timeout()
+	return timedOut(err)
+}
+
+// timedOut reports whether any error in err's tree says it timed out. It
+// walks the tree itself because errors.As stops at the first net.Error: a
+// *url.Error around a wrapped timeout reports Timeout() false.
+func timedOut(err error) bool {
+	for err != nil {
+		if t, ok := err.(interface{ Timeout() bool }); ok && t.Timeout() {
+			return true
+		}
+		switch x := err.(type) {
+		case interface{ Unwrap() error }:
+			err = x.Unwrap()
+		case interface{ Unwrap() []error }:
+			for _, e := range x.Unwrap() {
+				if timedOut(e) {
+					return true
+				}
+			}
+			return false
+		default:
+			return false
+		}
+	}
+	return false
 }
 
 // IsPlugin reports whether err, through any wrapping, carries a plugin

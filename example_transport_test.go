@@ -1,0 +1,89 @@
+package neuracraft_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/neuracraft/neuracraft-go"
+	"github.com/neuracraft/neuracraft-go/neuracrafttest"
+)
+
+// A service wraps the client it already has; NeuraCraft failures then come
+// out of client.Do as errors that errors.Is and errors.As understand.
+func ExampleWrapClient() {
+	srv := neuracrafttest.NewServer()
+	defer srv.Close()
+
+	client := neuracraft.WrapClient(&http.Client{Timeout: 30 * time.Second})
+	req, _ := http.NewRequest("GET", srv.URL+"/pipelines/pipe_1", nil)
+	req.Header.Set("X-API-Key", srv.APIKey)
+	resp, err := client.Do(req)
+	switch {
+	case errors.Is(err, neuracraft.ErrNotFound):
+		fmt.Println("no such pipeline")
+	case neuracraft.IsRetryable(err):
+		fmt.Println("neuracraft busy, try later:", err)
+	case err != nil:
+		fmt.Println("failed:", err)
+	default:
+		resp.Body.Close()
+		fmt.Println("found it")
+	}
+	// Output: no such pipeline
+}
+
+// Every option of the Transport has a default; set only what you need.
+func ExampleTransport() {
+	transport := &neuracraft.Transport{
+		Retry: neuracraft.RetryPolicy{
+			MaxAttempts:   3,                // the first attempt included; 1 turns retries off
+			MaxRetryAfter: 10 * time.Second, // a longer Retry-After is returned to the caller
+			Budget:        neuracraft.RetryBudget{Disabled: true},
+		},
+		DisableCooldown: true,
+		OnRetry:         neuracraft.LogRetries(slog.Default()),
+	}
+	client := &http.Client{Transport: transport}
+	_ = client
+	fmt.Println(transport.Retry.MaxAttempts)
+	// Output: 3
+}
+
+// A Retry-After longer than MaxRetryAfter is not slept: the error comes
+// back at once, and the caller can schedule the next try.
+func ExampleAPIError_RetryAfter() {
+	srv := neuracrafttest.NewServer()
+	defer srv.Close()
+	srv.Fail("GET /pipelines", 1, neuracrafttest.RateLimit("3600"))
+
+	client := &neuracraft.Client{BaseURL: srv.URL, APIKey: srv.APIKey}
+	_, err := client.Do(context.Background(), "GET", "/pipelines", nil, nil)
+	var apiErr *neuracraft.APIError
+	if errors.As(err, &apiErr) && errors.Is(err, neuracraft.ErrRateLimited) {
+		fmt.Println("try again in", apiErr.RetryAfter)
+	}
+	// Output: try again in 1h0m0s
+}
+
+// A custom rule can retry more (here: 409 Conflict) or less than the
+// default, and fall back to DefaultShouldRetry for the rest.
+func ExampleRetryPolicy_shouldRetry() {
+	policy := neuracraft.RetryPolicy{
+		ShouldRetry: func(req *http.Request, err error) bool {
+			if errors.Is(err, neuracraft.Code(http.StatusConflict)) {
+				return true
+			}
+			return neuracraft.DefaultShouldRetry(req, err)
+		},
+	}
+	req, _ := http.NewRequest("POST", "https://api.neuracraft.com/v1/pipelines", nil)
+	fmt.Println(policy.ShouldRetry(req, &neuracraft.APIError{StatusCode: 409, Code: 409}))
+	fmt.Println(policy.ShouldRetry(req, &neuracraft.APIError{StatusCode: 500, Code: 500}))
+	// Output:
+	// true
+	// false
+}
