@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net"
 	"net/http"
 	"net/url"
@@ -144,6 +145,7 @@ func (c *Client) httpClient() *http.Client {
 		if _, ok := hc.Transport.(*Transport); !ok {
 			w.Transport = &Transport{Base: hc.Transport, Retry: c.Retry}
 		}
+		w.CheckRedirect = keepCredentialsHome(hc.CheckRedirect)
 		c.hc = &w
 	})
 	return c.hc
@@ -168,8 +170,11 @@ func (c *Client) Do(ctx context.Context, method, path string, in, out any) (*Res
 	resp, err := c.httpClient().Do(req)
 	if err != nil {
 		var urlErr *url.Error
-		if errors.As(err, &urlErr) && isOwnError(urlErr.Err) {
-			err = urlErr.Err // already names the request, without http.Client's repetition
+		if errors.As(err, &urlErr) {
+			if isOwnError(urlErr.Err) {
+				return nil, urlErr.Err // already names the request, without http.Client's repetition
+			}
+			urlErr.URL = redactURL(req.URL)
 		}
 		return nil, err
 	}
@@ -197,6 +202,7 @@ func (c *Client) Do(ctx context.Context, method, path string, in, out any) (*Res
 	if limit <= 0 {
 		limit = DefaultMaxResponseBody
 	}
+	limit = min(limit, math.MaxInt64-1) // limit+1 must not overflow
 	body, err := io.ReadAll(io.LimitReader(resp.Body, limit+1))
 	if err != nil {
 		return meta, fmt.Errorf("neuracraft: %s %s: reading the response body (request %s): %w",
@@ -227,12 +233,34 @@ func (c *Client) Do(ctx context.Context, method, path string, in, out any) (*Res
 	return meta, nil
 }
 
+// keepCredentialsHome wraps a redirect policy (nil means net/http's
+// default of at most 10 redirects) so that a redirect to another scheme,
+// host or port drops the credentials: net/http itself strips Authorization
+// there, but not X-API-Key.
+func keepCredentialsHome(next func(*http.Request, []*http.Request) error) func(*http.Request, []*http.Request) error {
+	return func(req *http.Request, via []*http.Request) error {
+		first := via[0].URL
+		if req.URL.Scheme != first.Scheme || req.URL.Host != first.Host {
+			req.Header.Del("X-API-Key")
+			req.Header.Del("Authorization")
+		}
+		if next != nil {
+			return next(req, via)
+		}
+		if len(via) >= 10 {
+			return errors.New("stopped after 10 redirects")
+		}
+		return nil
+	}
+}
+
 // isOwnError reports whether err comes from this package's Transport,
 // whose errors already name the method, path and request ID.
 func isOwnError(err error) bool {
 	var apiErr *APIError
 	var cooldown *CooldownError
-	return errors.As(err, &apiErr) || errors.As(err, &cooldown)
+	var reqErr *requestError
+	return errors.As(err, &apiErr) || errors.As(err, &cooldown) || errors.As(err, &reqErr)
 }
 
 // newRequest builds the request of a call, with its JSON body, headers
@@ -293,9 +321,13 @@ func (c *Client) resolve(path string) (*url.URL, error) {
 		}
 		return ref, nil
 	}
+	// Join the escaped forms, so that an escaped "/" in a segment
+	// ("team%2Fetl") stays one segment.
 	u := *base
-	u.Path = strings.TrimSuffix(base.Path, "/") + "/" + strings.TrimPrefix(ref.Path, "/")
-	u.RawPath = ""
+	u.RawPath = strings.TrimSuffix(base.EscapedPath(), "/") + "/" + strings.TrimPrefix(ref.EscapedPath(), "/")
+	if u.Path, err = url.PathUnescape(u.RawPath); err != nil {
+		return nil, fmt.Errorf("neuracraft: invalid path %q: %w", path, err)
+	}
 	u.RawQuery = ref.RawQuery
 	return &u, nil
 }

@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"mime"
 	"net"
 	"net/http"
@@ -142,8 +143,9 @@ func newAPIError(resp *http.Response, limit int64) *APIError {
 // readCapped reads at most limit bytes of r and reports whether there was
 // more. A known content length sizes the buffer in one allocation.
 func readCapped(r io.Reader, limit, contentLength int64) (body []byte, truncated bool, err error) {
+	limit = min(limit, math.MaxInt64-1) // limit+1 must not overflow
 	size := int64(512)
-	if contentLength >= 0 {
+	if contentLength >= 0 && contentLength < DefaultMaxErrorBody {
 		size = contentLength + 1 // room to see the end of the body
 	}
 	lr := io.LimitReader(r, limit+1)

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"os"
 	"time"
 
 	"github.com/neuracraft/neuracraft-go"
@@ -86,4 +87,36 @@ func ExampleRetryPolicy_shouldRetry() {
 	// Output:
 	// true
 	// false
+}
+
+// LogRetries logs one line per retry. Here the log drops the time, URL and
+// delay, which change from run to run.
+func ExampleLogRetries() {
+	srv := neuracrafttest.NewServer()
+	defer srv.Close()
+	srv.Fail("GET /pipelines", 1, neuracrafttest.Error(503, "maintenance", "Back in a moment."))
+	logger := slog.New(slog.NewTextHandler(os.Stdout, &slog.HandlerOptions{
+		ReplaceAttr: func(_ []string, a slog.Attr) slog.Attr {
+			if a.Key == slog.TimeKey || a.Key == "url" || a.Key == "delay" {
+				return slog.Attr{}
+			}
+			return a
+		},
+	}))
+
+	transport := &neuracraft.Transport{OnRetry: neuracraft.LogRetries(logger)}
+	client := &http.Client{Transport: transport}
+	req, _ := http.NewRequest("GET", srv.URL+"/pipelines", nil)
+	req.Header.Set("X-API-Key", srv.APIKey)
+	req.Header.Set("X-Request-ID", "req_example")
+	resp, err := client.Do(req)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	resp.Body.Close()
+	fmt.Println("status:", resp.StatusCode)
+	// Output:
+	// level=WARN msg="neuracraft: retrying" method=GET request_id=req_example attempt=1 cause="503 Service Unavailable"
+	// status: 200
 }

@@ -13,6 +13,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"net/http"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -310,8 +311,7 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 			apiErr = t.decode(resp, req, id, attempt)
 			err = apiErr
 		} else {
-			err = fmt.Errorf("neuracraft: %s %s (request %s, attempt %d): %w",
-				req.Method, req.URL.EscapedPath(), id, attempt, err)
+			err = &requestError{method: req.Method, path: req.URL.EscapedPath(), id: id, attempt: attempt, err: err}
 		}
 		last = err
 
@@ -473,6 +473,21 @@ func closeBody(req *http.Request) {
 		_ = req.Body.Close()
 	}
 }
+
+// requestError is a failed attempt that got no response: it names the
+// request, its ID and the attempt, and unwraps to the network error.
+type requestError struct {
+	method, path, id string
+	attempt          int
+	err              error
+}
+
+func (e *requestError) Error() string {
+	return "neuracraft: " + e.method + " " + e.path + " (request " + e.id +
+		", attempt " + strconv.Itoa(e.attempt) + "): " + e.err.Error()
+}
+
+func (e *requestError) Unwrap() error { return e.err }
 
 // joinWait is the error of a call whose wait for a retry ended early: it
 // matches both the last failure and the wait's own error (the context's,
