@@ -1,0 +1,273 @@
+// Tests for Code: the reference table, names of other statuses, the
+// mapping to sentinels, and the README's copy of the table.
+
+package neuracraft
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"net/http"
+	"os"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+// referenceText is the response-code reference (docs: response-codes.md),
+// typed out again here so that a change to the table in codes.go shows up
+// as a difference instead of being compared with itself.
+var referenceText = []struct {
+	code                          Code
+	name, description, resolution string
+}{
+	{200, "OK", "Successful request. Response body contains requested data.", "None needed."},
+	{201, "Created", "New resource successfully created (e.g., pipeline configuration).", "Check `Location` header for new resource URL."},
+	{202, "Accepted", "Request accepted for asynchronous processing.", "Use provided `task_id` to monitor operation status."},
+	{400, "Bad Request", "Invalid request syntax or parameters.", "Validate request format and parameters against API documentation."},
+	{401, "Unauthorized", "Missing or invalid authentication credentials.", "Verify API key/credentials in `Authorization` header."},
+	{403, "Forbidden", "Authenticated user lacks permission for resource.", "Check your role/permissions or contact your workspace admin."},
+	{404, "Not Found", "Resource doesn't exist at specified path.", "Verify resource ID and URL path."},
+	{429, "Too Many Requests", "Rate limit exceeded.", "Wait before retrying. Check `Retry-After` header if provided."},
+	{500, "Internal Server Error", "Unexpected server-side error.", "Retry request. If persistent, report with `X-Request-ID` header value."},
+	{503, "Service Unavailable", "Temporary system maintenance or overload.", "Retry after waiting. Check status.neuracraft.com for outages."},
+}
+
+func TestCodeReference(t *testing.T) {
+	var order []Code
+	for _, r := range referenceText {
+		order = append(order, r.code)
+		t.Run(strconv.Itoa(int(r.code)), func(t *testing.T) {
+			got := []string{r.code.String(), r.code.Error(), r.code.Name(), r.code.Description(), r.code.Resolution()}
+			want := []string{strconv.Itoa(int(r.code)) + " " + r.name, strconv.Itoa(int(r.code)) + " " + r.name,
+				r.name, r.description, r.resolution}
+			if diff := cmp.Diff(want, got); diff != "" {
+				t.Errorf("String, Error, Name, Description, Resolution (-want +got):\n%s", diff)
+			}
+			if r.code.IsPlugin() {
+				t.Errorf("%d.IsPlugin() = true", int(r.code))
+			}
+		})
+	}
+	if diff := cmp.Diff(order, referenceOrder); diff != "" {
+		t.Errorf("referenceOrder (-reference +referenceOrder):\n%s", diff)
+	}
+	if len(reference) != len(referenceText) {
+		t.Errorf("reference has %d codes, the reference document %d", len(reference), len(referenceText))
+	}
+}
+
+func TestCodeOtherStatuses(t *testing.T) {
+	for _, c := range []Code{402, 409, 422, 502, 504} {
+		t.Run(strconv.Itoa(int(c)), func(t *testing.T) {
+			name := http.StatusText(int(c))
+			if got, want := c.String(), strconv.Itoa(int(c))+" "+name; got != want {
+				t.Errorf("String() = %q, want %q", got, want)
+			}
+			if got := c.Name(); got != name {
+				t.Errorf("Name() = %q, want %q", got, name)
+			}
+			if c.Description() == "" || c.Resolution() == "" {
+				t.Errorf("Description() = %q, Resolution() = %q; want both set", c.Description(), c.Resolution())
+			}
+		})
+	}
+	// A server error can pass; a client error needs a changed request.
+	if got := CodeBadGateway.Resolution(); !strings.Contains(got, "Retry") {
+		t.Errorf("502 Resolution() = %q, want advice to retry", got)
+	}
+	if got := Code(409).Resolution(); strings.Contains(got, "Retry") {
+		t.Errorf("409 Resolution() = %q, want no advice to retry", got)
+	}
+}
+
+func TestCodeBareNumbers(t *testing.T) {
+	for _, c := range []Code{-1, 0, 1, 99, 600, 999, 1000, 7999, 9000, 10000} {
+		t.Run(strconv.Itoa(int(c)), func(t *testing.T) {
+			if got, want := c.String(), strconv.Itoa(int(c)); got != want {
+				t.Errorf("String() = %q, want %q", got, want)
+			}
+			if c.Name() != "" || c.Description() != "" || c.Resolution() != "" {
+				t.Errorf("Name, Description, Resolution = %q, %q, %q; want all empty",
+					c.Name(), c.Description(), c.Resolution())
+			}
+		})
+	}
+}
+
+func TestCodeUnregisteredPlugin(t *testing.T) {
+	c := Code(8998) // never registered by any test
+	if got, want := c.String(), "8998 Plugin Error"; got != want {
+		t.Errorf("String() = %q, want %q", got, want)
+	}
+	if got := c.Resolution(); !strings.Contains(got, "plugin-specific documentation") ||
+		!strings.Contains(got, "X-Request-ID") {
+		t.Errorf("Resolution() = %q, want the reference's plugin advice", got)
+	}
+	if c.Description() == "" {
+		t.Error("Description() is empty")
+	}
+}
+
+func TestCodeIsPluginBoundaries(t *testing.T) {
+	for c, want := range map[Code]bool{
+		0: false, 404: false, 7999: false, 8000: true, 8001: true, 8102: true, 8998: true, 8999: true, 9000: false, -8000: false,
+	} {
+		if got := c.IsPlugin(); got != want {
+			t.Errorf("Code(%d).IsPlugin() = %v, want %v", int(c), got, want)
+		}
+	}
+}
+
+// sentinels lists every sentinel with its name, for tables.
+var sentinels = []struct {
+	name string
+	err  error
+}{
+	{"ErrBadRequest", ErrBadRequest},
+	{"ErrUnauthorized", ErrUnauthorized},
+	{"ErrForbidden", ErrForbidden},
+	{"ErrNotFound", ErrNotFound},
+	{"ErrRateLimited", ErrRateLimited},
+	{"ErrInternal", ErrInternal},
+	{"ErrUnavailable", ErrUnavailable},
+	{"ErrPlugin", ErrPlugin},
+}
+
+func TestCodeIsSentinel(t *testing.T) {
+	tests := []struct {
+		code Code
+		want string // name of the one sentinel that matches, or ""
+	}{
+		{400, "ErrBadRequest"},
+		{401, "ErrUnauthorized"},
+		{403, "ErrForbidden"},
+		{404, "ErrNotFound"},
+		{429, "ErrRateLimited"},
+		{500, "ErrInternal"},
+		{503, "ErrUnavailable"},
+		{8000, "ErrPlugin"},
+		{8102, "ErrPlugin"},
+		{8999, "ErrPlugin"},
+		{200, ""}, {201, ""}, {202, ""}, {402, ""}, {409, ""}, {502, ""}, {504, ""},
+		{7999, ""}, {9000, ""}, {0, ""},
+	}
+	for _, tt := range tests {
+		for _, s := range sentinels {
+			want := s.name == tt.want
+			if got := errors.Is(tt.code, s.err); got != want {
+				t.Errorf("errors.Is(Code(%d), %s) = %v, want %v", int(tt.code), s.name, got, want)
+			}
+			if got := tt.code.Is(s.err); got != want {
+				t.Errorf("Code(%d).Is(%s) = %v, want %v", int(tt.code), s.name, got, want)
+			}
+		}
+		if tt.code.Is(errors.New(tt.code.Error())) {
+			t.Errorf("Code(%d).Is(an unrelated error with the same text) = true", int(tt.code))
+		}
+	}
+}
+
+func TestCodeAsErrorTarget(t *testing.T) {
+	err := fmt.Errorf("loading pipeline: %w", CodeNotFound)
+	for _, tt := range []struct {
+		target error
+		want   bool
+	}{
+		{CodeNotFound, true},
+		{Code(404), true},
+		{ErrNotFound, true},
+		{CodeForbidden, false},
+		{ErrPlugin, false},
+		{Code(8404), false},
+	} {
+		if got := errors.Is(err, tt.target); got != tt.want {
+			t.Errorf("errors.Is(wrapped 404, %v) = %v, want %v", tt.target, got, tt.want)
+		}
+	}
+	var c Code
+	if !errors.As(err, &c) || c != CodeNotFound {
+		t.Errorf("errors.As(wrapped 404, *Code) = %v, %d; want true, 404", errors.As(err, &c), int(c))
+	}
+	if got, want := err.Error(), "loading pipeline: 404 Not Found"; got != want {
+		t.Errorf("Error() = %q, want %q", got, want)
+	}
+}
+
+// TestREADMECodeTable checks that README.md prints the reference table as
+// the reference map holds it: the header, the separator, then one row per
+// code of referenceOrder, `| code | Name | Description | Resolution |`.
+func TestREADMECodeTable(t *testing.T) {
+	const (
+		header    = "| Code | Name | Description | Resolution |"
+		separator = "|---|---|---|---|"
+	)
+	f, err := os.Open("README.md")
+	if err != nil {
+		t.Fatalf("the README must print the response-code table: %v", err)
+	}
+	defer f.Close()
+
+	var got [][]string
+	var lines []string
+	state := "before header"
+	sc := bufio.NewScanner(f)
+	for sc.Scan() && state != "done" {
+		line := sc.Text()
+		switch state {
+		case "before header":
+			if line == header {
+				state = "separator"
+			}
+		case "separator":
+			if line != separator {
+				t.Fatalf("line after %q is %q, want %q", header, line, separator)
+			}
+			state = "rows"
+		case "rows":
+			if strings.TrimSpace(line) == "" {
+				state = "done"
+				break
+			}
+			lines = append(lines, line)
+			got = append(got, parseTableRow(line))
+		}
+	}
+	if err := sc.Err(); err != nil {
+		t.Fatal(err)
+	}
+	if state == "before header" {
+		t.Fatalf("README.md has no line %q", header)
+	}
+
+	var want [][]string
+	for _, c := range referenceOrder {
+		ci := reference[c]
+		want = append(want, []string{strconv.Itoa(int(c)), ci.name, ci.description, ci.resolution})
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("README code table cells (-reference +README):\n%s", diff)
+	}
+	for i, line := range lines {
+		if i < len(want) {
+			if w := "| " + strings.Join(want[i], " | ") + " |"; line != w {
+				t.Errorf("README row %d:\n got %s\nwant %s", i+1, line, w)
+			}
+		}
+	}
+}
+
+// parseTableRow splits a markdown table row "| a | b |" into its cells,
+// trimmed.
+func parseTableRow(line string) []string {
+	line = strings.TrimSpace(line)
+	line = strings.TrimPrefix(line, "|")
+	line = strings.TrimSuffix(line, "|")
+	cells := strings.Split(line, "|")
+	for i := range cells {
+		cells[i] = strings.TrimSpace(cells[i])
+	}
+	return cells
+}

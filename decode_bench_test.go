@@ -1,0 +1,50 @@
+// Benchmarks of FromResponse: a typical error envelope, and a 1 MiB body of
+// which only DefaultMaxErrorBody is kept.
+
+package neuracraft_test
+
+import (
+	"bytes"
+	"net/http"
+	"testing"
+
+	"github.com/neuracraft/neuracraft-go"
+)
+
+// benchBody is a response body that Reset refills without allocating, so
+// that each iteration gets a fresh body for almost nothing.
+type benchBody struct{ bytes.Reader }
+
+func (*benchBody) Close() error { return nil }
+
+func BenchmarkFromResponse(b *testing.B) {
+	envelope := []byte(`{"error": {"code": "rate_limited", "message": "Rate limit exceeded for workspace ws_42: 600 requests per minute. Retry after 30 seconds."}}`)
+	benchmarks := []struct {
+		name   string
+		status int
+		header http.Header
+		body   []byte
+	}{
+		{"typical", http.StatusTooManyRequests, http.Header{
+			"Content-Type": {"application/json"},
+			"X-Request-Id": {"req_01HF8ZK2QW7Y"},
+			"Retry-After":  {"30"},
+		}, envelope},
+		{"1MiB", http.StatusBadGateway, http.Header{
+			"Content-Type": {"text/html"},
+		}, bytes.Repeat([]byte("<p>upstream failed</p>\n"), (1<<20)/23+1)[:1<<20]},
+	}
+	for _, bm := range benchmarks {
+		b.Run(bm.name, func(b *testing.B) {
+			body := new(benchBody)
+			resp := &http.Response{StatusCode: bm.status, Header: bm.header, Body: body, ContentLength: int64(len(bm.body))}
+			b.ReportAllocs()
+			for b.Loop() {
+				body.Reset(bm.body)
+				if neuracraft.FromResponse(resp) == nil {
+					b.Fatal("FromResponse = nil")
+				}
+			}
+		})
+	}
+}

@@ -1,0 +1,122 @@
+// Fuzz tests for the error decoder and the Retry-After parser.
+
+package neuracraft
+
+import (
+	"bytes"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+)
+
+// FuzzFromResponse feeds FromResponse arbitrary statuses, headers and
+// bodies, seeded with every payload in testdata/errors. Whatever comes in,
+// a status of 400 or more gives an *APIError with a capped body, a clean
+// one-line message and a one-line Error; a lower status leaves the body
+// alone.
+func FuzzFromResponse(f *testing.F) {
+	entries, err := os.ReadDir(filepath.Join("testdata", "errors"))
+	if err != nil {
+		f.Fatal(err)
+	}
+	statuses := []int{400, 401, 403, 404, 429, 500, 502, 503, 504}
+	contentTypes := []string{"application/json", "text/html; charset=UTF-8", "text/plain", "", "application/problem+json", "text/html; charset"}
+	retryAfters := []string{"", "30", "Wed, 21 Oct 2015 07:28:00 GMT", "-1", "99999999999999999999", "soon"}
+	for i, e := range entries {
+		body, err := os.ReadFile(filepath.Join("testdata", "errors", e.Name()))
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(statuses[i%len(statuses)], contentTypes[i%len(contentTypes)], retryAfters[i%len(retryAfters)], i%2 == 0, body)
+	}
+	f.Add(200, "application/json", "", true, []byte(`{"id":"pipe_abc123"}`))
+	f.Add(302, "", "", false, []byte("moved"))
+	f.Add(0, "", "", true, []byte(""))
+	f.Add(-1, "", "", true, []byte("x"))
+	f.Add(599, "text/plain", "5", true, []byte("\xff\xfe\n\r\x00"))
+	f.Add(8102, "application/json", "", true, []byte(`{"error":{"code":8102}}`))
+	f.Add(1<<40, "", "", false, []byte(`{"error":{"code":"8102","retryable":null,"details":{}}}`))
+	f.Add(500, "application/json", "1", true, []byte(`{"error":{"code":"`+strings.Repeat("a ", 100)+`"}}`))
+
+	f.Fuzz(func(t *testing.T, status int, contentType, retryAfter string, knownLength bool, body []byte) {
+		rb := &recordingBody{r: bytes.NewReader(body)}
+		resp := &http.Response{StatusCode: status, Header: http.Header{}, Body: rb, ContentLength: -1}
+		if knownLength {
+			resp.ContentLength = int64(len(body))
+		}
+		if contentType != "" {
+			resp.Header["Content-Type"] = []string{contentType}
+		}
+		if retryAfter != "" {
+			resp.Header["Retry-After"] = []string{retryAfter}
+		}
+		req, err := http.NewRequest(http.MethodGet, "https://api.neuracraft.com/v1/pipelines/pipe_1?limit=5&api_key=k_secret", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header.Set("X-Request-ID", "req_fuzz")
+		resp.Request = req
+
+		err = FromResponse(resp)
+		if status < 400 {
+			if err != nil || rb.read != 0 || rb.closed != 0 {
+				t.Fatalf("status %d: FromResponse = %v, read %d bytes, closed %d times; want nil, 0, 0", status, err, rb.read, rb.closed)
+			}
+			return
+		}
+		apiErr, ok := err.(*APIError)
+		if !ok {
+			t.Fatalf("status %d: FromResponse = %T %v, want *APIError", status, err, err)
+		}
+		if len(apiErr.Body) > DefaultMaxErrorBody || !bytes.HasPrefix(body, apiErr.Body) ||
+			apiErr.Truncated != (len(body) > DefaultMaxErrorBody) {
+			t.Fatalf("Body of %d bytes, Truncated %v, from a %d-byte body", len(apiErr.Body), apiErr.Truncated, len(body))
+		}
+		if rb.closed != 1 {
+			t.Fatalf("closed the body %d times, want once", rb.closed)
+		}
+		if apiErr.StatusCode != status || apiErr.RequestID != "req_fuzz" || apiErr.RetryAfter < 0 {
+			t.Fatalf("StatusCode %d, RequestID %q, RetryAfter %v", apiErr.StatusCode, apiErr.RequestID, apiErr.RetryAfter)
+		}
+		if c := apiErr.Code; c != Code(status) && !c.IsPlugin() && (c < 100 || c > 599) {
+			t.Fatalf("Code = %d for status %d", int(c), status)
+		}
+		checkOneLine(t, "Message", apiErr.Message)
+		checkOneLine(t, "Error()", apiErr.Error())
+		if strings.Contains(apiErr.Error(), "k_secret") || strings.Contains(apiErr.URL, "k_secret") {
+			t.Fatalf("the API key shows: %q, %q", apiErr.Error(), apiErr.URL)
+		}
+	})
+}
+
+// FuzzParseRetryAfter checks that no Retry-After value gives a negative
+// wait, and that delay-seconds do not depend on the clock.
+func FuzzParseRetryAfter(f *testing.F) {
+	now := time.Date(2025, 11, 26, 14, 0, 0, 0, time.UTC).Unix()
+	for _, v := range []string{"", "0", "120", " 45 ", "-5", "+5", "1.5", "1e3", "soon",
+		"9223372036", "9223372037", "99999999999999999999",
+		"Wed, 26 Nov 2025 14:01:30 GMT", "Wednesday, 26-Nov-25 14:01:30 GMT", "Wed Nov 26 14:01:30 2025",
+		"Wed, 21 Oct 2015 07:28:00 GMT", "Fri, 31 Dec 9999 23:59:59 GMT"} {
+		f.Add(v, now)
+	}
+	f.Add("Mon, 01 Jan 0001 00:00:00 GMT", int64(1<<62))
+	f.Fuzz(func(t *testing.T, v string, unix int64) {
+		at := time.Unix(unix, 0)
+		d := parseRetryAfter(v, at)
+		if d < 0 {
+			t.Fatalf("parseRetryAfter(%q, %v) = %v, negative", v, at, d)
+		}
+		if s := strings.TrimSpace(v); s != "" && strings.Trim(s, "0123456789") == "" {
+			if later := parseRetryAfter(v, at.Add(time.Hour)); later != d {
+				t.Fatalf("parseRetryAfter(%q) = %v, then %v an hour later", v, d, later)
+			}
+			if n, err := strconv.ParseInt(s, 10, 64); err == nil && n < 1<<33 && d != time.Duration(n)*time.Second {
+				t.Fatalf("parseRetryAfter(%q) = %v, want %ds", v, d, n)
+			}
+		}
+	})
+}

@@ -1,0 +1,302 @@
+// Tests for plugin codes and the plugin-code registry. The registry is
+// global: these tests use codes 8900-8999 only and forget what they
+// register when they end.
+
+package neuracraft
+
+import (
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+// registerPluginCodesForTest registers codes and forgets them when t ends.
+func registerPluginCodesForTest(t *testing.T, codes ...PluginCodeInfo) {
+	t.Helper()
+	if err := RegisterPluginCodes(codes...); err != nil {
+		t.Fatalf("RegisterPluginCodes: %v", err)
+	}
+	t.Cleanup(func() {
+		for _, p := range codes {
+			forgetPluginCode(p.Code)
+		}
+	})
+}
+
+// forgetPluginCode removes c from the registry, which the package itself
+// never does.
+func forgetPluginCode(c Code) {
+	registry.mu.Lock()
+	delete(registry.codes, c)
+	registry.mu.Unlock()
+}
+
+// forgetPluginCodesAfter forgets codes when t ends, whatever registered
+// them.
+func forgetPluginCodesAfter(t *testing.T, codes ...Code) {
+	t.Cleanup(func() {
+		for _, c := range codes {
+			forgetPluginCode(c)
+		}
+	})
+}
+
+func TestPluginCode(t *testing.T) {
+	for id, want := range map[int]Code{0: 8000, 1: 8001, 102: 8102, 999: 8999} {
+		got, err := PluginCode(id)
+		if err != nil || got != want {
+			t.Errorf("PluginCode(%d) = %d, %v; want %d, nil", id, int(got), err, int(want))
+		}
+	}
+	for id := range 1000 {
+		c, err := PluginCode(id)
+		if err != nil {
+			t.Fatalf("PluginCode(%d): %v", id, err)
+		}
+		back, ok := c.PluginID()
+		if !ok || back != id || !c.IsPlugin() {
+			t.Fatalf("PluginCode(%d) = %d; PluginID() = %d, %v; IsPlugin() = %v", id, int(c), back, ok, c.IsPlugin())
+		}
+	}
+}
+
+func TestPluginCodeOutOfRange(t *testing.T) {
+	for _, id := range []int{-1, 1000, -8102, 8102, 1 << 40} {
+		c, err := PluginCode(id)
+		if err == nil {
+			t.Errorf("PluginCode(%d) = %d, nil; want an error", id, int(c))
+			continue
+		}
+		if c != 0 {
+			t.Errorf("PluginCode(%d) = %d with an error; want 0", id, int(c))
+		}
+		if !strings.Contains(err.Error(), strconv.Itoa(id)) {
+			t.Errorf("PluginCode(%d) error %q does not name the identifier", id, err)
+		}
+	}
+}
+
+func TestPluginIDNotPlugin(t *testing.T) {
+	for _, c := range []Code{0, 404, 7999, 9000, -8102} {
+		if id, ok := c.PluginID(); ok || id != 0 {
+			t.Errorf("Code(%d).PluginID() = %d, %v; want 0, false", int(c), id, ok)
+		}
+	}
+}
+
+func TestRegisterPluginCodes(t *testing.T) {
+	vector := PluginCodeInfo{Code: 8901, Name: "Vector Index Rebuilding",
+		Description: "The vector index is being rebuilt.", Retryable: true}
+	ocr := PluginCodeInfo{Code: 8902, Name: "OCR Language Unsupported"}
+	registerPluginCodesForTest(t, vector, ocr)
+
+	for _, want := range []PluginCodeInfo{vector, ocr} {
+		got, ok := LookupPluginCode(want.Code)
+		if !ok {
+			t.Fatalf("LookupPluginCode(%d) found nothing", int(want.Code))
+		}
+		if diff := cmp.Diff(want, got); diff != "" {
+			t.Errorf("LookupPluginCode(%d) (-want +got):\n%s", int(want.Code), diff)
+		}
+	}
+	if got, want := Code(8901).String(), "8901 Vector Index Rebuilding"; got != want {
+		t.Errorf("String() = %q, want %q", got, want)
+	}
+	if got := Code(8901).Description(); got != vector.Description {
+		t.Errorf("Description() = %q, want %q", got, vector.Description)
+	}
+	if got := Code(8901).Resolution(); !strings.Contains(got, "plugin-specific documentation") {
+		t.Errorf("Resolution() = %q, want the reference's plugin advice", got)
+	}
+
+	// The same information again is fine, alone or in a batch.
+	if err := RegisterPluginCodes(vector); err != nil {
+		t.Errorf("re-registering the same information: %v", err)
+	}
+	if err := RegisterPluginCodes(ocr, vector, ocr); err != nil {
+		t.Errorf("re-registering the same batch: %v", err)
+	}
+	if err := RegisterPluginCodes(); err != nil {
+		t.Errorf("registering nothing: %v", err)
+	}
+	if _, ok := LookupPluginCode(8903); ok {
+		t.Error("LookupPluginCode(8903) found a code nobody registered")
+	}
+}
+
+func TestRegisterPluginCodesFailuresRegisterNothing(t *testing.T) {
+	registered := PluginCodeInfo{Code: 8910, Name: "PDF Template Invalid", Description: "The template does not render."}
+	registerPluginCodesForTest(t, registered)
+	fresh := PluginCodeInfo{Code: 8911, Name: "PDF Font Missing"}
+	forgetPluginCodesAfter(t, fresh.Code) // in case the code under test registers it after all
+
+	tests := []struct {
+		name  string
+		batch []PluginCodeInfo
+	}{
+		{"other name", []PluginCodeInfo{fresh, {Code: 8910, Name: "PDF Export Failed", Description: registered.Description}}},
+		{"other description", []PluginCodeInfo{fresh, {Code: 8910, Name: registered.Name}}},
+		{"other retryable", []PluginCodeInfo{fresh, {Code: 8910, Name: registered.Name, Description: registered.Description, Retryable: true}}},
+		{"below range", []PluginCodeInfo{fresh, {Code: 7999, Name: "Too Low"}}},
+		{"above range", []PluginCodeInfo{fresh, {Code: 9000, Name: "Too High"}}},
+		{"HTTP status", []PluginCodeInfo{fresh, {Code: 404, Name: "Not Found"}}},
+		{"zero", []PluginCodeInfo{fresh, {Name: "Zero"}}},
+		{"empty name", []PluginCodeInfo{fresh, {Code: 8912, Description: "nameless"}}},
+		{"name with a newline", []PluginCodeInfo{fresh, {Code: 8912, Name: "PDF\nExport"}}},
+		{"name with a control character", []PluginCodeInfo{fresh, {Code: 8912, Name: "PDF\x1b[31mExport"}}},
+		{"twice in batch", []PluginCodeInfo{fresh, {Code: 8913, Name: "A"}, {Code: 8913, Name: "B"}}},
+		{"fresh twice in batch", []PluginCodeInfo{fresh, {Code: 8911, Name: "PDF Font Missing", Retryable: true}}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if err := RegisterPluginCodes(tt.batch...); err == nil {
+				t.Fatal("RegisterPluginCodes succeeded, want an error")
+			} else if !strings.HasPrefix(err.Error(), "neuracraft: register plugin code ") {
+				t.Errorf("error %q does not say which code failed", err)
+			}
+			for _, p := range tt.batch {
+				if !p.Code.IsPlugin() {
+					continue
+				}
+				got, ok := LookupPluginCode(p.Code)
+				if p.Code == registered.Code {
+					if diff := cmp.Diff(registered, got); !ok || diff != "" {
+						t.Errorf("after the failed batch, %d (-before +after):\n%s", int(p.Code), diff)
+					}
+				} else if ok {
+					t.Errorf("code %d of the failed batch was registered: %+v", int(p.Code), got)
+				}
+			}
+		})
+	}
+}
+
+func TestRegisteredNameInErrors(t *testing.T) {
+	registerPluginCodesForTest(t, PluginCodeInfo{Code: 8920, Name: "PDF Template Invalid"})
+	resp := newErrorResponse(http.StatusInternalServerError,
+		`{"error":{"code":8920,"message":"PDF Export Plugin: Failed to generate document due to invalid template."}}`,
+		"X-Request-ID", "req_8920")
+	err := FromResponse(resp)
+	want := "neuracraft: 8920 PDF Template Invalid: PDF Export Plugin: Failed to generate document due to invalid template. (HTTP 500, request req_8920)"
+	if err == nil || err.Error() != want {
+		t.Errorf("Error() =\n%v\nwant\n%s", err, want)
+	}
+
+	// A message that only repeats the name is not printed twice.
+	err = FromResponse(newErrorResponse(http.StatusBadRequest,
+		`{"error":{"code":8920,"message":"PDF Template Invalid"}}`))
+	if want := "neuracraft: 8920 PDF Template Invalid (HTTP 400)"; err == nil || err.Error() != want {
+		t.Errorf("Error() = %v, want %s", err, want)
+	}
+}
+
+func TestRegisteredRetryableFlag(t *testing.T) {
+	registerPluginCodesForTest(t,
+		PluginCodeInfo{Code: 8930, Name: "Vector Index Rebuilding", Retryable: true},
+		PluginCodeInfo{Code: 8931, Name: "PDF Template Invalid", Retryable: false})
+	tests := []struct {
+		status int
+		body   string
+		want   bool
+	}{
+		{500, `{"error":{"code":8930,"message":"index rebuilding"}}`, true},
+		{400, `{"error":{"code":8930,"message":"index rebuilding"}}`, true},
+		{500, `{"error":{"code":8931,"message":"bad template"}}`, false},
+		{503, `{"error":{"code":8931,"message":"bad template"}}`, false}, // the flag beats the status
+		{429, `{"error":{"code":"8931","message":"bad template"}}`, false},
+		{400, `{"error":{"code":8931,"message":"bad template","retryable":true}}`, true}, // the body beats the flag
+		{503, `{"error":{"code":8930,"message":"index rebuilding","retryable":false}}`, false},
+	}
+	for _, tt := range tests {
+		err := FromResponse(newErrorResponse(tt.status, tt.body))
+		if got := IsRetryable(err); got != tt.want {
+			t.Errorf("IsRetryable(%d %s) = %v, want %v", tt.status, tt.body, got, tt.want)
+		}
+	}
+}
+
+// TestRegistryConcurrent registers, re-registers and looks up plugin codes
+// from many goroutines at once; run it with -race.
+func TestRegistryConcurrent(t *testing.T) {
+	const goroutines = 64
+	var shared []PluginCodeInfo
+	for c := Code(8940); c < 8950; c++ {
+		shared = append(shared, PluginCodeInfo{Code: c, Name: "Shared " + strconv.Itoa(int(c)), Retryable: c%2 == 0})
+	}
+	const contested = Code(8950)
+	forgetPluginCodesAfter(t, contested)
+	for _, p := range shared {
+		forgetPluginCodesAfter(t, p.Code)
+	}
+
+	var (
+		wg      sync.WaitGroup
+		mu      sync.Mutex
+		winners []string
+	)
+	for i := range goroutines {
+		wg.Go(func() {
+			// Everyone registers the same shared codes: all must succeed.
+			if err := RegisterPluginCodes(shared...); err != nil {
+				t.Errorf("goroutine %d: %v", i, err)
+			}
+			// Everyone claims the contested code with its own name: one wins.
+			name := fmt.Sprintf("Racer %d", i)
+			if RegisterPluginCodes(PluginCodeInfo{Code: contested, Name: name}) == nil {
+				mu.Lock()
+				winners = append(winners, name)
+				mu.Unlock()
+			}
+			// Registered before, so seen now.
+			for _, p := range shared {
+				if got, ok := LookupPluginCode(p.Code); !ok || got != p {
+					t.Errorf("LookupPluginCode(%d) = %+v, %v; want %+v", int(p.Code), got, ok, p)
+				}
+				if got, want := p.Code.String(), strconv.Itoa(int(p.Code))+" "+p.Name; got != want {
+					t.Errorf("String() = %q, want %q", got, want)
+				}
+			}
+			err := FromResponse(newErrorResponse(503, `{"error":{"code":8941,"message":"busy"}}`))
+			_ = err.Error()
+			_ = IsRetryable(err)
+		})
+	}
+	wg.Wait()
+
+	if len(winners) != 1 {
+		t.Fatalf("%d goroutines registered code %d, want exactly 1: %v", len(winners), int(contested), winners)
+	}
+	if got, _ := LookupPluginCode(contested); got.Name != winners[0] {
+		t.Errorf("code %d is registered as %q, but %q was told it won", int(contested), got.Name, winners[0])
+	}
+	for _, p := range shared {
+		if got, ok := LookupPluginCode(p.Code); !ok || got != p {
+			t.Errorf("LookupPluginCode(%d) = %+v, %v; want %+v", int(p.Code), got, ok, p)
+		}
+	}
+}
+
+// newErrorResponse returns a response with the status, body and header
+// key-value pairs, and no request.
+func newErrorResponse(status int, body string, kv ...string) *http.Response {
+	h := make(http.Header)
+	for i := 0; i+1 < len(kv); i += 2 {
+		h.Add(kv[i], kv[i+1])
+	}
+	return &http.Response{
+		Status:        strconv.Itoa(status) + " " + http.StatusText(status),
+		StatusCode:    status,
+		Proto:         "HTTP/1.1",
+		ProtoMajor:    1,
+		ProtoMinor:    1,
+		Header:        h,
+		Body:          io.NopCloser(strings.NewReader(body)),
+		ContentLength: int64(len(body)),
+	}
+}
