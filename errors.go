@@ -53,8 +53,8 @@ type APIError struct {
 	// StatusCode is the HTTP status of the response.
 	StatusCode int
 	// Code is the body's numeric code (also when sent as a numeric string
-	// such as "8102") when it is an HTTP status or a plugin code;
-	// otherwise the HTTP status.
+	// such as "8102") when it is a failure status (400-599) or a plugin
+	// code; otherwise the HTTP status.
 	Code Code
 	// Reason is the body's string code, such as "insufficient_scope", or "".
 	Reason string
@@ -160,6 +160,9 @@ func readCapped(r io.Reader, limit, contentLength int64) (body []byte, truncated
 			err = fmt.Errorf("reading error body: %w", rerr)
 			break
 		}
+		if int64(len(body)) > limit {
+			break
+		}
 		if len(body) == cap(body) {
 			body = append(body, 0)[:len(body)] // grow
 		}
@@ -207,7 +210,7 @@ func (e *APIError) decode(contentType string) {
 
 func (e *APIError) decodeEnvelope(env envelope) {
 	var msg string
-	if json.Unmarshal(env.Error, &msg) == nil && msg != "" { // {"error": "text"}
+	if len(env.Error) > 0 && env.Error[0] == '"' && json.Unmarshal(env.Error, &msg) == nil && msg != "" { // {"error": "text"}
 		e.Message = cleanText(msg, maxMessage)
 		return
 	}
@@ -232,8 +235,9 @@ func (e *APIError) decodeEnvelope(env envelope) {
 }
 
 // decodeCode takes the body's code: a number, or a string that is either
-// numeric ("8102") or a reason ("not_found"). Numbers that are neither an
-// HTTP status nor a plugin code are ignored; the raw body keeps them.
+// numeric ("8102") or a reason ("not_found"). Numbers that are neither a
+// failure status (400-599) nor a plugin code are ignored; the raw body
+// keeps them.
 func (e *APIError) decodeCode(raw json.RawMessage) {
 	if len(raw) == 0 {
 		return
@@ -253,7 +257,7 @@ func (e *APIError) decodeCode(raw json.RawMessage) {
 	if err != nil {
 		return
 	}
-	if c := Code(n); c.IsPlugin() || (c >= 100 && c <= 599) {
+	if c := Code(n); c.IsPlugin() || (c >= 400 && c <= 599) {
 		e.Code = c
 	}
 }
@@ -434,14 +438,15 @@ func (e *APIError) retryable() bool {
 // retryable only with status 429 or 503; otherwise 429, 500, 502, 503 and
 // 504 are retryable and every other status is not. A request held back by
 // a cooldown ([*CooldownError]) is retryable later. Transient network
-// failures are retryable: timeouts, connection refused, and a connection
-// closed or reset before the response (io.EOF, io.ErrUnexpectedEOF,
-// ECONNRESET). nil, context.Canceled and context.DeadlineExceeded are not.
+// failures are retryable: timeouts of an attempt (dial, response headers,
+// reads), connection refused, and a connection closed or reset before the
+// response (io.EOF, io.ErrUnexpectedEOF, ECONNRESET). nil,
+// context.Canceled and the context's own context.DeadlineExceeded are not.
 //
 // IsRetryable does not look at the request method; [Transport] also does,
 // see [DefaultShouldRetry].
 func IsRetryable(err error) bool {
-	if err == nil || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+	if err == nil || errors.Is(err, context.Canceled) || isContextDeadline(err) {
 		return false
 	}
 	var apiErr *APIError
@@ -453,6 +458,32 @@ func IsRetryable(err error) bool {
 		return true
 	}
 	return isTransientNetError(err)
+}
+
+// isContextDeadline reports whether err's tree holds context.DeadlineExceeded
+// itself. errors.Is is not used: net/http makes the timeouts of a single
+// attempt (dial, response headers) match context.DeadlineExceeded too,
+// and those are worth retrying while the caller's deadline is not.
+func isContextDeadline(err error) bool {
+	for err != nil {
+		if err == context.DeadlineExceeded {
+			return true
+		}
+		switch x := err.(type) {
+		case interface{ Unwrap() error }:
+			err = x.Unwrap()
+		case interface{ Unwrap() []error }:
+			for _, e := range x.Unwrap() {
+				if isContextDeadline(e) {
+					return true
+				}
+			}
+			return false
+		default:
+			return false
+		}
+	}
+	return false
 }
 
 // isTransientNetError reports whether err is a network failure that a new

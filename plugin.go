@@ -63,15 +63,16 @@ var registry struct {
 //
 // Registering the same information again is allowed and does nothing. It
 // fails, registering none of codes, when a code is outside 8000-8999, has
-// no name, or is already registered with different information. It is safe
+// a name that is empty or not one clean line (control characters, runs of
+// white space), or is already registered with different information. It is safe
 // for concurrent use.
 func RegisterPluginCodes(codes ...PluginCodeInfo) error {
 	for i, p := range codes {
 		if !p.Code.IsPlugin() {
 			return fmt.Errorf("neuracraft: register plugin code %d: not in the plugin range 8000-8999", int(p.Code))
 		}
-		if p.Name == "" {
-			return fmt.Errorf("neuracraft: register plugin code %d: empty name", int(p.Code))
+		if p.Name == "" || cleanText(p.Name, len(p.Name)) != p.Name {
+			return fmt.Errorf("neuracraft: register plugin code %d: name %q is empty or not one clean line", int(p.Code), p.Name)
 		}
 		for _, q := range codes[:i] {
 			if q.Code == p.Code && q != p {
