@@ -465,8 +465,24 @@ func IsRetryable(err error) bool {
 // attempt (dial, response headers) match context.DeadlineExceeded too,
 // and those are worth retrying while the caller's deadline is not.
 func isContextDeadline(err error) bool {
+	return inTree(err, func(e error) bool { return e == context.DeadlineExceeded })
+}
+
+// timedOut reports whether any error in err's tree says it timed out.
+// errors.As would stop at the first net.Error: a *url.Error around a
+// wrapped timeout reports Timeout() false.
+func timedOut(err error) bool {
+	return inTree(err, func(e error) bool {
+		t, ok := e.(interface{ Timeout() bool })
+		return ok && t.Timeout()
+	})
+}
+
+// inTree reports whether match holds for err or any error it wraps, like
+// errors.Is with a predicate.
+func inTree(err error, match func(error) bool) bool {
 	for err != nil {
-		if err == context.DeadlineExceeded {
+		if match(err) {
 			return true
 		}
 		switch x := err.(type) {
@@ -474,7 +490,7 @@ func isContextDeadline(err error) bool {
 			err = x.Unwrap()
 		case interface{ Unwrap() []error }:
 			for _, e := range x.Unwrap() {
-				if isContextDeadline(e) {
+				if inTree(e, match) {
 					return true
 				}
 			}
@@ -500,31 +516,6 @@ func isTransientNetError(err error) bool {
 		return dnsErr.IsTimeout || dnsErr.IsTemporary
 	}
 	return timedOut(err)
-}
-
-// timedOut reports whether any error in err's tree says it timed out. It
-// walks the tree itself because errors.As stops at the first net.Error: a
-// *url.Error around a wrapped timeout reports Timeout() false.
-func timedOut(err error) bool {
-	for err != nil {
-		if t, ok := err.(interface{ Timeout() bool }); ok && t.Timeout() {
-			return true
-		}
-		switch x := err.(type) {
-		case interface{ Unwrap() error }:
-			err = x.Unwrap()
-		case interface{ Unwrap() []error }:
-			for _, e := range x.Unwrap() {
-				if timedOut(e) {
-					return true
-				}
-			}
-			return false
-		default:
-			return false
-		}
-	}
-	return false
 }
 
 // IsPlugin reports whether err, through any wrapping, carries a plugin
