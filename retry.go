@@ -58,9 +58,10 @@ const requestIDHeader = "X-Request-Id" // canonical form of X-Request-ID
 //     server.
 //   - After a 429 or 503 with an honoured Retry-After, every request to
 //     that host through this Transport waits until the host's cooldown
-//     ends, instead of hitting the server again; a request whose context
-//     cannot wait that long fails at once with a [*CooldownError], never
-//     sent.
+//     ends, instead of hitting the server again; then the held requests
+//     are let go in the order they came, a hundredth of the cooldown
+//     apart. A request whose context cannot wait for its turn fails at
+//     once with a [*CooldownError], never sent.
 //
 // Like the RoundTripper contract asks, RoundTrip does not modify the
 // request (it sends a shallow copy when it adds a header) and always closes
@@ -136,10 +137,19 @@ type RetryPolicy struct {
 // gRPC's retry throttling: each host has a bucket of MaxTokens tokens,
 // full at first. A retryable failure takes one token; any other answer
 // puts back Refill. A retry is made only while the bucket holds more than
-// half of MaxTokens. With the defaults, a total outage costs about 1.03
-// attempts per call (200 calls, 205 attempts) instead of 5, while a few
+// half of MaxTokens. With the defaults, a total outage costs about 1.02
+// attempts per call (200 calls, 204 attempts) instead of 5, while a few
 // percent of failures never empty the bucket. When the budget denies a
 // retry, the caller gets the attempt's own error.
+//
+// A 429 with a Retry-After that the Transport honours takes no token: the
+// server is pacing its clients, not failing, and the shared cooldown
+// already keeps every request away until the pause ends. It still needs
+// the budget above half to be retried.
+//
+// After an outage the bucket refills by Refill per success: with the
+// defaults, about 50 successes before retries resume. Calls in that
+// window fail with their first error.
 type RetryBudget struct {
 	// Disabled turns the budget off: every call may use all its attempts.
 	Disabled bool
@@ -209,15 +219,16 @@ type CooldownError struct {
 	Host string
 	// Cause is the status that started the cooldown: 429 or 503.
 	Cause Code
-	// RetryAfter is how long the cooldown still lasts.
+	// RetryAfter is how long until the request's turn: the rest of the
+	// cooldown, plus a hundredth of it for each request held before it.
 	RetryAfter time.Duration
 }
 
 // Error says that the request was held back, for how long, and why.
 func (e *CooldownError) Error() string {
 	return "neuracraft: " + e.Method + " " + urlPath(e.URL) +
-		": held back locally, not sent: " + e.Host + " is cooling down for " +
-		e.RetryAfter.String() + " after " + e.Cause.String() +
+		": held back locally, not sent: " + e.Host + " is cooling down after " +
+		e.Cause.String() + ", and the request's turn comes in " + e.RetryAfter.String() +
 		" (request " + e.RequestID + ")"
 }
 
@@ -316,8 +327,9 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		last = err
 
 		delay, honoured := t.retryDelay(apiErr, attempt)
-		if honoured && !t.DisableCooldown &&
-			(apiErr.StatusCode == http.StatusTooManyRequests || apiErr.StatusCode == http.StatusServiceUnavailable) {
+		cooling := honoured && !t.DisableCooldown &&
+			(apiErr.StatusCode == http.StatusTooManyRequests || apiErr.StatusCode == http.StatusServiceUnavailable)
+		if cooling {
 			t.startCooldown(host, apiErr.RetryAfter, Code(apiErr.StatusCode))
 		}
 		retry := t.shouldRetry(req, err)
@@ -325,9 +337,13 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 			t.recordAnswer(host)
 			return nil, err
 		}
-		budgetLeft := t.recordFailure(host)
+		// A 429 with an honoured Retry-After is the server pacing a healthy
+		// service, and the cooldown already holds every request to it: it
+		// does not spend the budget, which is for failures.
+		rateLimited := honoured && apiErr.StatusCode == http.StatusTooManyRequests
+		budgetLeft := t.recordFailure(host, !rateLimited)
 		if !retry || !budgetLeft || attempt >= maxAttempts || !rewindable || ctx.Err() != nil ||
-			(apiErr != nil && apiErr.RetryAfter > t.maxRetryAfter()) {
+			(apiErr != nil && apiErr.RetryAfter > 0 && !honoured) {
 			return nil, err
 		}
 		if deadline, ok := ctx.Deadline(); ok && time.Now().Add(delay).After(deadline) {
@@ -336,6 +352,9 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		if t.OnRetry != nil {
 			t.OnRetry(RetryEvent{Method: req.Method, URL: redactURL(req.URL), RequestID: id,
 				Attempt: attempt, Delay: delay, Err: err})
+		}
+		if cooling {
+			continue // the cooldown wait above waits, in turn with the requests it holds
 		}
 		if werr := sleep(ctx, delay); werr != nil {
 			return nil, joinWait(last, werr)
@@ -511,14 +530,24 @@ func sleep(ctx context.Context, d time.Duration) error {
 	}
 }
 
-// hostState is the budget and cooldown of one host. A host whose budget is
-// full and whose cooldown is over has no entry.
+// hostState is the budget and cooldown of one host. A settled host (full
+// budget, no cooldown, nobody queued) has no entry.
 type hostState struct {
 	tokens float64
 	until  time.Time     // end of the cooldown
-	span   time.Duration // length of the cooldown, to spread its waiters
+	span   time.Duration // length of the cooldown, which sets releaseGap
+	next   time.Time     // the next free release slot after the cooldown
 	cause  Code
 }
+
+func (s *hostState) settled(now time.Time, maxTokens float64) bool {
+	return s.tokens >= maxTokens && !s.until.After(now) && !s.next.After(now)
+}
+
+// releaseGap is the time between two requests let go after a cooldown of
+// length span: a hundredth of it, so a 1 s cooldown lets held requests go
+// at 100 a second, in the order they came.
+func releaseGap(span time.Duration) time.Duration { return span / 100 }
 
 // maxHosts bounds t.hosts; past it, settled entries are dropped.
 const maxHosts = 1024
@@ -544,17 +573,15 @@ func (t *Transport) state(host string) *hostState {
 	if t.hosts == nil {
 		t.hosts = make(map[string]*hostState)
 	}
+	maxTokens, _ := t.budget()
 	if len(t.hosts) >= maxHosts {
 		now := time.Now()
-		maxTokens, _ := t.budget()
 		for h, s := range t.hosts {
-			if s.tokens >= maxTokens && !s.until.After(now) {
+			if s.settled(now, maxTokens) {
 				delete(t.hosts, h)
 			}
 		}
-		t.nhosts.Store(int32(len(t.hosts)))
 	}
-	maxTokens, _ := t.budget()
 	s := &hostState{tokens: maxTokens}
 	t.hosts[host] = s
 	t.nhosts.Store(int32(len(t.hosts)))
@@ -575,22 +602,25 @@ func (t *Transport) recordAnswer(host string) {
 	}
 	maxTokens, refill := t.budget()
 	s.tokens = min(s.tokens+refill, maxTokens)
-	if s.tokens >= maxTokens && !s.until.After(time.Now()) {
+	if s.settled(time.Now(), maxTokens) {
 		delete(t.hosts, host)
 		t.nhosts.Store(int32(len(t.hosts)))
 	}
 }
 
 // recordFailure takes a token from host's budget after a retryable
-// failure and reports whether a retry is still allowed.
-func (t *Transport) recordFailure(host string) bool {
+// failure, unless charge is false, and reports whether a retry is still
+// allowed.
+func (t *Transport) recordFailure(host string, charge bool) bool {
 	if t.Retry.Budget.Disabled {
 		return true
 	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	s := t.state(host)
-	s.tokens = max(s.tokens-1, 0)
+	if charge {
+		s.tokens = max(s.tokens-1, 0)
+	}
 	maxTokens, _ := t.budget()
 	return s.tokens > maxTokens/2
 }
@@ -606,40 +636,36 @@ func (t *Transport) startCooldown(host string, d time.Duration, cause Code) {
 	}
 }
 
-// cooldown returns how long requests to host must still wait, the
-// cooldown's length and its cause.
-func (t *Transport) cooldown(host string, now time.Time) (wait, span time.Duration, cause Code) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	s, ok := t.hosts[host]
-	if !ok || !s.until.After(now) {
-		return 0, 0, 0
-	}
-	return s.until.Sub(now), s.span, s.cause
-}
-
-// waitCooldown waits until host's cooldown is over. Waiters are released
-// at random moments within the first tenth of the cooldown's length after
-// it ends, so that they do not all hit the server in the same instant. A
-// request whose context's deadline comes before the end of the cooldown
-// gets a *CooldownError at once; a cancelled context ends the wait with
-// the context's error.
+// waitCooldown holds a request while host cools down. Held requests are
+// let go in the order they came, releaseGap apart, from the end of the
+// cooldown: so they neither hit the server in the same instant nor
+// overtake each other, and a request that arrives while the queue drains
+// joins its end. A request whose context's deadline comes before its turn
+// gets a *CooldownError at once, unsent; a cancelled context ends the wait
+// with the context's error. A request that a new cooldown catches while it
+// waits queues again.
 func (t *Transport) waitCooldown(ctx context.Context, req *http.Request, id, host string) error {
-	for {
+	for queued := false; ; queued = true {
 		now := time.Now()
-		wait, span, cause := t.cooldown(host, now)
-		if wait <= 0 {
+		t.mu.Lock()
+		s, ok := t.hosts[host]
+		if !ok || (!s.until.After(now) && (queued || !s.next.After(now))) {
+			t.mu.Unlock()
 			return nil
 		}
-		if deadline, ok := ctx.Deadline(); ok && now.Add(wait).After(deadline) {
+		slot := s.until
+		if s.next.After(slot) {
+			slot = s.next
+		}
+		if deadline, ok := ctx.Deadline(); ok && slot.After(deadline) {
+			cause := s.cause
+			t.mu.Unlock()
 			return &CooldownError{Method: req.Method, URL: redactURL(req.URL), RequestID: id,
-				Host: host, Cause: cause, RetryAfter: wait}
+				Host: host, Cause: cause, RetryAfter: slot.Sub(now)}
 		}
-		jittered := wait + time.Duration(t.random()*float64(span/10))
-		if deadline, ok := ctx.Deadline(); ok && now.Add(jittered).After(deadline) {
-			jittered = wait
-		}
-		if err := sleep(ctx, jittered); err != nil {
+		s.next = slot.Add(releaseGap(s.span))
+		t.mu.Unlock()
+		if err := sleep(ctx, slot.Sub(now)); err != nil {
 			return err
 		}
 	}

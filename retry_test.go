@@ -464,6 +464,27 @@ func TestTransportBudget(t *testing.T) {
 			assert.Equal(t, 5+19+5, tr.Base.(*scriptBase).attempts())
 		})
 	})
+	t.Run("honoured rate limits do not spend it", func(t *testing.T) {
+		synctest.Test(t, func(t *testing.T) {
+			var steps []step
+			for range 10 {
+				steps = append(steps, answer(429, "Retry-After", "1"))
+			}
+			base := &scriptBase{steps: append(steps, answer(200))}
+			tr := &Transport{Base: base, DisableCooldown: true} // so that all ten meet a 429
+			var wg sync.WaitGroup
+			for range 10 {
+				wg.Go(func() {
+					resp, err := tr.RoundTrip(newReq(t, context.Background(), "GET", ""))
+					if assert.NoError(t, err) {
+						resp.Body.Close()
+					}
+				})
+			}
+			wg.Wait()
+			assert.Equal(t, 20, base.attempts())
+		})
+	})
 	t.Run("a denied retry returns the real error", func(t *testing.T) {
 		synctest.Test(t, func(t *testing.T) {
 			tr := &Transport{Base: &scriptBase{steps: []step{answer(500, "X-Request-ID", "req_9")}}}
@@ -478,47 +499,64 @@ func TestTransportBudget(t *testing.T) {
 }
 
 func TestTransportCooldown(t *testing.T) {
-	t.Run("holds every request to the host until it ends", func(t *testing.T) {
+	t.Run("holds every request until it ends, then lets them go in order", func(t *testing.T) {
 		synctest.Test(t, func(t *testing.T) {
 			base := &scriptBase{steps: []step{answer(429, "Retry-After", "2"), answer(200)}}
-			tr := &Transport{Base: base, rand: zero}
+			tr := &Transport{Base: base}
 			start := time.Now()
+			call := func(id string, after time.Duration) {
+				time.Sleep(after)
+				req := newReq(t, context.Background(), "GET", "")
+				req.Header.Set("X-Request-ID", id)
+				resp, err := tr.RoundTrip(req)
+				if assert.NoError(t, err, id) {
+					resp.Body.Close()
+				}
+			}
 			var wg sync.WaitGroup
-			wg.Go(func() {
-				_, err := tr.RoundTrip(newReq(t, context.Background(), "GET", ""))
-				assert.NoError(t, err)
-			})
-			synctest.Wait()
-			for range 5 {
-				wg.Go(func() {
-					time.Sleep(500 * time.Millisecond)
-					resp, err := tr.RoundTrip(newReq(t, context.Background(), "GET", ""))
-					if assert.NoError(t, err) {
-						resp.Body.Close()
-					}
-				})
+			wg.Go(func() { call("first", 0) })
+			for i := range 4 { // they come in the order w0, w1, w2, w3
+				wg.Go(func() { call(fmt.Sprintf("w%d", i), 500*time.Millisecond+time.Duration(i)*time.Millisecond) })
 			}
+			wg.Go(func() { call("late", 2010*time.Millisecond) }) // while the queue drains
 			wg.Wait()
-			log := base.log()
-			require.Len(t, log, 7)
-			for _, s := range log[1:] {
-				assert.Equal(t, 2*time.Second, s.at.Sub(start), "nothing is sent before the cooldown ends")
+			type at struct {
+				ID string
+				At time.Duration
 			}
+			var got []at
+			for _, s := range base.log() {
+				got = append(got, at{s.requestID, s.at.Sub(start)})
+			}
+			gap := 20 * time.Millisecond // a hundredth of 2s
+			want := []at{{"first", 0}, {"first", 2 * time.Second}, {"w0", 2*time.Second + gap},
+				{"w1", 2*time.Second + 2*gap}, {"w2", 2*time.Second + 3*gap}, {"w3", 2*time.Second + 4*gap},
+				{"late", 2*time.Second + 5*gap}}
+			assert.Empty(t, cmp.Diff(want, got))
 		})
 	})
-	t.Run("spreads waiters over a tenth of its length", func(t *testing.T) {
+	t.Run("a turn past the deadline fails at once, unsent", func(t *testing.T) {
 		synctest.Test(t, func(t *testing.T) {
-			base := &scriptBase{steps: []step{answer(503, "Retry-After", "10"), answer(200)}}
-			tr := &Transport{Base: base, rand: func() float64 { return 0.999 }, Retry: RetryPolicy{MaxAttempts: 1}}
-			start := time.Now()
+			base := &scriptBase{steps: []step{answer(429, "Retry-After", "1"), answer(200)}}
+			tr := &Transport{Base: base, Retry: RetryPolicy{MaxAttempts: 1}}
 			_, err := tr.RoundTrip(newReq(t, context.Background(), "GET", ""))
 			require.Error(t, err)
-			resp, err := tr.RoundTrip(newReq(t, context.Background(), "GET", ""))
-			require.NoError(t, err)
-			resp.Body.Close()
-			elapsed := time.Since(start)
-			assert.Greater(t, elapsed, 10*time.Second)
-			assert.Less(t, elapsed, 11*time.Second)
+			var wg sync.WaitGroup
+			wg.Go(func() { // takes the turn at 1s
+				resp, err := tr.RoundTrip(newReq(t, context.Background(), "GET", ""))
+				if assert.NoError(t, err) {
+					resp.Body.Close()
+				}
+			})
+			synctest.Wait()
+			ctx, cancel := context.WithTimeout(context.Background(), 1005*time.Millisecond)
+			defer cancel()
+			_, err = tr.RoundTrip(newReq(t, ctx, "GET", "")) // its turn, 1.01s, is too late
+			var cd *CooldownError
+			require.ErrorAs(t, err, &cd)
+			assert.Equal(t, 1010*time.Millisecond, cd.RetryAfter)
+			wg.Wait()
+			assert.Equal(t, 2, base.attempts())
 		})
 	})
 	t.Run("a call that cannot wait fails at once, unsent", func(t *testing.T) {
@@ -539,7 +577,7 @@ func TestTransportCooldown(t *testing.T) {
 			require.ErrorAs(t, err, &cd)
 			assert.Equal(t, 20*time.Second, cd.RetryAfter)
 			assert.Equal(t, "neuracraft: GET /v1/pipelines/pipe_1: held back locally, not sent: "+
-				"api.neuracraft.com is cooling down for 20s after 429 Too Many Requests (request req_held)", err.Error())
+				"api.neuracraft.com is cooling down after 429 Too Many Requests, and the request's turn comes in 20s (request req_held)", err.Error())
 			assert.Equal(t, 1, base.attempts())
 		})
 	})
