@@ -1,0 +1,232 @@
+// Command bench compares neuracraft-go's retrying transport with a bare
+// http.Transport and with go-retryablehttp, on loopback test servers, and
+// prints one markdown table of medians and ratios to the bare transport,
+// followed by the verdict on each of the targets.
+//
+//	cd bench && go run .          # the full run, a few minutes
+//	cd bench && go run . -quick   # under a minute
+//
+// See README.md for what each scenario measures.
+package main
+
+import (
+	"bufio"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"runtime"
+	"runtime/debug"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+)
+
+// config holds the run's parameters; see the flags in main.
+type config struct {
+	quick       bool
+	successReps int
+	benchtime   time.Duration
+	// inprocServer runs scenario 1's server in this process, where its
+	// allocations count as the client's.
+	inprocServer bool
+	reps         int // scenarios 2 and 3
+	fastReps     int // scenarios 4 and 5
+	only         map[int]bool
+	verbose      bool
+
+	callTimeout time.Duration
+
+	outageCalls, outageConc, inflightCalls int
+
+	stormCallers, stormCalls int
+	stormRate                float64
+	stormCap                 time.Duration
+
+	uploadSize int64
+	deadline   time.Duration
+
+	log io.Writer
+}
+
+// progress reports on stderr how far the run is, when verbose.
+func (c *config) progress(format string, args ...any) {
+	if c.verbose {
+		fmt.Fprintf(c.log, "  "+format+"\n", args...)
+	}
+}
+
+func (c *config) runs(scenario int) bool { return len(c.only) == 0 || c.only[scenario] }
+
+func main() {
+	serveIfChild()
+	cfg, err := parseFlags(os.Args[1:])
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		os.Exit(2)
+	}
+	out := bufio.NewWriter(os.Stdout)
+	defer out.Flush()
+	if err := run(cfg, out); err != nil {
+		out.Flush()
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		os.Exit(1)
+	}
+}
+
+func parseFlags(args []string) (*config, error) {
+	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
+	cfg := &config{log: os.Stderr}
+	fs.BoolVar(&cfg.quick, "quick", false, "a quick run (< 1 min): fewer repetitions")
+	fs.IntVar(&cfg.successReps, "success-reps", 30, "repetitions of each scenario 1 benchmark (-quick: 8)")
+	fs.DurationVar(&cfg.benchtime, "benchtime", 100*time.Millisecond, "time per scenario 1 benchmark")
+	fs.BoolVar(&cfg.inprocServer, "inproc-server", false, "scenario 1: run the server in this process (its allocations then count in B/op and allocs/op)")
+	fs.IntVar(&cfg.reps, "reps", 3, "repetitions of scenarios 2 and 3; scenarios 4 and 5 run 2*reps+1 times (-quick: 1)")
+	only := fs.String("only", "", "comma-separated scenarios to run, e.g. 1,4 (default all)")
+	fs.BoolVar(&cfg.verbose, "v", true, "report progress on stderr")
+	fs.DurationVar(&cfg.callTimeout, "call-timeout", 30*time.Second, "deadline of each call in scenarios 2-4")
+	fs.IntVar(&cfg.outageCalls, "outage-calls", 200, "scenario 2: calls during the outage")
+	fs.IntVar(&cfg.outageConc, "outage-conc", 200, "scenario 2: goroutines making them, for every client")
+	fs.IntVar(&cfg.inflightCalls, "inflight-calls", 50, "scenario 2: calls in flight when the server recovers")
+	fs.IntVar(&cfg.stormCallers, "storm-callers", 100, "scenario 3: concurrent callers")
+	fs.IntVar(&cfg.stormCalls, "storm-calls", 5, "scenario 3: calls per caller")
+	fs.Float64Var(&cfg.stormRate, "storm-rate", 50, "scenario 3: the server's limit, requests/s (also its burst)")
+	fs.DurationVar(&cfg.stormCap, "storm-cap", 90*time.Second, "scenario 3: cap on each client's run")
+	upload := fs.Int64("upload-mib", 100, "scenario 4: body size in MiB")
+	fs.DurationVar(&cfg.deadline, "deadline", time.Second, "scenario 5: the caller's deadline")
+	if err := fs.Parse(args); err != nil {
+		return nil, err
+	}
+	if fs.NArg() > 0 {
+		return nil, fmt.Errorf("unexpected arguments %q", fs.Args())
+	}
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	if cfg.quick {
+		if !set["success-reps"] {
+			cfg.successReps = 8
+		}
+		if !set["reps"] {
+			cfg.reps = 1
+		}
+	}
+	cfg.fastReps = 2*cfg.reps + 1
+	cfg.uploadSize = *upload << 20
+	if *only != "" {
+		cfg.only = map[int]bool{}
+		for f := range strings.SplitSeq(*only, ",") {
+			n, err := strconv.Atoi(strings.TrimSpace(f))
+			if err != nil || n < 1 || n > 5 {
+				return nil, fmt.Errorf("-only: %q is not a scenario (1-5)", f)
+			}
+			cfg.only[n] = true
+		}
+	}
+	if cfg.successReps < 1 || cfg.reps < 1 || cfg.outageConc < 1 || cfg.stormCallers < 1 {
+		return nil, fmt.Errorf("repetitions and concurrency must be positive")
+	}
+	// testing.Benchmark reads its run time from the testing package's
+	// flags, which exist only after testing.Init.
+	testing.Init()
+	if err := flag.CommandLine.Set("test.benchtime", cfg.benchtime.String()); err != nil {
+		return nil, err
+	}
+	return cfg, nil
+}
+
+func run(cfg *config, out io.Writer) error {
+	start := time.Now()
+	writeHeader(out, cfg)
+	var t table
+	var targets []target
+	if cfg.runs(1) {
+		fmt.Fprintln(cfg.log, "scenario 1: success path")
+		perOp, err := scenarioSuccess(&t, cfg)
+		if err != nil {
+			return err
+		}
+		targets = append(targets, successTargets(perOp)...)
+	}
+	if cfg.runs(2) {
+		fmt.Fprintln(cfg.log, "scenario 2: outage")
+		ts, err := scenarioOutage(&t, cfg)
+		if err != nil {
+			return err
+		}
+		targets = append(targets, ts...)
+	}
+	if cfg.runs(3) {
+		fmt.Fprintln(cfg.log, "scenario 3: rate-limit storm")
+		targets = append(targets, scenarioStorm(&t, cfg)...)
+	}
+	if cfg.runs(4) {
+		fmt.Fprintln(cfg.log, "scenario 4: large upload")
+		ts, err := scenarioUpload(&t, cfg)
+		if err != nil {
+			return err
+		}
+		targets = append(targets, ts...)
+	}
+	if cfg.runs(5) {
+		fmt.Fprintln(cfg.log, "scenario 5: deadline")
+		targets = append(targets, scenarioDeadline(&t, cfg)...)
+	}
+	t.write(out)
+	fmt.Fprintln(out, "\nRatios: scenario 1, the median of the per-repetition ratios to bare; elsewhere, the ratio of the medians. "+
+		"—: not applicable, or it never happened.")
+	fmt.Fprintln(out)
+	writeTargets(out, targets)
+	fmt.Fprintf(out, "\nTotal run time: %s.\n", time.Since(start).Round(time.Second))
+	return nil
+}
+
+func writeHeader(w io.Writer, cfg *config) {
+	mode := "full"
+	if cfg.quick {
+		mode = "quick"
+	}
+	fmt.Fprintf(w, "## neuracraft-go vs bare net/http vs go-retryablehttp (%s run, %s)\n\n",
+		mode, time.Now().UTC().Format("2006-01-02 15:04 MST"))
+	fmt.Fprintf(w, "- Machine: %s/%s, %s, NumCPU %d, GOMAXPROCS %d\n",
+		runtime.GOOS, runtime.GOARCH, cpuModel(), runtime.NumCPU(), runtime.GOMAXPROCS(0))
+	fmt.Fprintf(w, "- Go: %s; %s\n", runtime.Version(), depVersions())
+	fmt.Fprintf(w, "- Repetitions (interleaved, round robin): scenario 1 %d × %s per benchmark; scenarios 2-3 %d; scenarios 4-5 %d\n\n",
+		cfg.successReps, cfg.benchtime, cfg.reps, cfg.fastReps)
+}
+
+// cpuModel is the "model name" of /proc/cpuinfo, or "unknown CPU".
+func cpuModel() string {
+	data, err := os.ReadFile("/proc/cpuinfo")
+	if err != nil {
+		return "unknown CPU"
+	}
+	for line := range strings.SplitSeq(string(data), "\n") {
+		if name, value, ok := strings.Cut(line, ":"); ok && strings.TrimSpace(name) == "model name" {
+			return strings.TrimSpace(value)
+		}
+	}
+	return "unknown CPU"
+}
+
+// depVersions names the compared modules' versions.
+func depVersions() string {
+	bi, ok := debug.ReadBuildInfo()
+	if !ok {
+		return "module versions unknown"
+	}
+	var parts []string
+	for _, m := range bi.Deps {
+		switch m.Path {
+		case "github.com/hashicorp/go-retryablehttp":
+			parts = append(parts, "go-retryablehttp "+m.Version)
+		case "github.com/neuracraft/neuracraft-go":
+			v := m.Version
+			if m.Replace != nil {
+				v += " => " + m.Replace.Path + " (this checkout)"
+			}
+			parts = append(parts, "neuracraft-go "+v)
+		}
+	}
+	return strings.Join(parts, "; ")
+}
