@@ -33,6 +33,10 @@ const DefaultMaxErrorBody = 64 << 10
 // closed unread, which costs the connection but not the time.
 const maxDrain = 256 << 10
 
+// maxPrealloc is the most readCapped allocates before it has read
+// anything; a longer body grows the buffer as it comes.
+const maxPrealloc = 1 << 20
+
 // maxMessage is the longest Message, in runes, taken from a body.
 const maxMessage = 300
 
@@ -145,11 +149,13 @@ func newAPIError(resp *http.Response, limit int64) *APIError {
 func readCapped(r io.Reader, limit, contentLength int64) (body []byte, truncated bool, err error) {
 	limit = min(limit, math.MaxInt64-1) // limit+1 must not overflow
 	size := int64(512)
-	if contentLength >= 0 && contentLength < DefaultMaxErrorBody {
-		size = contentLength + 1 // room to see the end of the body
+	if contentLength >= 0 {
+		// Room to see the end of the body, within the limit; a huge
+		// limit and a lying Content-Length must not size it.
+		size = min(contentLength, limit, maxPrealloc) + 1
 	}
 	lr := io.LimitReader(r, limit+1)
-	body = make([]byte, 0, min(size, limit+1))
+	body = make([]byte, 0, size)
 	for {
 		n, rerr := lr.Read(body[len(body):cap(body)])
 		body = body[:len(body)+n]

@@ -131,3 +131,35 @@ func BenchmarkOutage(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkTransportOverhead is what a successful call costs the Transport
+// itself, over a base that answers at once: the request ID (a copy of the
+// request and its header map, and the ID) and the host-state check.
+func BenchmarkTransportOverhead(b *testing.B) {
+	resp := &http.Response{StatusCode: 200, Body: http.NoBody}
+	base := roundTripFunc(func(*http.Request) (*http.Response, error) { return resp, nil })
+	req, err := http.NewRequest("GET", "https://api.neuracraft.com/v1/pipelines/pipe_1", nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	req.Header.Set("Accept", "application/json")
+	req.Header.Set("X-API-Key", "nc_bench")
+	for _, tc := range []struct {
+		name      string
+		requestID string
+	}{{"generated-id", ""}, {"caller-id", "req_caller"}} {
+		b.Run(tc.name, func(b *testing.B) {
+			r := req.Clone(req.Context())
+			if tc.requestID != "" {
+				r.Header.Set("X-Request-ID", tc.requestID)
+			}
+			tr := &Transport{Base: base}
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := tr.RoundTrip(r); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
