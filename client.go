@@ -187,14 +187,15 @@ func (c *Client) Do(ctx context.Context, method, path string, in, out any) (*Res
 	if meta.RequestID == "" && resp.Request != nil {
 		meta.RequestID = resp.Request.Header.Get(requestIDHeader)
 	}
-	fail := func(format string, args ...any) error {
-		return fmt.Errorf("neuracraft: %s %s: %d %s (request %s): %s", method, req.URL.EscapedPath(),
-			resp.StatusCode, http.StatusText(resp.StatusCode), meta.RequestID, fmt.Sprintf(format, args...))
+	// fail names the call and its answer in an error about a success.
+	fail := func(err error) error {
+		return fmt.Errorf("neuracraft: %s %s: %d %s (request %s): %w", method, req.URL.EscapedPath(),
+			resp.StatusCode, http.StatusText(resp.StatusCode), meta.RequestID, err)
 	}
 	if loc := resp.Header.Get("Location"); loc != "" && resp.StatusCode == http.StatusCreated {
 		u, err := req.URL.Parse(loc)
 		if err != nil {
-			return meta, fail("invalid Location header: %v", err)
+			return meta, fail(fmt.Errorf("invalid Location header: %w", err))
 		}
 		meta.Location = u
 	}
@@ -205,11 +206,10 @@ func (c *Client) Do(ctx context.Context, method, path string, in, out any) (*Res
 	limit = min(limit, math.MaxInt64-1) // limit+1 must not overflow
 	body, err := io.ReadAll(io.LimitReader(resp.Body, limit+1))
 	if err != nil {
-		return meta, fmt.Errorf("neuracraft: %s %s: reading the response body (request %s): %w",
-			method, req.URL.EscapedPath(), meta.RequestID, err)
+		return meta, fail(fmt.Errorf("reading the response body: %w", err))
 	}
 	if int64(len(body)) > limit {
-		return meta, fail("response body larger than %d bytes, not decoded", limit)
+		return meta, fail(fmt.Errorf("response body larger than %d bytes, not decoded", limit))
 	}
 	if resp.StatusCode == http.StatusAccepted && len(body) > 0 {
 		var task struct {
@@ -226,8 +226,7 @@ func (c *Client) Do(ctx context.Context, method, path string, in, out any) (*Res
 	}
 	if out != nil && len(bytes.TrimSpace(body)) > 0 {
 		if err := json.Unmarshal(body, out); err != nil {
-			return meta, fmt.Errorf("neuracraft: %s %s: %d %s (request %s): decoding the response body: %w",
-				method, req.URL.EscapedPath(), resp.StatusCode, http.StatusText(resp.StatusCode), meta.RequestID, err)
+			return meta, fail(fmt.Errorf("decoding the response body: %w", err))
 		}
 	}
 	return meta, nil

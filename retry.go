@@ -52,7 +52,8 @@ const requestIDHeader = "X-Request-Id" // canonical form of X-Request-ID
 //     only when req.GetBody can produce it again (http.NewRequest sets
 //     GetBody for bytes, strings and their readers).
 //   - Every request carries an X-Request-ID header: the caller's, or a
-//     fresh random one, the same on every attempt of one call.
+//     fresh random one, the same on every attempt of one call (unless
+//     DisableRequestID is set).
 //   - Retries to one host are limited by a retry budget (see
 //     [RetryBudget]), so that an outage does not multiply the load on the
 //     server.
@@ -86,6 +87,11 @@ type Transport struct {
 	// DisableCooldown turns the shared per-host cooldown off: requests are
 	// then sent regardless of earlier 429 or 503 answers.
 	DisableCooldown bool
+
+	// DisableRequestID stops the Transport from adding an X-Request-ID
+	// header to requests that have none. Errors then name the request only
+	// by the ID of the response, if it has one.
+	DisableRequestID bool
 
 	// OnRetry, when set, is called before each wait for a retry, on the
 	// goroutine of the request. It must not block for long. [LogRetries]
@@ -170,7 +176,9 @@ type RetryEvent struct {
 	RequestID string
 	// Attempt is the number of the attempt that failed, from 1.
 	Attempt int
-	// Delay is the wait before the next attempt.
+	// Delay is the wait before the next attempt: the backoff, or the
+	// Retry-After. A request held by a cooldown may wait a little longer
+	// for its turn.
 	Delay time.Duration
 	// Err is why the attempt failed: an *APIError or a network error.
 	Err error
@@ -226,10 +234,13 @@ type CooldownError struct {
 
 // Error says that the request was held back, for how long, and why.
 func (e *CooldownError) Error() string {
-	return "neuracraft: " + e.Method + " " + urlPath(e.URL) +
+	msg := "neuracraft: " + e.Method + " " + urlPath(e.URL) +
 		": held back locally, not sent: " + e.Host + " is cooling down after " +
-		e.Cause.String() + ", and the request's turn comes in " + e.RetryAfter.String() +
-		" (request " + e.RequestID + ")"
+		e.Cause.String() + ", and the request's turn comes in " + e.RetryAfter.String()
+	if e.RequestID != "" {
+		msg += " (request " + e.RequestID + ")"
+	}
+	return msg
 }
 
 // Is reports whether target is ErrRateLimited.
@@ -288,7 +299,10 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	}
 	ctx := req.Context()
 	host := req.URL.Host
-	out, id := withRequestID(req)
+	out, id := req, req.Header.Get(requestIDHeader)
+	if id == "" && !t.DisableRequestID {
+		out, id = withRequestID(req)
+	}
 	rewindable := req.Body == nil || req.Body == http.NoBody || req.GetBody != nil
 	maxAttempts := t.Retry.MaxAttempts
 	if maxAttempts <= 0 {
@@ -439,13 +453,10 @@ func backoff(base, maxDelay time.Duration, n int, r float64) time.Duration {
 	return time.Duration(r * float64(d))
 }
 
-// withRequestID returns req with an X-Request-ID header and the ID: req
-// itself when the caller set one, else a shallow copy with a fresh ID and
-// a copied header map (the caller's request is never modified).
+// withRequestID returns a shallow copy of req with a fresh X-Request-ID in
+// a copy of its header map (the caller's request is never modified), and
+// the ID.
 func withRequestID(req *http.Request) (*http.Request, string) {
-	if id := req.Header.Get(requestIDHeader); id != "" {
-		return req, id
-	}
 	// One allocation holds the copy of the request and the header value.
 	c := &struct {
 		req http.Request
@@ -502,8 +513,16 @@ type requestError struct {
 }
 
 func (e *requestError) Error() string {
-	return "neuracraft: " + e.method + " " + e.path + " (request " + e.id +
-		", attempt " + strconv.Itoa(e.attempt) + "): " + e.err.Error()
+	return "neuracraft: " + e.method + " " + e.path + " (" + requestNote(e.id) +
+		"attempt " + strconv.Itoa(e.attempt) + "): " + e.err.Error()
+}
+
+// requestNote is "request <id>, ", or "" without an ID.
+func requestNote(id string) string {
+	if id == "" {
+		return ""
+	}
+	return "request " + id + ", "
 }
 
 func (e *requestError) Unwrap() error { return e.err }

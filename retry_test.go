@@ -411,6 +411,24 @@ func TestTransportNetworkErrorNamesRequest(t *testing.T) {
 	})
 }
 
+func TestTransportDisableRequestID(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		base := &scriptBase{steps: []step{{err: syscall.ECONNRESET}}}
+		tr := &Transport{Base: base, DisableRequestID: true, Retry: RetryPolicy{MaxAttempts: 2}}
+		req := newReq(t, context.Background(), "GET", "")
+		_, err := tr.RoundTrip(req)
+		require.Error(t, err)
+		for _, s := range base.log() {
+			assert.Empty(t, s.requestID)
+		}
+		assert.Equal(t, "neuracraft: GET /v1/pipelines/pipe_1 (attempt 2): "+syscall.ECONNRESET.Error(), err.Error())
+
+		cd := &CooldownError{Method: "GET", URL: "https://h/v1/x", Host: "h", Cause: 503, RetryAfter: time.Second}
+		assert.Equal(t, "neuracraft: GET /v1/x: held back locally, not sent: h is cooling down after "+
+			"503 Service Unavailable, and the request's turn comes in 1s", cd.Error())
+	})
+}
+
 func TestTransportBudget(t *testing.T) {
 	run := func(t *testing.T, tr *Transport, calls int) (attempts, ok int) {
 		for range calls {
