@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"math/rand/v2"
 	"net/http"
 	"strconv"
@@ -299,7 +300,7 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	}
 	ctx := req.Context()
 	host := req.URL.Host
-	out, id := req, req.Header.Get(requestIDHeader)
+	out, id := req, headerValue(req.Header, requestIDHeader)
 	if id == "" && !t.DisableRequestID {
 		out, id = withRequestID(req)
 	}
@@ -463,13 +464,22 @@ func withRequestID(req *http.Request) (*http.Request, string) {
 		val [1]string
 	}{req: *req}
 	c.val[0] = newRequestID()
-	h := make(http.Header, len(req.Header)+1)
-	for k, v := range req.Header {
-		h[k] = v
+	h := maps.Clone(req.Header)
+	if h == nil {
+		h = make(http.Header, 1)
 	}
 	h[requestIDHeader] = c.val[:]
 	c.req.Header = h
 	return &c.req, c.val[0]
+}
+
+// headerValue is h.Get(key) for a key already in canonical form, without
+// canonicalizing it again on every request.
+func headerValue(h http.Header, key string) string {
+	if v := h[key]; len(v) > 0 {
+		return v[0]
+	}
+	return ""
 }
 
 // newRequestID returns 32 random hex digits. The IDs are for matching logs,
