@@ -590,8 +590,8 @@ func TestFailureLabCooldownFlood(t *testing.T) {
 		assert.Equal(t, neuracraft.Code(429), cd.Cause)
 		assert.Equal(t, host, cd.Host)
 		assert.Equal(t, fmt.Sprintf("hasty-%d", i), cd.RequestID)
-		// Its turn: the rest of the 1s cooldown, plus a hundredth of it for
-		// each request held before it (the first call's retry and the waiters).
+		// Its turn: the rest of the 1s cooldown, plus 10 ms for each
+		// request held before it (the first call's retry and the waiters).
 		assert.True(t, cd.RetryAfter > 0 && cd.RetryAfter <= time.Second+time.Duration(1+waiters)*10*time.Millisecond,
 			"RetryAfter %v", cd.RetryAfter)
 	}

@@ -61,9 +61,9 @@ const requestIDHeader = "X-Request-Id" // canonical form of X-Request-ID
 //   - After a 429 or 503 with an honoured Retry-After, every request to
 //     that host through this Transport waits until the host's cooldown
 //     ends, instead of hitting the server again; then the held requests
-//     are let go in the order they came, a hundredth of the cooldown
-//     apart. A request whose context cannot wait for its turn fails at
-//     once with a [*CooldownError], never sent.
+//     are let go in the order they came, 10 ms apart (a hundredth of the
+//     cooldown, when that is shorter). A request whose context cannot wait
+//     for its turn fails at once with a [*CooldownError], never sent.
 //
 // Like the RoundTripper contract asks, RoundTrip does not modify the
 // request (it sends a shallow copy when it adds a header) and always closes
@@ -229,7 +229,8 @@ type CooldownError struct {
 	// Cause is the status that started the cooldown: 429 or 503.
 	Cause Code
 	// RetryAfter is how long until the request's turn: the rest of the
-	// cooldown, plus a hundredth of it for each request held before it.
+	// cooldown, plus 10 ms (or a hundredth of the cooldown, when shorter)
+	// for each request held before it.
 	RetryAfter time.Duration
 }
 
@@ -574,9 +575,15 @@ func (s *hostState) settled(now time.Time, maxTokens float64) bool {
 }
 
 // releaseGap is the time between two requests let go after a cooldown of
-// length span: a hundredth of it, so a 1 s cooldown lets held requests go
-// at 100 a second, in the order they came.
-func releaseGap(span time.Duration) time.Duration { return span / 100 }
+// length span: a hundredth of it, and at most maxReleaseGap, so held
+// requests go at 100 a second or faster, in the order they came.
+func releaseGap(span time.Duration) time.Duration { return min(span/100, maxReleaseGap) }
+
+// maxReleaseGap caps releaseGap: a long pause does not mean the server can
+// take less once it is over. 10 ms lets through about one request more
+// than the server's limit for each 10 ms of round trip, before the first
+// 429 of the next cooldown comes back.
+const maxReleaseGap = 10 * time.Millisecond
 
 // maxHosts bounds t.hosts; past it, settled entries are dropped.
 const maxHosts = 1024

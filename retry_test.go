@@ -546,7 +546,7 @@ func TestTransportCooldown(t *testing.T) {
 			for _, s := range base.log() {
 				got = append(got, at{s.requestID, s.at.Sub(start)})
 			}
-			gap := 20 * time.Millisecond // a hundredth of 2s
+			gap := 10 * time.Millisecond // maxReleaseGap, less than a hundredth of 2s
 			want := []at{{"first", 0}, {"first", 2 * time.Second}, {"w0", 2*time.Second + gap},
 				{"w1", 2*time.Second + 2*gap}, {"w2", 2*time.Second + 3*gap}, {"w3", 2*time.Second + 4*gap},
 				{"late", 2*time.Second + 5*gap}}
@@ -640,6 +640,16 @@ func TestTransportCooldown(t *testing.T) {
 			assert.Equal(t, 1, base.attempts())
 		})
 	})
+}
+
+func TestReleaseGap(t *testing.T) {
+	for _, tc := range []struct{ span, want time.Duration }{
+		{500 * time.Millisecond, 5 * time.Millisecond}, // an HTTP-date close to now
+		{time.Second, 10 * time.Millisecond},
+		{time.Minute, 10 * time.Millisecond}, // capped: a long pause does not slow the restart
+	} {
+		assert.Equal(t, tc.want, releaseGap(tc.span), "span %v", tc.span)
+	}
 }
 
 func TestTransportShouldRetryOverride(t *testing.T) {
