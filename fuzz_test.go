@@ -1,9 +1,13 @@
-// Fuzz tests for the error decoder and the Retry-After parser.
+// Fuzz tests for the decoders: error responses, Retry-After, and the
+// Client's handling of any answer.
 
 package neuracraft
 
 import (
 	"bytes"
+	"context"
+	"errors"
+	"io"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -117,6 +121,54 @@ func FuzzParseRetryAfter(f *testing.F) {
 			if n, err := strconv.ParseInt(s, 10, 64); err == nil && n < 1<<33 && d != time.Duration(n)*time.Second {
 				t.Fatalf("parseRetryAfter(%q) = %v, want %ds", v, d, n)
 			}
+		}
+	})
+}
+
+// FuzzClientDo feeds Client.Do arbitrary answers: statuses, Location
+// headers and bodies. It never panics; a failure status gives an
+// *APIError, and a success either decodes or fails with an error that
+// names the request ID.
+func FuzzClientDo(f *testing.F) {
+	f.Add(200, "", []byte(`{"id":"pipe_abc123","name":"nightly"}`))
+	f.Add(201, "/v1/pipelines/pipe_1", []byte(`{"id":"pipe_1"}`))
+	f.Add(201, "http://[::1", []byte(`{}`))
+	f.Add(202, "", []byte(`{"run_id":"run_1","status":"queued","monitor_url":"https://x/runs/run_1"}`))
+	f.Add(202, "", []byte(`{"task_id":7}`))
+	f.Add(200, "", []byte(`<html>gateway</html>`))
+	f.Add(204, "", []byte(``))
+	f.Add(404, "", []byte(`{"error":{"code":"not_found","message":"Resource not found"}}`))
+	f.Fuzz(func(t *testing.T, status int, location string, body []byte) {
+		if status < 200 || status > 599 || (status >= 300 && status < 400) {
+			return // 1xx and redirects are net/http's business
+		}
+		base := roundTripFunc(func(req *http.Request) (*http.Response, error) {
+			h := http.Header{"X-Request-Id": {"req_fuzz"}}
+			if location != "" {
+				h.Set("Location", location)
+			}
+			return &http.Response{StatusCode: status, Header: h, Request: req,
+				Body: io.NopCloser(bytes.NewReader(body)), ContentLength: int64(len(body))}, nil
+		})
+		c := &Client{BaseURL: "https://api.neuracraft.com/v1", APIKey: "nc_fuzz_secret",
+			HTTPClient: &http.Client{Transport: &Transport{Base: base, Retry: RetryPolicy{MaxAttempts: 1}}}}
+		var out map[string]any
+		meta, err := c.Do(context.Background(), "POST", "/pipelines", map[string]string{"name": "x"}, &out)
+		if err != nil && strings.Contains(err.Error(), "nc_fuzz_secret") {
+			t.Fatalf("the API key leaked into %q", err)
+		}
+		if status >= 400 {
+			var apiErr *APIError
+			if !errors.As(err, &apiErr) || apiErr.StatusCode != status {
+				t.Fatalf("status %d: got %v, want an *APIError", status, err)
+			}
+			return
+		}
+		if meta == nil || meta.StatusCode != status {
+			t.Fatalf("status %d: metadata %+v", status, meta)
+		}
+		if err != nil && !strings.Contains(err.Error(), "req_fuzz") {
+			t.Fatalf("the error %q does not name the request ID", err)
 		}
 	})
 }
