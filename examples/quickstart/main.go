@@ -15,6 +15,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/http"
 	"os"
 	"time"
 
@@ -69,8 +70,7 @@ func run(ctx context.Context, w io.Writer, getenv func(string) string) error {
 	} else {
 		fmt.Fprintln(w, "Talking to", client.BaseURL)
 	}
-	client.HTTPClient = neuracraft.WrapClient(nil)
-	client.HTTPClient.Transport.(*neuracraft.Transport).OnRetry = neuracraft.LogRetries(logger)
+	client.HTTPClient = &http.Client{Transport: &neuracraft.Transport{OnRetry: neuracraft.LogRetries(logger)}}
 
 	step := func(n int, title string) { fmt.Fprintf(w, "\n%d. %s\n", n, title) }
 
