@@ -10,7 +10,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"math"
 	"net"
 	"net/http"
 	"net/url"
@@ -137,16 +136,9 @@ func (c *Client) apiKey() string {
 
 func (c *Client) httpClient() *http.Client {
 	c.once.Do(func() {
-		hc := c.HTTPClient
-		if hc == nil {
-			hc = &http.Client{}
-		}
-		w := *hc
-		if _, ok := hc.Transport.(*Transport); !ok {
-			w.Transport = &Transport{Base: hc.Transport, Retry: c.Retry}
-		}
-		w.CheckRedirect = keepCredentialsHome(hc.CheckRedirect)
-		c.hc = &w
+		w := wrapClient(c.HTTPClient, c.Retry)
+		w.CheckRedirect = keepCredentialsHome(w.CheckRedirect)
+		c.hc = w
 	})
 	return c.hc
 }
@@ -203,12 +195,11 @@ func (c *Client) Do(ctx context.Context, method, path string, in, out any) (*Res
 	if limit <= 0 {
 		limit = DefaultMaxResponseBody
 	}
-	limit = min(limit, math.MaxInt64-1) // limit+1 must not overflow
-	body, err := io.ReadAll(io.LimitReader(resp.Body, limit+1))
+	body, truncated, err := readCapped(resp.Body, limit, resp.ContentLength)
 	if err != nil {
 		return meta, fail(fmt.Errorf("reading the response body: %w", err))
 	}
-	if int64(len(body)) > limit {
+	if truncated {
 		return meta, fail(fmt.Errorf("response body larger than %d bytes, not decoded", limit))
 	}
 	if resp.StatusCode == http.StatusAccepted && len(body) > 0 {

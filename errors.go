@@ -123,18 +123,22 @@ func newAPIError(resp *http.Response, limit int64) *APIError {
 		StatusCode: resp.StatusCode,
 		Code:       Code(resp.StatusCode),
 		Header:     resp.Header,
-		RequestID:  resp.Header.Get("X-Request-ID"),
+		RequestID:  resp.Header.Get(requestIDHeader),
 		RetryAfter: parseRetryAfter(resp.Header.Get("Retry-After"), time.Now()),
 	}
 	if req := resp.Request; req != nil {
 		e.Method = req.Method
 		e.URL = redactURL(req.URL)
 		if e.RequestID == "" {
-			e.RequestID = req.Header.Get("X-Request-ID")
+			e.RequestID = req.Header.Get(requestIDHeader)
 		}
 	}
 	if resp.Body != nil {
-		e.Body, e.Truncated, e.Err = readCapped(resp.Body, limit, resp.ContentLength)
+		var err error
+		e.Body, e.Truncated, err = readCapped(resp.Body, limit, resp.ContentLength)
+		if err != nil {
+			e.Err = fmt.Errorf("reading error body: %w", err)
+		}
 		if e.Truncated {
 			_, _ = io.CopyN(io.Discard, resp.Body, maxDrain)
 		}
@@ -145,7 +149,9 @@ func newAPIError(resp *http.Response, limit int64) *APIError {
 }
 
 // readCapped reads at most limit bytes of r and reports whether there was
-// more. A known content length sizes the buffer in one allocation.
+// more, without ever holding more than limit+1 bytes. A known content
+// length sizes the buffer in one allocation. Error and success bodies
+// both go through it.
 func readCapped(r io.Reader, limit, contentLength int64) (body []byte, truncated bool, err error) {
 	limit = min(limit, math.MaxInt64-1) // limit+1 must not overflow
 	size := int64(512)
@@ -163,7 +169,7 @@ func readCapped(r io.Reader, limit, contentLength int64) (body []byte, truncated
 			break
 		}
 		if rerr != nil {
-			err = fmt.Errorf("reading error body: %w", rerr)
+			err = rerr
 			break
 		}
 		if int64(len(body)) > limit {

@@ -252,13 +252,16 @@ func (e *CooldownError) Is(target error) bool { return target == ErrRateLimited 
 // own (http.DefaultTransport when c has none). c itself is not modified;
 // its timeout, cookie jar and redirect policy are kept. A nil c means a
 // new default client. A c that already uses a *Transport is copied as is.
-func WrapClient(c *http.Client) *http.Client {
+func WrapClient(c *http.Client) *http.Client { return wrapClient(c, RetryPolicy{}) }
+
+// wrapClient is WrapClient with the policy of the Transport it adds.
+func wrapClient(c *http.Client, p RetryPolicy) *http.Client {
 	if c == nil {
 		c = &http.Client{}
 	}
 	w := *c
 	if _, ok := c.Transport.(*Transport); !ok {
-		w.Transport = &Transport{Base: c.Transport}
+		w.Transport = &Transport{Base: c.Transport, Retry: p}
 	}
 	return &w
 }
@@ -524,16 +527,11 @@ type requestError struct {
 }
 
 func (e *requestError) Error() string {
-	return "neuracraft: " + e.method + " " + e.path + " (" + requestNote(e.id) +
-		"attempt " + strconv.Itoa(e.attempt) + "): " + e.err.Error()
-}
-
-// requestNote is "request <id>, ", or "" without an ID.
-func requestNote(id string) string {
-	if id == "" {
-		return ""
+	note := "attempt " + strconv.Itoa(e.attempt)
+	if e.id != "" {
+		note = "request " + e.id + ", " + note
 	}
-	return "request " + id + ", "
+	return "neuracraft: " + e.method + " " + e.path + " (" + note + "): " + e.err.Error()
 }
 
 func (e *requestError) Unwrap() error { return e.err }
