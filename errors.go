@@ -1,44 +1,23 @@
-// This file holds APIError, the decoder that builds it from an HTTP
-// response (FromResponse), and the classification helpers IsRetryable and
-// IsPlugin.
+// This file holds the error types (APIError, CooldownError and the error
+// of a request that got no answer) and the classification helpers
+// IsRetryable and IsPlugin.
 
 package neuracraft
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
-	"math"
-	"mime"
 	"net"
 	"net/http"
-	"net/url"
 	"strconv"
 	"strings"
 	"syscall"
 	"time"
-	"unicode"
 )
-
-// DefaultMaxErrorBody is how many bytes of an error response's body
-// [FromResponse] and [Transport] keep, by default: 64 KiB.
-const DefaultMaxErrorBody = 64 << 10
-
-// maxDrain is how many bytes past the kept part of an error body are read
-// and thrown away so that the connection can be reused. A longer body is
-// closed unread, which costs the connection but not the time.
-const maxDrain = 256 << 10
-
-// maxPrealloc is the most readCapped allocates before it has read
-// anything; a longer body grows the buffer as it comes.
-const maxPrealloc = 1 << 20
-
-// maxMessage is the longest Message, in runes, taken from a body.
-const maxMessage = 300
 
 // APIError is a failed NeuraCraft call: the API, or a proxy in front of
 // it, answered with an HTTP status of 400 or more. It is the one error type
@@ -98,227 +77,6 @@ type APIError struct {
 	Err error
 }
 
-// FromResponse returns nil for a response with status 1xx-3xx, leaving its
-// body untouched. For 4xx and 5xx it reads at most [DefaultMaxErrorBody]
-// bytes of the body, drains a bounded amount more, closes the body, and
-// returns an [*APIError]: always that type, whatever the body holds (JSON
-// envelope, HTML from a gateway, nothing, a cut-off or invalid document).
-func FromResponse(resp *http.Response) error {
-	if resp == nil {
-		return errors.New("neuracraft: FromResponse: nil response")
-	}
-	if resp.StatusCode < 400 {
-		return nil
-	}
-	return newAPIError(resp, DefaultMaxErrorBody)
-}
-
-// newAPIError decodes an error response, keeping at most limit bytes of its
-// body, and closes the body.
-func newAPIError(resp *http.Response, limit int64) *APIError {
-	if limit <= 0 {
-		limit = DefaultMaxErrorBody
-	}
-	e := &APIError{
-		StatusCode: resp.StatusCode,
-		Code:       Code(resp.StatusCode),
-		Header:     resp.Header,
-		RequestID:  resp.Header.Get(requestIDHeader),
-		RetryAfter: parseRetryAfter(resp.Header.Get("Retry-After"), time.Now()),
-	}
-	if req := resp.Request; req != nil {
-		e.Method = req.Method
-		e.URL = redactURL(req.URL)
-		if e.RequestID == "" {
-			e.RequestID = req.Header.Get(requestIDHeader)
-		}
-	}
-	if resp.Body != nil {
-		var err error
-		e.Body, e.Truncated, err = readCapped(resp.Body, limit, resp.ContentLength)
-		if err != nil {
-			e.Err = fmt.Errorf("reading error body: %w", err)
-		}
-		if e.Truncated {
-			_, _ = io.CopyN(io.Discard, resp.Body, maxDrain)
-		}
-		_ = resp.Body.Close()
-	}
-	e.decode(resp.Header.Get("Content-Type"))
-	return e
-}
-
-// readCapped reads at most limit bytes of r and reports whether there was
-// more, without ever holding more than limit+1 bytes. A known content
-// length sizes the buffer in one allocation. Error and success bodies
-// both go through it.
-func readCapped(r io.Reader, limit, contentLength int64) (body []byte, truncated bool, err error) {
-	limit = min(limit, math.MaxInt64-1) // limit+1 must not overflow
-	size := int64(512)
-	if contentLength >= 0 {
-		// Room to see the end of the body, within the limit; a huge
-		// limit and a lying Content-Length must not size it.
-		size = min(contentLength, limit, maxPrealloc) + 1
-	}
-	lr := io.LimitReader(r, limit+1)
-	body = make([]byte, 0, size)
-	for {
-		n, rerr := lr.Read(body[len(body):cap(body)])
-		body = body[:len(body)+n]
-		if rerr == io.EOF {
-			break
-		}
-		if rerr != nil {
-			err = rerr
-			break
-		}
-		if int64(len(body)) > limit {
-			break
-		}
-		if len(body) == cap(body) {
-			body = append(body, 0)[:len(body)] // grow
-		}
-	}
-	if int64(len(body)) > limit {
-		return body[:limit:limit], true, nil
-	}
-	return body, false, err
-}
-
-// envelope is NeuraCraft's error body: {"error": {"code": ..., "message": ...}}.
-// Every field is raw so that a field of the wrong type spoils only itself.
-type envelope struct {
-	Error   json.RawMessage `json:"error"`
-	Message json.RawMessage `json:"message"`
-}
-
-type errorObject struct {
-	Code      json.RawMessage `json:"code"`
-	Message   json.RawMessage `json:"message"`
-	Details   json.RawMessage `json:"details"`
-	Retryable json.RawMessage `json:"retryable"`
-}
-
-// decode fills Code, Reason, Message, Details and RetryHint from Body. It
-// never fails: what cannot be decoded is left out, Message falls back to
-// the body's text or the status text, and a JSON syntax error is kept in
-// Err.
-func (e *APIError) decode(contentType string) {
-	body := bytes.TrimSpace(e.Body)
-	if len(body) > 0 && (body[0] == '{' || body[0] == '[') {
-		var env envelope
-		if err := json.Unmarshal(body, &env); err != nil {
-			if e.Err == nil && !e.Truncated {
-				e.Err = fmt.Errorf("decoding error body: %w", err)
-			}
-		} else {
-			e.decodeEnvelope(env)
-		}
-	}
-	if e.Message == "" {
-		e.Message = fallbackMessage(body, contentType, e.StatusCode)
-	}
-}
-
-func (e *APIError) decodeEnvelope(env envelope) {
-	var msg string
-	if len(env.Error) > 0 && env.Error[0] == '"' && json.Unmarshal(env.Error, &msg) == nil && msg != "" { // {"error": "text"}
-		e.Message = cleanText(msg, maxMessage)
-		return
-	}
-	var obj errorObject
-	if len(env.Error) > 0 && env.Error[0] == '{' && json.Unmarshal(env.Error, &obj) == nil {
-		e.decodeCode(obj.Code)
-		if json.Unmarshal(obj.Message, &msg) == nil {
-			e.Message = cleanText(msg, maxMessage)
-		}
-		if len(obj.Details) > 0 && obj.Details[0] == '{' {
-			e.Details = obj.Details
-		}
-		var hint bool
-		if json.Unmarshal(obj.Retryable, &hint) == nil && len(obj.Retryable) > 0 && obj.Retryable[0] != 'n' {
-			e.RetryHint = &hint
-		}
-		return
-	}
-	if json.Unmarshal(env.Message, &msg) == nil { // {"message": "text"}
-		e.Message = cleanText(msg, maxMessage)
-	}
-}
-
-// decodeCode takes the body's code: a number, or a string that is either
-// numeric ("8102") or a reason ("not_found"). Numbers that are neither a
-// failure status (400-599) nor a plugin code are ignored; the raw body
-// keeps them.
-func (e *APIError) decodeCode(raw json.RawMessage) {
-	if len(raw) == 0 {
-		return
-	}
-	text := string(raw)
-	if raw[0] == '"' {
-		if json.Unmarshal(raw, &text) != nil {
-			return
-		}
-		text = strings.TrimSpace(text)
-		if _, err := strconv.Atoi(text); err != nil {
-			e.Reason = cleanText(text, 64)
-			return
-		}
-	}
-	n, err := strconv.Atoi(text)
-	if err != nil {
-		return
-	}
-	if c := Code(n); c.IsPlugin() || (c >= 400 && c <= 599) {
-		e.Code = c
-	}
-}
-
-// fallbackMessage is Message for a body that named none: a short excerpt
-// of a plain-text body, else the status text.
-func fallbackMessage(body []byte, contentType string, status int) string {
-	mediaType, _, _ := mime.ParseMediaType(contentType)
-	if len(body) > 0 && body[0] != '<' && body[0] != '{' && body[0] != '[' &&
-		!strings.Contains(mediaType, "html") && !strings.Contains(mediaType, "json") {
-		if msg := cleanText(string(body), 120); msg != "" {
-			return msg
-		}
-	}
-	if text := http.StatusText(status); text != "" {
-		return text
-	}
-	return "HTTP status " + strconv.Itoa(status)
-}
-
-// cleanText makes s fit for a one-line error message: valid UTF-8, no
-// control characters, runs of white space folded, at most max runes (an
-// ellipsis marks a cut).
-func cleanText(s string, max int) string {
-	s = strings.ToValidUTF8(s, "\uFFFD")
-	var b strings.Builder
-	space, n := false, 0
-	for _, r := range s {
-		if unicode.IsSpace(r) || unicode.IsControl(r) {
-			space = b.Len() > 0
-			continue
-		}
-		if space {
-			n++ // the space written before r
-		}
-		if n >= max {
-			b.WriteString("…")
-			return b.String()
-		}
-		if space {
-			b.WriteByte(' ')
-			space = false
-		}
-		b.WriteRune(r)
-		n++
-	}
-	return b.String()
-}
-
 // Error returns one line: the request, the code, the message and the
 // request ID, each once, as in
 //
@@ -357,18 +115,6 @@ func (e *APIError) Error() string {
 		b.WriteByte(')')
 	}
 	return b.String()
-}
-
-// urlPath returns the path of a URL string, or "" when it has none.
-func urlPath(s string) string {
-	if s == "" {
-		return ""
-	}
-	u, err := url.Parse(s)
-	if err != nil {
-		return ""
-	}
-	return u.EscapedPath()
 }
 
 // Format prints Error() for every verb (%v, %+v, %s, and %q quoted), so
@@ -429,18 +175,18 @@ func (e *APIError) retryable() bool {
 	if e.RetryHint != nil {
 		return *e.RetryHint
 	}
-	rateLimited := e.StatusCode == http.StatusTooManyRequests || e.StatusCode == http.StatusServiceUnavailable
+	pacing := serverPacing(e.StatusCode)
 	if e.Code.IsPlugin() {
 		if p, ok := LookupPluginCode(e.Code); ok {
 			return p.Retryable
 		}
-		return rateLimited
+		return pacing
 	}
 	switch e.StatusCode {
 	case http.StatusInternalServerError, http.StatusBadGateway, http.StatusGatewayTimeout:
 		return true
 	}
-	return rateLimited
+	return pacing
 }
 
 // IsRetryable reports whether trying the same request again can help. It
@@ -534,67 +280,54 @@ func isTransientNetError(err error) bool {
 // code (8000-8999). It is errors.Is(err, ErrPlugin).
 func IsPlugin(err error) bool { return errors.Is(err, ErrPlugin) }
 
-// parseRetryAfter reads a Retry-After value, delay-seconds or an
-// HTTP-date, as a wait from now. It returns zero when v is empty, invalid,
-// negative or a date not after now. A wait too long for a Duration is
-// clamped to the longest Duration.
-func parseRetryAfter(v string, now time.Time) time.Duration {
-	v = strings.TrimSpace(v)
-	if v == "" {
-		return 0
-	}
-	if v[0] >= '0' && v[0] <= '9' {
-		secs, err := strconv.ParseUint(v, 10, 64)
-		if err != nil {
-			if errors.Is(err, strconv.ErrRange) {
-				return maxDuration
-			}
-			return 0
-		}
-		if secs > uint64(maxDuration/time.Second) {
-			return maxDuration
-		}
-		return time.Duration(secs) * time.Second
-	}
-	t, err := http.ParseTime(v)
-	if err != nil {
-		return 0
-	}
-	return max(t.Sub(now), 0)
+// CooldownError reports a request that a [Transport] held back locally and
+// never sent, because its host is cooling down after a 429 or 503 and the
+// request's context could not wait until the cooldown ends. It matches
+// [ErrRateLimited] with errors.Is, and [IsRetryable] reports true.
+type CooldownError struct {
+	// Method and URL name the request; URL is redacted like APIError.URL.
+	Method string
+	URL    string
+	// RequestID is the X-Request-ID the request would have carried.
+	RequestID string
+	// Host is the host that is cooling down.
+	Host string
+	// Cause is the status that started the cooldown: 429 or 503.
+	Cause Code
+	// RetryAfter is how long until the request's turn: the rest of the
+	// cooldown, plus 10 ms (or a hundredth of the cooldown, when shorter)
+	// for each request held before it.
+	RetryAfter time.Duration
 }
 
-const maxDuration = time.Duration(1<<63 - 1)
-
-// secretWords mark query parameters whose values are redacted from URLs.
-var secretWords = []string{"key", "token", "secret", "pass", "pwd", "sig", "auth", "credential", "session", "cookie"}
-
-// redactURL renders u without user information or fragment, with the value
-// of every query parameter whose name looks secret replaced by "REDACTED".
-func redactURL(u *url.URL) string {
-	if u == nil {
-		return ""
+// Error says that the request was held back, for how long, and why.
+func (e *CooldownError) Error() string {
+	msg := "neuracraft: " + e.Method + " " + urlPath(e.URL) +
+		": held back locally, not sent: " + e.Host + " is cooling down after " +
+		e.Cause.String() + ", and the request's turn comes in " + e.RetryAfter.String()
+	if e.RequestID != "" {
+		msg += " (request " + e.RequestID + ")"
 	}
-	c := *u
-	c.User = nil
-	c.Fragment, c.RawFragment = "", ""
-	if c.RawQuery != "" {
-		q, err := url.ParseQuery(c.RawQuery)
-		if err != nil {
-			c.RawQuery = "REDACTED"
-		} else {
-			for name, vals := range q {
-				lower := strings.ToLower(name)
-				for _, w := range secretWords {
-					if strings.Contains(lower, w) {
-						for i := range vals {
-							vals[i] = "REDACTED"
-						}
-						break
-					}
-				}
-			}
-			c.RawQuery = q.Encode()
-		}
-	}
-	return c.String()
+	return msg
 }
+
+// Is reports whether target is ErrRateLimited.
+func (e *CooldownError) Is(target error) bool { return target == ErrRateLimited }
+
+// requestError is a failed attempt that got no response: it names the
+// request, its ID and the attempt, and unwraps to the network error.
+type requestError struct {
+	method, path, id string
+	attempt          int
+	err              error
+}
+
+func (e *requestError) Error() string {
+	note := "attempt " + strconv.Itoa(e.attempt)
+	if e.id != "" {
+		note = "request " + e.id + ", " + note
+	}
+	return "neuracraft: " + e.method + " " + e.path + " (" + note + "): " + e.err.Error()
+}
+
+func (e *requestError) Unwrap() error { return e.err }

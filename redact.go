@@ -1,0 +1,85 @@
+// This file cleans what reaches an error message or a log: URLs without
+// credentials or secret query values, and server text fit for one line.
+
+package neuracraft
+
+import (
+	"net/url"
+	"strings"
+	"unicode"
+)
+
+// cleanText makes s fit for a one-line error message: valid UTF-8, no
+// control characters, runs of white space folded, at most max runes (an
+// ellipsis marks a cut).
+func cleanText(s string, max int) string {
+	s = strings.ToValidUTF8(s, "\uFFFD")
+	var b strings.Builder
+	space, n := false, 0
+	for _, r := range s {
+		if unicode.IsSpace(r) || unicode.IsControl(r) {
+			space = b.Len() > 0
+			continue
+		}
+		if space {
+			n++ // the space written before r
+		}
+		if n >= max {
+			b.WriteString("…")
+			return b.String()
+		}
+		if space {
+			b.WriteByte(' ')
+			space = false
+		}
+		b.WriteRune(r)
+		n++
+	}
+	return b.String()
+}
+
+// urlPath returns the path of a URL string, or "" when it has none.
+func urlPath(s string) string {
+	if s == "" {
+		return ""
+	}
+	u, err := url.Parse(s)
+	if err != nil {
+		return ""
+	}
+	return u.EscapedPath()
+}
+
+// secretWords mark query parameters whose values are redacted from URLs.
+var secretWords = []string{"key", "token", "secret", "pass", "pwd", "sig", "auth", "credential", "session", "cookie"}
+
+// redactURL renders u without user information or fragment, with the value
+// of every query parameter whose name looks secret replaced by "REDACTED".
+func redactURL(u *url.URL) string {
+	if u == nil {
+		return ""
+	}
+	c := *u
+	c.User = nil
+	c.Fragment, c.RawFragment = "", ""
+	if c.RawQuery != "" {
+		q, err := url.ParseQuery(c.RawQuery)
+		if err != nil {
+			c.RawQuery = "REDACTED"
+		} else {
+			for name, vals := range q {
+				lower := strings.ToLower(name)
+				for _, w := range secretWords {
+					if strings.Contains(lower, w) {
+						for i := range vals {
+							vals[i] = "REDACTED"
+						}
+						break
+					}
+				}
+			}
+			c.RawQuery = q.Encode()
+		}
+	}
+	return c.String()
+}
