@@ -113,6 +113,7 @@ func (t *Transport) recordFailure(host string, charge bool) bool {
 // startCooldown holds requests to host for d from now (or longer, when a
 // cooldown already runs past that).
 func (t *Transport) startCooldown(host string, d time.Duration, cause Code) {
+	t.announceCooldown(host, d, cause) // fleet hook (coordinator.go), before t.mu
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	s := t.state(host)
@@ -130,6 +131,11 @@ func (t *Transport) startCooldown(host string, d time.Duration, cause Code) {
 // with the context's error. A request that a new cooldown catches while it
 // waits queues again.
 func (t *Transport) waitCooldown(ctx context.Context, req *http.Request, id, host string) error {
+	if t.Coordinator != nil { // fleet hook (coordinator.go)
+		if done, err := t.waitFleet(ctx, req, id, host); done {
+			return err
+		}
+	}
 	for queued := false; ; queued = true {
 		now := time.Now()
 		t.mu.Lock()

@@ -86,6 +86,14 @@ type Transport struct {
 	// returns one that logs with slog.
 	OnRetry func(RetryEvent)
 
+	// Coordinator, when set, shares this Transport's cooldowns with the
+	// other processes of a fleet and paces their held requests together
+	// (see [Coordinator]; the module
+	// github.com/neuracraft/neuracraft-go/redisfleet provides one on
+	// Redis). nil means the cooldown is this Transport's alone. Ignored
+	// when DisableCooldown is set.
+	Coordinator Coordinator
+
 	// rand returns a float in [0, 1) for jitter; nil means math/rand/v2.
 	// Tests set it.
 	rand func() float64
@@ -132,7 +140,7 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	}
 	var last error
 	for attempt := 1; ; attempt++ {
-		if !t.DisableCooldown && t.nhosts.Load() > 0 {
+		if !t.DisableCooldown && (t.nhosts.Load() > 0 || t.fleetCooling(host)) {
 			if err := t.waitCooldown(ctx, req, id, host); err != nil {
 				if attempt == 1 {
 					closeBody(req)
