@@ -139,11 +139,15 @@ func TestFleetLateMemberHolds(t *testing.T) {
 }
 
 // transport is a neuracraft.Transport whose requests to any test server
-// count as requests to host, with f as its Coordinator.
+// count as requests to host, with f as its Coordinator (nil: none).
 func transport(f *Fleet) *neuracraft.Transport {
 	base := http.DefaultTransport.(*http.Transport).Clone()
 	base.MaxIdleConnsPerHost = 16
-	return &neuracraft.Transport{Base: hostAs{base}, Coordinator: f}
+	tr := &neuracraft.Transport{Base: hostAs{base}}
+	if f != nil {
+		tr.Coordinator = f
+	}
+	return tr
 }
 
 // hostAs sends requests for host to the test server named in the
@@ -277,6 +281,35 @@ func TestFleetOnePaceAcrossMembers(t *testing.T) {
 	for i := range concurrent {
 		if want := ids[len(ids)-1] + int64(i+1)*10000; concurrent[i] != want {
 			t.Fatalf("concurrent turns %v are not one gap apart after %d", concurrent, ids[len(ids)-1])
+		}
+	}
+}
+
+func TestFleetSlowsDownWhenTheQueueDrawsA429(t *testing.T) {
+	noLeaks(t)
+	s := startRedis(t)
+	f := member(t, s, Options{})
+	turns := func(n int) []int64 {
+		var ids []int64
+		for range n {
+			turn, err := f.Reserve(context.Background(), host)
+			if err != nil {
+				t.Fatal(err)
+			}
+			ids = append(ids, turn.ID)
+		}
+		return ids
+	}
+	f.Announce(host, 100*time.Millisecond, 10*time.Millisecond, 429)
+	first := turns(30) // the queue drains from 100 ms to 400 ms
+	time.Sleep(150 * time.Millisecond)
+	f.Announce(host, 100*time.Millisecond, 10*time.Millisecond, 429) // drawn by a released request
+	second := turns(3)
+	for i, ids := range [][]int64{first[:3], second} {
+		for j := 1; j < len(ids); j++ {
+			if d, want := ids[j]-ids[j-1], int64(10000<<i); d != want {
+				t.Errorf("wave %d: turns %dµs apart, want %d", i+1, d, want)
+			}
 		}
 	}
 }

@@ -37,15 +37,19 @@ local causev = num(redis.call('HGET', k, 'cause'), 0, 999) or 0
 `
 
 // announceScript records a cooldown of ARGV[2] µs from now, paced by a gap
-// of ARGV[3] µs, cause ARGV[4], unless one already ends later, and
-// publishes it on channel ARGV[5] as "pause gap cause host" (ARGV[6] is
+// of ARGV[3] µs (or the host's current gap, if longer), cause ARGV[4],
+// unless one already ends later, and publishes it on channel ARGV[5] as "pause gap cause host" (ARGV[6] is
 // the host). It returns {changed, end of the cooldown in server ms, server
 // now in ms}.
 var announceScript = redis.NewScript(luaPrelude + `
 local pause = tonumber(ARGV[2])
 local newUntil = now + pause
 if newUntil <= untilv then return {0, math.floor(untilv / 1000), math.floor(now / 1000)} end
-redis.call('HSET', k, 'until', newUntil, 'gap', ARGV[3], 'cause', ARGV[4])
+local gap = math.max(tonumber(ARGV[3]), gapv or 0)
+if untilv > 0 and untilv <= now and nextv > now then
+  gap = math.min(gap * 2, 1000000) -- a request released by the queue drew this answer: go slower
+end
+redis.call('HSET', k, 'until', newUntil, 'gap', gap, 'cause', ARGV[4])
 if nextv > 0 then redis.call('HSET', k, 'next', nextv) end
 redis.call('PEXPIREAT', k, math.floor(math.max(newUntil, nextv) / 1000) + 1000)
 redis.call('PUBLISH', ARGV[5], ARGV[2] .. ' ' .. ARGV[3] .. ' ' .. ARGV[4] .. ' ' .. ARGV[6])
@@ -74,8 +78,8 @@ local hint = tonumber(ARGV[2])
 local recorded = 0
 if hint > 0 and now + hint > untilv + 10000 then
   untilv = now + hint
-  gapv = tonumber(ARGV[3])
-  redis.call('HSET', k, 'until', untilv, 'gap', ARGV[3], 'cause', ARGV[4])
+  gapv = math.max(tonumber(ARGV[3]), gapv or 0)
+  redis.call('HSET', k, 'until', untilv, 'gap', gapv, 'cause', ARGV[4])
   redis.call('PUBLISH', ARGV[6], ARGV[2] .. ' ' .. ARGV[3] .. ' ' .. ARGV[4] .. ' ' .. ARGV[7])
   recorded = 1
 end

@@ -1,0 +1,180 @@
+package redisfleet
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/neuracraft/neuracraft-go"
+	"golang.org/x/time/rate"
+)
+
+// The fleet lab: labMembers processes (in-process Transports, each with
+// its own connection pool and, with the fleet, its own Redis client) of
+// labCallers callers each, every caller making labCalls calls one after
+// the other, against an API that allows labRate requests a second (a
+// token bucket holding labBurst) and answers the others 429 with
+// Retry-After: 1.
+const (
+	labMembers = 8
+	labCallers = 10
+	labCalls   = 2
+	labRate    = 50
+
+	// labFirstWave is the first wave: what reaches the API this soon
+	// after the start, before any member could hear of the cooldown (a
+	// Fleet tells every member within 50 ms). Its 429s are the price of
+	// a storm no client saw coming; the lab compares the 429s after it.
+	labFirstWave = 100 * time.Millisecond
+)
+
+// labResult is what the API saw in one run of the lab.
+type labResult struct {
+	wall     time.Duration // from the first call to the last answer
+	attempts int           // requests the API received
+	first429 int           // 429s to the first wave (see labFirstWave)
+	later429 int           // every later 429
+	failed   int           // calls that ended in an error
+}
+
+// TestFleetLab runs the lab with members on their own and with a Fleet,
+// prints the figures and checks the targets: with the Fleet, at most a
+// fifth of the 429s after the first wave, and a wall time within 1.5x of
+// the API's own limit (160 calls at 50/s: 3.2s). Run it with
+//
+//	cd redisfleet && go test -run TestFleetLab -v
+//
+// With LAB_BURST set, it runs against that API and only prints.
+func TestFleetLab(t *testing.T) {
+	noLeaks(t)
+	s := startRedis(t)
+	alone := runLab(t, nil)
+	fleet := runLab(t, s)
+	limit := time.Duration(labMembers*labCallers*labCalls) * time.Second / labRate
+	for _, r := range []struct {
+		name string
+		res  labResult
+	}{{"on their own", alone}, {"with a Fleet", fleet}} {
+		t.Logf("%d members x %d callers x %d calls, API at %d/s with bursts of %d (its limit: %v), %s: wall %v, %d attempts, "+
+			"429s: %d to the first wave, %d after it; %d calls failed",
+			labMembers, labCallers, labCalls, labRate, labBurst(t), limit, r.name, r.res.wall.Round(10*time.Millisecond),
+			r.res.attempts, r.res.first429, r.res.later429, r.res.failed)
+	}
+	if os.Getenv("LAB_BURST") != "" {
+		return // another API than the one the targets are set for: figures only
+	}
+	if fleet.later429*5 > alone.later429 {
+		t.Errorf("with a Fleet: %d 429s after the first wave, want at most a fifth of %d", fleet.later429, alone.later429)
+	}
+	if fleet.wall > limit*3/2 {
+		t.Errorf("with a Fleet: wall time %v, want at most 1.5x the API's limit (%v)", fleet.wall, limit*3/2)
+	}
+	if fleet.failed != 0 {
+		t.Errorf("with a Fleet: %d calls failed", fleet.failed)
+	}
+}
+
+// runLab runs the lab once; s nil means members on their own.
+func runLab(t *testing.T, s *redisServer) labResult {
+	var (
+		mu     sync.Mutex
+		res    labResult
+		opened time.Time // set before the first call
+	)
+	limiter := rate.NewLimiter(labRate, labBurst(t))
+	api := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		defer mu.Unlock()
+		res.attempts++
+		first := time.Since(opened) < labFirstWave
+		if limiter.Allow() {
+			return
+		}
+		if first {
+			res.first429++
+		} else {
+			res.later429++
+		}
+		w.Header().Set("Retry-After", "1")
+		w.WriteHeader(http.StatusTooManyRequests)
+	}))
+	defer api.Close()
+
+	var members []*neuracraft.Transport
+	for range labMembers {
+		tr := transport(nil)
+		if s != nil {
+			f := New(s.client(t), Options{Prefix: "lab"})
+			defer f.Close()
+			tr.Coordinator = f
+		}
+		defer tr.CloseIdleConnections()
+		members = append(members, tr)
+	}
+	var wg sync.WaitGroup
+	begin := make(chan struct{}) // every caller starts at once
+	for m, tr := range members {
+		for c := range labCallers {
+			wg.Go(func() {
+				<-begin
+				for call := range labCalls {
+					ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+					err := labCall(ctx, tr, api.URL, fmt.Sprintf("m%d-c%d-%d", m, c, call))
+					cancel()
+					if err != nil {
+						mu.Lock()
+						res.failed++
+						mu.Unlock()
+					}
+				}
+			})
+		}
+	}
+	start := time.Now()
+	mu.Lock()
+	opened = start
+	mu.Unlock()
+	close(begin)
+	wg.Wait()
+	res.wall = time.Since(start)
+	mu.Lock()
+	defer mu.Unlock()
+	return res
+}
+
+// labBurst is how many requests the API's token bucket holds: 20 (two
+// fifths of a second's worth) unless LAB_BURST says otherwise, e.g.
+// LAB_BURST=1 for an API that takes exactly one request every 20 ms.
+func labBurst(t *testing.T) int {
+	v := os.Getenv("LAB_BURST")
+	if v == "" {
+		return 20
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 1 {
+		t.Fatalf("LAB_BURST=%q: want a positive number", v)
+	}
+	return n
+}
+
+func labCall(ctx context.Context, tr http.RoundTripper, server, id string) error {
+	req, err := http.NewRequestWithContext(ctx, "GET", "https://"+host+"/v1/pipelines", nil)
+	if err != nil {
+		return err
+	}
+	req.Header.Set("X-Test-Server", server)
+	req.Header.Set("X-Request-ID", id)
+	resp, err := tr.RoundTrip(req)
+	if err != nil {
+		return err
+	}
+	_, _ = io.Copy(io.Discard, resp.Body)
+	return resp.Body.Close()
+}
