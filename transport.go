@@ -51,6 +51,8 @@ const requestIDHeader = "X-Request-Id" // canonical form of X-Request-ID
 //     are let go in the order they came, 10 ms apart (a hundredth of the
 //     cooldown, when that is shorter). A request whose context cannot wait
 //     for its turn fails at once with a [*CooldownError], never sent.
+//     With a [Coordinator], the cooldown and the order of release are
+//     shared with the other processes of a fleet.
 //
 // Like the RoundTripper contract asks, RoundTrip does not modify the
 // request (it sends a shallow copy when it adds a header) and always closes

@@ -9,6 +9,7 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"sort"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -553,4 +554,70 @@ func TestFleetCloseStopsEverything(t *testing.T) {
 	if _, err := f.Reserve(context.Background(), host); !errors.Is(err, errClosed) {
 		t.Errorf("Reserve after Close: %v", err)
 	}
+}
+
+func TestFleetStoresOnlyHostsAndInstants(t *testing.T) {
+	noLeaks(t)
+	s := startRedis(t)
+	rdb := s.client(t)
+	ctx := context.Background()
+	watch := rdb.Subscribe(ctx, "neuracraft:cooldowns")
+	defer watch.Close()
+	if _, err := watch.Receive(ctx); err != nil {
+		t.Fatal(err)
+	}
+	f := member(t, s, Options{})
+	api := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Retry-After", "2")
+		w.WriteHeader(http.StatusTooManyRequests)
+	}))
+	defer api.Close()
+	tr := transport(f)
+	defer tr.CloseIdleConnections()
+	tr.Retry.MaxAttempts = 1
+	req, err := http.NewRequest("POST", "https://user:hunter2@"+host+"/v1/pipelines/pipe_secret?api_key=sk_live_secret", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("X-Test-Server", api.URL)
+	req.Header.Set("Authorization", "Bearer tok_secret")
+	if _, err := tr.RoundTrip(req); !errors.Is(err, neuracraft.ErrRateLimited) {
+		t.Fatalf("err = %v, want the 429", err)
+	}
+	if _, err := f.Reserve(ctx, host); err != nil { // a turn, so the queue's state is there too
+		t.Fatal(err)
+	}
+	msg, err := watch.ReceiveMessage(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stored := []string{msg.Channel, msg.Payload}
+	keys, err := rdb.Keys(ctx, "*").Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range keys {
+		stored = append(stored, k)
+		switch rdb.Type(ctx, k).Val() {
+		case "hash":
+			for f, v := range rdb.HGetAll(ctx, k).Val() {
+				stored = append(stored, f, v)
+			}
+		case "zset":
+			stored = append(stored, rdb.ZRange(ctx, k, 0, -1).Val()...)
+		}
+	}
+	for _, v := range stored {
+		for _, secret := range []string{"secret", "hunter2", "user", "/v1", "pipe_", "?", "POST"} {
+			if strings.Contains(v, secret) {
+				t.Errorf("Redis holds %q, which contains %q", v, secret)
+			}
+		}
+	}
+	// The state expires a second after the pause (2 s) and its queue.
+	ttl := rdb.PTTL(ctx, "{neuracraft:"+host+"}:cooldown").Val()
+	if ttl < 2500*time.Millisecond || ttl > 3100*time.Millisecond {
+		t.Errorf("the state expires in %v, want about 3s", ttl)
+	}
+	t.Logf("in Redis: %q", stored)
 }
