@@ -98,8 +98,9 @@ type Options struct {
 var ErrGarbled = errors.New("redisfleet: garbled value from Redis")
 
 var (
-	errClosed = errors.New("redisfleet: fleet closed")
-	errDown   = errors.New("redisfleet: Redis failed recently, not tried")
+	errClosed  = errors.New("redisfleet: fleet closed")
+	errDown    = errors.New("redisfleet: Redis failed recently, not tried")
+	errNoRedis = errors.New("redisfleet: no Redis client")
 )
 
 // A Fleet shares cooldowns and release turns among the members of a
@@ -149,7 +150,7 @@ var _ neuracraft.Coordinator = (*Fleet)(nil)
 // a member that starts during a cooldown holds its requests at once; when
 // Redis does not answer in time it returns anyway and keeps trying in the
 // background. The caller keeps ownership of rdb: close it after the
-// Fleet.
+// Fleet. A nil rdb gives a Fleet that shares nothing.
 //
 // Commands that time out are abandoned, not interrupted, unless rdb was
 // built with ContextTimeoutEnabled; give it a short ReadTimeout or enable
@@ -176,6 +177,9 @@ func New(rdb redis.UniversalClient, opts Options) *Fleet {
 		born:    time.Now(),
 	}
 	f.ctx, f.cancel = context.WithCancel(context.Background())
+	if rdb == nil {
+		return f
+	}
 	synced := make(chan struct{})
 	f.wg.Add(1)
 	go f.subscribe(synced)
@@ -531,6 +535,9 @@ func (f *Fleet) resync() {
 // the Fleet is closed or Redis failed within RetryInterval.
 func do[T any](f *Fleet, ctx context.Context, what string, op func(context.Context) (T, error)) (T, error) {
 	var zero T
+	if f.rdb == nil {
+		return zero, errNoRedis
+	}
 	f.lifeMu.Lock()
 	if f.closed {
 		f.lifeMu.Unlock()

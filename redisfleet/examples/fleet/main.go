@@ -36,7 +36,8 @@ func main() {
 	}
 }
 
-func run(out io.Writer) error {
+func run(w io.Writer) error {
+	out := &syncWriter{w: w} // the replicas print from their own goroutines
 	addr := os.Getenv("REDIS_ADDR")
 	if addr == "" {
 		stop, a, err := startRedis()
@@ -145,4 +146,16 @@ func startRedis() (stop func(), addr string, err error) {
 			return nil, "", fmt.Errorf("redis-server did not start: %w", err)
 		}
 	}
+}
+
+// syncWriter serializes writes to w.
+type syncWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (s *syncWriter) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.w.Write(p)
 }

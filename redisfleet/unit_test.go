@@ -1,0 +1,121 @@
+package redisfleet
+
+import (
+	"context"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/neuracraft/neuracraft-go"
+)
+
+// offline is a Fleet without Redis: enough for what a member does in
+// memory.
+func offline(opts Options) *Fleet { return New(nil, opts) }
+
+// FuzzApply feeds any message of the channel to a member: it never
+// panics, and a cooldown it accepts holds no longer than MaxRetryAfter,
+// for a host that may go into Redis, with cause 429 or 503.
+func FuzzApply(f *testing.F) {
+	for _, seed := range []string{"1000000 10000 429 api.neuracraft.com", "2000000 5000 503 h:8080",
+		"", "x", "1 2 3", "-1 0 429 h", "99999999999999999999 1 429 h", "1 99999999999 777 h", "1 1 429 bad{host}"} {
+		f.Add(seed)
+	}
+	f.Fuzz(func(t *testing.T, payload string) {
+		var reported int
+		m := offline(Options{MaxRetryAfter: 2 * time.Second, OnError: func(error) { reported++ }})
+		now := time.Now()
+		m.apply(payload, now)
+		for h, e := range m.hosts {
+			if !validHost(h) {
+				t.Errorf("accepted host %q", h)
+			}
+			if e.until.Sub(now) > 2*time.Second || e.gap > maxGap || (e.cause != 429 && e.cause != 503) {
+				t.Errorf("accepted %+v from %q", e, payload)
+			}
+		}
+		if len(m.hosts) == 0 && reported == 0 {
+			t.Errorf("%q neither accepted nor reported", payload)
+		}
+	})
+}
+
+func TestValidHost(t *testing.T) {
+	for host, want := range map[string]bool{
+		"api.neuracraft.com": true, "127.0.0.1:8080": true, "[::1]:443": true,
+		"": false, "a b": false, "user@host": false, "{tag}": false, "h\n": false, strings.Repeat("a", 301): false,
+	} {
+		if got := validHost(host); got != want {
+			t.Errorf("validHost(%q) = %v, want %v", host, got, want)
+		}
+	}
+}
+
+// staticBase answers every request with the same 200.
+type staticBase struct{}
+
+func (staticBase) RoundTrip(req *http.Request) (*http.Response, error) {
+	return &http.Response{StatusCode: 200, Body: http.NoBody, Request: req}, nil
+}
+
+// TestFleetIdleCostsNoAllocation: while no cooldown is known, a call
+// through a Transport with a Fleet allocates what one without does, and
+// touches no Redis (this Fleet has none).
+func TestFleetIdleCostsNoAllocation(t *testing.T) {
+	req, err := http.NewRequestWithContext(context.Background(), "GET", "https://"+host+"/v1/pipelines", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("X-Request-ID", "req_1")
+	allocs := func(tr *neuracraft.Transport) float64 {
+		return testing.AllocsPerRun(200, func() {
+			resp, err := tr.RoundTrip(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+		})
+	}
+	f := offline(Options{})
+	f.Announce("other.example", time.Minute, 10*time.Millisecond, 429) // another host cools down
+	without := allocs(&neuracraft.Transport{Base: staticBase{}})
+	with := allocs(&neuracraft.Transport{Base: staticBase{}, Coordinator: f})
+	if with != without {
+		t.Errorf("%v allocations per call with a Fleet, %v without", with, without)
+	}
+}
+
+// BenchmarkFleetIdle: a successful call through a Transport without a
+// Coordinator, and with a Fleet that knows a cooldown of another host.
+//
+//	cd redisfleet && go test -run '^$' -bench FleetIdle -benchmem
+func BenchmarkFleetIdle(b *testing.B) {
+	f := offline(Options{})
+	f.Announce("other.example", time.Hour, 10*time.Millisecond, 429)
+	for _, bc := range []struct {
+		name string
+		tr   *neuracraft.Transport
+	}{
+		{"without", &neuracraft.Transport{Base: staticBase{}}},
+		{"fleet", &neuracraft.Transport{Base: staticBase{}, Coordinator: f}},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			req, err := http.NewRequest("GET", "https://"+host+"/v1/pipelines", nil)
+			if err != nil {
+				b.Fatal(err)
+			}
+			b.ReportAllocs()
+			b.RunParallel(func(pb *testing.PB) {
+				for pb.Next() {
+					resp, err := bc.tr.RoundTrip(req)
+					if err != nil {
+						b.Error(err)
+						return
+					}
+					resp.Body.Close()
+				}
+			})
+		})
+	}
+}
