@@ -181,8 +181,8 @@ func (c *Client) Do(ctx context.Context, method, path string, in, out any) (*Res
 	}
 	// fail names the call and its answer in an error about a success.
 	fail := func(err error) error {
-		return fmt.Errorf("neuracraft: %s %s: %d %s (request %s): %w", method, req.URL.EscapedPath(),
-			resp.StatusCode, http.StatusText(resp.StatusCode), meta.RequestID, err)
+		return &successError{method: method, path: req.URL.EscapedPath(),
+			status: Code(resp.StatusCode).String(), id: meta.RequestID, err: err}
 	}
 	if loc := resp.Header.Get("Location"); loc != "" && resp.StatusCode == http.StatusCreated {
 		u, err := req.URL.Parse(loc)
@@ -223,6 +223,19 @@ func (c *Client) Do(ctx context.Context, method, path string, in, out any) (*Res
 	return meta, nil
 }
 
+// successError is a successful answer whose body or headers could not be
+// used: it names the call and the answer, and unwraps to the cause.
+type successError struct {
+	method, path, status, id string
+	err                      error
+}
+
+func (e *successError) Error() string {
+	return errorLine(e.method, e.path, e.status, e.err.Error(), requestNote(e.id))
+}
+
+func (e *successError) Unwrap() error { return e.err }
+
 // keepCredentialsHome wraps a redirect policy (nil means net/http's
 // default of at most 10 redirects) so that a redirect to another scheme,
 // host or port drops the credentials: net/http itself strips Authorization
@@ -249,7 +262,7 @@ func keepCredentialsHome(next func(*http.Request, []*http.Request) error) func(*
 func isOwnError(err error) bool {
 	var apiErr *APIError
 	var cooldown *CooldownError
-	var reqErr *requestError
+	var reqErr *RequestError
 	return errors.As(err, &apiErr) || errors.As(err, &cooldown) || errors.As(err, &reqErr)
 }
 

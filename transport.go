@@ -158,7 +158,7 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 			apiErr = t.decode(resp, req, id, attempt)
 			err = apiErr
 		} else {
-			err = &requestError{method: req.Method, path: req.URL.EscapedPath(), id: id, attempt: attempt, err: err}
+			err = &RequestError{Method: req.Method, URL: redactURL(req.URL), RequestID: id, Attempts: attempt, Err: err}
 		}
 		last = err
 
