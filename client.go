@@ -22,9 +22,9 @@ import (
 // the same API under <service-url>/api/v1.
 const DefaultBaseURL = "https://api.neuracraft.com/v1"
 
-// DefaultMaxResponseBody is the largest success body a [Client] decodes
+// defaultMaxResponseBody is the largest success body a [Client] decodes
 // by default: 10 MiB.
-const DefaultMaxResponseBody = 10 << 20
+const defaultMaxResponseBody = 10 << 20
 
 // Environment variables a [Client] reads for the fields left empty.
 const (
@@ -77,7 +77,7 @@ type Client struct {
 	Retry RetryPolicy
 
 	// MaxResponseBody is the largest success body decoded; a larger one is
-	// an error, never silently cut. Zero means DefaultMaxResponseBody.
+	// an error, never silently cut. Zero means 10 MiB.
 	MaxResponseBody int64
 
 	once sync.Once
@@ -193,7 +193,7 @@ func (c *Client) Do(ctx context.Context, method, path string, in, out any) (*Res
 	}
 	limit := c.MaxResponseBody
 	if limit <= 0 {
-		limit = DefaultMaxResponseBody
+		limit = defaultMaxResponseBody
 	}
 	body, truncated, err := readCapped(resp.Body, limit, resp.ContentLength)
 	if err != nil {

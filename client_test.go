@@ -1263,7 +1263,7 @@ func TestClientMaxResponseBody(t *testing.T) {
 		{limit: size, wantErr: false},
 		{limit: size - 1, wantErr: true},
 		{limit: 1, wantErr: true},
-		{limit: 0, wantErr: false},                 // DefaultMaxResponseBody
+		{limit: 0, wantErr: false},                 // defaultMaxResponseBody
 		{limit: math.MaxInt64, wantErr: false},     // as good as no limit
 		{limit: math.MaxInt64 - 1, wantErr: false}, // likewise
 	} {

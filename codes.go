@@ -123,7 +123,7 @@ func (c Code) info() codeInfo {
 		return ci
 	}
 	if c.IsPlugin() {
-		if p, ok := LookupPluginCode(c); ok {
+		if p, ok := lookupPluginCode(c); ok {
 			return codeInfo{name: p.Name, description: p.Description, resolution: pluginResolution}
 		}
 		return codeInfo{name: "Plugin Error",

@@ -69,7 +69,7 @@ type APIError struct {
 	// Header is the response's header.
 	Header http.Header
 	// Body is the raw body as read: at most the configured limit
-	// (DefaultMaxErrorBody by default).
+	// (64 KiB by default).
 	Body []byte
 	// Truncated reports that the body was longer than the limit and Body
 	// holds only its beginning.
@@ -161,7 +161,7 @@ func (e *APIError) retryable() bool {
 	}
 	pacing := serverPacing(e.StatusCode)
 	if e.Code.IsPlugin() {
-		if p, ok := LookupPluginCode(e.Code); ok {
+		if p, ok := lookupPluginCode(e.Code); ok {
 			return p.Retryable
 		}
 		return pacing

@@ -28,8 +28,7 @@ func (c Code) PluginID() (int, bool) {
 }
 
 // PluginCodeInfo describes one plugin code, as the plugin's documentation
-// does. It is what [RegisterPluginCodes] takes and [LookupPluginCode]
-// returns.
+// does. It is what [RegisterPluginCodes] takes.
 type PluginCodeInfo struct {
 	// Code is the plugin code, 8000-8999.
 	Code Code
@@ -96,9 +95,9 @@ func RegisterPluginCodes(codes ...PluginCodeInfo) error {
 	return nil
 }
 
-// LookupPluginCode returns the registered information for c, and false
+// lookupPluginCode returns the registered information for c, and false
 // when c was not registered. It is safe for concurrent use.
-func LookupPluginCode(c Code) (PluginCodeInfo, bool) {
+func lookupPluginCode(c Code) (PluginCodeInfo, bool) {
 	registry.mu.RLock()
 	p, ok := registry.codes[c]
 	registry.mu.RUnlock()

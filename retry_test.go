@@ -180,10 +180,10 @@ func TestTransportRetryMatrix(t *testing.T) {
 				want := 1
 				switch {
 				case status == 429 || status == 503:
-					want = DefaultMaxAttempts
+					want = defaultMaxAttempts
 				case status == 500 || status == 502 || status == 504 || status == 0:
 					if idempotent[method] || key {
-						want = DefaultMaxAttempts
+						want = defaultMaxAttempts
 					}
 				}
 				name := fmt.Sprintf("%s/%d/key=%v", method, status, key)
@@ -225,10 +225,10 @@ func TestTransportBodyHints(t *testing.T) {
 		step   step
 		want   int
 	}{
-		{"hint true retries a POST after 500", "POST", plugin(500, "true"), DefaultMaxAttempts},
+		{"hint true retries a POST after 500", "POST", plugin(500, "true"), defaultMaxAttempts},
 		{"hint false stops a GET after 503", "GET", plugin(503, "false"), 1},
 		{"no hint, unregistered plugin code, 500", "GET", plugin(500, "null"), 1},
-		{"no hint, unregistered plugin code, 503", "POST", plugin(503, "null"), DefaultMaxAttempts},
+		{"no hint, unregistered plugin code, 503", "POST", plugin(503, "null"), defaultMaxAttempts},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -268,8 +268,8 @@ func TestBackoff(t *testing.T) {
 		r         float64
 		want      time.Duration
 	}{
-		{0, 0, 1, 1, DefaultBaseDelay},
-		{0, 0, 2, 0.5, DefaultBaseDelay},
+		{0, 0, 1, 1, defaultBaseDelay},
+		{0, 0, 2, 0.5, defaultBaseDelay},
 		{time.Second, 10 * time.Second, 4, 1, 8 * time.Second},
 		{time.Second, 10 * time.Second, 5, 1, 10 * time.Second},
 		{time.Second, 10 * time.Second, 200, 1, 10 * time.Second},
