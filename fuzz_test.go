@@ -164,7 +164,7 @@ func FuzzClientDo(f *testing.F) {
 			}
 			return
 		}
-		if meta == nil || meta.StatusCode != status {
+		if (meta == nil) == (err == nil) || (meta != nil && meta.StatusCode != status) {
 			t.Fatalf("status %d: metadata %+v", status, meta)
 		}
 		if err != nil && !strings.Contains(err.Error(), "req_fuzz") {
