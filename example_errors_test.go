@@ -99,7 +99,7 @@ func ExampleCode_Resolution() {
 	}
 	// Output:
 	// Rate limit exceeded.
-	// Wait before retrying. Check `Retry-After` header if provided.
+	// Wait before retrying. Check Retry-After header if provided.
 	// wait: 30s
 }
 
