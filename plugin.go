@@ -33,7 +33,7 @@ type PluginCodeInfo struct {
 	// Code is the plugin code, 8000-8999.
 	Code Code
 	// Name is a short name, printed after the number in errors
-	// ("8102 PDF Template Invalid").
+	// ("8102 PDF Export Failed").
 	Name string
 	// Description says what went wrong.
 	Description string
@@ -54,7 +54,7 @@ var registry struct {
 //
 //	func init() {
 //		if err := neuracraft.RegisterPluginCodes(
-//			neuracraft.PluginCodeInfo{Code: 8102, Name: "PDF Template Invalid"},
+//			neuracraft.PluginCodeInfo{Code: 8102, Name: "PDF Export Failed"},
 //		); err != nil {
 //			panic(err)
 //		}

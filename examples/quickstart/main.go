@@ -30,12 +30,12 @@ func main() {
 	}
 }
 
-// pdfTemplateInvalid is what the PDF Export plugin's Go package would
+// pdfExportFailed is what the PDF Export plugin's Go package would
 // register: its code 8102, by name, and whether retrying helps.
-var pdfTemplateInvalid = neuracraft.PluginCodeInfo{
+var pdfExportFailed = neuracraft.PluginCodeInfo{
 	Code:        8102,
-	Name:        "PDF Template Invalid",
-	Description: "The PDF Export plugin could not render the document template.",
+	Name:        "PDF Export Failed",
+	Description: "The PDF Export plugin failed to generate the document, for example because of an invalid template.",
 	Retryable:   false,
 }
 
@@ -44,7 +44,7 @@ var pollInterval = time.Second
 
 // run is the whole walk-through; getenv is os.Getenv, replaced in tests.
 func run(ctx context.Context, w io.Writer, getenv func(string) string) error {
-	if err := neuracraft.RegisterPluginCodes(pdfTemplateInvalid); err != nil {
+	if err := neuracraft.RegisterPluginCodes(pdfExportFailed); err != nil {
 		return err
 	}
 	// The retry hook logs each retry with slog; times are left out so

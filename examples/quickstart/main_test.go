@@ -21,7 +21,7 @@ func TestRunWithFakeServer(t *testing.T) {
 		"what to do: Verify resource ID and URL path.",
 		`msg="neuracraft: retrying"`,
 		`cause="429 Too Many Requests"`,
-		"IsPlugin: true, code 8102 PDF Template Invalid, retryable: false",
+		"IsPlugin: true, code 8102 PDF Export Failed, retryable: false",
 		"202 Accepted: task run_",
 		"run status: queued\n   run status: running\n   run status: succeeded\n",
 		"Done.",
