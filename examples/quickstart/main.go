@@ -72,6 +72,10 @@ func run(ctx context.Context, w io.Writer, getenv func(string) string) error {
 	}
 	client.HTTPClient = &http.Client{Transport: &neuracraft.Transport{OnRetry: neuracraft.LogRetries(logger)}}
 
+	if err := walkWrapClient(ctx, w, client.BaseURL, client.APIKey); err != nil {
+		return err
+	}
+
 	step := func(n int, title string) { fmt.Fprintf(w, "\n%d. %s\n", n, title) }
 
 	step(1, "Create a pipeline (201 Created, Location header)")
