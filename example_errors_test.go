@@ -53,7 +53,7 @@ func Example_errorsIs() {
 		fmt.Println("no such pipeline")
 	case errors.Is(err, neuracraft.ErrUnauthorized), errors.Is(err, neuracraft.ErrForbidden):
 		fmt.Println("check the API key and its scopes")
-	case neuracraft.IsRetryable(err):
+	case neuracraft.IsRetryable(err): // could trying again help? (whether the request may be sent again is DefaultShouldRetry's question)
 		fmt.Println("try again later")
 	case err != nil:
 		fmt.Println("failed:", err)
