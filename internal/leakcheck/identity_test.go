@@ -43,7 +43,7 @@ func TestGoroutinesCatchesASwap(t *testing.T) {
 	var f fakeTB
 	check(&f, base, 50*time.Millisecond)
 	require.Len(t, f.errors, 1, "the swapped-in goroutine is reported")
-	assert.Contains(t, f.errors[0], "leakcheck: 1 goroutines started during the test still running")
+	assert.Contains(t, f.errors[0], "leakcheck: 1 goroutine(s) started during the test still running")
 	assert.Contains(t, f.errors[0], "leakcheck.leaky", "the report shows the leaked goroutine's stack")
 	assert.NotContains(t, f.errors[0], "leakcheck.waitOld", "only goroutines started since the base")
 }

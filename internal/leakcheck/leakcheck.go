@@ -69,7 +69,7 @@ func check(t TB, base map[uint64]string, timeout time.Duration) {
 		for i, id := range ids {
 			stacks[i] = left[id]
 		}
-		t.Errorf("leakcheck: %d goroutines started during the test still running:\n\n%s",
+		t.Errorf("leakcheck: %d goroutine(s) started during the test still running:\n\n%s",
 			len(left), strings.Join(stacks, "\n\n"))
 	}
 }
