@@ -106,18 +106,18 @@ func ExampleCode_Resolution() {
 // A plugin's failure carries its plugin code in the body while the status
 // line says 500. Test for one plugin code with errors.Is and a Code, or for
 // any plugin failure with ErrPlugin.
-func ExampleCode_PluginID() {
+func ExamplePluginCode() {
+	code, err := neuracraft.PluginCode(102) // the PDF Export plugin's identifier
+	if err != nil {
+		panic(err)
+	}
+	id, _ := code.PluginID()
+	fmt.Println(int(code), id, code == neuracraft.Code(8102))
+
 	rec := httptest.NewRecorder()
 	rec.WriteHeader(http.StatusInternalServerError)
 	rec.WriteString(`{"error": {"code": 8102, "message": "PDF Export Plugin: Failed to generate document due to invalid template."}}`)
-	err := neuracraft.FromResponse(rec.Result())
-
-	var apiErr *neuracraft.APIError
-	if errors.As(err, &apiErr) {
-		if id, ok := apiErr.Code.PluginID(); ok {
-			fmt.Println("plugin", id, "failed with code", int(apiErr.Code), "sent as HTTP", apiErr.StatusCode)
-		}
-	}
+	err = neuracraft.FromResponse(rec.Result())
 
 	if errors.Is(err, neuracraft.Code(8102)) {
 		// the PDF export failed; the message says why (here an invalid
@@ -127,7 +127,7 @@ func ExampleCode_PluginID() {
 	fmt.Println("plugin failure:", neuracraft.IsPlugin(err))               // errors.Is(err, neuracraft.ErrPlugin)
 	fmt.Println("internal error:", errors.Is(err, neuracraft.ErrInternal)) // the HTTP status counts too
 	// Output:
-	// plugin 102 failed with code 8102 sent as HTTP 500
+	// 8102 102 true
 	// the PDF export failed
 	// plugin failure: true
 	// internal error: true

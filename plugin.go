@@ -8,6 +8,15 @@ import (
 	"sync"
 )
 
+// PluginCode returns the plugin code for a plugin's 3-digit identifier:
+// PluginCode(102) is Code(8102). It fails for an identifier outside 0-999.
+func PluginCode(id int) (Code, error) {
+	if id < 0 || id > 999 {
+		return 0, fmt.Errorf("neuracraft: plugin identifier %d out of range 0-999", id)
+	}
+	return minPluginCode + Code(id), nil
+}
+
 // PluginID returns the plugin-specific identifier of a plugin code:
 // Code(8102).PluginID() is 102, true. It returns 0, false when c is not a
 // plugin code.

@@ -47,12 +47,37 @@ func forgetPluginCodesAfter(t *testing.T, codes ...Code) {
 	})
 }
 
-func TestPluginID(t *testing.T) {
+func TestPluginCode(t *testing.T) {
+	for id, want := range map[int]Code{0: 8000, 1: 8001, 102: 8102, 999: 8999} {
+		got, err := PluginCode(id)
+		if err != nil || got != want {
+			t.Errorf("PluginCode(%d) = %d, %v; want %d, nil", id, int(got), err, int(want))
+		}
+	}
 	for id := range 1000 {
-		c := Code(8000 + id)
+		c, err := PluginCode(id)
+		if err != nil {
+			t.Fatalf("PluginCode(%d): %v", id, err)
+		}
 		back, ok := c.PluginID()
 		if !ok || back != id || !c.IsPlugin() {
-			t.Fatalf("Code(%d).PluginID() = %d, %v; IsPlugin() = %v; want %d, true, true", int(c), back, ok, c.IsPlugin(), id)
+			t.Fatalf("PluginCode(%d) = %d; PluginID() = %d, %v; IsPlugin() = %v", id, int(c), back, ok, c.IsPlugin())
+		}
+	}
+}
+
+func TestPluginCodeOutOfRange(t *testing.T) {
+	for _, id := range []int{-1, 1000, -8102, 8102, 1 << 40} {
+		c, err := PluginCode(id)
+		if err == nil {
+			t.Errorf("PluginCode(%d) = %d, nil; want an error", id, int(c))
+			continue
+		}
+		if c != 0 {
+			t.Errorf("PluginCode(%d) = %d with an error; want 0", id, int(c))
+		}
+		if !strings.Contains(err.Error(), strconv.Itoa(id)) {
+			t.Errorf("PluginCode(%d) error %q does not name the identifier", id, err)
 		}
 	}
 }
