@@ -187,7 +187,7 @@ func (e *APIError) decode(h http.Header) {
 				e.Reason = cleanText(code, maxReason)
 			}
 			if e.Message == "" {
-				e.Message = cleanText(desc, maxMessage)
+				e.Message = cleanText(cmp.Or(desc, code), maxMessage)
 			}
 		}
 	}
@@ -199,7 +199,7 @@ func (e *APIError) decode(h http.Header) {
 func (e *APIError) decodeEnvelope(env *envelope) {
 	obj := env.Error
 	if obj == nil { // no "error", or null: {"message": "text"}
-		e.Message = cleanText(string(env.Message), maxMessage)
+		e.Message = cleanText(cmp.Or(string(env.Message), string(env.Description)), maxMessage)
 		return
 	}
 	if c := obj.Code; c.isNumber {

@@ -18,6 +18,11 @@ func cleanText(s string, max int) string {
 	if isCleanText(s, max) {
 		return s
 	}
+	return foldText(s, max)
+}
+
+// foldText is cleanText's work on text that is not clean yet.
+func foldText(s string, max int) string {
 	s = strings.ToValidUTF8(s, "\uFFFD")
 	var b strings.Builder
 	space, n := false, 0
