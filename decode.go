@@ -122,9 +122,9 @@ func readCapped(r io.Reader, limit, contentLength int64) (body []byte, truncated
 	return body, false, err
 }
 
-// The decoder reads every error-body shape below in one json.Unmarshal,
+// The decoder reads the error-body shapes below in one json.Unmarshal,
 // into an envelope whose leaves are lenient types: a field of the wrong
-// type spoils only itself, and nothing is decoded twice.
+// type spoils only itself, and no part is unmarshalled again.
 //
 //	{"error": {"code": 8102 | "8102" | "not_found", "message": "...",
 //	           "details": <any JSON>, "retryable": true}}      NeuraCraft

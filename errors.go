@@ -42,18 +42,14 @@ type APIError struct {
 	// code; otherwise the HTTP status.
 	Code Code
 	// Reason is the body's string code, such as "insufficient_scope", or
-	// "". An OAuth error (RFC 6749 section 5.2, {"error": "invalid_client",
-	// "error_description": "..."}) gives its "error"; when the body names
-	// none, the "error" of a Bearer challenge in the WWW-Authenticate
-	// header (RFC 6750 section 3). At most 64 runes, cleaned to one line.
+	// the "error" of an OAuth body ({"error": "invalid_client", ...}, RFC
+	// 6749) or, failing both, of a Bearer challenge in WWW-Authenticate
+	// (RFC 6750); else "". At most 64 runes, on one line.
 	Reason string
-	// Message is the body's message (for an OAuth error, its
-	// "error_description"; when the body has none, the Bearer challenge's
-	// error_description). When there is none of these (an HTML page from
-	// a gateway, an empty or broken body) it is a short, cleaned excerpt
-	// of a plain-text body, or the status text. At most 300 runes (and an
-	// ellipsis), on one line: control characters are dropped and white
-	// space folded.
+	// Message is the body's message, or the "error_description" of the
+	// OAuth body or Bearer challenge. Without one (an HTML page from a
+	// gateway, an empty or broken body) it is a short excerpt of a
+	// plain-text body, or the status text. At most 300 runes, on one line.
 	Message string
 	// Details is the body's "details", of any JSON type (object, array,
 	// string, ...), as sent; nil when the body has none or null.
@@ -61,10 +57,9 @@ type APIError struct {
 	// RetryHint is the body's "retryable" flag; nil when the body has none.
 	RetryHint *bool
 	// RequestID is the response's X-Request-ID header; when the response
-	// has none, the X-Request-ID the request was sent with. It is cleaned
-	// for logs: control characters (CR, LF, ESC, C1), line separators,
-	// bidirectional controls and invalid UTF-8 are dropped, and a value
-	// longer than 128 bytes keeps its first 125 and ends in "…".
+	// has none, the X-Request-ID the request was sent with. Control
+	// characters (CR, LF, ESC, C1) and invalid UTF-8 are dropped, and it
+	// is at most 128 bytes (a longer value is cut and ends in "…").
 	RequestID string
 	// RetryAfter is the wait the Retry-After header asks for (delay-seconds
 	// or an HTTP-date), zero when the header is absent, invalid or in the
