@@ -83,3 +83,27 @@ func redactURL(u *url.URL) string {
 	}
 	return c.String()
 }
+
+// maxIDLen is the longest request ID, in runes, that an error or a log
+// line quotes; a longer one is cut and ends in an ellipsis.
+const maxIDLen = 128
+
+// cleanID makes a request ID (from the caller's request header, or from a
+// response) fit for an error message or a log line: no control characters
+// (CR, LF, ESC, C1), valid UTF-8, at most maxIDLen runes. A clean ID, the
+// usual case, is returned as is without allocating.
+func cleanID(id string) string {
+	if len(id) <= maxIDLen {
+		clean := true
+		for i := 0; i < len(id); i++ {
+			if c := id[i]; c <= ' ' || c >= 0x7f {
+				clean = false
+				break
+			}
+		}
+		if clean {
+			return id
+		}
+	}
+	return cleanText(id, maxIDLen)
+}

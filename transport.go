@@ -124,6 +124,8 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	out, id := req, headerValue(req.Header, requestIDHeader)
 	if id == "" && !t.DisableRequestID {
 		out, id = withRequestID(req)
+	} else {
+		id = cleanID(id) // the caller's header is sent as is, but named cleaned
 	}
 	rewindable := req.Body == nil || req.Body == http.NoBody || req.GetBody != nil
 	maxAttempts := t.Retry.MaxAttempts
@@ -149,6 +151,16 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 			out = next
 		}
 		resp, err := t.base().RoundTrip(out)
+		switch {
+		case err == nil && resp == nil:
+			err = fmt.Errorf("%w (%T)", errNilResponse, t.base())
+		case err != nil && resp != nil:
+			// The RoundTripper contract forbids both; do not leak the body.
+			if resp.Body != nil {
+				_ = resp.Body.Close()
+			}
+			resp = nil
+		}
 		if err == nil && resp.StatusCode < 400 {
 			t.recordAnswer(host)
 			return resp, nil
@@ -219,12 +231,19 @@ func (t *Transport) decode(resp *http.Response, req *http.Request, id string, at
 	apiErr.Attempts = attempt
 	if apiErr.RequestID == "" {
 		apiErr.RequestID = id
+	} else {
+		apiErr.RequestID = cleanID(apiErr.RequestID) // a custom Base may answer anything
 	}
 	if apiErr.Method == "" && apiErr.URL == "" {
 		apiErr.Method, apiErr.URL = req.Method, redactURL(req.URL)
 	}
 	return apiErr
 }
+
+// errNilResponse is the error of an attempt whose Base returned neither
+// a response nor an error, which the RoundTripper contract forbids; it is
+// not retried.
+var errNilResponse = errors.New("RoundTripper returned a nil *http.Response with a nil error")
 
 // withRequestID returns a shallow copy of req with a fresh X-Request-ID in
 // a copy of its header map (the caller's request is never modified), and
