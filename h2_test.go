@@ -105,7 +105,7 @@ func newH2Server(t *testing.T, act func(hit int) h2Action) *h2Server {
 // Frame types and flags of RFC 9113 used here.
 const (
 	frameData, frameHeaders, frameRST, frameSettings, framePing, frameGoAway = 0x0, 0x1, 0x3, 0x4, 0x6, 0x7
-	flagAck, flagEndStream, flagEndHeaders                                    = 0x1, 0x1, 0x4
+	flagAck, flagEndStream, flagEndHeaders                                   = 0x1, 0x1, 0x4
 )
 
 func writeFrame(w io.Writer, typ, flags byte, stream uint32, payload []byte) error {
