@@ -14,6 +14,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 )
@@ -45,8 +46,12 @@ const userAgent = "neuracraft-go"
 // NEURACRAFT_API_KEY from the environment and sends requests through a
 // Transport over http.DefaultTransport. Credentials are sent only over
 // HTTPS, or plain HTTP to a loopback address (for tests and
-// [github.com/neuracraft/neuracraft-go/neuracrafttest]); they never appear
-// in errors, and String prints the Client without them.
+// [github.com/neuracraft/neuracraft-go/neuracrafttest]), and only to URLs
+// under BaseURL: a redirect that leaves it (another scheme, host or port,
+// or a path outside BaseURL's) is followed without them. They never appear
+// in errors, and a *Client prints without them with every fmt verb
+// (String, GoString and Format), BaseURL without user information or
+// secret query values.
 //
 // A Client is safe for concurrent use. Do not change its fields after the
 // first call.
@@ -102,7 +107,8 @@ type Response struct {
 	Header http.Header
 }
 
-// String describes the Client without its credentials.
+// String describes the Client without its credentials: which kind it
+// has, and BaseURL without user information or secret query values.
 func (c *Client) String() string {
 	cred := "none"
 	switch {
@@ -111,11 +117,21 @@ func (c *Client) String() string {
 	case c.apiKey() != "":
 		cred = "API key"
 	}
-	return fmt.Sprintf("neuracraft.Client{BaseURL: %q, credentials: %s}", c.baseURL(), cred)
+	return fmt.Sprintf("neuracraft.Client{BaseURL: %q, credentials: %s}", redactRaw(c.baseURL()), cred)
 }
 
 // GoString is String, so that %#v does not print credentials either.
 func (c *Client) GoString() string { return c.String() }
+
+// Format prints String for every verb (%q quotes it), so that no verb,
+// %d and %x included, prints the Client's fields.
+func (c *Client) Format(f fmt.State, verb rune) {
+	if verb == 'q' {
+		fmt.Fprintf(f, "%q", c.String())
+		return
+	}
+	io.WriteString(f, c.String())
+}
 
 func (c *Client) baseURL() string {
 	if c.BaseURL != "" {
@@ -137,7 +153,7 @@ func (c *Client) apiKey() string {
 func (c *Client) httpClient() *http.Client {
 	c.once.Do(func() {
 		w := wrapClient(c.HTTPClient, c.Retry)
-		w.CheckRedirect = keepCredentialsHome(w.CheckRedirect)
+		w.CheckRedirect = keepCredentialsHome(w.CheckRedirect, c.underBase)
 		c.hc = w
 	})
 	return c.hc
@@ -175,9 +191,9 @@ func (c *Client) Do(ctx context.Context, method, path string, in, out any) (*Res
 	}
 	defer resp.Body.Close()
 	meta := &Response{StatusCode: resp.StatusCode, Header: resp.Header,
-		RequestID: resp.Header.Get(requestIDHeader)}
+		RequestID: cleanID(resp.Header.Get(requestIDHeader))}
 	if meta.RequestID == "" && resp.Request != nil {
-		meta.RequestID = resp.Request.Header.Get(requestIDHeader)
+		meta.RequestID = cleanID(resp.Request.Header.Get(requestIDHeader))
 	}
 	// fail names the call and its answer in an error about a success.
 	fail := func(err error) error {
@@ -237,13 +253,18 @@ func (e *successError) Error() string {
 func (e *successError) Unwrap() error { return e.err }
 
 // keepCredentialsHome wraps a redirect policy (nil means net/http's
-// default of at most 10 redirects) so that a redirect to another scheme,
-// host or port drops the credentials: net/http itself strips Authorization
-// there, but not X-API-Key.
-func keepCredentialsHome(next func(*http.Request, []*http.Request) error) func(*http.Request, []*http.Request) error {
+// default of at most 10 redirects) so that a redirect whose target is not
+// home drops the credentials, X-API-Key and Authorization, before the
+// policy runs. home reports whether a target is home for a call whose
+// first request went to orig; nil means the same origin (scheme, host and
+// port) as orig. net/http itself strips Authorization on a redirect to
+// another host, but not X-API-Key. WrapClient and Client both use it.
+func keepCredentialsHome(next func(*http.Request, []*http.Request) error, home func(orig, target *url.URL) bool) func(*http.Request, []*http.Request) error {
+	if home == nil {
+		home = sameOrigin
+	}
 	return func(req *http.Request, via []*http.Request) error {
-		first := via[0].URL
-		if req.URL.Scheme != first.Scheme || req.URL.Host != first.Host {
+		if !home(via[0].URL, req.URL) {
 			req.Header.Del("X-API-Key")
 			req.Header.Del("Authorization")
 		}
@@ -255,6 +276,45 @@ func keepCredentialsHome(next func(*http.Request, []*http.Request) error) func(*
 		}
 		return nil
 	}
+}
+
+// sameOrigin reports whether a and b have the same scheme, host and port
+// (a missing port is the scheme's default).
+func sameOrigin(a, b *url.URL) bool {
+	return strings.EqualFold(a.Scheme, b.Scheme) && strings.EqualFold(a.Hostname(), b.Hostname()) &&
+		portOf(a) == portOf(b)
+}
+
+func portOf(u *url.URL) string {
+	if p := u.Port(); p != "" {
+		return p
+	}
+	switch strings.ToLower(u.Scheme) {
+	case "https":
+		return "443"
+	case "http":
+		return "80"
+	}
+	return ""
+}
+
+// isUnder reports whether u is base or below it: the same origin, and a
+// path that is base's path or continues it after a "/", with no ".."
+// segment that could climb out of it.
+func isUnder(base, u *url.URL) bool {
+	if !sameOrigin(base, u) || slices.Contains(strings.Split(u.Path, "/"), "..") {
+		return false
+	}
+	prefix := strings.TrimSuffix(base.EscapedPath(), "/")
+	p := u.EscapedPath()
+	return p == prefix || strings.HasPrefix(p, prefix+"/")
+}
+
+// underBase is the Client's home for credentials on a redirect: URLs
+// under BaseURL.
+func (c *Client) underBase(_, target *url.URL) bool {
+	base, err := url.Parse(c.baseURL())
+	return err == nil && isUnder(base, target)
 }
 
 // isOwnError reports whether err comes from this package's Transport,
@@ -314,11 +374,14 @@ func (c *Client) resolve(path string) (*url.URL, error) {
 	}
 	ref, err := url.Parse(path)
 	if err != nil {
-		return nil, fmt.Errorf("neuracraft: invalid path %q: %w", path, err)
+		var urlErr *url.Error
+		if errors.As(err, &urlErr) {
+			err = urlErr.Err // url.Error repeats the whole input, query included
+		}
+		return nil, fmt.Errorf("neuracraft: invalid path %q: %w", withoutQuery(path), err)
 	}
 	if ref.IsAbs() {
-		prefix := strings.TrimSuffix(base.String(), "/") + "/"
-		if ref.Scheme != base.Scheme || ref.Host != base.Host || !strings.HasPrefix(ref.String(), prefix) {
+		if !isUnder(base, ref) {
 			return nil, fmt.Errorf("neuracraft: URL %s is not under the base URL %s; credentials are only sent there",
 				redactURL(ref), redactURL(base))
 		}
@@ -329,10 +392,19 @@ func (c *Client) resolve(path string) (*url.URL, error) {
 	u := *base
 	u.RawPath = strings.TrimSuffix(base.EscapedPath(), "/") + "/" + strings.TrimPrefix(ref.EscapedPath(), "/")
 	if u.Path, err = url.PathUnescape(u.RawPath); err != nil {
-		return nil, fmt.Errorf("neuracraft: invalid path %q: %w", path, err)
+		return nil, fmt.Errorf("neuracraft: invalid path %q: %w", withoutQuery(path), err)
 	}
 	u.RawQuery = ref.RawQuery
 	return &u, nil
+}
+
+// withoutQuery is a call's path for an error message: its query and
+// fragment, which may hold secrets, are replaced by "?...".
+func withoutQuery(path string) string {
+	if i := strings.IndexAny(path, "?#"); i >= 0 {
+		return path[:i] + "?..."
+	}
+	return path
 }
 
 // redactRaw is redactURL for a string that may not parse.

@@ -97,8 +97,16 @@ type Transport struct {
 
 // WrapClient returns a copy of c whose transport is a [Transport] over c's
 // own (http.DefaultTransport when c has none). c itself is not modified;
-// its timeout, cookie jar and redirect policy are kept. A nil c means a
-// new default client. A c that already uses a *Transport is copied as is.
+// its timeout, cookie jar and redirect policy are kept, and the copy's
+// redirect policy first drops the X-API-Key and Authorization headers from
+// a redirect that leaves the original request's scheme, host and port
+// (net/http drops Authorization but would forward X-API-Key to another
+// host). A nil c means a new default client. A c that already uses a
+// *Transport keeps it.
+//
+// The copy's errors are *url.Error values, as http.Client's always are,
+// and a *url.Error prints the request's URL as it is, query included; log
+// them with [LogValue].
 func WrapClient(c *http.Client) *http.Client { return wrapClient(c, RetryPolicy{}) }
 
 // wrapClient is WrapClient with the policy of the Transport it adds.
@@ -110,6 +118,7 @@ func wrapClient(c *http.Client, p RetryPolicy) *http.Client {
 	if _, ok := c.Transport.(*Transport); !ok {
 		w.Transport = &Transport{Base: c.Transport, Retry: p}
 	}
+	w.CheckRedirect = keepCredentialsHome(c.CheckRedirect, nil)
 	return &w
 }
 
