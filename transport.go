@@ -52,6 +52,23 @@ const requestIDHeader = "X-Request-Id" // canonical form of X-Request-ID
 //     cooldown, when that is shorter). A request whose context cannot wait
 //     for its turn fails at once with a [*CooldownError], never sent.
 //
+// Returning 4xx and 5xx answers as errors is a deliberate difference from
+// the bare [http.RoundTripper] contract, which asks for a nil error
+// whatever the status: it is what lets errors.Is(err, ErrNotFound) work on
+// the error of http.Client.Do. Code that wraps a Transport and expects a
+// response for every status (a tracing or metrics transport around it)
+// sees an error instead, with the status in the *APIError.
+//
+// Where other transports go: a tracing transport such as otelhttp's goes
+// inside, as Base, to get a span for each attempt (retries visible, each
+// with its status), or outside, wrapping the Transport, to get one span per
+// call (which then ends with the *APIError as its error). An OAuth 2.0
+// transport (golang.org/x/oauth2's, as returned by Config.Client) goes
+// inside, as Base, which [WrapClient] does with such a client: each attempt
+// then carries a valid token, refreshed if it expired during a retry's
+// wait. Note that oauth2's transport adds the token to every request it
+// sends, redirects to other hosts included.
+//
 // Like the RoundTripper contract asks, RoundTrip does not modify the
 // request (it sends a shallow copy when it adds a header) and always closes
 // the request body. Failed attempts' response bodies are drained (a
