@@ -27,9 +27,9 @@ func ExampleWrapClient() {
 	case errors.Is(err, neuracraft.ErrNotFound):
 		fmt.Println("no such pipeline")
 	case neuracraft.IsRetryable(err):
-		fmt.Println("neuracraft busy, try later:", err)
+		slog.Warn("neuracraft busy, try later", "err", neuracraft.LogValue(err))
 	case err != nil:
-		fmt.Println("failed:", err)
+		slog.Error("get pipeline failed", "err", neuracraft.LogValue(err))
 	default:
 		resp.Body.Close()
 		fmt.Println("found it")

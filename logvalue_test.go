@@ -123,3 +123,10 @@ func TestLogValueCooldownAndForeign(t *testing.T) {
 
 	assert.Equal(t, slog.Value{}, LogValue(nil))
 }
+
+func TestLogValueCapsText(t *testing.T) {
+	v := LogValue(errors.New(strings.Repeat("é", 5000)))
+	assert.Len(t, []rune(v.String()), maxLogText+1) // and an ellipsis
+	assert.Equal(t, 1024, maxLogText, "the README says 1024")
+	assert.Equal(t, 128, maxIDLen, "the README says 128")
+}
