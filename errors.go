@@ -194,9 +194,10 @@ func (e *APIError) retryable() bool {
 //     connection closed under the request, as aws-sdk-go-v2 also treats
 //     it);
 //   - HTTP/2: a stream reset (RST_STREAM) with INTERNAL_ERROR,
-//     STREAM_CLOSED, REFUSED_STREAM, CANCEL or ENHANCE_YOUR_CALM, and a
-//     GOAWAY followed by the close of the connection. Other HTTP/2 error
-//     codes (PROTOCOL_ERROR, HTTP_1_1_REQUIRED, ...) are not.
+//     STREAM_CLOSED, REFUSED_STREAM, CANCEL or ENHANCE_YOUR_CALM, a GOAWAY
+//     followed by the close of the connection, and a connection that
+//     stopped answering pings. Other HTTP/2 error codes (PROTOCOL_ERROR,
+//     HTTP_1_1_REQUIRED, ...) are not.
 //
 // The caller's own deadline or cancellation is never retryable, however it
 // is reported: nil, context.Canceled, the context's own
@@ -276,7 +277,7 @@ func isTransientNetError(err error) bool {
 		return dnsErr.IsTimeout || dnsErr.IsTemporary
 	}
 	return timedOut(err) || errors.Is(err, net.ErrClosed) || dialFailed(err) ||
-		cutHead(err) || h2Reset(err) || h2GoAway(err)
+		cutHead(err) || h2Reset(err) || h2ConnGone(err)
 }
 
 // IsPlugin reports whether err, through any wrapping, carries a plugin

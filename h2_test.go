@@ -69,6 +69,7 @@ type h2Action struct {
 	doRST       bool
 	doGoAway    bool
 	stall       bool
+	deaf        bool // with stall: do not answer the client's pings either
 }
 
 // h2Server is a TLS listener that speaks just enough HTTP/2, frame by
@@ -77,6 +78,7 @@ type h2Action struct {
 type h2Server struct {
 	ln       net.Listener
 	hits     atomic.Int32
+	deaf     atomic.Bool
 	received chan struct{} // a request came (buffered, never blocks)
 	wg       sync.WaitGroup
 	pool     *x509.CertPool
@@ -144,13 +146,14 @@ func (s *h2Server) serveConn(c *tls.Conn, act func(int) h2Action, done chan stru
 		switch {
 		case typ == frameSettings && flags&flagAck == 0:
 			err = writeFrame(c, frameSettings, flagAck, 0, nil)
-		case typ == framePing && flags&flagAck == 0:
+		case typ == framePing && flags&flagAck == 0 && !s.deaf.Load():
 			err = writeFrame(c, framePing, flagAck, 0, payload)
 		case typ == frameHeaders:
 			s.received <- struct{}{}
 			a := act(int(s.hits.Add(1)))
 			switch {
 			case a.stall:
+				s.deaf.Store(a.deaf)
 			case a.doRST:
 				err = writeFrame(c, frameRST, 0, stream, binary.BigEndian.AppendUint32(nil, a.rst))
 			case a.doGoAway:
@@ -343,6 +346,18 @@ func TestNetHTTPText(t *testing.T) {
 		_, err = tr.RoundTrip(req)
 		require.Error(t, err)
 		assert.True(t, classified(err, textGoAway), "%v", err)
+		assert.True(t, IsRetryable(err))
+	})
+	t.Run("HTTP/2 connection lost", func(t *testing.T) {
+		srv := newH2Server(t, func(int) h2Action { return h2Action{stall: true, deaf: true} })
+		tr := srv.transport()
+		tr.HTTP2 = &http.HTTP2Config{SendPingTimeout: 20 * time.Millisecond, PingTimeout: 20 * time.Millisecond}
+		defer tr.CloseIdleConnections()
+		req, err := http.NewRequest("GET", srv.url(), nil)
+		require.NoError(t, err)
+		_, err = tr.RoundTrip(req)
+		require.Error(t, err)
+		assert.True(t, classified(err, textConnLost), "%v", err)
 		assert.True(t, IsRetryable(err))
 	})
 	stallServer := func(t *testing.T, head string) string {

@@ -94,6 +94,7 @@ const (
 	textCutHead       // a connection cut inside the response head
 	textGoAway        // an HTTP/2 GOAWAY, then the connection closed
 	textClientTimeout // http.Client.Timeout expired
+	textConnLost      // an HTTP/2 connection stopped answering pings
 )
 
 // netHTTPText classifies the text of an error that net/http creates with
@@ -110,6 +111,8 @@ func netHTTPText(msg string) int {
 		return textCutHead // net/http's ReadResponse, badStringError
 	case strings.HasPrefix(msg, "http2: server sent GOAWAY and closed the connection"):
 		return textGoAway // net/http's http2GoAwayError (also x/net/http2.GoAwayError)
+	case msg == "http2: client connection lost":
+		return textConnLost // net/http's HTTP/2 health check (HTTP2Config.SendPingTimeout)
 	case strings.HasSuffix(msg, "(Client.Timeout exceeded while awaiting headers)"),
 		strings.HasSuffix(msg, "(Client.Timeout or context cancellation while reading body)"):
 		return textClientTimeout // net/http's Client, timeoutError
@@ -117,8 +120,12 @@ func netHTTPText(msg string) int {
 	return textOther
 }
 
-// h2GoAway reports whether err is an HTTP/2 GOAWAY followed by the close
-// of the connection, before the response head came.
-func h2GoAway(err error) bool {
-	return inTree(err, func(e error) bool { return netHTTPText(e.Error()) == textGoAway })
+// h2ConnGone reports whether err is the loss of an HTTP/2 connection
+// before the response head came: a GOAWAY followed by the close of the
+// connection, or a connection that stopped answering pings.
+func h2ConnGone(err error) bool {
+	return inTree(err, func(e error) bool {
+		k := netHTTPText(e.Error())
+		return k == textGoAway || k == textConnLost
+	})
 }
