@@ -51,7 +51,9 @@ const userAgent = "neuracraft-go"
 // or a path outside BaseURL's) is followed without them. They never appear
 // in errors, and a *Client prints without them with every fmt verb
 // (String, GoString and Format), BaseURL without user information or
-// secret query values.
+// secret query values. (Print the *Client: a Client value has no
+// methods, and copying one is a mistake go vet reports, since it holds a
+// sync.Once.)
 //
 // A Client is safe for concurrent use. Do not change its fields after the
 // first call.
