@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -129,6 +130,8 @@ func TestConnectionFailureDecisions(t *testing.T) {
 		{"dial no such host", dial(&net.DNSError{Err: "no such host", Name: "nope.invalid", IsNotFound: true}), false},
 		{"dial lookup timeout", dial(&net.DNSError{Err: "i/o timeout", Name: "x", IsTimeout: true}), true},
 		{"read op, other error", &net.OpError{Op: "read", Err: errors.New("weird")}, false},
+		{"dial timeout of the attempt", dial(os.ErrDeadlineExceeded), true},
+		{"TLS handshake timeout of the attempt", fmt.Errorf("net/http: TLS handshake timeout: %w", os.ErrDeadlineExceeded), true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -205,3 +208,18 @@ type closeRecorder struct {
 }
 
 func (c *closeRecorder) Close() error { c.closed = true; return nil }
+
+// TestHTTP2ResetCodes pins the stream-reset codes that are retryable, on
+// a value of the shape net/http converts its stream errors into.
+func TestHTTP2ResetCodes(t *testing.T) {
+	names := map[uint32]string{0x0: "NO_ERROR", 0x1: "PROTOCOL_ERROR", 0x2: "INTERNAL_ERROR",
+		0x3: "FLOW_CONTROL_ERROR", 0x4: "SETTINGS_TIMEOUT", 0x5: "STREAM_CLOSED", 0x6: "FRAME_SIZE_ERROR",
+		0x7: "REFUSED_STREAM", 0x8: "CANCEL", 0x9: "COMPRESSION_ERROR", 0xa: "CONNECT_ERROR",
+		0xb: "ENHANCE_YOUR_CALM", 0xc: "INADEQUATE_SECURITY", 0xd: "HTTP_1_1_REQUIRED"}
+	retryable := map[string]bool{"INTERNAL_ERROR": true, "STREAM_CLOSED": true, "REFUSED_STREAM": true,
+		"CANCEL": true, "ENHANCE_YOUR_CALM": true}
+	for code, name := range names {
+		err := &RequestError{Method: "GET", Err: h2StreamError{StreamID: 1, Code: code}}
+		assert.Equal(t, retryable[name], IsRetryable(err), name)
+	}
+}
