@@ -330,11 +330,23 @@ func TestNetHTTPText(t *testing.T) {
 		require.Error(t, err)
 		return err
 	}
-	for _, answer := range []string{"HTTP/1.1", "HTTP/1.1 20", "HTTX/1.1 200 OK\r\n\r\n"} {
-		t.Run(fmt.Sprintf("cut head %q", answer), func(t *testing.T) {
-			err := raw(t, answer)
-			assert.True(t, classified(err, textCutHead), "%v", err)
-			assert.True(t, IsRetryable(err))
+	for _, tc := range []struct {
+		answer string
+		cut    bool
+	}{
+		{"HTTP/1.1", true},
+		{"HT", true},
+		{"HTTP/1.1 20", true},
+		{"HTTP/1.1 ", true},
+		{"\x15\x03\x01\x00\x02\x02\x16", false}, // a TLS alert to a plain HTTP client
+		{"SSH-2.0-OpenSSH_9.6\r\n", false},
+		{"HTTX/1.1 200 OK\r\n\r\n", false}, // malformed HTTP version
+		{"HTTP/1.1 2x0 OK\r\n\r\n", false}, // malformed HTTP status code, not cut
+	} {
+		t.Run(fmt.Sprintf("head %q", tc.answer), func(t *testing.T) {
+			err := raw(t, tc.answer)
+			assert.Equal(t, tc.cut, classified(err, textCutHead), "%v", err)
+			assert.Equal(t, tc.cut, IsRetryable(err), "%v", err)
 		})
 	}
 	t.Run("GOAWAY", func(t *testing.T) {

@@ -54,12 +54,13 @@ func h2Reset(err error) bool {
 	return false
 }
 
-// cutHead reports whether err says the response head was malformed, which
-// is how net/http reports a connection cut inside it: depending on the
-// byte where the cut fell, the partial line reads as a malformed status
-// line, status code or header line (each a *textproto.ProtocolError or an
-// untyped error), or the read ends with io.ErrUnexpectedEOF (tested
-// elsewhere).
+// cutHead reports whether err says the response head was malformed in the
+// way a connection cut inside it makes it: depending on the byte where the
+// cut fell, the partial line reads as a malformed status line or status
+// code (untyped errors, read by netHTTPText) or header line (a
+// textproto.ProtocolError), or the read ends with io.ErrUnexpectedEOF
+// (tested elsewhere). A status line that is not HTTP at all, or a
+// malformed version, is not a cut and is not retried.
 func cutHead(err error) bool {
 	var pe textproto.ProtocolError
 	return errors.As(err, &pe) || inTree(err, func(e error) bool { return netHTTPText(e.Error()) == textCutHead })
@@ -105,10 +106,20 @@ const (
 // a Go release fails a test rather than a retry.
 func netHTTPText(msg string) int {
 	switch {
-	case strings.HasPrefix(msg, "malformed HTTP response "),
-		strings.HasPrefix(msg, "malformed HTTP status code "),
-		strings.HasPrefix(msg, "malformed HTTP version "):
-		return textCutHead // net/http's ReadResponse, badStringError
+	case strings.HasPrefix(msg, "malformed HTTP response "):
+		// net/http's ReadResponse, badStringError: a status line without a
+		// space. A cut leaves the start of one ("HTT", "HTTP/1.1"); an
+		// answer that is not HTTP (a TLS alert, an SSH banner) is not a cut.
+		line, err := strconv.Unquote(strings.TrimPrefix(msg, "malformed HTTP response "))
+		if err == nil && (strings.HasPrefix(line, "HTTP/") || strings.HasPrefix("HTTP/", line)) {
+			return textCutHead
+		}
+	case strings.HasPrefix(msg, "malformed HTTP status code "):
+		// The same, cut inside the status code: fewer than 3 digits.
+		code, err := strconv.Unquote(strings.TrimPrefix(msg, "malformed HTTP status code "))
+		if err == nil && len(code) < 3 && strings.Trim(code, "0123456789") == "" {
+			return textCutHead
+		}
 	case strings.HasPrefix(msg, "http2: server sent GOAWAY and closed the connection"):
 		return textGoAway // net/http's http2GoAwayError (also x/net/http2.GoAwayError)
 	case msg == "http2: client connection lost":
