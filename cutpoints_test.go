@@ -178,7 +178,7 @@ func TestNilResponseFromBase(t *testing.T) {
 	assert.Nil(t, resp)
 	require.Error(t, err)
 	assert.ErrorIs(t, err, errNilResponse)
-	assert.Contains(t, err.Error(), "neuracraft: GET /v1/pipelines: RoundTripper returned a nil *http.Response with a nil error")
+	assert.Contains(t, err.Error(), "neuracraft: GET /v1/pipelines: the Base, neuracraft.roundTripFunc: RoundTripper returned a nil *http.Response with a nil error (request ")
 	assert.False(t, IsRetryable(err))
 	assert.Equal(t, 1, calls)
 

@@ -179,7 +179,7 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		resp, err := t.base().RoundTrip(out)
 		switch {
 		case err == nil && resp == nil:
-			err = fmt.Errorf("%w (%T)", errNilResponse, t.base())
+			err = fmt.Errorf("the Base, %T: %w", t.base(), errNilResponse)
 		case err != nil && resp != nil:
 			// The RoundTripper contract forbids both; do not leak the body.
 			if resp.Body != nil {
