@@ -15,6 +15,7 @@ import (
 	"net/url"
 	"os"
 	"reflect"
+	"slices"
 	"strings"
 	"sync"
 )
@@ -46,8 +47,14 @@ const userAgent = "neuracraft-go"
 // NEURACRAFT_API_KEY from the environment and sends requests through a
 // Transport over http.DefaultTransport. Credentials are sent only over
 // HTTPS, or plain HTTP to a loopback address (for tests and
-// [github.com/neuracraft/neuracraft-go/neuracrafttest]); they never appear
-// in errors, and String prints the Client without them.
+// [github.com/neuracraft/neuracraft-go/neuracrafttest]), and only to URLs
+// under BaseURL: a redirect that leaves it (another scheme, host or port,
+// or a path outside BaseURL's) is followed without them. They never appear
+// in errors, and a *Client prints without them with every fmt verb
+// (String, GoString and Format), BaseURL without user information or
+// secret query values. (Print the *Client: a Client value has no
+// methods, and copying one is a mistake go vet reports, since it holds a
+// sync.Once.)
 //
 // A Client is safe for concurrent use. Do not change its fields after the
 // first call.
@@ -112,7 +119,8 @@ type Response struct {
 	Header http.Header
 }
 
-// String describes the Client without its credentials.
+// String describes the Client without its credentials: which kind it
+// has, and BaseURL without user information or secret query values.
 func (c *Client) String() string {
 	cred := "none"
 	switch {
@@ -121,11 +129,21 @@ func (c *Client) String() string {
 	case c.apiKey() != "":
 		cred = "API key"
 	}
-	return fmt.Sprintf("neuracraft.Client{BaseURL: %q, credentials: %s}", c.baseURL(), cred)
+	return fmt.Sprintf("neuracraft.Client{BaseURL: %q, credentials: %s}", redactRaw(c.baseURL()), cred)
 }
 
 // GoString is String, so that %#v does not print credentials either.
 func (c *Client) GoString() string { return c.String() }
+
+// Format prints String for every verb (%q quotes it), so that no verb,
+// %d and %x included, prints the Client's fields.
+func (c *Client) Format(f fmt.State, verb rune) {
+	if verb == 'q' {
+		fmt.Fprintf(f, "%q", c.String())
+		return
+	}
+	io.WriteString(f, c.String())
+}
 
 func (c *Client) baseURL() string {
 	if c.BaseURL != "" {
@@ -160,7 +178,7 @@ func (c *Client) httpClient() (*http.Client, error) {
 			}
 		}
 		w := wrapClient(c.HTTPClient, c.Retry)
-		w.CheckRedirect = keepCredentialsHome(w.CheckRedirect)
+		w.CheckRedirect = keepCredentialsHome(w.CheckRedirect, c.underBase)
 		c.hc = w
 	})
 	return c.hc, c.setupErr
@@ -273,13 +291,18 @@ func (e *successError) Error() string {
 func (e *successError) Unwrap() error { return e.err }
 
 // keepCredentialsHome wraps a redirect policy (nil means net/http's
-// default of at most 10 redirects) so that a redirect to another scheme,
-// host or port drops the credentials: net/http itself strips Authorization
-// there, but not X-API-Key.
-func keepCredentialsHome(next func(*http.Request, []*http.Request) error) func(*http.Request, []*http.Request) error {
+// default of at most 10 redirects) so that a redirect whose target is not
+// home drops the credentials, X-API-Key and Authorization, before the
+// policy runs. home reports whether a target is home for a call whose
+// first request went to orig; nil means the same origin (scheme, host and
+// port) as orig. net/http itself strips Authorization on a redirect to
+// another host, but not X-API-Key. WrapClient and Client both use it.
+func keepCredentialsHome(next func(*http.Request, []*http.Request) error, home func(orig, target *url.URL) bool) func(*http.Request, []*http.Request) error {
+	if home == nil {
+		home = sameOrigin
+	}
 	return func(req *http.Request, via []*http.Request) error {
-		first := via[0].URL
-		if req.URL.Scheme != first.Scheme || req.URL.Host != first.Host {
+		if !home(via[0].URL, req.URL) {
 			req.Header.Del("X-API-Key")
 			req.Header.Del("Authorization")
 		}
@@ -291,6 +314,45 @@ func keepCredentialsHome(next func(*http.Request, []*http.Request) error) func(*
 		}
 		return nil
 	}
+}
+
+// sameOrigin reports whether a and b have the same scheme, host and port
+// (a missing port is the scheme's default).
+func sameOrigin(a, b *url.URL) bool {
+	return strings.EqualFold(a.Scheme, b.Scheme) && strings.EqualFold(a.Hostname(), b.Hostname()) &&
+		portOf(a) == portOf(b)
+}
+
+func portOf(u *url.URL) string {
+	if p := u.Port(); p != "" {
+		return p
+	}
+	switch strings.ToLower(u.Scheme) {
+	case "https":
+		return "443"
+	case "http":
+		return "80"
+	}
+	return ""
+}
+
+// isUnder reports whether u is base or below it: the same origin, and a
+// path that is base's path or continues it after a "/", with no ".."
+// segment that could climb out of it.
+func isUnder(base, u *url.URL) bool {
+	if !sameOrigin(base, u) || slices.Contains(strings.Split(u.Path, "/"), "..") {
+		return false
+	}
+	prefix := strings.TrimSuffix(base.EscapedPath(), "/")
+	p := u.EscapedPath()
+	return p == prefix || strings.HasPrefix(p, prefix+"/")
+}
+
+// underBase is the Client's home for credentials on a redirect: URLs
+// under BaseURL.
+func (c *Client) underBase(_, target *url.URL) bool {
+	base, err := url.Parse(c.baseURL())
+	return err == nil && isUnder(base, target)
 }
 
 // isOwnError reports whether err comes from this package's Transport,
@@ -350,11 +412,14 @@ func (c *Client) resolve(path string) (*url.URL, error) {
 	}
 	ref, err := url.Parse(path)
 	if err != nil {
-		return nil, fmt.Errorf("neuracraft: invalid path %q: %w", path, err)
+		var urlErr *url.Error
+		if errors.As(err, &urlErr) {
+			err = urlErr.Err // url.Error repeats the whole input, query included
+		}
+		return nil, fmt.Errorf("neuracraft: invalid path %q: %w", withoutQuery(path), err)
 	}
 	if ref.IsAbs() {
-		prefix := strings.TrimSuffix(base.String(), "/") + "/"
-		if ref.Scheme != base.Scheme || ref.Host != base.Host || !strings.HasPrefix(ref.String(), prefix) {
+		if !isUnder(base, ref) {
 			return nil, fmt.Errorf("neuracraft: URL %s is not under the base URL %s; credentials are only sent there",
 				redactURL(ref), redactURL(base))
 		}
@@ -365,10 +430,19 @@ func (c *Client) resolve(path string) (*url.URL, error) {
 	u := *base
 	u.RawPath = strings.TrimSuffix(base.EscapedPath(), "/") + "/" + strings.TrimPrefix(ref.EscapedPath(), "/")
 	if u.Path, err = url.PathUnescape(u.RawPath); err != nil {
-		return nil, fmt.Errorf("neuracraft: invalid path %q: %w", path, err)
+		return nil, fmt.Errorf("neuracraft: invalid path %q: %w", withoutQuery(path), err)
 	}
 	u.RawQuery = ref.RawQuery
 	return &u, nil
+}
+
+// withoutQuery is a call's path for an error message: its query and
+// fragment, which may hold secrets, are replaced by "?...".
+func withoutQuery(path string) string {
+	if i := strings.IndexAny(path, "?#"); i >= 0 {
+		return path[:i] + "?..."
+	}
+	return path
 }
 
 // redactRaw is redactURL for a string that may not parse.

@@ -186,16 +186,35 @@ func (e *APIError) retryable() bool {
 // a registered plugin code's Retryable; an unregistered plugin code is
 // retryable only with status 429 or 503; otherwise 429, 500, 502, 503 and
 // 504 are retryable and every other status is not. A request held back by
-// a cooldown ([*CooldownError]) is retryable later. Transient network
-// failures are retryable: timeouts of an attempt (dial, response headers,
-// reads), connection refused, and a connection closed or reset before the
-// response (io.EOF, io.ErrUnexpectedEOF, ECONNRESET). nil,
-// context.Canceled and the context's own context.DeadlineExceeded are not.
+// a cooldown ([*CooldownError]) is retryable later.
+//
+// Transient network failures are retryable:
+//   - timeouts of one attempt: dial, TLS handshake, response headers
+//     (http.Transport.ResponseHeaderTimeout), reads;
+//   - a failure to connect: connection refused, network or host
+//     unreachable, no local port left (any dial error but a malformed
+//     address), and a name lookup that timed out or failed temporarily
+//     (a name that does not exist is not retryable);
+//   - a connection closed or reset before the response head, wherever it
+//     was cut: io.EOF, io.ErrUnexpectedEOF, ECONNRESET, EPIPE, a head that
+//     reads as malformed because it stops short, and net.ErrClosed (a
+//     connection closed under the request, as aws-sdk-go-v2 also treats
+//     it);
+//   - HTTP/2: a stream reset (RST_STREAM) with INTERNAL_ERROR,
+//     STREAM_CLOSED, REFUSED_STREAM, CANCEL or ENHANCE_YOUR_CALM, a GOAWAY
+//     followed by the close of the connection, and a connection that
+//     stopped answering pings. Other HTTP/2 error codes (PROTOCOL_ERROR,
+//     HTTP_1_1_REQUIRED, ...) are not.
+//
+// The caller's own deadline or cancellation is never retryable, however it
+// is reported: nil, context.Canceled, the context's own
+// context.DeadlineExceeded and http.Client.Timeout expiring are not.
 //
 // IsRetryable does not look at the request method; [Transport] also does,
-// see [DefaultShouldRetry].
+// see [DefaultShouldRetry]: a network failure is retried only for an
+// idempotent request, since the server may have acted on it.
 func IsRetryable(err error) bool {
-	if err == nil || errors.Is(err, context.Canceled) || isContextDeadline(err) {
+	if err == nil || errors.Is(err, context.Canceled) || isContextDeadline(err) || callerTimedOut(err) {
 		return false
 	}
 	var apiErr *APIError
@@ -264,7 +283,8 @@ func isTransientNetError(err error) bool {
 	if errors.As(err, &dnsErr) {
 		return dnsErr.IsTimeout || dnsErr.IsTemporary
 	}
-	return timedOut(err)
+	return timedOut(err) || errors.Is(err, net.ErrClosed) || dialFailed(err) ||
+		cutHead(err) || h2Reset(err) || h2ConnGone(err)
 }
 
 // IsPlugin reports whether err, through any wrapping, carries a plugin

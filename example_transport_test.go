@@ -31,9 +31,9 @@ func ExampleWrapClient() {
 	case errors.Is(err, neuracraft.ErrNotFound):
 		fmt.Println("no such pipeline")
 	case neuracraft.DefaultShouldRetry(req, err): // method-aware; IsRetryable is not
-		fmt.Println("neuracraft busy; safe to send again later:", err)
+		slog.Warn("neuracraft busy; safe to send again later", "err", neuracraft.LogValue(err))
 	case err != nil:
-		fmt.Println("failed:", err)
+		slog.Error("get pipeline failed", "err", neuracraft.LogValue(err))
 	default:
 		defer resp.Body.Close()
 		fmt.Println("found it")

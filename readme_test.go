@@ -20,10 +20,14 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-// snippet is one ```go block of a Markdown file.
+// snippet is one ```go block of a Markdown file. A block fenced as
+// "```go path/to/file.go" is an excerpt of that file, which CI builds on
+// its own (an example with dependencies this module does not have); it
+// is checked to be one, not compiled here.
 type snippet struct {
-	line int // of the block's first line of code, from 1
-	code string
+	line   int // of the block's first line of code, from 1
+	code   string
+	source string // the file a block is an excerpt of, or ""
 }
 
 // goSnippets returns the ```go blocks of the Markdown file at path.
@@ -39,6 +43,8 @@ func goSnippets(t *testing.T, path string) []snippet {
 		switch {
 		case cur == nil && line == "```go":
 			cur = &snippet{line: n + 1}
+		case cur == nil && strings.HasPrefix(line, "```go "):
+			cur = &snippet{line: n + 1, source: strings.TrimSpace(strings.TrimPrefix(line, "```go "))}
 		case cur != nil && line == "```":
 			out = append(out, *cur)
 			cur = nil
@@ -232,7 +238,16 @@ func vetSnippets(t *testing.T, src string) (string, bool) {
 // each as the body of a function, and checks that each closes the body of
 // every response it gets.
 func TestREADMESnippetsBuild(t *testing.T) {
-	snips := goSnippets(t, "README.md")
+	var snips []snippet
+	for _, s := range goSnippets(t, "README.md") {
+		if s.source != "" {
+			t.Run(fmt.Sprintf("excerpt at line %d", s.line), func(t *testing.T) {
+				checkExcerpt(t, s)
+			})
+			continue
+		}
+		snips = append(snips, s)
+	}
 	require.NotEmpty(t, snips, "README.md has no Go snippets")
 	src := snippetFile(t, "README.md", snips)
 	for _, p := range unclosedResponses(t, src) {
@@ -241,6 +256,49 @@ func TestREADMESnippetsBuild(t *testing.T) {
 	if out, ok := vetSnippets(t, src); !ok {
 		t.Errorf("the README's Go snippets do not build or vet:\n%s", out)
 	}
+}
+
+// checkExcerpt checks that every line of s appears, in order, in the file
+// it says it comes from (leading and trailing white space aside).
+func checkExcerpt(t *testing.T, s snippet) {
+	t.Helper()
+	data, err := os.ReadFile(s.source)
+	require.NoError(t, err, "README.md:%d: the excerpt's source", s.line)
+	if p := excerptProblem(s, string(data)); p != "" {
+		t.Error(p)
+	}
+}
+
+// excerptProblem says where the excerpt s leaves source, or "".
+func excerptProblem(s snippet, source string) string {
+	lines := strings.Split(source, "\n")
+	i := 0
+	for n, want := range strings.Split(strings.TrimSpace(s.code), "\n") {
+		want = strings.TrimSpace(want)
+		for i < len(lines) && strings.TrimSpace(lines[i]) != want {
+			i++
+		}
+		if i == len(lines) {
+			return fmt.Sprintf("README.md:%d: %q is not in %s (after the lines before it)", s.line+n, want, s.source)
+		}
+		i++
+	}
+	return ""
+}
+
+// TestSnippetExcerpts checks that an excerpt is recognised by its fence,
+// and that one which drifted from its source is caught.
+func TestSnippetExcerpts(t *testing.T) {
+	const source = "package main\n\nfunc main() {\n\ta := 1\n\t_ = a\n}\n"
+	readme := filepath.Join(t.TempDir(), "README.md")
+	require.NoError(t, os.WriteFile(readme, []byte("```go main.go\na := 1\n_ = a\n```\n\n"+
+		"```go main.go\n_ = a\na := 1\n```\n\n```go main.go\na := 2\n```\n"), 0o644))
+	snips := goSnippets(t, readme)
+	require.Len(t, snips, 3)
+	assert.Equal(t, "main.go", snips[0].source)
+	assert.Empty(t, excerptProblem(snips[0], source))
+	assert.Equal(t, `README.md:8: "a := 1" is not in main.go (after the lines before it)`, excerptProblem(snips[1], source))
+	assert.Equal(t, `README.md:12: "a := 2" is not in main.go (after the lines before it)`, excerptProblem(snips[2], source))
 }
 
 // TestSnippetChecksCatchMistakes feeds the checks snippets that must fail:

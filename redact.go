@@ -129,11 +129,41 @@ func urlPath(s string) string {
 	return u.EscapedPath()
 }
 
-// secretWords mark query parameters whose values are redacted from URLs.
-var secretWords = []string{"key", "token", "secret", "pass", "pwd", "sig", "auth", "credential", "session", "cookie"}
+// secretWords mark query parameters whose values are redacted from URLs:
+// a name that contains one of them, in any case, is secret. The list is a
+// deny-list matched on substrings, so it errs on the side of redacting
+// ("postcode" is redacted for "code"): API keys and tokens of every kind
+// (access_token, refresh_token, id_token, X-Amz-Security-Token), client
+// secrets and passwords, signatures and MACs (X-Amz-Signature, sig, hmac),
+// OAuth codes, assertions, PKCE verifiers, state and nonces, JWTs, one-time
+// passwords, SAML messages, tickets, sessions, cookies and CSRF tokens.
+var secretWords = []string{
+	"key", "token", "secret", "pass", "pwd", "sig", "auth", "credential", "session", "cookie",
+	"jwt", "code", "assertion", "hmac", "otp", "nonce", "state", "verifier", "bearer",
+	"private", "saml", "ticket", "csrf", "xsrf",
+}
+
+// secretName reports whether a query parameter's name looks secret.
+func secretName(name string) bool {
+	lower := strings.ToLower(name)
+	for _, w := range secretWords {
+		if strings.Contains(lower, w) {
+			return true
+		}
+	}
+	return false
+}
+
+// looksLikeJWT reports whether a value is a JSON Web Token (three
+// base64url parts, the first an encoded JSON object), which is a bearer
+// credential whatever the parameter is called.
+func looksLikeJWT(v string) bool {
+	return strings.HasPrefix(v, "eyJ") && strings.Count(v, ".") == 2
+}
 
 // redactURL renders u without user information or fragment, with the value
-// of every query parameter whose name looks secret replaced by "REDACTED".
+// of every query parameter whose name looks secret (see secretWords), and
+// of every value that is a JWT, replaced by "REDACTED".
 func redactURL(u *url.URL) string {
 	if u == nil {
 		return ""
@@ -147,13 +177,10 @@ func redactURL(u *url.URL) string {
 			c.RawQuery = "REDACTED"
 		} else {
 			for name, vals := range q {
-				lower := strings.ToLower(name)
-				for _, w := range secretWords {
-					if strings.Contains(lower, w) {
-						for i := range vals {
-							vals[i] = "REDACTED"
-						}
-						break
+				secret := secretName(name)
+				for i, v := range vals {
+					if secret || looksLikeJWT(v) {
+						vals[i] = "REDACTED"
 					}
 				}
 			}

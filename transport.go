@@ -52,6 +52,23 @@ const requestIDHeader = "X-Request-Id" // canonical form of X-Request-ID
 //     cooldown, when that is shorter). A request whose context cannot wait
 //     for its turn fails at once with a [*CooldownError], never sent.
 //
+// Returning 4xx and 5xx answers as errors is a deliberate difference from
+// the bare [http.RoundTripper] contract, which asks for a nil error
+// whatever the status: it is what lets errors.Is(err, ErrNotFound) work on
+// the error of http.Client.Do. Code that wraps a Transport and expects a
+// response for every status (a tracing or metrics transport around it)
+// sees an error instead, with the status in the *APIError.
+//
+// Where other transports go: a tracing transport such as otelhttp's goes
+// inside, as Base, to get a span for each attempt (retries visible, each
+// with its status), or outside, wrapping the Transport, to get one span per
+// call (which then ends with the *APIError as its error). An OAuth 2.0
+// transport (golang.org/x/oauth2's, as returned by Config.Client) goes
+// inside, as Base, which [WrapClient] does with such a client: each attempt
+// then carries a valid token, refreshed if it expired during a retry's
+// wait. Note that oauth2's transport adds the token to every request it
+// sends, redirects to other hosts included.
+//
 // Like the RoundTripper contract asks, RoundTrip does not modify the
 // request (it sends a shallow copy when it adds a header) and always closes
 // the request body. Failed attempts' response bodies are drained (a
@@ -97,8 +114,16 @@ type Transport struct {
 
 // WrapClient returns a copy of c whose transport is a [Transport] over c's
 // own (http.DefaultTransport when c has none). c itself is not modified;
-// its timeout, cookie jar and redirect policy are kept. A nil c means a
-// new default client. A c that already uses a *Transport is copied as is.
+// its timeout, cookie jar and redirect policy are kept, and the copy's
+// redirect policy first drops the X-API-Key and Authorization headers from
+// a redirect that leaves the original request's scheme, host and port
+// (net/http drops Authorization but would forward X-API-Key to another
+// host). A nil c means a new default client. A c that already uses a
+// *Transport keeps it.
+//
+// The copy's errors are *url.Error values, as http.Client's always are,
+// and a *url.Error prints the request's URL as it is, query included; log
+// them with [LogValue].
 func WrapClient(c *http.Client) *http.Client { return wrapClient(c, RetryPolicy{}) }
 
 // wrapClient is WrapClient with the policy of the Transport it adds.
@@ -110,6 +135,7 @@ func wrapClient(c *http.Client, p RetryPolicy) *http.Client {
 	if _, ok := c.Transport.(*Transport); !ok {
 		w.Transport = &Transport{Base: c.Transport, Retry: p}
 	}
+	w.CheckRedirect = keepCredentialsHome(c.CheckRedirect, nil)
 	return &w
 }
 
@@ -124,6 +150,8 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	out, id := req, headerValue(req.Header, requestIDHeader)
 	if id == "" && !t.DisableRequestID {
 		out, id = withRequestID(req)
+	} else {
+		id = cleanHeaderValue(id) // the caller's header is sent as is, but named cleaned
 	}
 	rewindable := req.Body == nil || req.Body == http.NoBody || req.GetBody != nil
 	maxAttempts := t.Retry.MaxAttempts
@@ -149,6 +177,16 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 			out = next
 		}
 		resp, err := t.base().RoundTrip(out)
+		switch {
+		case err == nil && resp == nil:
+			err = fmt.Errorf("the Base, %T: %w", t.base(), errNilResponse)
+		case err != nil && resp != nil:
+			// The RoundTripper contract forbids both; do not leak the body.
+			if resp.Body != nil {
+				_ = resp.Body.Close()
+			}
+			resp = nil
+		}
 		if err == nil && resp.StatusCode < 400 {
 			t.recordAnswer(host)
 			return resp, nil
@@ -218,13 +256,20 @@ func (t *Transport) decode(resp *http.Response, req *http.Request, id string, at
 	apiErr := newAPIError(resp, t.MaxErrorBody)
 	apiErr.Attempts = attempt
 	if apiErr.RequestID == "" {
-		apiErr.RequestID = cleanHeaderValue(id)
+		apiErr.RequestID = id
+	} else {
+		apiErr.RequestID = cleanHeaderValue(apiErr.RequestID) // a custom Base may answer anything
 	}
 	if apiErr.Method == "" && apiErr.URL == "" {
 		apiErr.Method, apiErr.URL = req.Method, redactURL(req.URL)
 	}
 	return apiErr
 }
+
+// errNilResponse is the error of an attempt whose Base returned neither
+// a response nor an error, which the RoundTripper contract forbids; it is
+// not retried.
+var errNilResponse = errors.New("RoundTripper returned a nil *http.Response with a nil error")
 
 // withRequestID returns a shallow copy of req with a fresh X-Request-ID in
 // a copy of its header map (the caller's request is never modified), and
