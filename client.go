@@ -80,6 +80,10 @@ type Client struct {
 	// an error, never silently cut. Zero means DefaultMaxResponseBody.
 	MaxResponseBody int64
 
+	// rand returns a float in [0, 1) for the jitter of WaitRun's polls;
+	// nil means math/rand/v2. Tests set it.
+	rand func() float64
+
 	once sync.Once
 	hc   *http.Client
 }
