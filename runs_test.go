@@ -865,3 +865,145 @@ func TestWaitRunKeepsTheAPIKeyOut(t *testing.T) {
 		require.NotContains(t, err.Error(), c.APIKey)
 	})
 }
+
+// checkRunErrorClean fails unless every text field of e is clean and
+// capped, and Error is one line.
+func checkRunErrorClean(t *testing.T, e *RunError) {
+	t.Helper()
+	for _, f := range []struct {
+		name, value string
+		max         int
+	}{
+		{"RunID", e.RunID, maxRunID}, {"Reason", e.Reason, maxRunReason}, {"Message", e.Message, maxMessage},
+		{"PluginID", e.PluginID, maxRunID}, {"RequestID", e.RequestID, maxRunID},
+	} {
+		if cleanText(f.value, f.max+1) != f.value || utf8.RuneCountInString(f.value) > f.max+1 {
+			t.Fatalf("%s not clean or not capped: %q", f.name, f.value)
+		}
+	}
+	if len(e.Stack) > maxStackFrames {
+		t.Fatalf("Stack has %d entries", len(e.Stack))
+	}
+	for _, l := range e.Stack {
+		if l == "" || cleanText(l, maxMessage+1) != l || utf8.RuneCountInString(l) > maxMessage+1 {
+			t.Fatalf("stack entry not clean or not capped: %q", l)
+		}
+	}
+	if e.Code != 0 && !e.Code.IsPlugin() {
+		t.Fatalf("Code %d is not a plugin code", e.Code)
+	}
+	if msg := e.Error(); strings.ContainsAny(msg, "\r\n") || !utf8.ValidString(msg) {
+		t.Fatalf("Error is not one clean line: %q", msg)
+	}
+}
+
+// FuzzRun decodes arbitrary JSON into a Run, seeded with testdata/runs:
+// no panic, and a failed run's error is clean, capped, one line, matches
+// ErrRunFailed and is not retryable.
+func FuzzRun(f *testing.F) {
+	entries, err := os.ReadDir(filepath.Join("testdata", "runs"))
+	if err != nil {
+		f.Fatal(err)
+	}
+	for _, e := range entries {
+		b, err := os.ReadFile(filepath.Join("testdata", "runs", e.Name()))
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(b)
+	}
+	for _, s := range []string{
+		`null`, `[]`, `{}`, `"failed"`, `{"status":"failed"}`, `{"status":"failed","error":"x\ny"}`,
+		`{"status":"failed","error":{"code":"8102","stack":"a\nb\n\n"}}`,
+		`{"status":"failed","error":{"code":-8102,"message":null,"pluginId":"\u001b[2J"}}`,
+		`{"status":"failed","error":{"code":1e400}}`, `{"status":"Failed","error":{"code":"\u00858102"}}`,
+		`{"id":"\ud800","status":"failed","error":{"stack":["\ud800",1,null,[],{}]}}`,
+		`{"status":"failed","error":{"code":"` + strings.Repeat("9", 400) + `"}}`,
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		var run Run
+		if err := json.Unmarshal(data, &run); err != nil {
+			return
+		}
+		run.Done()
+		failed := strings.EqualFold(strings.TrimSpace(run.Status), "failed")
+		if failed != (run.Error != nil) {
+			t.Fatalf("status %q, Error %v", run.Status, run.Error)
+		}
+		if run.Error == nil {
+			return
+		}
+		checkRunErrorClean(t, run.Error)
+		if !errors.Is(run.Error, ErrRunFailed) || errors.Is(run.Error, ErrRunCanceled) || IsRetryable(run.Error) {
+			t.Fatalf("%v: wrong classification", run.Error)
+		}
+		if errors.Is(run.Error, ErrNotFound) || errors.Is(run.Error, ErrInternal) || errors.Is(run.Error, ErrBadRequest) {
+			t.Fatalf("%v matches an HTTP sentinel", run.Error)
+		}
+	})
+}
+
+// FuzzWaitRun answers WaitRun's first poll with an arbitrary status,
+// Retry-After and body: no panic, no wait past the deadline, errors on
+// one line without the API key, a *RunError only for an ended run.
+func FuzzWaitRun(f *testing.F) {
+	f.Add(200, "", []byte(`{"id":"run_1","status":"completed","output":{}}`))
+	f.Add(200, "5", []byte(`{"id":"run_1","status":"running"}`))
+	f.Add(200, "Wed, 21 Oct 2015 07:28:00 GMT", readRunFileF(f, "failed_timeout_stack.json"))
+	f.Add(200, "", readRunFileF(f, "failed_plugin_8102.json"))
+	f.Add(200, "", readRunFileF(f, "cancelled.json"))
+	f.Add(200, "-1", []byte(`{"status":"canceled"}`))
+	f.Add(404, "", []byte(`{"error":{"code":"not_found","message":"Resource not found"}}`))
+	f.Add(500, "1", []byte(`<html>oops</html>`))
+	f.Add(200, "", []byte(`{"id":"run_1","status":`))
+	f.Add(204, "", []byte(``))
+	f.Add(302, "", []byte(`moved`))
+	f.Fuzz(func(t *testing.T, status int, retryAfter string, body []byte) {
+		if status < 200 || status > 599 {
+			return
+		}
+		synctest.Test(t, func(t *testing.T) {
+			a := runAnswer{status: status, body: string(body)}
+			if retryAfter != "" && !strings.ContainsAny(retryAfter, "\r\n\x00") {
+				a.header = []string{"Retry-After", retryAfter}
+			}
+			base := &runBase{answers: []runAnswer{a}}
+			c := base.client(func() float64 { return 0.5 })
+			c.Retry = RetryPolicy{MaxAttempts: 1}
+			ctx, cancel := context.WithTimeout(t.Context(), 100*time.Millisecond)
+			defer cancel()
+			start := time.Now()
+			run, err := c.WaitRun(ctx, "run_1")
+			if time.Since(start) > 100*time.Millisecond {
+				t.Fatalf("WaitRun returned after %s, past the deadline", time.Since(start))
+			}
+			if err == nil {
+				if run == nil || !run.Done() || run.Error != nil || run.canceled() {
+					t.Fatalf("nil error with run %+v", run)
+				}
+				return
+			}
+			msg := err.Error()
+			if strings.ContainsAny(msg, "\r\n") || strings.Contains(msg, c.APIKey) {
+				t.Fatalf("error text: %q", msg)
+			}
+			var runErr *RunError
+			if errors.As(err, &runErr) {
+				checkRunErrorClean(t, runErr)
+				if run == nil || !run.Done() || IsRetryable(err) {
+					t.Fatalf("RunError %v for run %+v", err, run)
+				}
+			}
+		})
+	})
+}
+
+func readRunFileF(f *testing.F, name string) []byte {
+	b, err := os.ReadFile(filepath.Join("testdata", "runs", name))
+	if err != nil {
+		f.Fatal(err)
+	}
+	return b
+}
