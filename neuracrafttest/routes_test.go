@@ -204,4 +204,3 @@ func TestPlugins(t *testing.T) {
 		})
 	}
 }
-
