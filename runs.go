@@ -500,8 +500,8 @@ func (c *Client) getRun(ctx context.Context, runID string) (*Run, *Response, err
 // WaitRun waits for the poll's Retry-After when it sent one (at most
 // 60 s); otherwise a random time ("full jitter") of up to 1 s after the
 // first poll, up to 2 s after the second, doubling up to 30 s. It never
-// waits past ctx's deadline: when the next poll would come after it,
-// WaitRun returns at once with an error that matches
+// waits past ctx's deadline: when the next poll would come at or after
+// it, WaitRun returns at once with an error that matches
 // context.DeadlineExceeded and names the last status seen. Cancelling
 // ctx ends a wait at once.
 //

@@ -595,6 +595,21 @@ func TestWaitRunPollFailures(t *testing.T) {
 		require.Equal(t, "completed", run.Status)
 		require.Len(t, srv.RequestsFor("GET /runs/{run_id}"), 5, "2 failed attempts, then 3 polls")
 	})
+	t.Run("transient failures that outlast the retries", func(t *testing.T) {
+		srv, _, pid := newRunServer(t)
+		c := runClient(srv) // a Client's fields are fixed after its first call
+		c.Retry.MaxAttempts = 3
+		started, err := c.StartRun(t.Context(), pid, nil)
+		require.NoError(t, err)
+		srv.Fail("GET /runs/{run_id}", 3, neuracrafttest.Error(503, "service_unavailable", "down"))
+		run, err := c.WaitRun(t.Context(), started.ID)
+		apiErr, ok := err.(*APIError)
+		require.True(t, ok, "the *APIError itself: %T %v", err, err)
+		require.Equal(t, 503, apiErr.StatusCode)
+		require.Equal(t, 3, apiErr.Attempts)
+		require.Nil(t, run)
+		require.Len(t, srv.RequestsFor("GET /runs/{run_id}"), 3)
+	})
 	t.Run("a poll answer that is not JSON", func(t *testing.T) {
 		srv, c, pid := newRunServer(t)
 		started, err := c.StartRun(t.Context(), pid, nil)
