@@ -305,7 +305,7 @@ type RunError struct {
 	RunID string
 	// Canceled reports a run that was cancelled rather than failed: the
 	// error then matches ErrRunCanceled instead of ErrRunFailed, and the
-	// fields below but RequestID are empty.
+	// fields below, RequestID excepted, are empty.
 	Canceled bool
 	// Code is the plugin code (8000-8999) of the run's error, when it
 	// carries one (as a number or a numeric string), else zero.
@@ -436,12 +436,12 @@ func (e *RunError) Is(target error) bool {
 // the answer has no run ID. Being a POST, the start is retried by the
 // Transport only after 429 or 503, never after a 500.
 func (c *Client) StartRun(ctx context.Context, pipelineID string, input any) (*Run, error) {
-	const route = "POST /pipelines/{id}/run"
-	if err := checkID(route, "pipeline", pipelineID); err != nil {
+	if err := checkID("POST /pipelines/{id}/run", "pipeline", pipelineID); err != nil {
 		return nil, err
 	}
+	path := "/pipelines/" + url.PathEscape(pipelineID) + "/run"
 	run := new(Run)
-	resp, err := c.Do(ctx, http.MethodPost, "/pipelines/"+url.PathEscape(pipelineID)+"/run", input, run)
+	resp, err := c.Do(ctx, http.MethodPost, path, input, run)
 	if err != nil {
 		return nil, err
 	}
@@ -449,8 +449,11 @@ func (c *Client) StartRun(ctx context.Context, pipelineID string, input any) (*R
 		run.ID = resp.TaskID
 	}
 	if run.ID == "" {
-		return nil, fmt.Errorf("neuracraft: %s: %d %s (request %s): the answer names no run",
-			route, resp.StatusCode, http.StatusText(resp.StatusCode), cleanText(resp.RequestID, maxRunID))
+		if u, err := c.resolve(path); err == nil {
+			path = u.EscapedPath()
+		}
+		return nil, fmt.Errorf("neuracraft: POST %s: %d %s (request %s): the answer names no run",
+			path, resp.StatusCode, http.StatusText(resp.StatusCode), cleanText(resp.RequestID, maxRunID))
 	}
 	if run.PipelineID == "" {
 		run.PipelineID = pipelineID

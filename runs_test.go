@@ -377,7 +377,7 @@ func TestStartRun(t *testing.T) {
 func TestStartRunWithoutRunID(t *testing.T) {
 	base := &runBase{answers: []runAnswer{{status: 202, body: `{"status":"queued"}`}}}
 	_, err := base.client(nil).StartRun(t.Context(), "pipe_1", nil)
-	require.EqualError(t, err, "neuracraft: POST /pipelines/{id}/run: 202 Accepted (request req_1): the answer names no run")
+	require.EqualError(t, err, "neuracraft: POST /v1/pipelines/pipe_1/run: 202 Accepted (request req_1): the answer names no run")
 
 	// A task_id is taken when there is no run ID.
 	base = &runBase{answers: []runAnswer{{status: 202, body: `{"task_id":"task_9","status":"queued"}`}}}
