@@ -1022,3 +1022,29 @@ func readRunFileF(f *testing.F, name string) []byte {
 	}
 	return b
 }
+
+// TestRunRequestIDIsCleanedAndCapped: the poll's X-Request-ID reaches a
+// RunError and a wait's error as one clean line of at most 128
+// characters.
+func TestRunRequestIDIsCleanedAndCapped(t *testing.T) {
+	id := "req_\x1b[2J" + strings.Repeat("x", 1000)
+	want := cleanText(id, maxRunID)
+	require.Equal(t, maxRunID+1, utf8.RuneCountInString(want))
+
+	base := &runBase{answers: []runAnswer{{body: `{"id":"run_1","status":"failed","error":{"code":"RUNTIME"}}`,
+		header: []string{"X-Request-ID", id}}}}
+	_, err := base.client(nil).WaitRun(t.Context(), "run_1")
+	var runErr *RunError
+	require.ErrorAs(t, err, &runErr)
+	require.Equal(t, want, runErr.RequestID)
+
+	synctest.Test(t, func(t *testing.T) {
+		base := &runBase{answers: []runAnswer{{body: `{"id":"run_1","status":"running"}`,
+			header: []string{"X-Request-ID", id, "Retry-After", "10"}}}}
+		ctx, cancel := context.WithTimeout(t.Context(), time.Second)
+		defer cancel()
+		_, err := base.client(nil).WaitRun(ctx, "run_1")
+		require.ErrorContains(t, err, "(request "+want+")")
+		require.NotContains(t, err.Error(), "\x1b")
+	})
+}
