@@ -14,6 +14,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"reflect"
 	"strings"
 	"sync"
 )
@@ -22,9 +23,9 @@ import (
 // the same API under <service-url>/api/v1.
 const DefaultBaseURL = "https://api.neuracraft.com/v1"
 
-// DefaultMaxResponseBody is the largest success body a [Client] decodes
+// defaultMaxResponseBody is the largest success body a [Client] decodes
 // by default: 10 MiB.
-const DefaultMaxResponseBody = 10 << 20
+const defaultMaxResponseBody = 10 << 20
 
 // Environment variables a [Client] reads for the fields left empty.
 const (
@@ -68,24 +69,32 @@ type Client struct {
 	// HTTPClient sends the requests. nil means a client whose transport is
 	// a Transport with policy Retry over http.DefaultTransport. A client
 	// given here is wrapped as WrapClient does (with policy Retry), unless
-	// its transport already is a *Transport; the client itself is not
-	// modified.
+	// its transport already is a *Transport, which is then used as it is;
+	// the client itself is not modified.
 	HTTPClient *http.Client
 
-	// Retry is the retry policy of the Transport the Client adds. It is
-	// unused when HTTPClient's transport already is a *Transport.
+	// Retry is the retry policy of the Transport the Client adds. The zero
+	// value means the defaults listed on [RetryPolicy].
+	//
+	// When HTTPClient's transport already is a *Transport, that
+	// Transport's own Retry applies and Retry must be left zero: a
+	// non-zero Retry there makes every call fail, unsent, with an error
+	// saying so. (The Client neither wraps a second Transport around the
+	// first, which would multiply the attempts, nor uses a copy of it,
+	// which would no longer share its retry budget and cooldowns.)
 	Retry RetryPolicy
 
 	// MaxResponseBody is the largest success body decoded; a larger one is
-	// an error, never silently cut. Zero means DefaultMaxResponseBody.
+	// an error, never silently cut. Zero means 10 MiB.
 	MaxResponseBody int64
 
 	// rand returns a float in [0, 1) for the jitter of WaitRun's polls;
 	// nil means math/rand/v2. Tests set it.
 	rand func() float64
 
-	once sync.Once
-	hc   *http.Client
+	once     sync.Once
+	hc       *http.Client
+	setupErr error // why hc cannot be used, such as errRetryUnused
 }
 
 // Response is the metadata of a successful call.
@@ -138,13 +147,26 @@ func (c *Client) apiKey() string {
 	return os.Getenv(EnvAPIKey)
 }
 
-func (c *Client) httpClient() *http.Client {
+// errRetryUnused is the error of every call of a Client whose Retry would
+// be ignored; see [Client.Retry].
+var errRetryUnused = errors.New("Client.Retry cannot apply: HTTPClient's transport is a *neuracraft.Transport, " +
+	"whose own Retry is used (set the policy there, or leave Client.Retry zero)")
+
+// httpClient returns the client that sends the calls, built on first use,
+// or the error that every call returns.
+func (c *Client) httpClient() (*http.Client, error) {
 	c.once.Do(func() {
+		if c.HTTPClient != nil {
+			if _, ok := c.HTTPClient.Transport.(*Transport); ok && !reflect.ValueOf(c.Retry).IsZero() {
+				c.setupErr = errRetryUnused
+				return
+			}
+		}
 		w := wrapClient(c.HTTPClient, c.Retry)
 		w.CheckRedirect = keepCredentialsHome(w.CheckRedirect)
 		c.hc = w
 	})
-	return c.hc
+	return c.hc, c.setupErr
 }
 
 // Do calls the API: method on path, which is relative to BaseURL and may
@@ -154,16 +176,26 @@ func (c *Client) httpClient() *http.Client {
 // metadata.
 //
 // Errors: an [*APIError] for a status of 400 or more; a [*CooldownError]
-// for a request held back; a network error naming the request; an error
-// naming the request ID when a success body is not the JSON promised or
-// is larger than MaxResponseBody. Errors from ctx match ctx.Err() with
+// for a request held back; a [*RequestError] for a request that got no
+// answer; an error naming the status and request ID when a success body
+// is not the JSON promised, is larger than MaxResponseBody, or a 201's
+// Location header does not parse. Errors from ctx match ctx.Err() with
 // errors.Is.
+//
+// The *Response is nil whenever the error is not. Note that a 201 or 202
+// whose body could not be decoded still created or started something on
+// the server: the error text names the status and request ID, and out
+// may have been partly filled.
 func (c *Client) Do(ctx context.Context, method, path string, in, out any) (*Response, error) {
 	req, err := c.newRequest(ctx, method, path, in)
 	if err != nil {
 		return nil, err
 	}
-	resp, err := c.httpClient().Do(req)
+	hc, err := c.httpClient()
+	if err != nil {
+		return nil, fmt.Errorf("neuracraft: %s %s: %w", method, req.URL.EscapedPath(), err)
+	}
+	resp, err := hc.Do(req)
 	if err != nil {
 		var urlErr *url.Error
 		if errors.As(err, &urlErr) {
@@ -185,26 +217,26 @@ func (c *Client) Do(ctx context.Context, method, path string, in, out any) (*Res
 	}
 	// fail names the call and its answer in an error about a success.
 	fail := func(err error) error {
-		return fmt.Errorf("neuracraft: %s %s: %d %s (request %s): %w", method, req.URL.EscapedPath(),
-			resp.StatusCode, http.StatusText(resp.StatusCode), meta.RequestID, err)
+		return &successError{method: method, path: req.URL.EscapedPath(),
+			status: Code(resp.StatusCode).String(), id: meta.RequestID, err: err}
 	}
 	if loc := resp.Header.Get("Location"); loc != "" && resp.StatusCode == http.StatusCreated {
 		u, err := req.URL.Parse(loc)
 		if err != nil {
-			return meta, fail(fmt.Errorf("invalid Location header: %w", err))
+			return nil, fail(fmt.Errorf("invalid Location header: %w", err))
 		}
 		meta.Location = u
 	}
 	limit := c.MaxResponseBody
 	if limit <= 0 {
-		limit = DefaultMaxResponseBody
+		limit = defaultMaxResponseBody
 	}
 	body, truncated, err := readCapped(resp.Body, limit, resp.ContentLength)
 	if err != nil {
-		return meta, fail(fmt.Errorf("reading the response body: %w", err))
+		return nil, fail(fmt.Errorf("reading the response body: %w", err))
 	}
 	if truncated {
-		return meta, fail(fmt.Errorf("response body larger than %d bytes, not decoded", limit))
+		return nil, fail(fmt.Errorf("response body larger than %d bytes, not decoded", limit))
 	}
 	if resp.StatusCode == http.StatusAccepted && len(body) > 0 {
 		var task struct {
@@ -221,11 +253,24 @@ func (c *Client) Do(ctx context.Context, method, path string, in, out any) (*Res
 	}
 	if out != nil && len(bytes.TrimSpace(body)) > 0 {
 		if err := json.Unmarshal(body, out); err != nil {
-			return meta, fail(fmt.Errorf("decoding the response body: %w", err))
+			return nil, fail(fmt.Errorf("decoding the response body: %w", err))
 		}
 	}
 	return meta, nil
 }
+
+// successError is a successful answer whose body or headers could not be
+// used: it names the call and the answer, and unwraps to the cause.
+type successError struct {
+	method, path, status, id string
+	err                      error
+}
+
+func (e *successError) Error() string {
+	return errorLine(e.method, e.path, e.status, e.err.Error(), requestNote(e.id))
+}
+
+func (e *successError) Unwrap() error { return e.err }
 
 // keepCredentialsHome wraps a redirect policy (nil means net/http's
 // default of at most 10 redirects) so that a redirect to another scheme,
@@ -253,7 +298,7 @@ func keepCredentialsHome(next func(*http.Request, []*http.Request) error) func(*
 func isOwnError(err error) bool {
 	var apiErr *APIError
 	var cooldown *CooldownError
-	var reqErr *requestError
+	var reqErr *RequestError
 	return errors.As(err, &apiErr) || errors.As(err, &cooldown) || errors.As(err, &reqErr)
 }
 

@@ -17,9 +17,9 @@ import (
 	"time"
 )
 
-// DefaultMaxErrorBody is how many bytes of an error response's body
+// defaultMaxErrorBody is how many bytes of an error response's body
 // [FromResponse] and [Transport] keep, by default: 64 KiB.
-const DefaultMaxErrorBody = 64 << 10
+const defaultMaxErrorBody = 64 << 10
 
 // maxDrain is how many bytes past the kept part of an error body are read
 // and thrown away so that the connection can be reused. A longer body is
@@ -34,8 +34,8 @@ const maxPrealloc = 1 << 20
 const maxMessage = 300
 
 // FromResponse returns nil for a response with status 1xx-3xx, leaving its
-// body untouched. For 4xx and 5xx it reads at most [DefaultMaxErrorBody]
-// bytes of the body, drains a bounded amount more, closes the body, and
+// body untouched. For 4xx and 5xx it reads at most the
+// first 64 KiB of the body, drains a bounded amount more, closes the body, and
 // returns an [*APIError]: always that type, whatever the body holds (JSON
 // envelope, HTML from a gateway, nothing, a cut-off or invalid document).
 func FromResponse(resp *http.Response) error {
@@ -45,14 +45,14 @@ func FromResponse(resp *http.Response) error {
 	if resp.StatusCode < 400 {
 		return nil
 	}
-	return newAPIError(resp, DefaultMaxErrorBody)
+	return newAPIError(resp, defaultMaxErrorBody)
 }
 
 // newAPIError decodes an error response, keeping at most limit bytes of its
 // body, and closes the body.
 func newAPIError(resp *http.Response, limit int64) *APIError {
 	if limit <= 0 {
-		limit = DefaultMaxErrorBody
+		limit = defaultMaxErrorBody
 	}
 	e := &APIError{
 		StatusCode: resp.StatusCode,

@@ -1,5 +1,5 @@
 // Benchmarks of FromResponse: a typical error envelope, and a 1 MiB body of
-// which only DefaultMaxErrorBody is kept.
+// which only defaultMaxErrorBody is kept.
 
 package neuracraft_test
 

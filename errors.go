@@ -1,5 +1,6 @@
-// This file holds the error types (APIError, CooldownError and the error
-// of a request that got no answer) and the classification helpers
+// This file holds the error types (APIError for an answer, RequestError
+// for no answer, CooldownError for a request held back), the one-line
+// format they share (errorLine), and the classification helpers
 // IsRetryable and IsPlugin.
 
 package neuracraft
@@ -20,10 +21,11 @@ import (
 )
 
 // APIError is a failed NeuraCraft call: the API, or a proxy in front of
-// it, answered with an HTTP status of 400 or more. It is the one error type
-// of this package; test it with [errors.Is] against a sentinel
-// ([ErrNotFound], [ErrPlugin], ...) or a [Code], and reach its fields with
-// [errors.As].
+// it, answered with an HTTP status of 400 or more. It is the error of
+// every call that got an answer (a call that got none fails with a
+// [*RequestError], one held back unsent with a [*CooldownError]); test it
+// with [errors.Is] against a sentinel ([ErrNotFound], [ErrPlugin], ...) or
+// a [Code], and reach its fields with [errors.As].
 //
 // StatusCode is the HTTP status; Code is the most specific NeuraCraft code,
 // which differs from the status only when the body names one (a plugin
@@ -67,7 +69,7 @@ type APIError struct {
 	// Header is the response's header.
 	Header http.Header
 	// Body is the raw body as read: at most the configured limit
-	// (DefaultMaxErrorBody by default).
+	// (64 KiB by default).
 	Body []byte
 	// Truncated reports that the body was longer than the limit and Body
 	// holds only its beginning.
@@ -78,43 +80,25 @@ type APIError struct {
 }
 
 // Error returns one line: the request, the code, the message and the
-// request ID, each once, as in
+// notes (the HTTP status when the code differs, the request ID, the
+// attempts), each once, as in
 //
 //	neuracraft: GET /v1/pipelines/pipe_1: 404 Not Found: Resource not found (request req_abc123)
 func (e *APIError) Error() string {
-	var b strings.Builder
-	b.WriteString("neuracraft: ")
-	if e.Method != "" || e.URL != "" {
-		b.WriteString(e.Method)
-		if p := urlPath(e.URL); p != "" {
-			if e.Method != "" {
-				b.WriteByte(' ')
-			}
-			b.WriteString(p)
-		}
-		b.WriteString(": ")
+	msg := e.Message
+	if msg == e.Code.Name() {
+		msg = ""
 	}
-	b.WriteString(e.Code.String())
-	if e.Message != "" && e.Message != e.Code.Name() {
-		b.WriteString(": ")
-		b.WriteString(e.Message)
-	}
-	var notes []string
+	var status string
 	if e.StatusCode != int(e.Code) {
-		notes = append(notes, "HTTP "+strconv.Itoa(e.StatusCode))
+		status = "HTTP " + strconv.Itoa(e.StatusCode)
 	}
-	if e.RequestID != "" {
-		notes = append(notes, "request "+e.RequestID)
+	what := e.Code.String()
+	if e.Code == 0 {
+		what = "error response" // a zero APIError, not one decoded
 	}
-	if e.Attempts > 1 {
-		notes = append(notes, strconv.Itoa(e.Attempts)+" attempts")
-	}
-	if len(notes) > 0 {
-		b.WriteString(" (")
-		b.WriteString(strings.Join(notes, ", "))
-		b.WriteByte(')')
-	}
-	return b.String()
+	return errorLine(e.Method, urlPath(e.URL), what, msg,
+		status, requestNote(e.RequestID), countNote(e.Attempts, "attempts"))
 }
 
 // Format prints Error() for every verb (%v, %+v, %s, and %q quoted), so
@@ -177,7 +161,7 @@ func (e *APIError) retryable() bool {
 	}
 	pacing := serverPacing(e.StatusCode)
 	if e.Code.IsPlugin() {
-		if p, ok := LookupPluginCode(e.Code); ok {
+		if p, ok := lookupPluginCode(e.Code); ok {
 			return p.Retryable
 		}
 		return pacing
@@ -300,34 +284,131 @@ type CooldownError struct {
 	RetryAfter time.Duration
 }
 
-// Error says that the request was held back, for how long, and why.
+// Error returns one line: the request, that it was held back unsent, the
+// host and its cooldown's cause, when the request's turn comes, and the
+// request ID, as in
+//
+//	neuracraft: GET /v1/pipelines: held back locally, not sent: api.neuracraft.com is cooling down after 429 Too Many Requests, turn in 1.2s (request req_1)
 func (e *CooldownError) Error() string {
-	msg := "neuracraft: " + e.Method + " " + urlPath(e.URL) +
-		": held back locally, not sent: " + e.Host + " is cooling down after " +
-		e.Cause.String() + ", and the request's turn comes in " + e.RetryAfter.String()
-	if e.RequestID != "" {
-		msg += " (request " + e.RequestID + ")"
+	host := e.Host
+	if host == "" {
+		host = "the host"
 	}
-	return msg
+	detail := host + " is cooling down"
+	if e.Cause != 0 {
+		detail += " after " + e.Cause.String()
+	}
+	if e.RetryAfter > 0 {
+		detail += ", turn in " + e.RetryAfter.String()
+	}
+	return errorLine(e.Method, urlPath(e.URL), "held back locally, not sent", detail, requestNote(e.RequestID))
 }
 
 // Is reports whether target is ErrRateLimited.
 func (e *CooldownError) Is(target error) bool { return target == ErrRateLimited }
 
-// requestError is a failed attempt that got no response: it names the
-// request, its ID and the attempt, and unwraps to the network error.
-type requestError struct {
-	method, path, id string
-	attempt          int
-	err              error
+// RequestError is a call through a [Transport] that got no answer: the
+// connection failed, was cut before the response head, or timed out. It
+// names the request so that logs can quote it, and unwraps to the cause
+// (a net.Error, io.EOF, a context error, ...). [IsRetryable] says whether
+// the cause is transient.
+type RequestError struct {
+	// Method and URL name the request; URL is redacted like APIError.URL.
+	Method string
+	URL    string
+	// RequestID is the X-Request-ID the request was sent with, or "".
+	RequestID string
+	// Attempts is how many times the request was sent, this one included.
+	Attempts int
+	// Err is why the attempt failed.
+	Err error
 }
 
-func (e *requestError) Error() string {
-	note := "attempt " + strconv.Itoa(e.attempt)
-	if e.id != "" {
-		note = "request " + e.id + ", " + note
+// Error returns one line: the request, the cause, the request ID and the
+// attempt, as in
+//
+//	neuracraft: GET /v1/pipelines: read tcp ...: connection reset by peer (request req_1, attempt 2)
+func (e *RequestError) Error() string {
+	cause := "no answer"
+	if e.Err != nil {
+		cause = e.Err.Error()
 	}
-	return "neuracraft: " + e.method + " " + e.path + " (" + note + "): " + e.err.Error()
+	var attempt string
+	if e.Attempts > 0 {
+		attempt = "attempt " + strconv.Itoa(e.Attempts)
+	}
+	return errorLine(e.Method, urlPath(e.URL), cause, "", requestNote(e.RequestID), attempt)
 }
 
-func (e *requestError) Unwrap() error { return e.err }
+// Unwrap returns Err.
+func (e *RequestError) Unwrap() error { return e.Err }
+
+// LogValue implements [slog.LogValuer]: the request, its ID, the attempts
+// and the cause.
+func (e *RequestError) LogValue() slog.Value {
+	cause := ""
+	if e.Err != nil {
+		cause = e.Err.Error()
+	}
+	return slog.GroupValue(
+		slog.String("method", e.Method),
+		slog.String("url", e.URL),
+		slog.String("request_id", e.RequestID),
+		slog.Int("attempts", e.Attempts),
+		slog.String("error", cause))
+}
+
+// errorLine renders the one line that every error of this package prints,
+//
+//	neuracraft: METHOD /path: what: detail (note, note)
+//
+// leaving out empty parts with their separators, so that a zero value
+// still reads as a sentence.
+func errorLine(method, path, what, detail string, notes ...string) string {
+	var b strings.Builder
+	b.WriteString("neuracraft: ")
+	if req := strings.TrimSpace(method + " " + path); req != "" {
+		b.WriteString(req)
+		b.WriteString(": ")
+	}
+	b.WriteString(what)
+	if detail != "" {
+		if what != "" {
+			b.WriteString(": ")
+		}
+		b.WriteString(detail)
+	}
+	open := false
+	for _, n := range notes {
+		if n == "" {
+			continue
+		}
+		if open {
+			b.WriteString(", ")
+		} else {
+			b.WriteString(" (")
+			open = true
+		}
+		b.WriteString(n)
+	}
+	if open {
+		b.WriteByte(')')
+	}
+	return b.String()
+}
+
+// requestNote is the note naming a request ID, or "" without one.
+func requestNote(id string) string {
+	if id == "" {
+		return ""
+	}
+	return "request " + id
+}
+
+// countNote is "n what" for n of 2 or more ("3 attempts"), else "".
+func countNote(n int, what string) string {
+	if n < 2 {
+		return ""
+	}
+	return strconv.Itoa(n) + " " + what
+}

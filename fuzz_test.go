@@ -76,8 +76,8 @@ func FuzzFromResponse(f *testing.F) {
 		if !ok {
 			t.Fatalf("status %d: FromResponse = %T %v, want *APIError", status, err, err)
 		}
-		if len(apiErr.Body) > DefaultMaxErrorBody || !bytes.HasPrefix(body, apiErr.Body) ||
-			apiErr.Truncated != (len(body) > DefaultMaxErrorBody) {
+		if len(apiErr.Body) > defaultMaxErrorBody || !bytes.HasPrefix(body, apiErr.Body) ||
+			apiErr.Truncated != (len(body) > defaultMaxErrorBody) {
 			t.Fatalf("Body of %d bytes, Truncated %v, from a %d-byte body", len(apiErr.Body), apiErr.Truncated, len(body))
 		}
 		if rb.closed != 1 {
@@ -164,7 +164,7 @@ func FuzzClientDo(f *testing.F) {
 			}
 			return
 		}
-		if meta == nil || meta.StatusCode != status {
+		if (meta == nil) == (err == nil) || (meta != nil && meta.StatusCode != status) {
 			t.Fatalf("status %d: metadata %+v", status, meta)
 		}
 		if err != nil && !strings.Contains(err.Error(), "req_fuzz") {

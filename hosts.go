@@ -41,10 +41,10 @@ func (t *Transport) budget() (maxTokens, refill float64) {
 	b := t.Retry.Budget
 	maxTokens, refill = b.MaxTokens, b.Refill
 	if maxTokens <= 0 {
-		maxTokens = DefaultBudgetTokens
+		maxTokens = defaultBudgetTokens
 	}
 	if refill <= 0 {
-		refill = DefaultBudgetRefill
+		refill = defaultBudgetRefill
 	}
 	return maxTokens, refill
 }

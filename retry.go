@@ -12,35 +12,37 @@ import (
 	"time"
 )
 
-// Defaults of [RetryPolicy] and [RetryBudget], used for zero fields.
+// Defaults of [RetryPolicy] and [RetryBudget], used for zero fields. The
+// field docs state them; they are not exported (as net/http states its
+// defaults in field docs), since a caller leaves a field zero to get one.
 const (
-	DefaultMaxAttempts   = 5
-	DefaultBaseDelay     = 500 * time.Millisecond
-	DefaultMaxDelay      = 30 * time.Second
-	DefaultMaxRetryAfter = 60 * time.Second
-	DefaultBudgetTokens  = 10
-	DefaultBudgetRefill  = 0.1
+	defaultMaxAttempts   = 5
+	defaultBaseDelay     = 500 * time.Millisecond
+	defaultMaxDelay      = 30 * time.Second
+	defaultMaxRetryAfter = 60 * time.Second
+	defaultBudgetTokens  = 10
+	defaultBudgetRefill  = 0.1
 )
 
 // RetryPolicy says which failures a [Transport] retries and how long it
 // waits. Zero fields mean the defaults given with each field.
 type RetryPolicy struct {
 	// MaxAttempts is the number of attempts, the first included. Zero
-	// means DefaultMaxAttempts (5); 1 turns retries off.
+	// means 5; 1 turns retries off.
 	MaxAttempts int
 
 	// BaseDelay is the backoff before the first retry when the server sent
 	// no Retry-After. The n-th retry waits a random time between zero and
 	// BaseDelay*2^(n-1), capped at MaxDelay ("full jitter"). Zero means
-	// DefaultBaseDelay (500 ms).
+	// 500 ms.
 	BaseDelay time.Duration
 
-	// MaxDelay caps the computed backoff. Zero means DefaultMaxDelay (30 s).
+	// MaxDelay caps the computed backoff. Zero means 30 s.
 	MaxDelay time.Duration
 
 	// MaxRetryAfter is the longest Retry-After the Transport waits for. A
 	// longer one ends the call at once with the *APIError, RetryAfter set,
-	// so the caller can schedule. Zero means DefaultMaxRetryAfter (60 s).
+	// so the caller can schedule. Zero means 60 s.
 	MaxRetryAfter time.Duration
 
 	// ShouldRetry decides whether a failed attempt is retried; err is an
@@ -74,10 +76,10 @@ type RetryPolicy struct {
 type RetryBudget struct {
 	// Disabled turns the budget off: every call may use all its attempts.
 	Disabled bool
-	// MaxTokens is the bucket's size. Zero means DefaultBudgetTokens (10).
+	// MaxTokens is the bucket's size. Zero means 10.
 	MaxTokens float64
-	// Refill is what a success puts back. Zero means DefaultBudgetRefill
-	// (0.1): the budget stays full while fewer than about 9% of attempts
+	// Refill is what a success puts back. Zero means 0.1: the
+	// budget stays full while fewer than about 9% of attempts
 	// fail.
 	Refill float64
 }
@@ -122,7 +124,7 @@ func isIdempotent(req *http.Request) bool {
 
 func (t *Transport) maxRetryAfter() time.Duration {
 	if t.Retry.MaxRetryAfter <= 0 {
-		return DefaultMaxRetryAfter
+		return defaultMaxRetryAfter
 	}
 	return t.Retry.MaxRetryAfter
 }
@@ -156,10 +158,10 @@ func (t *Transport) random() float64 {
 // in [0, 1). Zero base and maxDelay mean the defaults.
 func backoff(base, maxDelay time.Duration, n int, r float64) time.Duration {
 	if base <= 0 {
-		base = DefaultBaseDelay
+		base = defaultBaseDelay
 	}
 	if maxDelay <= 0 {
-		maxDelay = DefaultMaxDelay
+		maxDelay = defaultMaxDelay
 	}
 	d := maxDelay
 	if n-1 < 62 && base <= maxDelay>>(n-1) {

@@ -72,42 +72,28 @@ type RunError struct {
 //
 //	neuracraft: run run_def456: failed: 8102 PDF Export Failed: invalid template (plugin pdf-export-1, request req_abc123)
 func (e *RunError) Error() string {
-	var b strings.Builder
-	b.WriteString("neuracraft: run ")
-	if e.RunID != "" {
-		b.WriteString(e.RunID)
-		b.WriteString(": ")
-	}
+	what := "run failed"
 	if e.Canceled {
-		b.WriteString("cancelled")
-	} else {
-		b.WriteString("failed")
+		what = "run cancelled"
 	}
+	if e.RunID != "" {
+		what = "run " + e.RunID + ": " + what[len("run "):]
+	}
+	var detail []string
 	if e.Code != 0 {
-		b.WriteString(": ")
-		b.WriteString(e.Code.String())
+		detail = append(detail, e.Code.String())
 	}
 	if e.Reason != "" {
-		b.WriteString(": ")
-		b.WriteString(e.Reason)
+		detail = append(detail, e.Reason)
 	}
 	if e.Message != "" {
-		b.WriteString(": ")
-		b.WriteString(e.Message)
+		detail = append(detail, e.Message)
 	}
-	var notes []string
+	var plugin string
 	if e.PluginID != "" {
-		notes = append(notes, "plugin "+e.PluginID)
+		plugin = "plugin " + e.PluginID
 	}
-	if e.RequestID != "" {
-		notes = append(notes, "request "+e.RequestID)
-	}
-	if len(notes) > 0 {
-		b.WriteString(" (")
-		b.WriteString(strings.Join(notes, ", "))
-		b.WriteByte(')')
-	}
-	return b.String()
+	return errorLine("", "", what, strings.Join(detail, ": "), plugin, requestNote(e.RequestID))
 }
 
 // Format prints Error() for every verb (%v, %+v, %#v, %s, and %q quoted),

@@ -6,6 +6,7 @@ package neuracraft
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"net/http"
@@ -22,7 +23,7 @@ import (
 const (
 	runPollBase          = time.Second
 	runPollMax           = 30 * time.Second
-	runPollMaxRetryAfter = DefaultMaxRetryAfter // 60 s
+	runPollMaxRetryAfter = defaultMaxRetryAfter // 60 s
 )
 
 // Run is a pipeline run as the API reports it: what [Client.StartRun]
@@ -117,8 +118,8 @@ func (c *Client) StartRun(ctx context.Context, pipelineID string, input any) (*R
 		if u, err := c.resolve(path); err == nil {
 			path = u.EscapedPath()
 		}
-		return nil, fmt.Errorf("neuracraft: POST %s: %d %s (request %s): the answer names no run",
-			path, resp.StatusCode, http.StatusText(resp.StatusCode), cleanText(resp.RequestID, maxRunID))
+		return nil, &successError{method: http.MethodPost, path: path, status: Code(resp.StatusCode).String(),
+			id: cleanText(resp.RequestID, maxRunID), err: errors.New("the answer names no run")}
 	}
 	if run.PipelineID == "" {
 		run.PipelineID = pipelineID
@@ -192,7 +193,7 @@ func (c *Client) WaitRun(ctx context.Context, runID string) (*Run, error) {
 		delay := c.pollDelay(resp.Header, poll)
 		if deadline, ok := ctx.Deadline(); ok && !time.Now().Add(delay).Before(deadline) {
 			return run, waitAbandoned(run, requestID,
-				"the next poll, in "+delay.String()+", would come after the context deadline", context.DeadlineExceeded)
+				"; the next poll, in "+delay.String()+", would come after the context deadline", context.DeadlineExceeded)
 		}
 		if err := sleep(ctx, delay); err != nil {
 			return run, waitAbandoned(run, requestID, "", err)
@@ -220,15 +221,9 @@ func (c *Client) random() float64 {
 // ended: it names the run, its last status and the last poll's request,
 // and wraps why (the context's error).
 func waitAbandoned(run *Run, requestID, detail string, why error) error {
-	msg := "neuracraft: run " + cleanText(run.ID, maxRunID) + ": stopped waiting: last status " +
-		strconv.Quote(cleanText(run.Status, maxRunReason))
-	if detail != "" {
-		msg += "; " + detail
-	}
-	if requestID != "" {
-		msg += " (request " + requestID + ")"
-	}
-	return fmt.Errorf("%s: %w", msg, why)
+	what := "run " + cleanText(run.ID, maxRunID) + ": stopped waiting"
+	detail = "last status " + strconv.Quote(cleanText(run.Status, maxRunReason)) + detail
+	return fmt.Errorf("%s: %w", errorLine("", "", what, detail, requestNote(requestID)), why)
 }
 
 // CancelRun asks the API to stop the run runID (POST
@@ -249,7 +244,8 @@ func (c *Client) CancelRun(ctx context.Context, runID string) error {
 // "..".
 func checkID(route, kind, id string) error {
 	if id == "" || id == "." || id == ".." {
-		return fmt.Errorf("neuracraft: %s: invalid %s ID %q", route, kind, id)
+		method, path, _ := strings.Cut(route, " ")
+		return errors.New(errorLine(method, path, "invalid "+kind+" ID "+strconv.Quote(id), ""))
 	}
 	return nil
 }

@@ -256,6 +256,9 @@ func TestRunErrorError(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			require.Equal(t, tt.want, tt.err.Error())
+			require.NotContains(t, tt.want, "  ")
+			require.NotContains(t, tt.want, "()")
+			require.False(t, strings.HasSuffix(tt.want, ": "))
 			for _, verb := range []string{"%v", "%+v", "%#v", "%s"} {
 				require.Equal(t, tt.want, fmt.Sprintf(verb, tt.err), verb)
 			}
@@ -377,7 +380,7 @@ func TestStartRun(t *testing.T) {
 func TestStartRunWithoutRunID(t *testing.T) {
 	base := &runBase{answers: []runAnswer{{status: 202, body: `{"status":"queued"}`}}}
 	_, err := base.client(nil).StartRun(t.Context(), "pipe_1", nil)
-	require.EqualError(t, err, "neuracraft: POST /v1/pipelines/pipe_1/run: 202 Accepted (request req_1): the answer names no run")
+	require.EqualError(t, err, "neuracraft: POST /v1/pipelines/pipe_1/run: 202 Accepted: the answer names no run (request req_1)")
 
 	// A task_id is taken when there is no run ID.
 	base = &runBase{answers: []runAnswer{{status: 202, body: `{"task_id":"task_9","status":"queued"}`}}}

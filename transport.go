@@ -69,7 +69,7 @@ type Transport struct {
 	Retry RetryPolicy
 
 	// MaxErrorBody caps the bytes of an error body kept in APIError.Body.
-	// Zero means DefaultMaxErrorBody (64 KiB).
+	// Zero means 64 KiB.
 	MaxErrorBody int64
 
 	// DisableCooldown turns the shared per-host cooldown off: requests are
@@ -128,7 +128,7 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	rewindable := req.Body == nil || req.Body == http.NoBody || req.GetBody != nil
 	maxAttempts := t.Retry.MaxAttempts
 	if maxAttempts <= 0 {
-		maxAttempts = DefaultMaxAttempts
+		maxAttempts = defaultMaxAttempts
 	}
 	var last error
 	for attempt := 1; ; attempt++ {
@@ -158,7 +158,7 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 			apiErr = t.decode(resp, req, id, attempt)
 			err = apiErr
 		} else {
-			err = &requestError{method: req.Method, path: req.URL.EscapedPath(), id: id, attempt: attempt, err: err}
+			err = &RequestError{Method: req.Method, URL: redactURL(req.URL), RequestID: id, Attempts: attempt, Err: err}
 		}
 		last = err
 

@@ -35,7 +35,7 @@ func main() {
 var pdfExportFailed = neuracraft.PluginCodeInfo{
 	Code:        8102,
 	Name:        "PDF Export Failed",
-	Description: "The PDF Export plugin could not render the document template.",
+	Description: "The PDF Export plugin failed to generate the document, for example because of an invalid template.",
 	Retryable:   false,
 }
 
@@ -72,6 +72,10 @@ func run(ctx context.Context, w io.Writer, getenv func(string) string) error {
 		fmt.Fprintln(w, "Talking to", client.BaseURL)
 	}
 	client.HTTPClient = &http.Client{Transport: &neuracraft.Transport{OnRetry: neuracraft.LogRetries(logger)}}
+
+	if err := walkWrapClient(ctx, w, client.BaseURL, client.APIKey); err != nil {
+		return err
+	}
 
 	step := func(n int, title string) { fmt.Fprintf(w, "\n%d. %s\n", n, title) }
 

@@ -69,7 +69,10 @@ func getPipeline(ctx context.Context, client *http.Client, baseURL, key, id stri
 	switch {
 	case errors.Is(err, neuracraft.ErrNotFound):
 		return nil, fmt.Errorf("%w: %w", errNoSuchPipeline, err)
-	case neuracraft.IsRetryable(err):
+	case neuracraft.DefaultShouldRetry(req, err):
+		// Safe to send again later: DefaultShouldRetry knows the method.
+		// (IsRetryable answers "could trying again help?", not "may I
+		// send this again?".)
 		return nil, fmt.Errorf("neuracraft busy, try later: %w", err)
 	case err != nil:
 		return nil, err
