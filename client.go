@@ -101,7 +101,8 @@ type Client struct {
 type Response struct {
 	// StatusCode is the HTTP status: 200, 201, 202, ...
 	StatusCode int
-	// RequestID is the response's X-Request-ID, else the one sent.
+	// RequestID is the response's X-Request-ID, else the one sent, cleaned
+	// like [APIError.RequestID].
 	RequestID string
 	// Location is the parsed Location header of a 201 Created (the new
 	// resource's URL, resolved against the request URL), or nil.
@@ -211,9 +212,9 @@ func (c *Client) Do(ctx context.Context, method, path string, in, out any) (*Res
 	}
 	defer resp.Body.Close()
 	meta := &Response{StatusCode: resp.StatusCode, Header: resp.Header,
-		RequestID: resp.Header.Get(requestIDHeader)}
+		RequestID: cleanHeaderValue(resp.Header.Get(requestIDHeader))}
 	if meta.RequestID == "" && resp.Request != nil {
-		meta.RequestID = resp.Request.Header.Get(requestIDHeader)
+		meta.RequestID = cleanHeaderValue(resp.Request.Header.Get(requestIDHeader))
 	}
 	// fail names the call and its answer in an error about a success.
 	fail := func(err error) error {
@@ -223,6 +224,9 @@ func (c *Client) Do(ctx context.Context, method, path string, in, out any) (*Res
 	if loc := resp.Header.Get("Location"); loc != "" && resp.StatusCode == http.StatusCreated {
 		u, err := req.URL.Parse(loc)
 		if err != nil {
+			if urlErr, ok := err.(*url.Error); ok {
+				err = urlErr.Err // the reason, without echoing the server's header
+			}
 			return nil, fail(fmt.Errorf("invalid Location header: %w", err))
 		}
 		meta.Location = u

@@ -41,18 +41,25 @@ type APIError struct {
 	// such as "8102") when it is a failure status (400-599) or a plugin
 	// code; otherwise the HTTP status.
 	Code Code
-	// Reason is the body's string code, such as "insufficient_scope", or "".
+	// Reason is the body's string code, such as "insufficient_scope", or
+	// the "error" of an OAuth body ({"error": "invalid_client", ...}, RFC
+	// 6749) or, failing both, of a Bearer challenge in WWW-Authenticate
+	// (RFC 6750); else "". At most 64 runes, on one line.
 	Reason string
-	// Message is the body's message. When the body has none (an HTML page
-	// from a gateway, an empty or broken body) it is a short, cleaned
-	// excerpt of a plain-text body, or the status text.
+	// Message is the body's message, or the "error_description" of the
+	// OAuth body or Bearer challenge. Without one (an HTML page from a
+	// gateway, an empty or broken body) it is a short excerpt of a
+	// plain-text body, or the status text. At most 300 runes, on one line.
 	Message string
-	// Details is the body's "details" object, when it sent one.
+	// Details is the body's "details", of any JSON type (object, array,
+	// string, ...), as sent; nil when the body has none or null.
 	Details json.RawMessage
 	// RetryHint is the body's "retryable" flag; nil when the body has none.
 	RetryHint *bool
 	// RequestID is the response's X-Request-ID header; when the response
-	// has none, the X-Request-ID the request was sent with.
+	// has none, the X-Request-ID the request was sent with. Control
+	// characters (CR, LF, ESC, C1) and invalid UTF-8 are dropped, and it
+	// is at most 128 bytes (a longer value is cut and ends in "…").
 	RequestID string
 	// RetryAfter is the wait the Retry-After header asks for (delay-seconds
 	// or an HTTP-date), zero when the header is absent, invalid or in the

@@ -143,7 +143,8 @@ func TestFromResponseTestdata(t *testing.T) {
 			Code: 8102, Message: "PDF Export Plugin: renderer pool exhausted, try again shortly.",
 			Details: `{"queue_depth":512}`, RetryHint: new(true), RetryAfter: 30 * time.Second}},
 		{"plugin_bad_types.json", 502, []string{"Content-Type", "application/json"}, apiErrorView{
-			Code: 8301, Message: "Webhook Plugin: delivery to https://hooks.example.com/nc failed."}},
+			Code: 8301, Message: "Webhook Plugin: delivery to https://hooks.example.com/nc failed.",
+			Details: `["timeout after 10s"]`}}, // details of any JSON type are kept
 		{"nulls.json", 429, []string{"Content-Type", "application/json", "Retry-After", "3600"}, apiErrorView{
 			Code: 429, Reason: "quota_exceeded", Message: "Monthly pipeline-run quota exceeded for workspace ws_42.", RetryAfter: time.Hour}},
 		{"error_string.json", 400, []string{"Content-Type", "application/json"}, apiErrorView{

@@ -7,12 +7,22 @@ import (
 	"net/url"
 	"strings"
 	"unicode"
+	"unicode/utf8"
 )
 
 // cleanText makes s fit for a one-line error message: valid UTF-8, no
 // control characters, runs of white space folded, at most max runes (an
-// ellipsis marks a cut).
+// ellipsis marks a cut). Text that is already clean is returned as it is,
+// without allocating.
 func cleanText(s string, max int) string {
+	if isCleanText(s, max) {
+		return s
+	}
+	return foldText(s, max)
+}
+
+// foldText is cleanText's work on text that is not clean yet.
+func foldText(s string, max int) string {
 	s = strings.ToValidUTF8(s, "\uFFFD")
 	var b strings.Builder
 	space, n := false, 0
@@ -36,6 +46,75 @@ func cleanText(s string, max int) string {
 		n++
 	}
 	return b.String()
+}
+
+// isCleanText reports whether cleanText(s, max) is s: valid UTF-8 of at
+// most max runes, without control characters, and without white space
+// other than single spaces between words.
+func isCleanText(s string, max int) bool {
+	n, space := 0, true // true: a leading space is not clean
+	for i := 0; i < len(s); n++ {
+		if n >= max {
+			return false
+		}
+		if c := s[i]; c < utf8.RuneSelf {
+			if c < ' ' || c == 0x7f || (c == ' ' && space) {
+				return false
+			}
+			space = c == ' '
+			i++
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		if (r == utf8.RuneError && size == 1) || unicode.IsSpace(r) || unicode.IsControl(r) {
+			return false
+		}
+		space = false
+		i += size
+	}
+	return !space || s == ""
+}
+
+// maxHeaderValue is the most bytes of a response header's value that
+// reach an error or a log, after cleanHeaderValue.
+const maxHeaderValue = 128
+
+// cleanHeaderValue makes a server's header value fit for one line of an
+// error or a log: without control characters (C0 such as CR, LF and ESC,
+// DEL, C1), line and paragraph separators, bidirectional controls or
+// invalid UTF-8, trimmed of white space, and at most maxHeaderValue bytes:
+// a longer value keeps its beginning, cut at a character boundary and
+// marked with "…". A value that is already clean is returned as it is,
+// without allocating.
+func cleanHeaderValue(v string) string {
+	clean := len(v) <= maxHeaderValue
+	for i := 0; clean && i < len(v); i++ {
+		clean = v[i] >= ' ' && v[i] < 0x7f
+	}
+	if clean {
+		return strings.TrimSpace(v)
+	}
+	const cut = maxHeaderValue - len("…")
+	b := make([]byte, 0, maxHeaderValue)
+	for i := 0; i < len(v); {
+		r, size := utf8.DecodeRuneInString(v[i:])
+		i += size
+		if (r == utf8.RuneError && size == 1) || unicode.IsControl(r) ||
+			unicode.In(r, unicode.Zl, unicode.Zp, unicode.Bidi_Control) {
+			continue
+		}
+		if len(b)+size > maxHeaderValue {
+			// Too long: keep what fits before the ellipsis.
+			for len(b) > cut { // b holds whole runes
+				_, size := utf8.DecodeLastRune(b)
+				b = b[:len(b)-size]
+			}
+			b = append(b, "…"...)
+			break
+		}
+		b = utf8.AppendRune(b, r)
+	}
+	return strings.TrimSpace(string(b))
 }
 
 // urlPath returns the path of a URL string, or "" when it has none.

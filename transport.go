@@ -218,7 +218,7 @@ func (t *Transport) decode(resp *http.Response, req *http.Request, id string, at
 	apiErr := newAPIError(resp, t.MaxErrorBody)
 	apiErr.Attempts = attempt
 	if apiErr.RequestID == "" {
-		apiErr.RequestID = id
+		apiErr.RequestID = cleanHeaderValue(id)
 	}
 	if apiErr.Method == "" && apiErr.URL == "" {
 		apiErr.Method, apiErr.URL = req.Method, redactURL(req.URL)
