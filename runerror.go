@@ -21,7 +21,7 @@ var (
 // Caps on the server's text kept in a RunError (Message uses maxMessage,
 // like APIError.Message).
 const (
-	maxRunID       = 128 // runes of RunID, PluginID and RequestID
+	maxRunID       = 128 // runes of RunID and PluginID
 	maxRunReason   = 64  // runes of Reason and of a status in an error
 	maxStackFrames = 50  // entries of Stack
 )
@@ -38,9 +38,9 @@ const (
 // decision.
 //
 // Text from the server is cleaned to one line and capped: Message at 300
-// characters, like APIError.Message; Reason at 64; RunID, PluginID and
-// RequestID at 128; Stack at 50 entries of 300 characters. Error prints
-// no Stack.
+// characters, like APIError.Message; Reason at 64; RunID and PluginID at
+// 128; Stack at 50 entries of 300 characters; RequestID like
+// APIError.RequestID. Error prints no Stack.
 type RunError struct {
 	// RunID is the run's ID.
 	RunID string
@@ -63,7 +63,8 @@ type RunError struct {
 	// Stack is the failed step's stack, when the API sends one: at most
 	// 50 entries, the last of which says how many were left out.
 	Stack []string
-	// RequestID is the X-Request-ID of the poll that saw the run end.
+	// RequestID is the X-Request-ID of the poll that saw the run end,
+	// cleaned like APIError.RequestID.
 	RequestID string
 }
 

@@ -119,7 +119,7 @@ func (c *Client) StartRun(ctx context.Context, pipelineID string, input any) (*R
 			path = u.EscapedPath()
 		}
 		return nil, &successError{method: http.MethodPost, path: path, status: Code(resp.StatusCode).String(),
-			id: cleanText(resp.RequestID, maxRunID), err: errors.New("the answer names no run")}
+			id: resp.RequestID, err: errors.New("the answer names no run")}
 	}
 	if run.PipelineID == "" {
 		run.PipelineID = pipelineID
@@ -153,7 +153,7 @@ func (c *Client) getRun(ctx context.Context, runID string) (*Run, *Response, err
 	}
 	if run.Error != nil {
 		run.Error.RunID = cleanText(run.ID, maxRunID)
-		run.Error.RequestID = cleanText(resp.RequestID, maxRunID)
+		run.Error.RequestID = resp.RequestID // cleaned by Do
 	}
 	return run, resp, nil
 }
@@ -186,7 +186,7 @@ func (c *Client) WaitRun(ctx context.Context, runID string) (*Run, error) {
 			return last, err
 		}
 		last = run
-		requestID := cleanText(resp.RequestID, maxRunID)
+		requestID := resp.RequestID
 		if run.Done() {
 			return run, run.end(requestID)
 		}

@@ -893,11 +893,14 @@ func checkRunErrorClean(t *testing.T, e *RunError) {
 		max         int
 	}{
 		{"RunID", e.RunID, maxRunID}, {"Reason", e.Reason, maxRunReason}, {"Message", e.Message, maxMessage},
-		{"PluginID", e.PluginID, maxRunID}, {"RequestID", e.RequestID, maxRunID},
+		{"PluginID", e.PluginID, maxRunID},
 	} {
 		if cleanText(f.value, f.max+1) != f.value || utf8.RuneCountInString(f.value) > f.max+1 {
 			t.Fatalf("%s not clean or not capped: %q", f.name, f.value)
 		}
+	}
+	if cleanHeaderValue(e.RequestID) != e.RequestID {
+		t.Fatalf("RequestID not clean: %q", e.RequestID)
 	}
 	if len(e.Stack) > maxStackFrames {
 		t.Fatalf("Stack has %d entries", len(e.Stack))
@@ -1027,12 +1030,13 @@ func readRunFileF(f *testing.F, name string) []byte {
 }
 
 // TestRunRequestIDIsCleanedAndCapped: the poll's X-Request-ID reaches a
-// RunError and a wait's error as one clean line of at most 128
-// characters.
+// RunError and a wait's error cleaned and capped like APIError.RequestID
+// (128 bytes).
 func TestRunRequestIDIsCleanedAndCapped(t *testing.T) {
 	id := "req_\x1b[2J" + strings.Repeat("x", 1000)
-	want := cleanText(id, maxRunID)
-	require.Equal(t, maxRunID+1, utf8.RuneCountInString(want))
+	want := cleanHeaderValue(id) // as APIError.RequestID
+	require.Equal(t, "req_[2J", want[:7])
+	require.Equal(t, 128, len(want))
 
 	base := &runBase{answers: []runAnswer{{body: `{"id":"run_1","status":"failed","error":{"code":"RUNTIME"}}`,
 		header: []string{"X-Request-ID", id}}}}
