@@ -95,6 +95,10 @@ type Client struct {
 	// an error, never silently cut. Zero means 10 MiB.
 	MaxResponseBody int64
 
+	// rand returns a float in [0, 1) for the jitter of WaitRun's polls;
+	// nil means math/rand/v2. Tests set it.
+	rand func() float64
+
 	once     sync.Once
 	hc       *http.Client
 	setupErr error // why hc cannot be used, such as errRetryUnused

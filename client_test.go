@@ -179,7 +179,7 @@ func TestClientSuccessCodes(t *testing.T) {
 
 		// The monitor URL is an absolute URL under BaseURL, accepted as a path.
 		var status struct {
-			RunID  string `json:"run_id"`
+			RunID  string `json:"id"`
 			Status string `json:"status"`
 		}
 		resp, err = c.Do(t.Context(), http.MethodGet, resp.MonitorURL, nil, &status)

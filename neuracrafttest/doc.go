@@ -7,7 +7,9 @@
 // and their scopes, records every request it receives,
 // and can be told with [Server.Fail] to answer the next requests with a
 // [Fault]: a rate limit, a plugin error, a gateway's HTML page, a truncated
-// body, a reset connection, a slow body or a stall.
+// body, a reset connection, a slow body or a stall. Its pipeline runs
+// follow a [RunScript] given with [Server.ScriptRuns]: queued or running
+// for a number of polls, then completed, failed or cancelled.
 //
 // A test starts a server, points its client at [Server.URL] with
 // [Server.APIKey], and closes the server when done:

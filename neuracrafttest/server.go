@@ -48,10 +48,16 @@ var allScopes = []string{scopePipelineRead, scopePipelineWrite, scopeWorkflowExe
 //
 // GET /pipelines lists pipelines in creation order; a limit above 100 is
 // treated as 100, and a limit below 1, a negative offset or a value that is
-// not an integer is answered 400 "invalid_request". A run reads back
-// "queued" at its first GET, "running" at its second and "succeeded", with
-// an output, from its third; once cancelled before it succeeded it reads
-// back "cancelled", and cancelling a succeeded run leaves it succeeded.
+// not an integer is answered 400 "invalid_request". A run is read back as
+// {"id", "pipeline_id", "status", "output", "error", "started_at",
+// "completed_at"}; by default it reads "queued" at its first GET, "running"
+// at its second and "completed", with an output, from its third.
+// [Server.ScriptRuns] changes that: more polls, a Retry-After on them, and
+// an end "completed", "failed" (with a plugin or string code) or
+// "cancelled" (see [RunScript]). Cancelling a run that has not ended
+// answers {"status": "cancellation_requested"}, and the run reads
+// "cancelled" from then on; cancelling an ended run leaves it as it
+// ended.
 //
 // Every request must carry a known credential, as X-API-Key or as
 // "Authorization: Bearer"; when both are sent, X-API-Key is the one checked.
@@ -112,6 +118,10 @@ type Server struct {
 	order     []string // pipeline IDs in creation order
 	runs      map[string]*run
 	installed []plugin // custom plugins, in installation order
+
+	// runScripts maps a pipeline ID, or "*", to the script of its new
+	// runs (see ScriptRuns). Guarded by mu.
+	runScripts map[string]RunScript
 }
 
 // pendingFault is a fault queued by Fail that still has uses left.
