@@ -71,6 +71,9 @@ type client struct {
 	hc   *http.Client          // bare, failsafe, backoffRT and ours
 	rc   *retryablehttp.Client // retryable
 	rs   *resty.Client         // restyKind
+	// base is the transport under a wrapping RoundTripper whose own
+	// CloseIdleConnections does not reach it (failsafe, backoffRT).
+	base *http.Transport
 }
 
 // freshTransport is a clone of http.DefaultTransport, so that no two
@@ -95,7 +98,8 @@ func newClient(k kind) *client {
 		// failsafehttp's retry policy builder with nothing changed: up to 2
 		// retries of 429, 5xx but 501, and network errors, any method, no
 		// delay unless Retry-After says so.
-		c.hc = &http.Client{Transport: failsafehttp.NewRoundTripper(freshTransport(),
+		c.base = freshTransport()
+		c.hc = &http.Client{Transport: failsafehttp.NewRoundTripper(c.base,
 			failsafehttp.NewRetryPolicyBuilder().Build())}
 	case restyKind:
 		// resty.New builds its own transport (GOMAXPROCS+1 idle
@@ -103,7 +107,8 @@ func newClient(k kind) *client {
 		// retry count is set.
 		c.rs = resty.New().SetRetryCount(restyRetryCount)
 	case backoffRT:
-		c.hc = &http.Client{Transport: &backoffTransport{base: freshTransport()}}
+		c.base = freshTransport()
+		c.hc = &http.Client{Transport: &backoffTransport{base: c.base}}
 	case ours:
 		c.hc = neuracraft.WrapClient(&http.Client{Transport: freshTransport()})
 	}
@@ -117,6 +122,8 @@ func (c *client) close() {
 		c.rc.HTTPClient.CloseIdleConnections()
 	case c.rs != nil:
 		c.rs.GetClient().CloseIdleConnections()
+	case c.base != nil:
+		c.base.CloseIdleConnections()
 	default:
 		c.hc.CloseIdleConnections()
 	}

@@ -325,7 +325,7 @@ func scenarioOutage(t *table, cfg *config) {
 	name = fmt.Sprintf("2b. Outage, one call at a time: %d × (%d failing calls, 1 in flight at recovery), %s deadline",
 		cfg.seqCycles, cfg.seqCalls, cfg.seqTimeout)
 	t.add(name, "server attempts per call during the outages", "%.3f", &sApc)
-	t.add(name, "mean time of an outage call (ms)", "%.0f", &sTime)
+	t.add(name, "mean time of an outage call (ms)", "%.1f", &sTime)
 	t.add(name, fmt.Sprintf("in-flight calls that succeed (of %d)", cfg.seqCycles), "%.0f", &sRecover)
 	t.add(name, fmt.Sprintf("next calls that succeed (of %d)", cfg.seqCycles), "%.0f", &sAfter)
 }

@@ -18,8 +18,8 @@ import (
 // scriptedBase is an http.RoundTripper that answers from a script of
 // statuses (0 means a network error) and records what it was sent.
 type scriptedBase struct {
-	mu      sync.Mutex
-	script  []int
+	mu        sync.Mutex
+	script    []int
 	bodies    []string
 	responses int // responses returned
 	closed    int // response bodies closed

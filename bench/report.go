@@ -107,11 +107,6 @@ func (t *table) addPaired(scenario, metric string, s *series) {
 	t.rows = append(t.rows, r)
 }
 
-// addText appends a row of ready-made cells.
-func (t *table) addText(scenario, metric string, cells [numKinds]string) {
-	t.rows = append(t.rows, row{scenario: scenario, metric: metric, cells: cells})
-}
-
 func cell(format string, v float64) string {
 	if math.IsNaN(v) {
 		return "—"
