@@ -33,8 +33,13 @@ type outageServer struct {
 	up        bool
 	failed    map[byte]int // 503s sent, by the first byte of the call ID
 	upAt      time.Time
-	recovered chan struct{}   // closed when the server comes up
-	onFail    func(id string) // called after each 503 is sent
+	recovered chan struct{} // closed when the server comes up
+	// epoch counts the outages (goDown calls), so that a trigger that
+	// fires late recovers only the outage it was set for.
+	epoch int
+	// onFail, when not nil, is called after each 503 is sent; when it
+	// returns true the server recovers, if still in the same outage.
+	onFail func(id string) bool
 }
 
 func newOutageServer() *outageServer {
@@ -46,7 +51,7 @@ func newOutageServer() *outageServer {
 func (s *outageServer) serve(w http.ResponseWriter, r *http.Request) {
 	id := r.Header.Get(callHeader)
 	s.mu.Lock()
-	up, onFail := s.up, s.onFail
+	up, onFail, epoch := s.up, s.onFail, s.epoch
 	if !up {
 		var phase byte
 		if id != "" {
@@ -66,26 +71,38 @@ func (s *outageServer) serve(w http.ResponseWriter, r *http.Request) {
 		if f, ok := w.(http.Flusher); ok {
 			f.Flush() // the 503 reaches the client before onFail acts
 		}
-		onFail(id)
+		if onFail(id) {
+			s.recoverFrom(epoch)
+		}
 	}
 }
 
-// goDown makes the server answer 503 again, with onFail (which may be
-// nil) called after each 503.
-func (s *outageServer) goDown(onFail func(id string)) {
+// goDown starts a new outage: the server answers 503 again, with onFail
+// (which may be nil) called after each 503.
+func (s *outageServer) goDown(onFail func(id string) bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.up {
 		s.up, s.recovered = false, make(chan struct{})
 	}
+	s.epoch++
 	s.onFail = onFail
 }
 
-// recoverNow switches the server to 200; it is idempotent.
+// recoverNow ends the current outage: the server answers 200. It is
+// idempotent.
 func (s *outageServer) recoverNow() {
 	s.mu.Lock()
+	epoch := s.epoch
+	s.mu.Unlock()
+	s.recoverFrom(epoch)
+}
+
+// recoverFrom ends outage epoch, unless another one has started since.
+func (s *outageServer) recoverFrom(epoch int) {
+	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.up {
+	if s.up || s.epoch != epoch {
 		return
 	}
 	s.up, s.upAt, s.onFail = true, time.Now(), nil
@@ -167,14 +184,14 @@ func runOutage(k kind, cfg *config) outageResult {
 	for i := range cfg.inflightCalls {
 		pending[fmt.Sprintf("b%d", i)] = true
 	}
-	settle := func(id string) {
+	// settle marks call id as refused once or returned, and reports
+	// whether it was the last one pending.
+	settle := func(id string) bool {
 		mu.Lock()
+		defer mu.Unlock()
 		last := pending[id] && len(pending) == 1
 		delete(pending, id)
-		mu.Unlock()
-		if last {
-			srv.recoverNow()
-		}
+		return last
 	}
 	srv.goDown(settle)
 	_, _, recovered := srv.state()
@@ -193,7 +210,9 @@ func runOutage(k kind, cfg *config) outageResult {
 				}
 			}
 			mu.Unlock()
-			settle(id)
+			if settle(id) {
+				srv.recoverNow()
+			}
 		})
 	}
 	// A call made right after the recovery, retried by the caller every
@@ -262,11 +281,7 @@ func runSequential(k kind, cfg *config) seqResult {
 			outageTime += time.Since(start)
 		}
 		rid := fmt.Sprintf("r%d", cycle)
-		srv.goDown(func(id string) {
-			if id == rid {
-				srv.recoverNow()
-			}
-		})
+		srv.goDown(func(id string) bool { return id == rid })
 		if one(rid) {
 			res.recoveringOK++
 		}

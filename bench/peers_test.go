@@ -163,3 +163,23 @@ func TestSequentialOutage(t *testing.T) {
 	assert.Equal(t, 0, r.recoveringOK)
 	assert.Equal(t, 2, r.afterOK)
 }
+
+// TestOutageServerEpochs: a recovery trigger that fires late, after a new
+// outage has started, does not end the new one.
+func TestOutageServerEpochs(t *testing.T) {
+	srv := newOutageServer()
+	defer srv.Close()
+	srv.goDown(nil)
+	srv.mu.Lock()
+	old := srv.epoch
+	srv.mu.Unlock()
+	srv.recoverNow()
+	srv.goDown(nil)
+	srv.recoverFrom(old)
+	up, _, recovered := srv.state()
+	require.False(t, up, "a stale trigger ended the new outage")
+	srv.recoverNow()
+	up, _, _ = srv.state()
+	require.True(t, up)
+	<-recovered // closed by the recovery
+}
