@@ -144,11 +144,90 @@ func (t *Transport) retryDelay(apiErr *APIError, attempt int) (delay time.Durati
 	return backoff(t.Retry.BaseDelay, t.Retry.MaxDelay, attempt, t.random()), false
 }
 
+// stopReason says why a call that failed is not retried; zero means it
+// is.
+type stopReason uint8
+
+const (
+	retrying       stopReason = iota
+	notRetryable              // the failure is not one to retry, for this request
+	stopContext               // the request's context is done
+	stopRetryAfter            // the server asked for a wait beyond MaxRetryAfter
+	stopAttempts              // MaxAttempts reached
+	stopBody                  // the body cannot be sent again (no GetBody)
+	stopBudget                // the host's retry budget is spent and no probe can serve the call
+	stopDeadline              // the wait would end after the context's deadline
+)
+
+// note is how the error of a retryable failure says why it was not
+// retried, as a note of its line; "" when there is nothing to say.
+func (r stopReason) note() string {
+	switch r {
+	case stopContext:
+		return "not retried: context done"
+	case stopRetryAfter:
+		return "not retried: Retry-After beyond MaxRetryAfter"
+	case stopAttempts:
+		return "not retried: attempts exhausted"
+	case stopBody:
+		return "not retried: body not replayable"
+	case stopBudget:
+		return "not retried: retry budget exhausted"
+	case stopDeadline:
+		return "not retried: deadline too close"
+	}
+	return ""
+}
+
+// withStop records on err, the error of the attempt that ends a call, why
+// it was not retried, and returns it.
+func withStop(err error, r stopReason) error {
+	switch e := err.(type) {
+	case *APIError:
+		e.stop = r
+	case *RequestError:
+		e.stop = r
+	}
+	return err
+}
+
+// decide is the retry decision after a failed attempt, at now: retrying,
+// or why not. retry is the policy's answer (ShouldRetry), budgetLeft the
+// host budget's, delay the wait before the retry and honoured whether a
+// Retry-After is within MaxRetryAfter. The first reason that applies, in
+// the order of the stopReason constants, is the one reported.
+func (c *call) decide(retry, budgetLeft bool, delay time.Duration, honoured bool, apiErr *APIError, now time.Time) stopReason {
+	deadline, hasDeadline := c.ctx.Deadline()
+	switch {
+	case !retry:
+		return notRetryable
+	case c.ctx.Err() != nil:
+		return stopContext
+	case apiErr != nil && apiErr.RetryAfter > 0 && !honoured:
+		return stopRetryAfter
+	case c.tries >= c.max:
+		return stopAttempts
+	case !c.rewindable:
+		return stopBody
+	case !budgetLeft:
+		return stopBudget
+	case hasDeadline && now.Add(delay).After(deadline):
+		return stopDeadline
+	}
+	return retrying
+}
+
 func (t *Transport) random() float64 {
 	if t.rand != nil {
 		return t.rand()
 	}
 	return rand.Float64()
+}
+
+// backoffCeiling is the largest backoff before retry number n: the
+// backoff with r = 1.
+func backoffCeiling(base, maxDelay time.Duration, n int) time.Duration {
+	return backoff(base, maxDelay, n, 1)
 }
 
 // backoff is the full-jitter exponential backoff before retry number n
