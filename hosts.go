@@ -356,8 +356,8 @@ type hostTable struct {
 	// "certainly no entry", read without a lock.
 	marks [markSlots]atomic.Uint32
 
-	mu            sync.RWMutex // guards m and the recency list
-	m             map[string]*hostState
+	mu             sync.RWMutex // guards m and the recency list
+	m              map[string]*hostState
 	newest, oldest *hostState
 }
 

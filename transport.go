@@ -12,7 +12,7 @@ import (
 	"maps"
 	"math/rand/v2"
 	"net/http"
-		"sync/atomic"
+	"sync/atomic"
 	"time"
 )
 
@@ -143,11 +143,11 @@ type call struct {
 	rewindable bool
 	max        int // tries allowed, the first included
 
-	state    *hostState // nil while the host has no entry
-	attempt  int        // attempts sent
-	tries    int        // attempts sent, plus failed probes waited for
-	last     error      // the last attempt's error
-	probe    *probe     // the probe that the next attempt is, or nil
+	state   *hostState // nil while the host has no entry
+	attempt int        // attempts sent
+	tries   int        // attempts sent, plus failed probes waited for
+	last    error      // the last attempt's error
+	probe   *probe     // the probe that the next attempt is, or nil
 }
 
 func (t *Transport) newCall(req *http.Request) *call {
