@@ -111,8 +111,8 @@ func (s *hostState) answeredAt(now time.Time) {
 	if s.open() {
 		s.tokens = s.cfg.maxTokens
 		s.probeAt = time.Time{}
-	} else {
-		s.tokens = min(s.tokens+s.cfg.refill, s.cfg.maxTokens)
+	} else if s.tokens += s.cfg.refill; s.tokens > s.cfg.maxTokens-1e-9 {
+		s.tokens = s.cfg.maxTokens // no rounding error keeps a host from settling
 	}
 	if s.probe != nil {
 		s.resolve(s.probe, probeSucceeded)
