@@ -117,7 +117,8 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		closeBody(req)
 		return nil, errors.New("neuracraft: request has no URL")
 	}
-	c := t.newCall(req)
+	var c call
+	c.start(t, req)
 	defer c.end()
 	for {
 		if err := c.waitTurn(); err != nil {
@@ -150,8 +151,9 @@ type call struct {
 	probe   *probe     // the probe that the next attempt is, or nil
 }
 
-func (t *Transport) newCall(req *http.Request) *call {
-	c := &call{t: t, ctx: req.Context(), req: req, out: req, host: req.URL.Host,
+// start sets c up for a call of req through t.
+func (c *call) start(t *Transport, req *http.Request) {
+	*c = call{t: t, ctx: req.Context(), req: req, out: req, host: req.URL.Host,
 		id: headerValue(req.Header, requestIDHeader), max: t.Retry.MaxAttempts}
 	if c.id == "" && !t.DisableRequestID {
 		c.out, c.id = withRequestID(req)
@@ -163,7 +165,6 @@ func (t *Transport) newCall(req *http.Request) *call {
 	if h := t.table(); h != nil {
 		c.hold(h.lookup(c.host))
 	}
-	return c
 }
 
 // hold makes s the call's host state, counting the call in its calls.
@@ -192,8 +193,8 @@ func (c *call) end() {
 		s.abandonProbe(c.probe)
 	}
 	s.calls.Add(-1)
-	if h := c.t.table(); h != nil {
-		h.forgetAt(s, time.Now())
+	if now := time.Now(); s.settledAt(now) { // only then lock the table
+		c.t.table().forgetAt(s, now)
 	}
 }
 
@@ -239,8 +240,11 @@ func (c *call) afterFailure(err error) error {
 	budgetLeft := true
 	switch {
 	case !retry && !IsRetryable(err):
-		if apiErr != nil && c.state != nil {
-			c.state.answeredAt(now) // an answer: the host is up
+		if h := c.t.table(); apiErr != nil && h != nil {
+			c.hold(h.lookup(c.host))
+			if c.state != nil {
+				c.state.answeredAt(now) // an answer: the host is up
+			}
 		}
 	case !c.t.Retry.Budget.Disabled:
 		// A 429 with an honoured Retry-After is the server pacing a
@@ -308,6 +312,10 @@ func (c *call) awaitProbe(err error, delay time.Duration) error {
 				return joinWait(err, werr) // end abandons the probe
 			}
 			return nil
+		}
+		if c.t.OnRetry != nil {
+			c.t.OnRetry(RetryEvent{Method: c.req.Method, URL: redactURL(c.req.URL), RequestID: c.id,
+				Attempt: c.attempt, Delay: max(p.at.Sub(now), 0), Err: err})
 		}
 		select {
 		case <-c.ctx.Done():
