@@ -98,6 +98,7 @@ func TestBreakerOutageAndRecovery(t *testing.T) {
 				amplification := float64(failed) / 200
 				t.Logf("outage: %d attempts for 200 calls (%.3f a call)", failed, amplification)
 				assert.LessOrEqual(t, amplification, 1.05, "server attempts per call during the outage")
+				assert.Equal(t, 208, failed, "200 first attempts, 4 retries from the full bucket, 4 probes (the README's figure)")
 
 				base.mu.Lock()
 				base.armed = 50
@@ -119,6 +120,7 @@ func TestBreakerOutageAndRecovery(t *testing.T) {
 				wg.Wait()
 				t.Logf("recovery: %d of 50 in-flight calls succeeded", succeeded)
 				assert.GreaterOrEqual(t, succeeded, 45, "in-flight calls that succeed after the recovery")
+				assert.Equal(t, 50, succeeded, "the README's figure")
 			})
 		})
 	}

@@ -34,6 +34,12 @@ func TestHostConfigDefaults(t *testing.T) {
 		Budget: RetryBudget{MaxTokens: 4, Refill: 0.5}}}
 	assert.Equal(t, hostConfig{maxTokens: 4, refill: 0.5, probeInterval: time.Second}, tr.tableForUpdate().cfg,
 		"the probe interval is the first backoff's ceiling: BaseDelay, capped at MaxDelay")
+	var ceilings []time.Duration
+	for n := 1; n < DefaultMaxAttempts; n++ {
+		ceilings = append(ceilings, backoffCeiling(0, 0, n))
+	}
+	assert.Equal(t, []time.Duration{500 * time.Millisecond, time.Second, 2 * time.Second, 4 * time.Second}, ceilings,
+		"how long a denied call may wait for a probe before each of its retries")
 }
 
 func TestHostBudgetAt(t *testing.T) {

@@ -55,30 +55,43 @@ type RetryPolicy struct {
 }
 
 // RetryBudget limits the retries a [Transport] makes to one host, like
-// gRPC's retry throttling: each host has a bucket of MaxTokens tokens,
-// full at first. A retryable failure takes one token; any other answer
-// puts back Refill. A retry is made only while the bucket holds more than
-// half of MaxTokens. With the defaults, a total outage costs about 1.02
-// attempts per call (200 calls, 204 attempts) instead of 5, while a few
-// percent of failures never empty the bucket. When the budget denies a
-// retry, the caller gets the attempt's own error.
+// gRPC's retry throttling, and opens a circuit breaker when they are
+// spent. Each host has a bucket of MaxTokens tokens, full at first. A
+// retryable failure takes one token; any other answer puts back Refill. A
+// retry is made only while the bucket holds more than half of MaxTokens:
+// from a full bucket of 10, four failures in a row are retried, the fifth
+// is not.
+//
+// At half or below, the host's breaker is open. At most one retry per
+// BaseDelay (500 ms with the defaults) then goes to the host as a probe,
+// sent by a call whose retry was denied while other calls to the host are
+// in flight, and every denied call waits for that probe when it is due
+// within the call's own backoff ceiling (BaseDelay*2^(n-1), capped at
+// MaxDelay: 500 ms, 1 s, 2 s, 4 s with the defaults) and before its
+// deadline, counting a failed probe as one of its attempts. An answer to
+// the probe, or to any call, closes the breaker and fills the bucket at
+// once, and the waiting calls retry immediately. A call alone does not
+// wait for a probe (with one call at a time, each would cost one): it
+// fails with its attempt's own error, whose text ends "not retried: retry
+// budget exhausted".
+//
+// With the defaults, 200 calls at once during a total outage cost 208
+// attempts (1.04 a call) instead of 1000, and 50 calls in flight when the
+// server recovers all succeed; 200 calls one after another cost 204
+// attempts. A few percent of failures never empty the bucket.
 //
 // A 429 with a Retry-After that the Transport honours takes no token: the
 // server is pacing its clients, not failing, and the shared cooldown
 // already keeps every request away until the pause ends. It still needs
 // the budget above half to be retried.
-//
-// After an outage the bucket refills by Refill per success: with the
-// defaults, about 50 successes before retries resume. Calls in that
-// window fail with their first error.
 type RetryBudget struct {
 	// Disabled turns the budget off: every call may use all its attempts.
 	Disabled bool
 	// MaxTokens is the bucket's size. Zero means DefaultBudgetTokens (10).
 	MaxTokens float64
-	// Refill is what a success puts back. Zero means DefaultBudgetRefill
-	// (0.1): the budget stays full while fewer than about 9% of attempts
-	// fail.
+	// Refill is what a success puts back while the breaker is closed.
+	// Zero means DefaultBudgetRefill (0.1): the budget stays full while
+	// fewer than about 9% of attempts fail.
 	Refill float64
 }
 

@@ -41,15 +41,23 @@ const requestIDHeader = "X-Request-Id" // canonical form of X-Request-ID
 //   - Every request carries an X-Request-ID header: the caller's, or a
 //     fresh random one, the same on every attempt of one call (unless
 //     DisableRequestID is set).
-//   - Retries to one host are limited by a retry budget (see
-//     [RetryBudget]), so that an outage does not multiply the load on the
-//     server.
+//   - Retries to one host are limited by a retry budget with a circuit
+//     breaker (see [RetryBudget]), so that an outage does not multiply
+//     the load on the server, and calls in flight when it recovers still
+//     succeed. The state of at most 1024 hosts in trouble is kept; past
+//     that, the host whose last failure is oldest is forgotten.
 //   - After a 429 or 503 with an honoured Retry-After, every request to
 //     that host through this Transport waits until the host's cooldown
 //     ends, instead of hitting the server again; then the held requests
 //     are let go in the order they came, 10 ms apart (a hundredth of the
 //     cooldown, when that is shorter). A request whose context cannot wait
-//     for its turn fails at once with a [*CooldownError], never sent.
+//     for its turn fails at once with a [*CooldownError], never sent; one
+//     whose context ends while it waits gives its turn up, and the
+//     requests behind it move up.
+//   - The error of a retryable failure that was not retried says why, as
+//     the last note of its line: "not retried: retry budget exhausted",
+//     "attempts exhausted", "body not replayable", "deadline too close",
+//     "Retry-After beyond MaxRetryAfter" or "context done".
 //
 // Like the RoundTripper contract asks, RoundTrip does not modify the
 // request (it sends a shallow copy when it adds a header) and always closes
