@@ -2,7 +2,9 @@ package neuracraft
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"sync"
 	"syscall"
@@ -448,4 +450,24 @@ func TestStopReasons(t *testing.T) {
 			})
 		})
 	}
+}
+
+// TestRewindFailureEndsCall: when GetBody fails, the call ends there with
+// the last failure, and neither the budget nor the breaker sees a failure
+// that the server did not send.
+func TestRewindFailureEndsCall(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		base := &scriptBase{steps: []step{answer(503), answer(200)}}
+		req := newReq(t, context.Background(), "POST", "x")
+		rewinds := 0
+		req.GetBody = func() (io.ReadCloser, error) { rewinds++; return nil, errors.New("gone") }
+		tr := &Transport{Base: base}
+		_, err := tr.RoundTrip(req)
+		assert.ErrorIs(t, err, ErrUnavailable)
+		assert.Equal(t, 1, rewinds)
+		assert.Equal(t, 1, base.attempts())
+		s := tr.table().lookup("api.neuracraft.com")
+		require.NotNil(t, s)
+		assert.Equal(t, 9.0, s.tokens, "one token, for the one 503")
+	})
 }

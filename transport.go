@@ -132,6 +132,9 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		if err := c.waitTurn(); err != nil {
 			return nil, err
 		}
+		if err := c.rewind(); err != nil {
+			return nil, err
+		}
 		resp, err := c.send()
 		if err == nil {
 			return resp, nil
@@ -206,16 +209,23 @@ func (c *call) end() {
 	}
 }
 
+// rewind gives a retry a fresh body from GetBody; the error ends the
+// call.
+func (c *call) rewind() error {
+	if c.attempt == 0 {
+		return nil
+	}
+	next, err := rewind(c.out, c.req)
+	if err != nil {
+		return fmt.Errorf("%w; rewinding the body for a retry: %w", c.last, err)
+	}
+	c.out = next
+	return nil
+}
+
 // send makes one attempt. It returns the response of a success (status
 // below 400), or the attempt's error: an *APIError or a *RequestError.
 func (c *call) send() (*http.Response, error) {
-	if c.attempt > 0 {
-		next, err := rewind(c.out, c.req)
-		if err != nil {
-			return nil, fmt.Errorf("%w; rewinding the body for a retry: %w", c.last, err)
-		}
-		c.out = next
-	}
 	c.attempt++
 	c.tries++
 	resp, err := c.t.base().RoundTrip(c.out)
