@@ -115,11 +115,12 @@ func benchMoreHosts(b *testing.B, tr *Transport, next *int) {
 }
 
 // BenchmarkHealthyHostParallel: successful calls to a healthy host from
-// every core, with the defaults (a generated X-Request-ID), over a base
-// that answers at once, with no host in trouble (clean) and while another
-// host is cooling down with its breaker open (one-in-trouble). The two
+// every core, over a base that answers at once, with no host in trouble
+// and while another host is cooling down with its breaker open. The two
 // should be within 5%: a healthy host's success path takes no lock, only
-// a hash of the host and one atomic load. Compare with:
+// a hash of the host and an atomic load. id=generated is the default (a
+// fresh X-Request-ID, 4 allocations); id=caller has none, so the
+// Transport's own cost shows. Compare with:
 //
 //	go test -run '^$' -bench HealthyHostParallel -benchmem -count 10 . | benchstat -col /trouble -
 func BenchmarkHealthyHostParallel(b *testing.B) {
@@ -130,39 +131,73 @@ func BenchmarkHealthyHostParallel(b *testing.B) {
 		}
 		return ok, nil
 	})
-	for _, tc := range []struct {
-		name    string
-		trouble bool
-	}{{"trouble=none", false}, {"trouble=one-host", true}} {
-		b.Run(tc.name, func(b *testing.B) {
-			tr := &Transport{Base: base, Retry: RetryPolicy{MaxAttempts: 1}}
-			if tc.trouble {
-				for range 10 { // spends the budget: the breaker is open
-					req, err := http.NewRequest("GET", "https://down.example/v1/pipelines", nil)
-					if err != nil {
-						b.Fatal(err)
+	for _, id := range []string{"generated", "caller"} {
+		for _, trouble := range []string{"none", "one-host"} {
+			b.Run("id="+id+"/trouble="+trouble, func(b *testing.B) {
+				tr := &Transport{Base: base, Retry: RetryPolicy{MaxAttempts: 1}}
+				if trouble != "none" {
+					troubleHost(b, tr)
+				}
+				req, err := http.NewRequestWithContext(context.Background(), "GET", "https://api.neuracraft.com/v1/pipelines/pipe_1", nil)
+				if err != nil {
+					b.Fatal(err)
+				}
+				if id == "caller" {
+					req.Header.Set("X-Request-ID", "req_bench")
+				}
+				b.ReportAllocs()
+				b.RunParallel(func(pb *testing.PB) {
+					for pb.Next() {
+						if _, err := tr.RoundTrip(req); err != nil {
+							b.Error(err)
+							return
+						}
 					}
-					_, _ = tr.RoundTrip(req)
-				}
-				s := tr.table().lookup("down.example")
-				if s == nil {
-					b.Fatal("no host in trouble")
-				}
-				s.coolUntil(time.Now().Add(time.Hour), time.Hour, 503)
-			}
-			req, err := http.NewRequestWithContext(context.Background(), "GET", "https://api.neuracraft.com/v1/pipelines/pipe_1", nil)
-			if err != nil {
-				b.Fatal(err)
-			}
-			b.ReportAllocs()
-			b.RunParallel(func(pb *testing.PB) {
-				for pb.Next() {
-					if _, err := tr.RoundTrip(req); err != nil {
-						b.Error(err)
-						return
-					}
-				}
+				})
 			})
+		}
+	}
+}
+
+// troubleHost spends the budget of down.example through tr (its breaker
+// is open) and starts an hour's cooldown on it.
+func troubleHost(b *testing.B, tr *Transport) {
+	for range 10 {
+		req, err := http.NewRequest("GET", "https://down.example/v1/pipelines", nil)
+		if err != nil {
+			b.Fatal(err)
+		}
+		_, _ = tr.RoundTrip(req)
+	}
+	s := tr.table().lookup("down.example")
+	if s == nil {
+		b.Fatal("no host in trouble")
+	}
+	s.coolUntil(time.Now().Add(time.Hour), time.Hour, 503)
+}
+
+// BenchmarkHostLookup is what a call to a healthy host pays to learn that
+// it is healthy: with no table (no host ever in trouble), with one host in
+// trouble, and with the table full.
+func BenchmarkHostLookup(b *testing.B) {
+	for _, tc := range []struct {
+		name  string
+		hosts int
+	}{{"no-table", 0}, {"one-in-trouble", 1}, {"1024-in-trouble", maxHosts}} {
+		b.Run(tc.name, func(b *testing.B) {
+			tr := &Transport{}
+			for i := range tc.hosts {
+				tr.tableForUpdate().get(fmt.Sprintf("h%d.example", i))
+			}
+			var found int
+			for b.Loop() {
+				if h := tr.table(); h != nil && h.lookup("api.neuracraft.com") != nil {
+					found++
+				}
+			}
+			if found != 0 {
+				b.Fatal("a healthy host has an entry")
+			}
 		})
 	}
 }
