@@ -164,3 +164,67 @@ func TestBreakerSequentialOutage(t *testing.T) {
 		assert.Equal(t, DefaultMaxAttempts, apiErr.Attempts, "one success restores retries")
 	})
 }
+
+// TestBreakerWaiterOutlivesItsEntry: on fake time, a call waiting for a
+// probe holds the host state it found. The table drops the host's entry
+// while it waits (1024 other hosts fail) and a new call recreates it; the
+// probe still wakes the waiter, which retries and succeeds.
+func TestBreakerWaiterOutlivesItsEntry(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		start := time.Now()
+		var mu sync.Mutex
+		var sent []string
+		base := roundTripFunc(func(req *http.Request) (*http.Response, error) {
+			time.Sleep(10 * time.Millisecond)
+			if req.URL.Host == "a.example" {
+				mu.Lock()
+				sent = append(sent, fmt.Sprintf("%s@%v", req.Header.Get("X-Request-ID"), time.Since(start)))
+				mu.Unlock()
+			}
+			if req.URL.Host != "a.example" || time.Since(start) < 100*time.Millisecond {
+				return failingBase(req)
+			}
+			return &http.Response{StatusCode: 200, Header: http.Header{}, Body: http.NoBody, Request: req}, nil
+		})
+		tr := &Transport{Base: base, rand: half, Retry: RetryPolicy{Budget: RetryBudget{MaxTokens: 2}}}
+		call := func(host, id string) error {
+			req := newReq(t, context.Background(), "GET", "")
+			req.URL.Host = host
+			req.Header.Set("X-Request-ID", id)
+			resp, err := tr.RoundTrip(req)
+			if err == nil {
+				resp.Body.Close()
+			}
+			return err
+		}
+		require.Error(t, call("a.example", "Z"), "spends the budget of 2: the breaker is open")
+		var wg sync.WaitGroup
+		errs := make([]error, 2)
+		for i, id := range []string{"A", "B"} {
+			wg.Go(func() { errs[i] = call("a.example", id) })
+			time.Sleep(time.Millisecond)
+		}
+		time.Sleep(20 * time.Millisecond) // both failed; A will probe at 270 ms, B waits for it
+		old := tr.table().lookup("a.example")
+		require.NotNil(t, old)
+		for i := range maxHosts {
+			h := fmt.Sprintf("h%d.example", i)
+			tr.tableForUpdate().get(h)
+		}
+		require.Nil(t, tr.table().lookup("a.example"), "the entry was dropped")
+		time.Sleep(100 * time.Millisecond) // the server is up
+		require.NoError(t, call("a.example", "C"), "a new call, on a new entry")
+		require.NotSame(t, old, tr.table().lookup("a.example"))
+		wg.Wait()
+		assert.NoError(t, errs[0], "the probe")
+		assert.NoError(t, errs[1], "the waiter, woken by the probe of the state it held")
+		ms := time.Millisecond
+		assert.Equal(t, []string{
+			fmt.Sprintf("Z@%v", 10*ms),
+			fmt.Sprintf("A@%v", 20*ms), fmt.Sprintf("B@%v", 21*ms), // first attempts, failed
+			fmt.Sprintf("C@%v", 142*ms),
+			fmt.Sprintf("A@%v", 280*ms), // the probe, sent 250 ms (its backoff) after its failure
+			fmt.Sprintf("B@%v", 290*ms), // the waiter, sent at once when the probe answered
+		}, sent, "what a.example received, and when it answered")
+	})
+}

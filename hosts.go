@@ -45,7 +45,8 @@ type hostState struct {
 	host string
 	cfg  *hostConfig
 
-	// calls counts the calls in flight that hold this state: a denied
+	// calls counts the calls in flight that hold this state (those that
+	// started while the host had an entry, or failed since): a denied
 	// call sends a probe only when others may wait for it.
 	calls atomic.Int32
 
