@@ -228,3 +228,39 @@ func TestBreakerWaiterOutlivesItsEntry(t *testing.T) {
 		}, sent, "what a.example received, and when it answered")
 	})
 }
+
+// TestBreakerClosedByAnEarlierCall: a call that started before its host
+// had any entry, and succeeds after the host's breaker opened, closes it.
+func TestBreakerClosedByAnEarlierCall(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		release := make(chan struct{})
+		base := roundTripFunc(func(req *http.Request) (*http.Response, error) {
+			if req.Header.Get("X-Request-ID") == "slow" {
+				<-release
+				return &http.Response{StatusCode: 200, Header: http.Header{}, Body: http.NoBody, Request: req}, nil
+			}
+			return failingBase(req)
+		})
+		tr := &Transport{Base: base, Retry: RetryPolicy{MaxAttempts: 1}}
+		req := func(id string) *http.Request {
+			r := newReq(t, context.Background(), "GET", "")
+			r.Header.Set("X-Request-ID", id)
+			return r
+		}
+		done := make(chan error)
+		go func() {
+			_, err := tr.RoundTrip(req("slow"))
+			done <- err
+		}()
+		synctest.Wait() // in flight, before the host has an entry
+		for i := range 6 {
+			_, _ = tr.RoundTrip(req(fmt.Sprint(i)))
+		}
+		s := tr.table().lookup("api.neuracraft.com")
+		require.NotNil(t, s)
+		require.Equal(t, 4.0, s.tokens, "open")
+		close(release)
+		require.NoError(t, <-done)
+		assert.Equal(t, 10.0, s.tokens, "closed by the call that started earlier")
+	})
+}

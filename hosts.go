@@ -353,6 +353,7 @@ type hostTable struct {
 	cfg   hostConfig
 	seed  maphash.Seed
 	count atomic.Int32
+	added atomic.Uint64 // entries ever created: a call that saw no entry for its host looks again only if this moved
 	// marks counts the entries whose host hashes to each slot: zero means
 	// "certainly no entry", read without a lock.
 	marks [markSlots]atomic.Uint32
@@ -402,6 +403,7 @@ func (h *hostTable) get(host string) *hostState {
 		h.m[host] = s
 		h.slot(host).Add(1)
 		h.count.Add(1)
+		h.added.Add(1)
 	}
 	s.older, s.newer = h.newest, nil
 	if h.newest != nil {

@@ -156,6 +156,7 @@ type call struct {
 	max        int // tries allowed, the first included
 
 	state   *hostState // nil while the host has no entry
+	added   uint64     // the table's count of entries ever created, when the call found none
 	attempt int        // attempts sent
 	tries   int        // attempts sent, plus failed probes waited for
 	last    error      // the last attempt's error
@@ -174,6 +175,7 @@ func (c *call) start(t *Transport, req *http.Request) {
 		c.max = DefaultMaxAttempts
 	}
 	if h := t.table(); h != nil {
+		c.added = h.added.Load()
 		c.hold(h.lookup(c.host))
 	}
 }
@@ -230,6 +232,9 @@ func (c *call) send() (*http.Response, error) {
 	c.tries++
 	resp, err := c.t.base().RoundTrip(c.out)
 	if err == nil && resp.StatusCode < 400 {
+		if h := c.t.table(); c.state == nil && h != nil && h.added.Load() != c.added {
+			c.hold(h.lookup(c.host)) // the host got an entry during the call
+		}
 		if c.state != nil {
 			c.state.answeredAt(time.Now())
 			c.probe = nil
