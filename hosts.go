@@ -12,8 +12,8 @@ import (
 	"time"
 )
 
-// maxHosts bounds a Transport's host table: past it, the host whose state
-// changed least recently is forgotten.
+// maxHosts bounds a Transport's host table: past it, the host whose last
+// failure (or cooldown) is the oldest is forgotten.
 const maxHosts = 1024
 
 // maxReleaseGap caps releaseGap: a long pause does not mean the server can
@@ -52,7 +52,7 @@ type hostState struct {
 
 	mu sync.Mutex
 
-	// The budget: below half of maxTokens the breaker is open.
+	// The budget: at half of maxTokens or below, the breaker is open.
 	tokens float64
 
 	// The breaker: at most one probe is scheduled or in flight, and none
