@@ -75,10 +75,11 @@ type RetryPolicy struct {
 // fails with its attempt's own error, whose text ends "not retried: retry
 // budget exhausted".
 //
-// With the defaults, 200 calls at once during a total outage cost 208
-// attempts (1.04 a call) instead of 1000, and 50 calls in flight when the
-// server recovers all succeed; 200 calls one after another cost 204
-// attempts. A few percent of failures never empty the bucket.
+// With the defaults, 200 calls at once during a total outage cost about
+// 208 attempts (1.04 a call, at most 1.05) instead of 1000, and 50 calls
+// in flight when the server recovers all succeed; 200 calls one after
+// another cost 204 attempts. A few percent of failures never empty the
+// bucket.
 //
 // A 429 with a Retry-After that the Transport honours takes no token: the
 // server is pacing its clients, not failing, and the shared cooldown
