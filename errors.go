@@ -84,6 +84,9 @@ type APIError struct {
 	// Err is why the body could not be fully read or decoded, or nil.
 	// Unwrap returns it.
 	Err error
+
+	// stop is why the Transport did not retry a retryable failure.
+	stop stopReason
 }
 
 // Error returns one line: the request, the code, the message and the
@@ -105,7 +108,7 @@ func (e *APIError) Error() string {
 		what = "error response" // a zero APIError, not one decoded
 	}
 	return errorLine(e.Method, urlPath(e.URL), what, msg,
-		status, requestNote(e.RequestID), countNote(e.Attempts, "attempts"))
+		status, requestNote(e.RequestID), countNote(e.Attempts, "attempts"), e.stop.note())
 }
 
 // Format prints Error() for every verb (%v, %+v, %s, and %q quoted), so
@@ -349,6 +352,9 @@ type RequestError struct {
 	Attempts int
 	// Err is why the attempt failed.
 	Err error
+
+	// stop is why the Transport did not retry it.
+	stop stopReason
 }
 
 // Error returns one line: the request, the cause, the request ID and the
@@ -364,7 +370,7 @@ func (e *RequestError) Error() string {
 	if e.Attempts > 0 {
 		attempt = "attempt " + strconv.Itoa(e.Attempts)
 	}
-	return errorLine(e.Method, urlPath(e.URL), cause, "", requestNote(e.RequestID), attempt)
+	return errorLine(e.Method, urlPath(e.URL), cause, "", requestNote(e.RequestID), attempt, e.stop.note())
 }
 
 // Unwrap returns Err.

@@ -57,30 +57,44 @@ type RetryPolicy struct {
 }
 
 // RetryBudget limits the retries a [Transport] makes to one host, like
-// gRPC's retry throttling: each host has a bucket of MaxTokens tokens,
-// full at first. A retryable failure takes one token; any other answer
-// puts back Refill. A retry is made only while the bucket holds more than
-// half of MaxTokens. With the defaults, a total outage costs about 1.02
-// attempts per call (200 calls, 204 attempts) instead of 5, while a few
-// percent of failures never empty the bucket. When the budget denies a
-// retry, the caller gets the attempt's own error.
+// gRPC's retry throttling, and opens a circuit breaker when they are
+// spent. Each host has a bucket of MaxTokens tokens, full at first. A
+// retryable failure takes one token; any other answer puts back Refill. A
+// retry is made only while the bucket holds more than half of MaxTokens:
+// from a full bucket of 10, four failures in a row are retried, the fifth
+// is not.
+//
+// At half or below, the host's breaker is open. At most one retry per
+// BaseDelay (500 ms with the defaults) then goes to the host as a probe,
+// sent by a call whose retry was denied while other calls to the host are
+// in flight, and every denied call waits for that probe when it is due
+// within the call's own backoff ceiling (BaseDelay*2^(n-1), capped at
+// MaxDelay: 500 ms, 1 s, 2 s, 4 s with the defaults) and before its
+// deadline, counting a failed probe as one of its attempts. An answer to
+// the probe, or to any call, closes the breaker and fills the bucket at
+// once, and the waiting calls retry immediately. A call alone does not
+// wait for a probe (with one call at a time, each would cost one): it
+// fails with its attempt's own error, whose text ends "not retried: retry
+// budget exhausted".
+//
+// With the defaults, 200 calls at once during a total outage cost about
+// 208 attempts (1.04 a call, at most 1.05) instead of 1000, and 50 calls
+// in flight when the server recovers all succeed; 200 calls one after
+// another cost 204 attempts. A few percent of failures never empty the
+// bucket.
 //
 // A 429 with a Retry-After that the Transport honours takes no token: the
 // server is pacing its clients, not failing, and the shared cooldown
 // already keeps every request away until the pause ends. It still needs
 // the budget above half to be retried.
-//
-// After an outage the bucket refills by Refill per success: with the
-// defaults, about 50 successes before retries resume. Calls in that
-// window fail with their first error.
 type RetryBudget struct {
 	// Disabled turns the budget off: every call may use all its attempts.
 	Disabled bool
 	// MaxTokens is the bucket's size. Zero means 10.
 	MaxTokens float64
-	// Refill is what a success puts back. Zero means 0.1: the
-	// budget stays full while fewer than about 9% of attempts
-	// fail.
+	// Refill is what a success puts back while the breaker is closed.
+	// Zero means 0.1: the budget stays full while fewer than about 9% of
+	// attempts fail.
 	Refill float64
 }
 
@@ -146,11 +160,90 @@ func (t *Transport) retryDelay(apiErr *APIError, attempt int) (delay time.Durati
 	return backoff(t.Retry.BaseDelay, t.Retry.MaxDelay, attempt, t.random()), false
 }
 
+// stopReason says why a call that failed is not retried; zero means it
+// is.
+type stopReason uint8
+
+const (
+	retrying       stopReason = iota
+	notRetryable              // the failure is not one to retry, for this request
+	stopContext               // the request's context is done
+	stopRetryAfter            // the server asked for a wait beyond MaxRetryAfter
+	stopAttempts              // MaxAttempts reached
+	stopBody                  // the body cannot be sent again (no GetBody)
+	stopBudget                // the host's retry budget is spent and no probe can serve the call
+	stopDeadline              // the wait would end after the context's deadline
+)
+
+// note is how the error of a retryable failure says why it was not
+// retried, as a note of its line; "" when there is nothing to say.
+func (r stopReason) note() string {
+	switch r {
+	case stopContext:
+		return "not retried: context done"
+	case stopRetryAfter:
+		return "not retried: Retry-After beyond MaxRetryAfter"
+	case stopAttempts:
+		return "not retried: attempts exhausted"
+	case stopBody:
+		return "not retried: body not replayable"
+	case stopBudget:
+		return "not retried: retry budget exhausted"
+	case stopDeadline:
+		return "not retried: deadline too close"
+	}
+	return ""
+}
+
+// withStop records on err, the error of the attempt that ends a call, why
+// it was not retried, and returns it.
+func withStop(err error, r stopReason) error {
+	switch e := err.(type) {
+	case *APIError:
+		e.stop = r
+	case *RequestError:
+		e.stop = r
+	}
+	return err
+}
+
+// decide is the retry decision after a failed attempt, at now: retrying,
+// or why not. retry is the policy's answer (ShouldRetry), budgetLeft the
+// host budget's, delay the wait before the retry and honoured whether a
+// Retry-After is within MaxRetryAfter. The first reason that applies, in
+// the order of the stopReason constants, is the one reported.
+func (c *call) decide(retry, budgetLeft bool, delay time.Duration, honoured bool, apiErr *APIError, now time.Time) stopReason {
+	deadline, hasDeadline := c.ctx.Deadline()
+	switch {
+	case !retry:
+		return notRetryable
+	case c.ctx.Err() != nil:
+		return stopContext
+	case apiErr != nil && apiErr.RetryAfter > 0 && !honoured:
+		return stopRetryAfter
+	case c.tries >= c.max:
+		return stopAttempts
+	case !c.rewindable:
+		return stopBody
+	case !budgetLeft:
+		return stopBudget
+	case hasDeadline && now.Add(delay).After(deadline):
+		return stopDeadline
+	}
+	return retrying
+}
+
 func (t *Transport) random() float64 {
 	if t.rand != nil {
 		return t.rand()
 	}
 	return rand.Float64()
+}
+
+// backoffCeiling is the largest backoff before retry number n: the
+// backoff with r = 1.
+func backoffCeiling(base, maxDelay time.Duration, n int) time.Duration {
+	return backoff(base, maxDelay, n, 1)
 }
 
 // backoff is the full-jitter exponential backoff before retry number n

@@ -407,7 +407,7 @@ func TestTransportNetworkErrorNamesRequest(t *testing.T) {
 		assert.ErrorIs(t, err, syscall.ECONNRESET)
 		assert.True(t, IsRetryable(err))
 		assert.Equal(t, "neuracraft: GET /v1/pipelines/pipe_1: "+
-			syscall.ECONNRESET.Error()+" (request req_local, attempt 5)", err.Error())
+			syscall.ECONNRESET.Error()+" (request req_local, attempt 5, not retried: attempts exhausted)", err.Error())
 		var reqErr *RequestError
 		require.ErrorAs(t, err, &reqErr)
 		assert.Equal(t, "req_local", reqErr.RequestID)
@@ -425,7 +425,7 @@ func TestTransportDisableRequestID(t *testing.T) {
 		for _, s := range base.log() {
 			assert.Empty(t, s.requestID)
 		}
-		assert.Equal(t, "neuracraft: GET /v1/pipelines/pipe_1: "+syscall.ECONNRESET.Error()+" (attempt 2)", err.Error())
+		assert.Equal(t, "neuracraft: GET /v1/pipelines/pipe_1: "+syscall.ECONNRESET.Error()+" (attempt 2, not retried: attempts exhausted)", err.Error())
 
 		cd := &CooldownError{Method: "GET", URL: "https://h/v1/x", Host: "h", Cause: 503, RetryAfter: time.Second}
 		assert.Equal(t, "neuracraft: GET /v1/x: held back locally, not sent: h is cooling down after "+
@@ -756,17 +756,12 @@ func TestTransportNoRequestURL(t *testing.T) {
 }
 
 func TestTransportHostsBounded(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
-		tr := &Transport{Base: &scriptBase{steps: []step{answer(200)}}}
-		for i := range maxHosts + 10 {
-			tr.mu.Lock()
-			tr.state(fmt.Sprintf("h%d.example", i))
-			tr.mu.Unlock()
-		}
-		tr.mu.Lock()
-		defer tr.mu.Unlock()
-		assert.LessOrEqual(t, len(tr.hosts), maxHosts, "settled hosts are dropped")
-	})
+	tr := &Transport{}
+	h := tr.tableForUpdate()
+	for i := range maxHosts + 10 {
+		h.get(fmt.Sprintf("h%d.example", i))
+	}
+	assert.Equal(t, maxHosts, h.len(), "past maxHosts, the oldest hosts are dropped")
 }
 
 func TestTransportConcurrent(t *testing.T) {
