@@ -14,6 +14,8 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"reflect"
+	"slices"
 	"strings"
 	"sync"
 )
@@ -22,9 +24,9 @@ import (
 // the same API under <service-url>/api/v1.
 const DefaultBaseURL = "https://api.neuracraft.com/v1"
 
-// DefaultMaxResponseBody is the largest success body a [Client] decodes
+// defaultMaxResponseBody is the largest success body a [Client] decodes
 // by default: 10 MiB.
-const DefaultMaxResponseBody = 10 << 20
+const defaultMaxResponseBody = 10 << 20
 
 // Environment variables a [Client] reads for the fields left empty.
 const (
@@ -45,8 +47,14 @@ const userAgent = "neuracraft-go"
 // NEURACRAFT_API_KEY from the environment and sends requests through a
 // Transport over http.DefaultTransport. Credentials are sent only over
 // HTTPS, or plain HTTP to a loopback address (for tests and
-// [github.com/neuracraft/neuracraft-go/neuracrafttest]); they never appear
-// in errors, and String prints the Client without them.
+// [github.com/neuracraft/neuracraft-go/neuracrafttest]), and only to URLs
+// under BaseURL: a redirect that leaves it (another scheme, host or port,
+// or a path outside BaseURL's) is followed without them. They never appear
+// in errors, and a *Client prints without them with every fmt verb
+// (String, GoString and Format), BaseURL without user information or
+// secret query values. (Print the *Client: a Client value has no
+// methods, and copying one is a mistake go vet reports, since it holds a
+// sync.Once.)
 //
 // A Client is safe for concurrent use. Do not change its fields after the
 // first call.
@@ -68,27 +76,40 @@ type Client struct {
 	// HTTPClient sends the requests. nil means a client whose transport is
 	// a Transport with policy Retry over http.DefaultTransport. A client
 	// given here is wrapped as WrapClient does (with policy Retry), unless
-	// its transport already is a *Transport; the client itself is not
-	// modified.
+	// its transport already is a *Transport, which is then used as it is;
+	// the client itself is not modified.
 	HTTPClient *http.Client
 
-	// Retry is the retry policy of the Transport the Client adds. It is
-	// unused when HTTPClient's transport already is a *Transport.
+	// Retry is the retry policy of the Transport the Client adds. The zero
+	// value means the defaults listed on [RetryPolicy].
+	//
+	// When HTTPClient's transport already is a *Transport, that
+	// Transport's own Retry applies and Retry must be left zero: a
+	// non-zero Retry there makes every call fail, unsent, with an error
+	// saying so. (The Client neither wraps a second Transport around the
+	// first, which would multiply the attempts, nor uses a copy of it,
+	// which would no longer share its retry budget and cooldowns.)
 	Retry RetryPolicy
 
 	// MaxResponseBody is the largest success body decoded; a larger one is
-	// an error, never silently cut. Zero means DefaultMaxResponseBody.
+	// an error, never silently cut. Zero means 10 MiB.
 	MaxResponseBody int64
 
-	once sync.Once
-	hc   *http.Client
+	// rand returns a float in [0, 1) for the jitter of WaitRun's polls;
+	// nil means math/rand/v2. Tests set it.
+	rand func() float64
+
+	once     sync.Once
+	hc       *http.Client
+	setupErr error // why hc cannot be used, such as errRetryUnused
 }
 
 // Response is the metadata of a successful call.
 type Response struct {
 	// StatusCode is the HTTP status: 200, 201, 202, ...
 	StatusCode int
-	// RequestID is the response's X-Request-ID, else the one sent.
+	// RequestID is the response's X-Request-ID, else the one sent, cleaned
+	// like [APIError.RequestID].
 	RequestID string
 	// Location is the parsed Location header of a 201 Created (the new
 	// resource's URL, resolved against the request URL), or nil.
@@ -102,7 +123,8 @@ type Response struct {
 	Header http.Header
 }
 
-// String describes the Client without its credentials.
+// String describes the Client without its credentials: which kind it
+// has, and BaseURL without user information or secret query values.
 func (c *Client) String() string {
 	cred := "none"
 	switch {
@@ -111,11 +133,21 @@ func (c *Client) String() string {
 	case c.apiKey() != "":
 		cred = "API key"
 	}
-	return fmt.Sprintf("neuracraft.Client{BaseURL: %q, credentials: %s}", c.baseURL(), cred)
+	return fmt.Sprintf("neuracraft.Client{BaseURL: %q, credentials: %s}", redactRaw(c.baseURL()), cred)
 }
 
 // GoString is String, so that %#v does not print credentials either.
 func (c *Client) GoString() string { return c.String() }
+
+// Format prints String for every verb (%q quotes it), so that no verb,
+// %d and %x included, prints the Client's fields.
+func (c *Client) Format(f fmt.State, verb rune) {
+	if verb == 'q' {
+		fmt.Fprintf(f, "%q", c.String())
+		return
+	}
+	io.WriteString(f, c.String())
+}
 
 func (c *Client) baseURL() string {
 	if c.BaseURL != "" {
@@ -134,13 +166,26 @@ func (c *Client) apiKey() string {
 	return os.Getenv(EnvAPIKey)
 }
 
-func (c *Client) httpClient() *http.Client {
+// errRetryUnused is the error of every call of a Client whose Retry would
+// be ignored; see [Client.Retry].
+var errRetryUnused = errors.New("Client.Retry cannot apply: HTTPClient's transport is a *neuracraft.Transport, " +
+	"whose own Retry is used (set the policy there, or leave Client.Retry zero)")
+
+// httpClient returns the client that sends the calls, built on first use,
+// or the error that every call returns.
+func (c *Client) httpClient() (*http.Client, error) {
 	c.once.Do(func() {
+		if c.HTTPClient != nil {
+			if _, ok := c.HTTPClient.Transport.(*Transport); ok && !reflect.ValueOf(c.Retry).IsZero() {
+				c.setupErr = errRetryUnused
+				return
+			}
+		}
 		w := wrapClient(c.HTTPClient, c.Retry)
-		w.CheckRedirect = keepCredentialsHome(w.CheckRedirect)
+		w.CheckRedirect = keepCredentialsHome(w.CheckRedirect, c.underBase)
 		c.hc = w
 	})
-	return c.hc
+	return c.hc, c.setupErr
 }
 
 // Do calls the API: method on path, which is relative to BaseURL and may
@@ -150,16 +195,26 @@ func (c *Client) httpClient() *http.Client {
 // metadata.
 //
 // Errors: an [*APIError] for a status of 400 or more; a [*CooldownError]
-// for a request held back; a network error naming the request; an error
-// naming the request ID when a success body is not the JSON promised or
-// is larger than MaxResponseBody. Errors from ctx match ctx.Err() with
+// for a request held back; a [*RequestError] for a request that got no
+// answer; an error naming the status and request ID when a success body
+// is not the JSON promised, is larger than MaxResponseBody, or a 201's
+// Location header does not parse. Errors from ctx match ctx.Err() with
 // errors.Is.
+//
+// The *Response is nil whenever the error is not. Note that a 201 or 202
+// whose body could not be decoded still created or started something on
+// the server: the error text names the status and request ID, and out
+// may have been partly filled.
 func (c *Client) Do(ctx context.Context, method, path string, in, out any) (*Response, error) {
 	req, err := c.newRequest(ctx, method, path, in)
 	if err != nil {
 		return nil, err
 	}
-	resp, err := c.httpClient().Do(req)
+	hc, err := c.httpClient()
+	if err != nil {
+		return nil, fmt.Errorf("neuracraft: %s %s: %w", method, req.URL.EscapedPath(), err)
+	}
+	resp, err := hc.Do(req)
 	if err != nil {
 		var urlErr *url.Error
 		if errors.As(err, &urlErr) {
@@ -175,32 +230,35 @@ func (c *Client) Do(ctx context.Context, method, path string, in, out any) (*Res
 	}
 	defer resp.Body.Close()
 	meta := &Response{StatusCode: resp.StatusCode, Header: resp.Header,
-		RequestID: resp.Header.Get(requestIDHeader)}
+		RequestID: cleanHeaderValue(resp.Header.Get(requestIDHeader))}
 	if meta.RequestID == "" && resp.Request != nil {
-		meta.RequestID = resp.Request.Header.Get(requestIDHeader)
+		meta.RequestID = cleanHeaderValue(resp.Request.Header.Get(requestIDHeader))
 	}
 	// fail names the call and its answer in an error about a success.
 	fail := func(err error) error {
-		return fmt.Errorf("neuracraft: %s %s: %d %s (request %s): %w", method, req.URL.EscapedPath(),
-			resp.StatusCode, http.StatusText(resp.StatusCode), meta.RequestID, err)
+		return &successError{method: method, path: req.URL.EscapedPath(),
+			status: Code(resp.StatusCode).String(), id: meta.RequestID, err: err}
 	}
 	if loc := resp.Header.Get("Location"); loc != "" && resp.StatusCode == http.StatusCreated {
 		u, err := req.URL.Parse(loc)
 		if err != nil {
-			return meta, fail(fmt.Errorf("invalid Location header: %w", err))
+			if urlErr, ok := err.(*url.Error); ok {
+				err = urlErr.Err // the reason, without echoing the server's header
+			}
+			return nil, fail(fmt.Errorf("invalid Location header: %w", err))
 		}
 		meta.Location = u
 	}
 	limit := c.MaxResponseBody
 	if limit <= 0 {
-		limit = DefaultMaxResponseBody
+		limit = defaultMaxResponseBody
 	}
 	body, truncated, err := readCapped(resp.Body, limit, resp.ContentLength)
 	if err != nil {
-		return meta, fail(fmt.Errorf("reading the response body: %w", err))
+		return nil, fail(fmt.Errorf("reading the response body: %w", err))
 	}
 	if truncated {
-		return meta, fail(fmt.Errorf("response body larger than %d bytes, not decoded", limit))
+		return nil, fail(fmt.Errorf("response body larger than %d bytes, not decoded", limit))
 	}
 	if resp.StatusCode == http.StatusAccepted && len(body) > 0 {
 		var task struct {
@@ -217,20 +275,38 @@ func (c *Client) Do(ctx context.Context, method, path string, in, out any) (*Res
 	}
 	if out != nil && len(bytes.TrimSpace(body)) > 0 {
 		if err := json.Unmarshal(body, out); err != nil {
-			return meta, fail(fmt.Errorf("decoding the response body: %w", err))
+			return nil, fail(fmt.Errorf("decoding the response body: %w", err))
 		}
 	}
 	return meta, nil
 }
 
+// successError is a successful answer whose body or headers could not be
+// used: it names the call and the answer, and unwraps to the cause.
+type successError struct {
+	method, path, status, id string
+	err                      error
+}
+
+func (e *successError) Error() string {
+	return errorLine(e.method, e.path, e.status, e.err.Error(), requestNote(e.id))
+}
+
+func (e *successError) Unwrap() error { return e.err }
+
 // keepCredentialsHome wraps a redirect policy (nil means net/http's
-// default of at most 10 redirects) so that a redirect to another scheme,
-// host or port drops the credentials: net/http itself strips Authorization
-// there, but not X-API-Key.
-func keepCredentialsHome(next func(*http.Request, []*http.Request) error) func(*http.Request, []*http.Request) error {
+// default of at most 10 redirects) so that a redirect whose target is not
+// home drops the credentials, X-API-Key and Authorization, before the
+// policy runs. home reports whether a target is home for a call whose
+// first request went to orig; nil means the same origin (scheme, host and
+// port) as orig. net/http itself strips Authorization on a redirect to
+// another host, but not X-API-Key. WrapClient and Client both use it.
+func keepCredentialsHome(next func(*http.Request, []*http.Request) error, home func(orig, target *url.URL) bool) func(*http.Request, []*http.Request) error {
+	if home == nil {
+		home = sameOrigin
+	}
 	return func(req *http.Request, via []*http.Request) error {
-		first := via[0].URL
-		if req.URL.Scheme != first.Scheme || req.URL.Host != first.Host {
+		if !home(via[0].URL, req.URL) {
 			req.Header.Del("X-API-Key")
 			req.Header.Del("Authorization")
 		}
@@ -244,12 +320,51 @@ func keepCredentialsHome(next func(*http.Request, []*http.Request) error) func(*
 	}
 }
 
+// sameOrigin reports whether a and b have the same scheme, host and port
+// (a missing port is the scheme's default).
+func sameOrigin(a, b *url.URL) bool {
+	return strings.EqualFold(a.Scheme, b.Scheme) && strings.EqualFold(a.Hostname(), b.Hostname()) &&
+		portOf(a) == portOf(b)
+}
+
+func portOf(u *url.URL) string {
+	if p := u.Port(); p != "" {
+		return p
+	}
+	switch strings.ToLower(u.Scheme) {
+	case "https":
+		return "443"
+	case "http":
+		return "80"
+	}
+	return ""
+}
+
+// isUnder reports whether u is base or below it: the same origin, and a
+// path that is base's path or continues it after a "/", with no ".."
+// segment that could climb out of it.
+func isUnder(base, u *url.URL) bool {
+	if !sameOrigin(base, u) || slices.Contains(strings.Split(u.Path, "/"), "..") {
+		return false
+	}
+	prefix := strings.TrimSuffix(base.EscapedPath(), "/")
+	p := u.EscapedPath()
+	return p == prefix || strings.HasPrefix(p, prefix+"/")
+}
+
+// underBase is the Client's home for credentials on a redirect: URLs
+// under BaseURL.
+func (c *Client) underBase(_, target *url.URL) bool {
+	base, err := url.Parse(c.baseURL())
+	return err == nil && isUnder(base, target)
+}
+
 // isOwnError reports whether err comes from this package's Transport,
 // whose errors already name the method, path and request ID.
 func isOwnError(err error) bool {
 	var apiErr *APIError
 	var cooldown *CooldownError
-	var reqErr *requestError
+	var reqErr *RequestError
 	return errors.As(err, &apiErr) || errors.As(err, &cooldown) || errors.As(err, &reqErr)
 }
 
@@ -301,11 +416,14 @@ func (c *Client) resolve(path string) (*url.URL, error) {
 	}
 	ref, err := url.Parse(path)
 	if err != nil {
-		return nil, fmt.Errorf("neuracraft: invalid path %q: %w", path, err)
+		var urlErr *url.Error
+		if errors.As(err, &urlErr) {
+			err = urlErr.Err // url.Error repeats the whole input, query included
+		}
+		return nil, fmt.Errorf("neuracraft: invalid path %q: %w", withoutQuery(path), err)
 	}
 	if ref.IsAbs() {
-		prefix := strings.TrimSuffix(base.String(), "/") + "/"
-		if ref.Scheme != base.Scheme || ref.Host != base.Host || !strings.HasPrefix(ref.String(), prefix) {
+		if !isUnder(base, ref) {
 			return nil, fmt.Errorf("neuracraft: URL %s is not under the base URL %s; credentials are only sent there",
 				redactURL(ref), redactURL(base))
 		}
@@ -316,10 +434,19 @@ func (c *Client) resolve(path string) (*url.URL, error) {
 	u := *base
 	u.RawPath = strings.TrimSuffix(base.EscapedPath(), "/") + "/" + strings.TrimPrefix(ref.EscapedPath(), "/")
 	if u.Path, err = url.PathUnescape(u.RawPath); err != nil {
-		return nil, fmt.Errorf("neuracraft: invalid path %q: %w", path, err)
+		return nil, fmt.Errorf("neuracraft: invalid path %q: %w", withoutQuery(path), err)
 	}
 	u.RawQuery = ref.RawQuery
 	return &u, nil
+}
+
+// withoutQuery is a call's path for an error message: its query and
+// fragment, which may hold secrets, are replaced by "?...".
+func withoutQuery(path string) string {
+	if i := strings.IndexAny(path, "?#"); i >= 0 {
+		return path[:i] + "?..."
+	}
+	return path
 }
 
 // redactRaw is redactURL for a string that may not parse.

@@ -179,7 +179,7 @@ func TestClientSuccessCodes(t *testing.T) {
 
 		// The monitor URL is an absolute URL under BaseURL, accepted as a path.
 		var status struct {
-			RunID  string `json:"run_id"`
+			RunID  string `json:"id"`
 			Status string `json:"status"`
 		}
 		resp, err = c.Do(t.Context(), http.MethodGet, resp.MonitorURL, nil, &status)
@@ -558,9 +558,9 @@ func TestClientFaults(t *testing.T) {
 				require.False(t, errors.As(err, &apiErr), "a 200 is not an *APIError: %v", err)
 				var syntaxErr *json.SyntaxError
 				require.True(t, errors.As(err, &syntaxErr), "%v", err)
-				require.NotNil(t, resp)
-				require.Equal(t, 200, resp.StatusCode)
-				require.Contains(t, err.Error(), "(request "+resp.RequestID+")")
+				require.Nil(t, resp, "no metadata beside an error")
+				require.Contains(t, err.Error(), ": 200 OK: ")
+				require.Contains(t, err.Error(), "(request ")
 				require.Contains(t, err.Error(), "decoding the response body")
 			},
 		},
@@ -1065,8 +1065,7 @@ func TestClientUsesOwnHTTPClient(t *testing.T) {
 		t.Cleanup(srv.Close)
 		tr := &neuracraft.Transport{Retry: neuracraft.RetryPolicy{MaxAttempts: 1}}
 		hc := &http.Client{Transport: tr}
-		c := &neuracraft.Client{BaseURL: srv.URL, APIKey: srv.APIKey, HTTPClient: hc,
-			Retry: neuracraft.RetryPolicy{MaxAttempts: 5}} // unused: the transport has its own
+		c := &neuracraft.Client{BaseURL: srv.URL, APIKey: srv.APIKey, HTTPClient: hc}
 
 		srv.Fail("GET /pipelines", 1, neuracrafttest.Error(503, "service_unavailable", "maintenance"))
 		_, err := c.Do(t.Context(), "GET", "/pipelines", nil, nil)
@@ -1216,8 +1215,7 @@ func TestClientBadSuccessBodies(t *testing.T) {
 		require.Regexp(t, clientRequestID, id)
 		require.Contains(t, err.Error(), "(request "+id+")")
 		require.True(t, strings.HasPrefix(err.Error(), "neuracraft: GET /v1/html: 200 OK"), err.Error())
-		require.NotNil(t, resp)
-		require.Equal(t, id, resp.RequestID, "the ID sent, as the server sent none")
+		require.Nil(t, resp, "no metadata beside an error")
 		require.Equal(t, clientPipeline{}, out)
 	})
 
@@ -1263,7 +1261,7 @@ func TestClientMaxResponseBody(t *testing.T) {
 		{limit: size, wantErr: false},
 		{limit: size - 1, wantErr: true},
 		{limit: 1, wantErr: true},
-		{limit: 0, wantErr: false},                 // DefaultMaxResponseBody
+		{limit: 0, wantErr: false},                 // defaultMaxResponseBody
 		{limit: math.MaxInt64, wantErr: false},     // as good as no limit
 		{limit: math.MaxInt64 - 1, wantErr: false}, // likewise
 	} {
@@ -1278,7 +1276,8 @@ func TestClientMaxResponseBody(t *testing.T) {
 			}
 			require.Error(t, err)
 			require.Contains(t, err.Error(), fmt.Sprintf("larger than %d bytes", tt.limit))
-			require.Contains(t, err.Error(), "(request "+resp.RequestID+")")
+			require.Nil(t, resp, "no metadata beside an error")
+			require.Contains(t, err.Error(), "(request ")
 			require.Equal(t, clientPipeline{}, out, "a cut body is not decoded")
 			var apiErr *neuracraft.APIError
 			require.False(t, errors.As(err, &apiErr))

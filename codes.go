@@ -69,24 +69,26 @@ type codeInfo struct {
 }
 
 // reference is NeuraCraft's response-code reference
-// (docs: response-codes.md), word for word. README.md prints the same
-// table; TestREADMECodeTable keeps the two equal.
+// (docs: response-codes.md), word for word but as plain text: the
+// reference's Markdown code spans (Location in backticks) lose them, since
+// these texts reach terminals and logs. README.md prints the same table
+// with the formatting; TestREADMECodeTable keeps the two equal.
 var reference = map[Code]codeInfo{
 	CodeOK: {"OK",
 		"Successful request. Response body contains requested data.",
 		"None needed."},
 	CodeCreated: {"Created",
 		"New resource successfully created (e.g., pipeline configuration).",
-		"Check `Location` header for new resource URL."},
+		"Check Location header for new resource URL."},
 	CodeAccepted: {"Accepted",
 		"Request accepted for asynchronous processing.",
-		"Use provided `task_id` to monitor operation status."},
+		"Use provided task_id to monitor operation status."},
 	CodeBadRequest: {"Bad Request",
 		"Invalid request syntax or parameters.",
 		"Validate request format and parameters against API documentation."},
 	CodeUnauthorized: {"Unauthorized",
 		"Missing or invalid authentication credentials.",
-		"Verify API key/credentials in `Authorization` header."},
+		"Verify API key/credentials in Authorization header."},
 	CodeForbidden: {"Forbidden",
 		"Authenticated user lacks permission for resource.",
 		"Check your role/permissions or contact your workspace admin."},
@@ -95,10 +97,10 @@ var reference = map[Code]codeInfo{
 		"Verify resource ID and URL path."},
 	CodeTooManyRequests: {"Too Many Requests",
 		"Rate limit exceeded.",
-		"Wait before retrying. Check `Retry-After` header if provided."},
+		"Wait before retrying. Check Retry-After header if provided."},
 	CodeInternalServerError: {"Internal Server Error",
 		"Unexpected server-side error.",
-		"Retry request. If persistent, report with `X-Request-ID` header value."},
+		"Retry request. If persistent, report with X-Request-ID header value."},
 	CodeServiceUnavailable: {"Service Unavailable",
 		"Temporary system maintenance or overload.",
 		"Retry after waiting. Check status.neuracraft.com for outages."},
@@ -114,7 +116,7 @@ var referenceOrder = []Code{
 
 // pluginResolution is the reference's advice for plugin codes.
 const pluginResolution = "Refer to your plugin-specific documentation for details. " +
-	"Include `X-Request-ID` when reporting errors and verify plugin compatibility with your NeuraCraft version."
+	"Include X-Request-ID when reporting errors and verify plugin compatibility with your NeuraCraft version."
 
 // info returns what is known about c: the reference's entry, a registered
 // plugin's entry, or a generic one.
@@ -123,7 +125,7 @@ func (c Code) info() codeInfo {
 		return ci
 	}
 	if c.IsPlugin() {
-		if p, ok := LookupPluginCode(c); ok {
+		if p, ok := lookupPluginCode(c); ok {
 			return codeInfo{name: p.Name, description: p.Description, resolution: pluginResolution}
 		}
 		return codeInfo{name: "Plugin Error",
@@ -134,7 +136,7 @@ func (c Code) info() codeInfo {
 		ci := codeInfo{name: text, description: "HTTP status " + text + "."}
 		switch {
 		case c >= 500:
-			ci.resolution = "Retry after waiting. If persistent, report with `X-Request-ID` header value."
+			ci.resolution = "Retry after waiting. If persistent, report with X-Request-ID header value."
 		case c >= 400:
 			ci.resolution = "Check the request against the API documentation."
 		default:
@@ -171,7 +173,8 @@ func (c Code) Description() string { return c.info().description }
 
 // Resolution says what to do about the code, in the reference's words
 // where the reference lists the code ("Wait before retrying. Check
-// `Retry-After` header if provided." for 429).
+// Retry-After header if provided." for 429). It is plain text, without
+// Markdown.
 func (c Code) Resolution() string { return c.info().resolution }
 
 // IsPlugin reports whether c is a plugin code (8000-8999).

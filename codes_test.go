@@ -24,14 +24,14 @@ var referenceText = []struct {
 	name, description, resolution string
 }{
 	{200, "OK", "Successful request. Response body contains requested data.", "None needed."},
-	{201, "Created", "New resource successfully created (e.g., pipeline configuration).", "Check `Location` header for new resource URL."},
-	{202, "Accepted", "Request accepted for asynchronous processing.", "Use provided `task_id` to monitor operation status."},
+	{201, "Created", "New resource successfully created (e.g., pipeline configuration).", "Check Location header for new resource URL."},
+	{202, "Accepted", "Request accepted for asynchronous processing.", "Use provided task_id to monitor operation status."},
 	{400, "Bad Request", "Invalid request syntax or parameters.", "Validate request format and parameters against API documentation."},
-	{401, "Unauthorized", "Missing or invalid authentication credentials.", "Verify API key/credentials in `Authorization` header."},
+	{401, "Unauthorized", "Missing or invalid authentication credentials.", "Verify API key/credentials in Authorization header."},
 	{403, "Forbidden", "Authenticated user lacks permission for resource.", "Check your role/permissions or contact your workspace admin."},
 	{404, "Not Found", "Resource doesn't exist at specified path.", "Verify resource ID and URL path."},
-	{429, "Too Many Requests", "Rate limit exceeded.", "Wait before retrying. Check `Retry-After` header if provided."},
-	{500, "Internal Server Error", "Unexpected server-side error.", "Retry request. If persistent, report with `X-Request-ID` header value."},
+	{429, "Too Many Requests", "Rate limit exceeded.", "Wait before retrying. Check Retry-After header if provided."},
+	{500, "Internal Server Error", "Unexpected server-side error.", "Retry request. If persistent, report with X-Request-ID header value."},
 	{503, "Service Unavailable", "Temporary system maintenance or overload.", "Retry after waiting. Check status.neuracraft.com for outages."},
 }
 
@@ -231,6 +231,7 @@ func TestREADMECodeTable(t *testing.T) {
 				state = "done"
 				break
 			}
+			line = strings.ReplaceAll(line, "`", "") // the README's formatting; the API's texts are plain
 			lines = append(lines, line)
 			got = append(got, parseTableRow(line))
 		}

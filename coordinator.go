@@ -1,12 +1,11 @@
 // This file holds Coordinator, the hook through which several processes
 // share a host's cooldown and the order of the requests it held, and the
-// Transport's side of it (fleetCooling, announceCooldown, waitFleet).
+// Transport's side of it (announceCooldown, call.waitFleet).
 
 package neuracraft
 
 import (
 	"context"
-	"net/http"
 	"time"
 )
 
@@ -88,67 +87,61 @@ type Turn struct {
 	ID int64
 }
 
-// fleetCooling reports whether t's Coordinator knows a fleet-wide
-// cooldown or release queue for host. It is the Coordinator's part of the
-// fast path of RoundTrip: no lock, no allocation.
-func (t *Transport) fleetCooling(host string) bool {
-	if t.Coordinator == nil {
-		return false
-	}
-	_, _, ok := t.Coordinator.Cooldown(host)
-	return ok
-}
-
 // announceCooldown tells t's Coordinator of a cooldown of d that t starts
-// for host. It must be called without t.mu held: Announce may do I/O.
+// for host. It must be called with no lock held: Announce may do I/O.
 func (t *Transport) announceCooldown(host string, d time.Duration, cause Code) {
 	if t.Coordinator != nil {
 		t.Coordinator.Announce(host, d, releaseGap(d), cause)
 	}
 }
 
-// waitFleet holds a request while t's Coordinator knows a fleet-wide
-// cooldown or release queue for host: it takes the request's turn in the
-// fleet's queue and sleeps until it comes, like waitCooldown does with
-// the local queue. done reports that the wait was decided here; when it
-// is false (no fleet cooldown is known, or the Coordinator failed), the
-// local queue decides, and after a failure it knows the fleet's cooldown.
+// waitFleet holds the call while its Transport's Coordinator knows a
+// fleet-wide cooldown or release queue for its host: it takes the call's
+// turn in the fleet's queue and sleeps until it comes, as waitTurn does
+// with the local queue. done reports that the wait was decided here, with
+// err the error the call ends with; when it is false (no fleet cooldown
+// is known, or the Coordinator failed), the local queue decides, and after
+// a failure it holds the fleet's cooldown too.
 //
-// A request whose context is already done reserves nothing. A request
-// whose deadline comes before its turn fails at once, unsent, with a
-// *CooldownError. A request whose context ends while it waits gives its
-// turn back. A request that a new cooldown catches while it waits queues
-// again.
-func (t *Transport) waitFleet(ctx context.Context, req *http.Request, id, host string) (done bool, err error) {
-	c := t.Coordinator
+// A call whose context is already done reserves nothing. A call whose
+// deadline comes before its turn fails at once, unsent, with a
+// *CooldownError. A call whose context ends while it waits gives its turn
+// back. A call that a new cooldown catches while it waits queues again.
+// While no cooldown is known, it costs one Cooldown lookup: no lock of
+// the Transport, no allocation.
+func (c *call) waitFleet() (done bool, err error) {
+	co := c.t.Coordinator
 	for queued := false; ; queued = true {
-		until, cause, ok := c.Cooldown(host)
+		until, cause, ok := co.Cooldown(c.host)
 		now := time.Now()
 		if !ok || (queued && !until.After(now)) {
 			return queued, nil
 		}
-		if err := ctx.Err(); err != nil {
-			return true, err
+		if err := c.ctx.Err(); err != nil {
+			return true, c.abandon(err)
 		}
-		if deadline, ok := ctx.Deadline(); ok && until.After(deadline) {
-			return true, &CooldownError{Method: req.Method, URL: redactURL(req.URL), RequestID: id,
-				Host: host, Cause: cause, RetryAfter: until.Sub(now)}
+		if deadline, ok := c.ctx.Deadline(); ok && until.After(deadline) {
+			return true, c.abandon(c.cooldownError(cause, until.Sub(now)))
 		}
-		turn, err := c.Reserve(ctx, host)
+		turn, err := co.Reserve(c.ctx, c.host)
 		if err != nil {
-			if rest := until.Sub(now); rest > 0 {
-				t.startCooldown(host, rest, cause) // the local queue takes over
+			if rest := until.Sub(now); rest > 0 { // the local queue takes over
+				c.hostState().coolUntil(now.Add(rest), rest, cause)
 			}
 			return false, nil
 		}
-		if deadline, ok := ctx.Deadline(); ok && time.Now().Add(turn.Wait).After(deadline) {
-			c.Cancel(host, turn) // in case it was reserved after all
-			return true, &CooldownError{Method: req.Method, URL: redactURL(req.URL), RequestID: id,
-				Host: host, Cause: cause, RetryAfter: turn.Wait}
+		if deadline, ok := c.ctx.Deadline(); ok && time.Now().Add(turn.Wait).After(deadline) {
+			co.Cancel(c.host, turn) // in case it was reserved after all
+			return true, c.abandon(c.cooldownError(cause, turn.Wait))
 		}
-		if err := sleep(ctx, turn.Wait); err != nil {
-			c.Cancel(host, turn)
-			return true, err
+		if err := sleep(c.ctx, turn.Wait); err != nil {
+			co.Cancel(c.host, turn)
+			return true, c.abandon(err)
 		}
 	}
+}
+
+func (c *call) cooldownError(cause Code, wait time.Duration) *CooldownError {
+	return &CooldownError{Method: c.req.Method, URL: redactURL(c.req.URL), RequestID: c.id,
+		Host: c.host, Cause: cause, RetryAfter: wait}
 }

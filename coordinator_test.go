@@ -102,16 +102,17 @@ func (f *fakeFleet) counts() [3]int {
 	return [3]int{f.announces, f.reserves, f.cancels}
 }
 
-// at is one request as the server saw it: its ID and when, from the start.
-type at struct {
+// arrival is one request as the server saw it: its ID and when, from the
+// start.
+type arrival struct {
 	ID string
 	At time.Duration
 }
 
-func sentAt(base *scriptBase, start time.Time) []at {
-	var got []at
+func sentAt(base *scriptBase, start time.Time) []arrival {
+	var got []arrival
 	for _, s := range base.log() {
-		got = append(got, at{s.requestID, s.at.Sub(start)})
+		got = append(got, arrival{s.requestID, s.at.Sub(start)})
 	}
 	return got
 }
@@ -147,7 +148,7 @@ func TestCoordinatorSharesCooldownAndPace(t *testing.T) {
 		})
 		wg.Wait()
 		gap := 10 * time.Millisecond
-		want := []at{{"first", 0}, {"first", 2 * time.Second}, {"w0", 2*time.Second + gap},
+		want := []arrival{{"first", 0}, {"first", 2 * time.Second}, {"w0", 2*time.Second + gap},
 			{"w1", 2*time.Second + 2*gap}, {"w2", 2*time.Second + 3*gap}, {"w3", 2*time.Second + 4*gap},
 			{"late", 2*time.Second + 5*gap}}
 		assert.Empty(t, cmp.Diff(want, sentAt(base, start)))
@@ -171,7 +172,7 @@ func TestCoordinatorHeldCallsThatCannotWait(t *testing.T) {
 			require.ErrorAs(t, err, &cd)
 			assert.Equal(t, 20*time.Second, cd.RetryAfter)
 			assert.Equal(t, "neuracraft: GET /v1/pipelines/pipe_1: held back locally, not sent: "+
-				"api.neuracraft.com is cooling down after 429 Too Many Requests, and the request's turn comes in 20s (request req_held)", err.Error())
+				"api.neuracraft.com is cooling down after 429 Too Many Requests, turn in 20s (request req_held)", err.Error())
 			assert.Zero(t, base.attempts())
 			assert.Equal(t, [3]int{1, 0, 0}, fleet.counts())
 		})
@@ -194,7 +195,7 @@ func TestCoordinatorHeldCallsThatCannotWait(t *testing.T) {
 			assert.Equal(t, 1010*time.Millisecond, cd.RetryAfter)
 			assert.Equal(t, Code(503), cd.Cause)
 			wg.Wait()
-			assert.Equal(t, []at{{"first", time.Second}}, sentAt(base, start))
+			assert.Equal(t, []arrival{{"first", time.Second}}, sentAt(base, start))
 		})
 	})
 	t.Run("context already done: nothing reserved, nothing sent", func(t *testing.T) {
@@ -230,7 +231,7 @@ func TestCoordinatorCancelGivesTurnBack(t *testing.T) {
 		synctest.Wait()
 		wg.Go(func() { assert.NoError(t, callWith(t, tr, context.Background(), "z")) }) // y's turn again
 		wg.Wait()
-		assert.Empty(t, cmp.Diff([]at{{"x", time.Second}, {"z", time.Second + 10*time.Millisecond}}, sentAt(base, start)))
+		assert.Empty(t, cmp.Diff([]arrival{{"x", time.Second}, {"z", time.Second + 10*time.Millisecond}}, sentAt(base, start)))
 		assert.Equal(t, [3]int{1, 3, 1}, fleet.counts())
 	})
 }
@@ -252,7 +253,7 @@ func TestCoordinatorFailureFallsBackToLocalQueue(t *testing.T) {
 		wg.Wait()
 		// The local queue holds them to the fleet's cooldown end, paced by
 		// the local gap of the 1 s that was left: 10 ms.
-		want := []at{{"c0", time.Second}, {"c1", time.Second + 10*time.Millisecond}, {"c2", time.Second + 20*time.Millisecond}}
+		want := []arrival{{"c0", time.Second}, {"c1", time.Second + 10*time.Millisecond}, {"c2", time.Second + 20*time.Millisecond}}
 		assert.Empty(t, cmp.Diff(want, sentAt(base, start)))
 	})
 }

@@ -5,6 +5,7 @@ package neuracraft
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -15,11 +16,12 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 )
 
-// DefaultMaxErrorBody is how many bytes of an error response's body
+// defaultMaxErrorBody is how many bytes of an error response's body
 // [FromResponse] and [Transport] keep, by default: 64 KiB.
-const DefaultMaxErrorBody = 64 << 10
+const defaultMaxErrorBody = 64 << 10
 
 // maxDrain is how many bytes past the kept part of an error body are read
 // and thrown away so that the connection can be reused. A longer body is
@@ -34,8 +36,8 @@ const maxPrealloc = 1 << 20
 const maxMessage = 300
 
 // FromResponse returns nil for a response with status 1xx-3xx, leaving its
-// body untouched. For 4xx and 5xx it reads at most [DefaultMaxErrorBody]
-// bytes of the body, drains a bounded amount more, closes the body, and
+// body untouched. For 4xx and 5xx it reads at most the
+// first 64 KiB of the body, drains a bounded amount more, closes the body, and
 // returns an [*APIError]: always that type, whatever the body holds (JSON
 // envelope, HTML from a gateway, nothing, a cut-off or invalid document).
 func FromResponse(resp *http.Response) error {
@@ -45,27 +47,27 @@ func FromResponse(resp *http.Response) error {
 	if resp.StatusCode < 400 {
 		return nil
 	}
-	return newAPIError(resp, DefaultMaxErrorBody)
+	return newAPIError(resp, defaultMaxErrorBody)
 }
 
 // newAPIError decodes an error response, keeping at most limit bytes of its
 // body, and closes the body.
 func newAPIError(resp *http.Response, limit int64) *APIError {
 	if limit <= 0 {
-		limit = DefaultMaxErrorBody
+		limit = defaultMaxErrorBody
 	}
 	e := &APIError{
 		StatusCode: resp.StatusCode,
 		Code:       Code(resp.StatusCode),
 		Header:     resp.Header,
-		RequestID:  resp.Header.Get(requestIDHeader),
+		RequestID:  cleanHeaderValue(resp.Header.Get(requestIDHeader)),
 		RetryAfter: parseRetryAfter(resp.Header.Get("Retry-After"), time.Now()),
 	}
 	if req := resp.Request; req != nil {
 		e.Method = req.Method
 		e.URL = redactURL(req.URL)
 		if e.RequestID == "" {
-			e.RequestID = req.Header.Get(requestIDHeader)
+			e.RequestID = cleanHeaderValue(req.Header.Get(requestIDHeader))
 		}
 	}
 	if resp.Body != nil {
@@ -79,7 +81,7 @@ func newAPIError(resp *http.Response, limit int64) *APIError {
 		}
 		_ = resp.Body.Close()
 	}
-	e.decode(resp.Header.Get("Content-Type"))
+	e.decode(resp.Header)
 	return e
 }
 
@@ -120,93 +122,236 @@ func readCapped(r io.Reader, limit, contentLength int64) (body []byte, truncated
 	return body, false, err
 }
 
-// envelope is NeuraCraft's error body: {"error": {"code": ..., "message": ...}}.
-// Every field is raw so that a field of the wrong type spoils only itself.
+// The decoder reads the error-body shapes below in one json.Unmarshal,
+// into an envelope whose leaves are lenient types: a field of the wrong
+// type spoils only itself, and no part is unmarshalled again.
+//
+//	{"error": {"code": 8102 | "8102" | "not_found", "message": "...",
+//	           "details": <any JSON>, "retryable": true}}      NeuraCraft
+//	{"error": "invalid_client", "error_description": "..."}   RFC 6749 §5.2
+//	{"error": "text"}
+//	{"message": "text"}
+//
+// Only when "error" is not an object (the string shapes) does the body
+// take a second, smaller pass (oauthEnvelope).
 type envelope struct {
-	Error   json.RawMessage `json:"error"`
-	Message json.RawMessage `json:"message"`
+	Error       *errorObject `json:"error"`
+	Message     jsonText     `json:"message"`
+	Description jsonText     `json:"error_description"`
 }
 
 type errorObject struct {
-	Code      json.RawMessage `json:"code"`
-	Message   json.RawMessage `json:"message"`
-	Details   json.RawMessage `json:"details"`
-	Retryable json.RawMessage `json:"retryable"`
+	Code      jsonCode  `json:"code"`
+	Message   jsonText  `json:"message"`
+	Details   jsonValue `json:"details"`
+	Retryable jsonBool  `json:"retryable"`
 }
 
-// decode fills Code, Reason, Message, Details and RetryHint from Body. It
-// never fails: what cannot be decoded is left out, Message falls back to
-// the body's text or the status text, and a JSON syntax error is kept in
-// Err.
-func (e *APIError) decode(contentType string) {
+// oauthEnvelope reads a body whose "error" is not an object: the OAuth
+// shape of RFC 6749 section 5.2, or {"error": "text"}.
+type oauthEnvelope struct {
+	Error       jsonText `json:"error"`
+	Message     jsonText `json:"message"`
+	Description jsonText `json:"error_description"`
+}
+
+// decode fills Code, Reason, Message, Details and RetryHint from Body and,
+// for what the body leaves out, from a Bearer challenge in the
+// WWW-Authenticate header (RFC 6750 section 3). It never fails: what
+// cannot be decoded is left out, Message falls back to the body's text or
+// the status text, and a JSON syntax error is kept in Err.
+func (e *APIError) decode(h http.Header) {
 	body := bytes.TrimSpace(e.Body)
 	if len(body) > 0 && (body[0] == '{' || body[0] == '[') {
 		var env envelope
-		if err := json.Unmarshal(body, &env); err != nil {
-			if e.Err == nil && !e.Truncated {
-				e.Err = fmt.Errorf("decoding error body: %w", err)
+		err := json.Unmarshal(body, &env)
+		var typeErr *json.UnmarshalTypeError
+		switch {
+		case err == nil:
+			e.decodeEnvelope(&env)
+		case body[0] == '{' && errors.As(err, &typeErr):
+			// Valid JSON whose "error" is not an object: every other
+			// field is lenient, so nothing else can be of the wrong type.
+			var oauth oauthEnvelope
+			if json.Unmarshal(body, &oauth) == nil {
+				e.decodeOAuth(&oauth)
 			}
-		} else {
-			e.decodeEnvelope(env)
+		case e.Err == nil && !e.Truncated:
+			e.Err = fmt.Errorf("decoding error body: %w", err)
+		}
+	}
+	if e.Reason == "" || e.Message == "" {
+		if v := h["Www-Authenticate"]; len(v) > 0 {
+			code, desc := bearerError(v)
+			if e.Reason == "" {
+				e.Reason = cleanText(code, maxReason)
+			}
+			if e.Message == "" {
+				e.Message = cleanText(cmp.Or(desc, code), maxMessage)
+			}
 		}
 	}
 	if e.Message == "" {
-		e.Message = fallbackMessage(body, contentType, e.StatusCode)
+		e.Message = fallbackMessage(body, h.Get("Content-Type"), e.StatusCode)
 	}
 }
 
-func (e *APIError) decodeEnvelope(env envelope) {
-	var msg string
-	if len(env.Error) > 0 && env.Error[0] == '"' && json.Unmarshal(env.Error, &msg) == nil && msg != "" { // {"error": "text"}
-		e.Message = cleanText(msg, maxMessage)
+func (e *APIError) decodeEnvelope(env *envelope) {
+	obj := env.Error
+	if obj == nil { // no "error", or null: {"message": "text"}
+		e.Message = cleanText(cmp.Or(string(env.Message), string(env.Description)), maxMessage)
 		return
 	}
-	var obj errorObject
-	if len(env.Error) > 0 && env.Error[0] == '{' && json.Unmarshal(env.Error, &obj) == nil {
-		e.decodeCode(obj.Code)
-		if json.Unmarshal(obj.Message, &msg) == nil {
-			e.Message = cleanText(msg, maxMessage)
+	if c := obj.Code; c.isNumber {
+		if code := Code(c.number); code.IsPlugin() || (code >= 400 && code <= 599) {
+			e.Code = code
 		}
-		if len(obj.Details) > 0 && obj.Details[0] == '{' {
-			e.Details = obj.Details
-		}
-		var hint bool
-		if json.Unmarshal(obj.Retryable, &hint) == nil && len(obj.Retryable) > 0 && obj.Retryable[0] != 'n' {
-			e.RetryHint = &hint
-		}
-		return
+	} else {
+		e.Reason = cleanText(c.reason, maxReason)
 	}
-	if json.Unmarshal(env.Message, &msg) == nil { // {"message": "text"}
-		e.Message = cleanText(msg, maxMessage)
+	e.Message = cleanText(string(obj.Message), maxMessage)
+	if len(obj.Details) > 0 {
+		e.Details = json.RawMessage(obj.Details)
+	}
+	if obj.Retryable.set {
+		hint := obj.Retryable.value
+		e.RetryHint = &hint
 	}
 }
 
-// decodeCode takes the body's code: a number, or a string that is either
-// numeric ("8102") or a reason ("not_found"). Numbers that are neither a
-// failure status (400-599) nor a plugin code are ignored; the raw body
-// keeps them.
-func (e *APIError) decodeCode(raw json.RawMessage) {
+// decodeOAuth reads a body whose "error" is a string: an OAuth error code
+// with its description, or a message.
+func (e *APIError) decodeOAuth(env *oauthEnvelope) {
+	code := strings.TrimSpace(string(env.Error))
+	if code == "" { // "error" is empty, or neither a string nor an object
+		e.Message = cleanText(cmp.Or(string(env.Message), string(env.Description)), maxMessage)
+		return
+	}
+	if isReasonWord(code) {
+		e.Reason = code
+	}
+	e.Message = cleanText(cmp.Or(string(env.Description), code), maxMessage)
+}
+
+// maxReason is the longest Reason, in runes.
+const maxReason = 64
+
+// isReasonWord reports whether s reads as an error code rather than a
+// sentence: at most maxReason letters, digits, '_', '.' and '-', with at
+// least one letter ("invalid_client", "not_found").
+func isReasonWord(s string) bool {
+	letter := false
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z':
+			letter = true
+		case '0' <= c && c <= '9', c == '_', c == '.', c == '-':
+		default:
+			return false
+		}
+	}
+	return letter && len(s) <= maxReason
+}
+
+// jsonText is a JSON string; any other JSON value leaves it empty.
+type jsonText string
+
+func (t *jsonText) UnmarshalJSON(raw []byte) error {
+	if len(raw) < 2 || raw[0] != '"' {
+		return nil
+	}
+	// The decoder has checked the syntax; without escapes or invalid
+	// UTF-8 (which the decoder replaces byte by byte) the text is the
+	// bytes between the quotes.
+	if inner := raw[1 : len(raw)-1]; bytes.IndexByte(inner, '\\') < 0 && utf8.Valid(inner) {
+		*t = jsonText(inner)
+		return nil
+	}
+	var s string
+	if json.Unmarshal(raw, &s) == nil {
+		*t = jsonText(s)
+	}
+	return nil
+}
+
+// jsonCode is the error's "code": a number, or a string that is either
+// numeric ("8102") or a reason ("not_found"). Other JSON values are
+// ignored; the raw body keeps them.
+type jsonCode struct {
+	number   int
+	isNumber bool
+	reason   string
+}
+
+func (c *jsonCode) UnmarshalJSON(raw []byte) error {
 	if len(raw) == 0 {
-		return
+		return nil
 	}
-	text := string(raw)
 	if raw[0] == '"' {
-		if json.Unmarshal(raw, &text) != nil {
-			return
+		var text jsonText
+		_ = text.UnmarshalJSON(raw)
+		s := strings.TrimSpace(string(text))
+		c.number, c.isNumber = parseInt(s)
+		if !c.isNumber {
+			c.reason = s
 		}
-		text = strings.TrimSpace(text)
-		if _, err := strconv.Atoi(text); err != nil {
-			e.Reason = cleanText(text, 64)
-			return
+		return nil
+	}
+	if raw[0] == '-' || ('0' <= raw[0] && raw[0] <= '9') {
+		c.number, c.isNumber = parseInt(string(raw)) // a fraction or exponent is not a code
+	}
+	return nil
+}
+
+// parseInt is strconv.Atoi for a 64-bit int without the error value (which
+// allocates): an optional sign and decimal digits, within range.
+func parseInt(s string) (int, bool) {
+	neg := false
+	if s != "" && (s[0] == '+' || s[0] == '-') {
+		neg, s = s[0] == '-', s[1:]
+	}
+	if s == "" {
+		return 0, false
+	}
+	const limit = uint64(1) << 63 // -limit is the least int64
+	var n uint64
+	for i := 0; i < len(s); i++ {
+		d := uint64(s[i] - '0')
+		if d > 9 || n > (limit-d)/10 {
+			return 0, false
 		}
+		n = n*10 + d
 	}
-	n, err := strconv.Atoi(text)
-	if err != nil {
-		return
+	if !neg {
+		if n == limit {
+			return 0, false
+		}
+		return int(n), true
 	}
-	if c := Code(n); c.IsPlugin() || (c >= 400 && c <= 599) {
-		e.Code = c
+	return int(-int64(n)), true // -int64(limit) wraps to itself, the least int64
+}
+
+// jsonBool is a JSON true or false; any other value leaves it unset.
+type jsonBool struct{ value, set bool }
+
+func (b *jsonBool) UnmarshalJSON(raw []byte) error {
+	switch string(raw) {
+	case "true":
+		*b = jsonBool{value: true, set: true}
+	case "false":
+		*b = jsonBool{set: true}
 	}
+	return nil
+}
+
+// jsonValue is any JSON value but null, copied as it came.
+type jsonValue []byte
+
+func (v *jsonValue) UnmarshalJSON(raw []byte) error {
+	if string(raw) != "null" {
+		*v = append((*v)[:0], raw...)
+	}
+	return nil
 }
 
 // fallbackMessage is Message for a body that named none: a short excerpt

@@ -17,6 +17,8 @@
 // Retry-After up to a cap, never sleeps past the request's deadline, never
 // buffers a request body, limits retries per host with a retry budget, and
 // holds every request to a host that asked for a pause until the pause
-// ends. [Client] is a small JSON client built on it, and the package
-// neuracrafttest is a fake NeuraCraft server for your tests.
+// ends. [Client] is a small JSON client built on it; its
+// [Client.WaitRun] waits for a pipeline run, whose failure is a
+// [*RunError]. The package neuracrafttest is a fake NeuraCraft server for
+// your tests.
 package neuracraft

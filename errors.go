@@ -1,5 +1,6 @@
-// This file holds the error types (APIError, CooldownError and the error
-// of a request that got no answer) and the classification helpers
+// This file holds the error types (APIError for an answer, RequestError
+// for no answer, CooldownError for a request held back), the one-line
+// format they share (errorLine), and the classification helpers
 // IsRetryable and IsPlugin.
 
 package neuracraft
@@ -20,10 +21,11 @@ import (
 )
 
 // APIError is a failed NeuraCraft call: the API, or a proxy in front of
-// it, answered with an HTTP status of 400 or more. It is the one error type
-// of this package; test it with [errors.Is] against a sentinel
-// ([ErrNotFound], [ErrPlugin], ...) or a [Code], and reach its fields with
-// [errors.As].
+// it, answered with an HTTP status of 400 or more. It is the error of
+// every call that got an answer (a call that got none fails with a
+// [*RequestError], one held back unsent with a [*CooldownError]); test it
+// with [errors.Is] against a sentinel ([ErrNotFound], [ErrPlugin], ...) or
+// a [Code], and reach its fields with [errors.As].
 //
 // StatusCode is the HTTP status; Code is the most specific NeuraCraft code,
 // which differs from the status only when the body names one (a plugin
@@ -39,18 +41,25 @@ type APIError struct {
 	// such as "8102") when it is a failure status (400-599) or a plugin
 	// code; otherwise the HTTP status.
 	Code Code
-	// Reason is the body's string code, such as "insufficient_scope", or "".
+	// Reason is the body's string code, such as "insufficient_scope", or
+	// the "error" of an OAuth body ({"error": "invalid_client", ...}, RFC
+	// 6749) or, failing both, of a Bearer challenge in WWW-Authenticate
+	// (RFC 6750); else "". At most 64 runes, on one line.
 	Reason string
-	// Message is the body's message. When the body has none (an HTML page
-	// from a gateway, an empty or broken body) it is a short, cleaned
-	// excerpt of a plain-text body, or the status text.
+	// Message is the body's message, or the "error_description" of the
+	// OAuth body or Bearer challenge. Without one (an HTML page from a
+	// gateway, an empty or broken body) it is a short excerpt of a
+	// plain-text body, or the status text. At most 300 runes, on one line.
 	Message string
-	// Details is the body's "details" object, when it sent one.
+	// Details is the body's "details", of any JSON type (object, array,
+	// string, ...), as sent; nil when the body has none or null.
 	Details json.RawMessage
 	// RetryHint is the body's "retryable" flag; nil when the body has none.
 	RetryHint *bool
 	// RequestID is the response's X-Request-ID header; when the response
-	// has none, the X-Request-ID the request was sent with.
+	// has none, the X-Request-ID the request was sent with. Control
+	// characters (CR, LF, ESC, C1) and invalid UTF-8 are dropped, and it
+	// is at most 128 bytes (a longer value is cut and ends in "…").
 	RequestID string
 	// RetryAfter is the wait the Retry-After header asks for (delay-seconds
 	// or an HTTP-date), zero when the header is absent, invalid or in the
@@ -67,7 +76,7 @@ type APIError struct {
 	// Header is the response's header.
 	Header http.Header
 	// Body is the raw body as read: at most the configured limit
-	// (DefaultMaxErrorBody by default).
+	// (64 KiB by default).
 	Body []byte
 	// Truncated reports that the body was longer than the limit and Body
 	// holds only its beginning.
@@ -75,46 +84,31 @@ type APIError struct {
 	// Err is why the body could not be fully read or decoded, or nil.
 	// Unwrap returns it.
 	Err error
+
+	// stop is why the Transport did not retry a retryable failure.
+	stop stopReason
 }
 
 // Error returns one line: the request, the code, the message and the
-// request ID, each once, as in
+// notes (the HTTP status when the code differs, the request ID, the
+// attempts), each once, as in
 //
 //	neuracraft: GET /v1/pipelines/pipe_1: 404 Not Found: Resource not found (request req_abc123)
 func (e *APIError) Error() string {
-	var b strings.Builder
-	b.WriteString("neuracraft: ")
-	if e.Method != "" || e.URL != "" {
-		b.WriteString(e.Method)
-		if p := urlPath(e.URL); p != "" {
-			if e.Method != "" {
-				b.WriteByte(' ')
-			}
-			b.WriteString(p)
-		}
-		b.WriteString(": ")
+	msg := e.Message
+	if msg == e.Code.Name() {
+		msg = ""
 	}
-	b.WriteString(e.Code.String())
-	if e.Message != "" && e.Message != e.Code.Name() {
-		b.WriteString(": ")
-		b.WriteString(e.Message)
-	}
-	var notes []string
+	var status string
 	if e.StatusCode != int(e.Code) {
-		notes = append(notes, "HTTP "+strconv.Itoa(e.StatusCode))
+		status = "HTTP " + strconv.Itoa(e.StatusCode)
 	}
-	if e.RequestID != "" {
-		notes = append(notes, "request "+e.RequestID)
+	what := e.Code.String()
+	if e.Code == 0 {
+		what = "error response" // a zero APIError, not one decoded
 	}
-	if e.Attempts > 1 {
-		notes = append(notes, strconv.Itoa(e.Attempts)+" attempts")
-	}
-	if len(notes) > 0 {
-		b.WriteString(" (")
-		b.WriteString(strings.Join(notes, ", "))
-		b.WriteByte(')')
-	}
-	return b.String()
+	return errorLine(e.Method, urlPath(e.URL), what, msg,
+		status, requestNote(e.RequestID), countNote(e.Attempts, "attempts"), e.stop.note())
 }
 
 // Format prints Error() for every verb (%v, %+v, %s, and %q quoted), so
@@ -177,7 +171,7 @@ func (e *APIError) retryable() bool {
 	}
 	pacing := serverPacing(e.StatusCode)
 	if e.Code.IsPlugin() {
-		if p, ok := LookupPluginCode(e.Code); ok {
+		if p, ok := lookupPluginCode(e.Code); ok {
 			return p.Retryable
 		}
 		return pacing
@@ -195,16 +189,35 @@ func (e *APIError) retryable() bool {
 // a registered plugin code's Retryable; an unregistered plugin code is
 // retryable only with status 429 or 503; otherwise 429, 500, 502, 503 and
 // 504 are retryable and every other status is not. A request held back by
-// a cooldown ([*CooldownError]) is retryable later. Transient network
-// failures are retryable: timeouts of an attempt (dial, response headers,
-// reads), connection refused, and a connection closed or reset before the
-// response (io.EOF, io.ErrUnexpectedEOF, ECONNRESET). nil,
-// context.Canceled and the context's own context.DeadlineExceeded are not.
+// a cooldown ([*CooldownError]) is retryable later.
+//
+// Transient network failures are retryable:
+//   - timeouts of one attempt: dial, TLS handshake, response headers
+//     (http.Transport.ResponseHeaderTimeout), reads;
+//   - a failure to connect: connection refused, network or host
+//     unreachable, no local port left (any dial error but a malformed
+//     address), and a name lookup that timed out or failed temporarily
+//     (a name that does not exist is not retryable);
+//   - a connection closed or reset before the response head, wherever it
+//     was cut: io.EOF, io.ErrUnexpectedEOF, ECONNRESET, EPIPE, a head that
+//     reads as malformed because it stops short, and net.ErrClosed (a
+//     connection closed under the request, as aws-sdk-go-v2 also treats
+//     it);
+//   - HTTP/2: a stream reset (RST_STREAM) with INTERNAL_ERROR,
+//     STREAM_CLOSED, REFUSED_STREAM, CANCEL or ENHANCE_YOUR_CALM, a GOAWAY
+//     followed by the close of the connection, and a connection that
+//     stopped answering pings. Other HTTP/2 error codes (PROTOCOL_ERROR,
+//     HTTP_1_1_REQUIRED, ...) are not.
+//
+// The caller's own deadline or cancellation is never retryable, however it
+// is reported: nil, context.Canceled, the context's own
+// context.DeadlineExceeded and http.Client.Timeout expiring are not.
 //
 // IsRetryable does not look at the request method; [Transport] also does,
-// see [DefaultShouldRetry].
+// see [DefaultShouldRetry]: a network failure is retried only for an
+// idempotent request, since the server may have acted on it.
 func IsRetryable(err error) bool {
-	if err == nil || errors.Is(err, context.Canceled) || isContextDeadline(err) {
+	if err == nil || errors.Is(err, context.Canceled) || isContextDeadline(err) || callerTimedOut(err) {
 		return false
 	}
 	var apiErr *APIError
@@ -273,7 +286,8 @@ func isTransientNetError(err error) bool {
 	if errors.As(err, &dnsErr) {
 		return dnsErr.IsTimeout || dnsErr.IsTemporary
 	}
-	return timedOut(err)
+	return timedOut(err) || errors.Is(err, net.ErrClosed) || dialFailed(err) ||
+		cutHead(err) || h2Reset(err) || h2ConnGone(err)
 }
 
 // IsPlugin reports whether err, through any wrapping, carries a plugin
@@ -300,34 +314,134 @@ type CooldownError struct {
 	RetryAfter time.Duration
 }
 
-// Error says that the request was held back, for how long, and why.
+// Error returns one line: the request, that it was held back unsent, the
+// host and its cooldown's cause, when the request's turn comes, and the
+// request ID, as in
+//
+//	neuracraft: GET /v1/pipelines: held back locally, not sent: api.neuracraft.com is cooling down after 429 Too Many Requests, turn in 1.2s (request req_1)
 func (e *CooldownError) Error() string {
-	msg := "neuracraft: " + e.Method + " " + urlPath(e.URL) +
-		": held back locally, not sent: " + e.Host + " is cooling down after " +
-		e.Cause.String() + ", and the request's turn comes in " + e.RetryAfter.String()
-	if e.RequestID != "" {
-		msg += " (request " + e.RequestID + ")"
+	host := e.Host
+	if host == "" {
+		host = "the host"
 	}
-	return msg
+	detail := host + " is cooling down"
+	if e.Cause != 0 {
+		detail += " after " + e.Cause.String()
+	}
+	if e.RetryAfter > 0 {
+		detail += ", turn in " + e.RetryAfter.String()
+	}
+	return errorLine(e.Method, urlPath(e.URL), "held back locally, not sent", detail, requestNote(e.RequestID))
 }
 
 // Is reports whether target is ErrRateLimited.
 func (e *CooldownError) Is(target error) bool { return target == ErrRateLimited }
 
-// requestError is a failed attempt that got no response: it names the
-// request, its ID and the attempt, and unwraps to the network error.
-type requestError struct {
-	method, path, id string
-	attempt          int
-	err              error
+// RequestError is a call through a [Transport] that got no answer: the
+// connection failed, was cut before the response head, or timed out. It
+// names the request so that logs can quote it, and unwraps to the cause
+// (a net.Error, io.EOF, a context error, ...). [IsRetryable] says whether
+// the cause is transient.
+type RequestError struct {
+	// Method and URL name the request; URL is redacted like APIError.URL.
+	Method string
+	URL    string
+	// RequestID is the X-Request-ID the request was sent with, or "".
+	RequestID string
+	// Attempts is how many times the request was sent, this one included.
+	Attempts int
+	// Err is why the attempt failed.
+	Err error
+
+	// stop is why the Transport did not retry it.
+	stop stopReason
 }
 
-func (e *requestError) Error() string {
-	note := "attempt " + strconv.Itoa(e.attempt)
-	if e.id != "" {
-		note = "request " + e.id + ", " + note
+// Error returns one line: the request, the cause, the request ID and the
+// attempt, as in
+//
+//	neuracraft: GET /v1/pipelines: read tcp ...: connection reset by peer (request req_1, attempt 2)
+func (e *RequestError) Error() string {
+	cause := "no answer"
+	if e.Err != nil {
+		cause = e.Err.Error()
 	}
-	return "neuracraft: " + e.method + " " + e.path + " (" + note + "): " + e.err.Error()
+	var attempt string
+	if e.Attempts > 0 {
+		attempt = "attempt " + strconv.Itoa(e.Attempts)
+	}
+	return errorLine(e.Method, urlPath(e.URL), cause, "", requestNote(e.RequestID), attempt, e.stop.note())
 }
 
-func (e *requestError) Unwrap() error { return e.err }
+// Unwrap returns Err.
+func (e *RequestError) Unwrap() error { return e.Err }
+
+// LogValue implements [slog.LogValuer]: the request, its ID, the attempts
+// and the cause.
+func (e *RequestError) LogValue() slog.Value {
+	cause := ""
+	if e.Err != nil {
+		cause = e.Err.Error()
+	}
+	return slog.GroupValue(
+		slog.String("method", e.Method),
+		slog.String("url", e.URL),
+		slog.String("request_id", e.RequestID),
+		slog.Int("attempts", e.Attempts),
+		slog.String("error", cause))
+}
+
+// errorLine renders the one line that every error of this package prints,
+//
+//	neuracraft: METHOD /path: what: detail (note, note)
+//
+// leaving out empty parts with their separators, so that a zero value
+// still reads as a sentence.
+func errorLine(method, path, what, detail string, notes ...string) string {
+	var b strings.Builder
+	b.WriteString("neuracraft: ")
+	if req := strings.TrimSpace(method + " " + path); req != "" {
+		b.WriteString(req)
+		b.WriteString(": ")
+	}
+	b.WriteString(what)
+	if detail != "" {
+		if what != "" {
+			b.WriteString(": ")
+		}
+		b.WriteString(detail)
+	}
+	open := false
+	for _, n := range notes {
+		if n == "" {
+			continue
+		}
+		if open {
+			b.WriteString(", ")
+		} else {
+			b.WriteString(" (")
+			open = true
+		}
+		b.WriteString(n)
+	}
+	if open {
+		b.WriteByte(')')
+	}
+	return b.String()
+}
+
+// requestNote is the note naming a request ID, or "" without one.
+func requestNote(id string) string {
+	if id == "" {
+		return ""
+	}
+	return "request " + id
+}
+
+// countNote is "n what" for n of 2 or more ("3 attempts"), else "".
+func countNote(n int, what string) string {
+	if n < 2 {
+		return ""
+	}
+	return strconv.Itoa(n) + " " + what
+}

@@ -143,7 +143,8 @@ func TestFromResponseTestdata(t *testing.T) {
 			Code: 8102, Message: "PDF Export Plugin: renderer pool exhausted, try again shortly.",
 			Details: `{"queue_depth":512}`, RetryHint: new(true), RetryAfter: 30 * time.Second}},
 		{"plugin_bad_types.json", 502, []string{"Content-Type", "application/json"}, apiErrorView{
-			Code: 8301, Message: "Webhook Plugin: delivery to https://hooks.example.com/nc failed."}},
+			Code: 8301, Message: "Webhook Plugin: delivery to https://hooks.example.com/nc failed.",
+			Details: `["timeout after 10s"]`}}, // details of any JSON type are kept
 		{"nulls.json", 429, []string{"Content-Type", "application/json", "Retry-After", "3600"}, apiErrorView{
 			Code: 429, Reason: "quota_exceeded", Message: "Monthly pipeline-run quota exceeded for workspace ws_42.", RetryAfter: time.Hour}},
 		{"error_string.json", 400, []string{"Content-Type", "application/json"}, apiErrorView{
@@ -358,7 +359,7 @@ func TestFromResponseClosesBody(t *testing.T) {
 func TestFromResponseBoundedRead(t *testing.T) {
 	const (
 		size    = 50 << 20 // 50 MiB
-		maxRead = DefaultMaxErrorBody + 1 + 256<<10
+		maxRead = defaultMaxErrorBody + 1 + 256<<10
 	)
 	prefix := `{"error":{"code":"payload_too_large","message":"`
 	for _, contentLength := range []int64{-1, int64(len(prefix)) + size} {
@@ -368,8 +369,8 @@ func TestFromResponseBoundedRead(t *testing.T) {
 			resp.Body, resp.ContentLength = body, contentLength
 			apiErr := mustAPIError(t, resp)
 
-			if len(apiErr.Body) != DefaultMaxErrorBody || !apiErr.Truncated {
-				t.Errorf("Body is %d bytes, Truncated %v; want %d, true", len(apiErr.Body), apiErr.Truncated, DefaultMaxErrorBody)
+			if len(apiErr.Body) != defaultMaxErrorBody || !apiErr.Truncated {
+				t.Errorf("Body is %d bytes, Truncated %v; want %d, true", len(apiErr.Body), apiErr.Truncated, defaultMaxErrorBody)
 			}
 			if !strings.HasPrefix(string(apiErr.Body), prefix+"aaaa") {
 				t.Errorf("Body starts %q, want the beginning of the body", apiErr.Body[:60])
@@ -389,10 +390,10 @@ func TestFromResponseBoundedRead(t *testing.T) {
 }
 
 func TestFromResponseBodyAtLimit(t *testing.T) {
-	for _, n := range []int{DefaultMaxErrorBody - 1, DefaultMaxErrorBody, DefaultMaxErrorBody + 1, DefaultMaxErrorBody + 1000} {
+	for _, n := range []int{defaultMaxErrorBody - 1, defaultMaxErrorBody, defaultMaxErrorBody + 1, defaultMaxErrorBody + 1000} {
 		body := strings.Repeat("x", n)
 		apiErr := apiErrorFor(t, 503, body, "Content-Type", "text/plain")
-		wantLen, wantTrunc := min(n, DefaultMaxErrorBody), n > DefaultMaxErrorBody
+		wantLen, wantTrunc := min(n, defaultMaxErrorBody), n > defaultMaxErrorBody
 		if len(apiErr.Body) != wantLen || apiErr.Truncated != wantTrunc || apiErr.Err != nil {
 			t.Errorf("%d-byte body: Body %d bytes, Truncated %v, Err %v; want %d, %v, nil",
 				n, len(apiErr.Body), apiErr.Truncated, apiErr.Err, wantLen, wantTrunc)

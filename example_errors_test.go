@@ -53,7 +53,7 @@ func Example_errorsIs() {
 		fmt.Println("no such pipeline")
 	case errors.Is(err, neuracraft.ErrUnauthorized), errors.Is(err, neuracraft.ErrForbidden):
 		fmt.Println("check the API key and its scopes")
-	case neuracraft.IsRetryable(err):
+	case neuracraft.IsRetryable(err): // could trying again help? (whether the request may be sent again is DefaultShouldRetry's question)
 		fmt.Println("try again later")
 	case err != nil:
 		fmt.Println("failed:", err)
@@ -99,7 +99,7 @@ func ExampleCode_Resolution() {
 	}
 	// Output:
 	// Rate limit exceeded.
-	// Wait before retrying. Check `Retry-After` header if provided.
+	// Wait before retrying. Check Retry-After header if provided.
 	// wait: 30s
 }
 
@@ -120,14 +120,15 @@ func ExamplePluginCode() {
 	err = neuracraft.FromResponse(rec.Result())
 
 	if errors.Is(err, neuracraft.Code(8102)) {
-		// the PDF template is invalid: fix it, retrying will not help
-		fmt.Println("fix the template")
+		// the PDF export failed; the message says why (here an invalid
+		// template: fix it, retrying will not help)
+		fmt.Println("the PDF export failed")
 	}
 	fmt.Println("plugin failure:", neuracraft.IsPlugin(err))               // errors.Is(err, neuracraft.ErrPlugin)
 	fmt.Println("internal error:", errors.Is(err, neuracraft.ErrInternal)) // the HTTP status counts too
 	// Output:
 	// 8102 102 true
-	// fix the template
+	// the PDF export failed
 	// plugin failure: true
 	// internal error: true
 }
@@ -136,7 +137,7 @@ func ExamplePluginCode() {
 // that errors name them and IsRetryable knows whether they are transient.
 func ExampleRegisterPluginCodes() {
 	if err := neuracraft.RegisterPluginCodes(
-		neuracraft.PluginCodeInfo{Code: 8102, Name: "PDF Template Invalid"},
+		neuracraft.PluginCodeInfo{Code: 8102, Name: "PDF Export Failed"},
 	); err != nil {
 		panic(err)
 	}
@@ -152,6 +153,6 @@ func ExampleRegisterPluginCodes() {
 	// same template again cannot help.
 	fmt.Println("retryable:", neuracraft.IsRetryable(err))
 	// Output:
-	// neuracraft: 8102 PDF Template Invalid: PDF Export Plugin: Failed to generate document due to invalid template. (HTTP 503, request req_7c1e)
+	// neuracraft: 8102 PDF Export Failed: PDF Export Plugin: Failed to generate document due to invalid template. (HTTP 503, request req_7c1e)
 	// retryable: false
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log"
 	"log/slog"
 	"net/http"
 	"os"
@@ -20,38 +21,58 @@ func ExampleWrapClient() {
 	defer srv.Close()
 
 	client := neuracraft.WrapClient(&http.Client{Timeout: 30 * time.Second})
-	req, _ := http.NewRequest("GET", srv.URL+"/pipelines/pipe_1", nil)
+	req, err := http.NewRequest("GET", srv.URL+"/pipelines/pipe_1", nil)
+	if err != nil {
+		log.Fatal(err)
+	}
 	req.Header.Set("X-API-Key", srv.APIKey)
 	resp, err := client.Do(req)
 	switch {
 	case errors.Is(err, neuracraft.ErrNotFound):
 		fmt.Println("no such pipeline")
-	case neuracraft.IsRetryable(err):
-		fmt.Println("neuracraft busy, try later:", err)
+	case neuracraft.DefaultShouldRetry(req, err): // method-aware; IsRetryable is not
+		slog.Warn("neuracraft busy; safe to send again later", "err", neuracraft.LogValue(err))
 	case err != nil:
-		fmt.Println("failed:", err)
+		slog.Error("get pipeline failed", "err", neuracraft.LogValue(err))
 	default:
-		resp.Body.Close()
+		defer resp.Body.Close()
 		fmt.Println("found it")
 	}
 	// Output: no such pipeline
 }
 
 // Every option of the Transport has a default; set only what you need.
+// Here a service that is down answers 503 every time: the Transport makes
+// three attempts, as MaxAttempts says, reports each retry, and returns the
+// last answer.
 func ExampleTransport() {
+	srv := neuracrafttest.NewServer()
+	defer srv.Close()
+	srv.Fail("GET /pipelines", 5, neuracrafttest.Error(503, "service_unavailable", "Back in a moment."))
+
 	transport := &neuracraft.Transport{
 		Retry: neuracraft.RetryPolicy{
-			MaxAttempts:   3,                // the first attempt included; 1 turns retries off
-			MaxRetryAfter: 10 * time.Second, // a longer Retry-After is returned to the caller
-			Budget:        neuracraft.RetryBudget{Disabled: true},
+			MaxAttempts: 3,                     // the first attempt included; 1 turns retries off
+			BaseDelay:   10 * time.Millisecond, // the backoff before the first retry, doubled for each next one
+			Budget:      neuracraft.RetryBudget{Disabled: true},
 		},
-		DisableCooldown: true,
-		OnRetry:         neuracraft.LogRetries(slog.Default()),
+		OnRetry: func(ev neuracraft.RetryEvent) { fmt.Println("retrying after attempt", ev.Attempt) },
 	}
 	client := &http.Client{Transport: transport}
-	_ = client
-	fmt.Println(transport.Retry.MaxAttempts)
-	// Output: 3
+	req, _ := http.NewRequest("GET", srv.URL+"/pipelines", nil)
+	req.Header.Set("X-API-Key", srv.APIKey)
+	resp, err := client.Do(req)
+	if err == nil {
+		resp.Body.Close()
+	}
+	var apiErr *neuracraft.APIError
+	if errors.As(err, &apiErr) {
+		fmt.Println(apiErr.Code, "after", apiErr.Attempts, "attempts")
+	}
+	// Output:
+	// retrying after attempt 1
+	// retrying after attempt 2
+	// 503 Service Unavailable after 3 attempts
 }
 
 // A Retry-After longer than MaxRetryAfter is not slept: the error comes

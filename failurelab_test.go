@@ -315,7 +315,7 @@ func TestFailureLabCutMidBody(t *testing.T) {
 }
 
 // TestFailureLabOversizedErrorBody: an error body far larger than
-// MaxErrorBody is kept only up to DefaultMaxErrorBody, marked Truncated,
+// MaxErrorBody is kept only up to defaultMaxErrorBody, marked Truncated,
 // and the rest is not read: the connection is dropped.
 func TestFailureLabOversizedErrorBody(t *testing.T) {
 	t.Run("5 MiB", func(t *testing.T) {
@@ -328,7 +328,7 @@ func TestFailureLabOversizedErrorBody(t *testing.T) {
 		assert.Equal(t, http.StatusBadRequest, apiErr.StatusCode)
 		assert.Equal(t, "invalid_request", apiErr.Reason, "decoded from the kept part")
 		assert.True(t, apiErr.Truncated)
-		assert.Len(t, apiErr.Body, neuracraft.DefaultMaxErrorBody)
+		assert.Len(t, apiErr.Body, 64<<10)
 		assert.NoError(t, apiErr.Err)
 		assert.Less(t, c.conns.BytesRead(), int64(1<<20), "bytes read of a 5 MiB body")
 		assert.Len(t, srv.RequestsFor("GET /pipelines"), 1)
@@ -355,7 +355,7 @@ func TestFailureLabOversizedErrorBody(t *testing.T) {
 		assert.Equal(t, http.StatusInternalServerError, apiErr.StatusCode)
 		assert.Equal(t, "Endless", apiErr.Message)
 		assert.True(t, apiErr.Truncated)
-		assert.Len(t, apiErr.Body, neuracraft.DefaultMaxErrorBody)
+		assert.Len(t, apiErr.Body, 64<<10)
 		assert.Less(t, c.conns.BytesRead(), int64(1<<20), "bytes read of an endless body")
 	})
 }

@@ -15,13 +15,15 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 )
 
-// FuzzFromResponse feeds FromResponse arbitrary statuses, headers and
-// bodies, seeded with every payload in testdata/errors. Whatever comes in,
-// a status of 400 or more gives an *APIError with a capped body, a clean
-// one-line message and a one-line Error; a lower status leaves the body
-// alone.
+// FuzzFromResponse feeds FromResponse arbitrary statuses, headers
+// (Content-Type, Retry-After, a hostile X-Request-ID and WWW-Authenticate)
+// and bodies, seeded with every payload in testdata/errors. Whatever comes
+// in, a status of 400 or more gives an *APIError with a capped body, a
+// clean and capped Message, Reason and RequestID, and a short one-line
+// Error; a lower status leaves the body alone.
 func FuzzFromResponse(f *testing.F) {
 	entries, err := os.ReadDir(filepath.Join("testdata", "errors"))
 	if err != nil {
@@ -30,23 +32,30 @@ func FuzzFromResponse(f *testing.F) {
 	statuses := []int{400, 401, 403, 404, 429, 500, 502, 503, 504}
 	contentTypes := []string{"application/json", "text/html; charset=UTF-8", "text/plain", "", "application/problem+json", "text/html; charset"}
 	retryAfters := []string{"", "30", "Wed, 21 Oct 2015 07:28:00 GMT", "-1", "99999999999999999999", "soon"}
+	requestIDs := []string{"", "req_01HF8ZK2", "req_1\r\nlevel=ERROR msg=forged", "\x1b[2J\x1b]0;x\x07", "\xff\xfe\u0085\u2028", strings.Repeat("r", 300)}
+	challenges := []string{"", `Bearer realm="neuracraft"`,
+		`Bearer realm="neuracraft", error="invalid_token", error_description="The access token expired"`,
+		`Basic realm="x", Bearer error=insufficient_scope, error_description="needs \"pipeline:write\"\r\n"`,
+		`Bearer error="unterminated`, "Bearer error=\"\x1b[31m\", error_description=\"" + strings.Repeat("d ", 400) + "\""}
 	for i, e := range entries {
 		body, err := os.ReadFile(filepath.Join("testdata", "errors", e.Name()))
 		if err != nil {
 			f.Fatal(err)
 		}
-		f.Add(statuses[i%len(statuses)], contentTypes[i%len(contentTypes)], retryAfters[i%len(retryAfters)], i%2 == 0, body)
+		f.Add(statuses[i%len(statuses)], contentTypes[i%len(contentTypes)], retryAfters[i%len(retryAfters)],
+			requestIDs[i%len(requestIDs)], challenges[i%len(challenges)], i%2 == 0, body)
 	}
-	f.Add(200, "application/json", "", true, []byte(`{"id":"pipe_abc123"}`))
-	f.Add(302, "", "", false, []byte("moved"))
-	f.Add(0, "", "", true, []byte(""))
-	f.Add(-1, "", "", true, []byte("x"))
-	f.Add(599, "text/plain", "5", true, []byte("\xff\xfe\n\r\x00"))
-	f.Add(8102, "application/json", "", true, []byte(`{"error":{"code":8102}}`))
-	f.Add(1<<40, "", "", false, []byte(`{"error":{"code":"8102","retryable":null,"details":{}}}`))
-	f.Add(500, "application/json", "1", true, []byte(`{"error":{"code":"`+strings.Repeat("a ", 100)+`"}}`))
+	f.Add(200, "application/json", "", "", "", true, []byte(`{"id":"pipe_abc123"}`))
+	f.Add(302, "", "", "", "", false, []byte("moved"))
+	f.Add(0, "", "", "", "", true, []byte(""))
+	f.Add(-1, "", "", "", "", true, []byte("x"))
+	f.Add(599, "text/plain", "5", "", "", true, []byte("\xff\xfe\n\r\x00"))
+	f.Add(8102, "application/json", "", "", "", true, []byte(`{"error":{"code":8102}}`))
+	f.Add(1<<40, "", "", "", "", false, []byte(`{"error":{"code":"8102","retryable":null,"details":{}}}`))
+	f.Add(500, "application/json", "1", "", "", true, []byte(`{"error":{"code":"`+strings.Repeat("a ", 100)+`"}}`))
+	f.Add(401, "", "", "req_\r\n", `Bearer error="invalid_token"`, true, []byte(`{"error":"invalid_client","error_description":"bad\nclient"}`))
 
-	f.Fuzz(func(t *testing.T, status int, contentType, retryAfter string, knownLength bool, body []byte) {
+	f.Fuzz(func(t *testing.T, status int, contentType, retryAfter, requestID, challenge string, knownLength bool, body []byte) {
 		rb := &recordingBody{r: bytes.NewReader(body)}
 		resp := &http.Response{StatusCode: status, Header: http.Header{}, Body: rb, ContentLength: -1}
 		if knownLength {
@@ -57,6 +66,12 @@ func FuzzFromResponse(f *testing.F) {
 		}
 		if retryAfter != "" {
 			resp.Header["Retry-After"] = []string{retryAfter}
+		}
+		if requestID != "" {
+			resp.Header["X-Request-Id"] = []string{requestID}
+		}
+		if challenge != "" {
+			resp.Header["Www-Authenticate"] = []string{challenge, challenge}
 		}
 		req, err := http.NewRequest(http.MethodGet, "https://api.neuracraft.com/v1/pipelines/pipe_1?limit=5&api_key=k_secret", nil)
 		if err != nil {
@@ -76,15 +91,35 @@ func FuzzFromResponse(f *testing.F) {
 		if !ok {
 			t.Fatalf("status %d: FromResponse = %T %v, want *APIError", status, err, err)
 		}
-		if len(apiErr.Body) > DefaultMaxErrorBody || !bytes.HasPrefix(body, apiErr.Body) ||
-			apiErr.Truncated != (len(body) > DefaultMaxErrorBody) {
+		if len(apiErr.Body) > defaultMaxErrorBody || !bytes.HasPrefix(body, apiErr.Body) ||
+			apiErr.Truncated != (len(body) > defaultMaxErrorBody) {
 			t.Fatalf("Body of %d bytes, Truncated %v, from a %d-byte body", len(apiErr.Body), apiErr.Truncated, len(body))
 		}
 		if rb.closed != 1 {
 			t.Fatalf("closed the body %d times, want once", rb.closed)
 		}
-		if apiErr.StatusCode != status || apiErr.RequestID != "req_fuzz" || apiErr.RetryAfter < 0 {
-			t.Fatalf("StatusCode %d, RequestID %q, RetryAfter %v", apiErr.StatusCode, apiErr.RequestID, apiErr.RetryAfter)
+		wantID := cleanHeaderValue(requestID)
+		if wantID == "" {
+			wantID = "req_fuzz"
+		}
+		if apiErr.StatusCode != status || apiErr.RequestID != wantID || apiErr.RetryAfter < 0 {
+			t.Fatalf("StatusCode %d, RequestID %q, RetryAfter %v; want RequestID %q", apiErr.StatusCode, apiErr.RequestID, apiErr.RetryAfter, wantID)
+		}
+		checkOneLine(t, "RequestID", apiErr.RequestID)
+		if len(apiErr.RequestID) > maxHeaderValue {
+			t.Fatalf("RequestID of %d bytes", len(apiErr.RequestID))
+		}
+		if apiErr.Reason != "" {
+			checkOneLine(t, "Reason", apiErr.Reason)
+		}
+		if n := utf8.RuneCountInString(apiErr.Reason); n > maxReason+1 {
+			t.Fatalf("Reason of %d runes", n)
+		}
+		if n := utf8.RuneCountInString(apiErr.Message); n > maxMessage+1 {
+			t.Fatalf("Message of %d runes", n)
+		}
+		if n := len(apiErr.Error()); n > 2048 {
+			t.Fatalf("Error() of %d bytes", n)
 		}
 		if c := apiErr.Code; c != Code(status) && !c.IsPlugin() && (c < 100 || c > 599) {
 			t.Fatalf("Code = %d for status %d", int(c), status)
@@ -164,7 +199,7 @@ func FuzzClientDo(f *testing.F) {
 			}
 			return
 		}
-		if meta == nil || meta.StatusCode != status {
+		if (meta == nil) == (err == nil) || (meta != nil && meta.StatusCode != status) {
 			t.Fatalf("status %d: metadata %+v", status, meta)
 		}
 		if err != nil && !strings.Contains(err.Error(), "req_fuzz") {

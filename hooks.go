@@ -21,7 +21,9 @@ type RetryEvent struct {
 	Attempt int
 	// Delay is the wait before the next attempt: the backoff, or the
 	// Retry-After. A request held by a cooldown may wait a little longer
-	// for its turn.
+	// for its turn. A call whose retry the budget denied and that waits
+	// for its host's next probe reports the time until the probe is sent;
+	// it retries only if the probe gets an answer.
 	Delay time.Duration
 	// Err is why the attempt failed: an *APIError or a network error.
 	Err error

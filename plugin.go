@@ -28,13 +28,12 @@ func (c Code) PluginID() (int, bool) {
 }
 
 // PluginCodeInfo describes one plugin code, as the plugin's documentation
-// does. It is what [RegisterPluginCodes] takes and [LookupPluginCode]
-// returns.
+// does. It is what [RegisterPluginCodes] takes.
 type PluginCodeInfo struct {
 	// Code is the plugin code, 8000-8999.
 	Code Code
 	// Name is a short name, printed after the number in errors
-	// ("8102 PDF Template Invalid").
+	// ("8102 PDF Export Failed").
 	Name string
 	// Description says what went wrong.
 	Description string
@@ -55,7 +54,7 @@ var registry struct {
 //
 //	func init() {
 //		if err := neuracraft.RegisterPluginCodes(
-//			neuracraft.PluginCodeInfo{Code: 8102, Name: "PDF Template Invalid"},
+//			neuracraft.PluginCodeInfo{Code: 8102, Name: "PDF Export Failed"},
 //		); err != nil {
 //			panic(err)
 //		}
@@ -96,9 +95,9 @@ func RegisterPluginCodes(codes ...PluginCodeInfo) error {
 	return nil
 }
 
-// LookupPluginCode returns the registered information for c, and false
+// lookupPluginCode returns the registered information for c, and false
 // when c was not registered. It is safe for concurrent use.
-func LookupPluginCode(c Code) (PluginCodeInfo, bool) {
+func lookupPluginCode(c Code) (PluginCodeInfo, bool) {
 	registry.mu.RLock()
 	p, ok := registry.codes[c]
 	registry.mu.RUnlock()

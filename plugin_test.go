@@ -97,12 +97,12 @@ func TestRegisterPluginCodes(t *testing.T) {
 	registerPluginCodesForTest(t, vector, ocr)
 
 	for _, want := range []PluginCodeInfo{vector, ocr} {
-		got, ok := LookupPluginCode(want.Code)
+		got, ok := lookupPluginCode(want.Code)
 		if !ok {
-			t.Fatalf("LookupPluginCode(%d) found nothing", int(want.Code))
+			t.Fatalf("lookupPluginCode(%d) found nothing", int(want.Code))
 		}
 		if diff := cmp.Diff(want, got); diff != "" {
-			t.Errorf("LookupPluginCode(%d) (-want +got):\n%s", int(want.Code), diff)
+			t.Errorf("lookupPluginCode(%d) (-want +got):\n%s", int(want.Code), diff)
 		}
 	}
 	if got, want := Code(8901).String(), "8901 Vector Index Rebuilding"; got != want {
@@ -125,8 +125,8 @@ func TestRegisterPluginCodes(t *testing.T) {
 	if err := RegisterPluginCodes(); err != nil {
 		t.Errorf("registering nothing: %v", err)
 	}
-	if _, ok := LookupPluginCode(8903); ok {
-		t.Error("LookupPluginCode(8903) found a code nobody registered")
+	if _, ok := lookupPluginCode(8903); ok {
+		t.Error("lookupPluginCode(8903) found a code nobody registered")
 	}
 }
 
@@ -164,7 +164,7 @@ func TestRegisterPluginCodesFailuresRegisterNothing(t *testing.T) {
 				if !p.Code.IsPlugin() {
 					continue
 				}
-				got, ok := LookupPluginCode(p.Code)
+				got, ok := lookupPluginCode(p.Code)
 				if p.Code == registered.Code {
 					if diff := cmp.Diff(registered, got); !ok || diff != "" {
 						t.Errorf("after the failed batch, %d (-before +after):\n%s", int(p.Code), diff)
@@ -255,8 +255,8 @@ func TestRegistryConcurrent(t *testing.T) {
 			}
 			// Registered before, so seen now.
 			for _, p := range shared {
-				if got, ok := LookupPluginCode(p.Code); !ok || got != p {
-					t.Errorf("LookupPluginCode(%d) = %+v, %v; want %+v", int(p.Code), got, ok, p)
+				if got, ok := lookupPluginCode(p.Code); !ok || got != p {
+					t.Errorf("lookupPluginCode(%d) = %+v, %v; want %+v", int(p.Code), got, ok, p)
 				}
 				if got, want := p.Code.String(), strconv.Itoa(int(p.Code))+" "+p.Name; got != want {
 					t.Errorf("String() = %q, want %q", got, want)
@@ -272,12 +272,12 @@ func TestRegistryConcurrent(t *testing.T) {
 	if len(winners) != 1 {
 		t.Fatalf("%d goroutines registered code %d, want exactly 1: %v", len(winners), int(contested), winners)
 	}
-	if got, _ := LookupPluginCode(contested); got.Name != winners[0] {
+	if got, _ := lookupPluginCode(contested); got.Name != winners[0] {
 		t.Errorf("code %d is registered as %q, but %q was told it won", int(contested), got.Name, winners[0])
 	}
 	for _, p := range shared {
-		if got, ok := LookupPluginCode(p.Code); !ok || got != p {
-			t.Errorf("LookupPluginCode(%d) = %+v, %v; want %+v", int(p.Code), got, ok, p)
+		if got, ok := lookupPluginCode(p.Code); !ok || got != p {
+			t.Errorf("lookupPluginCode(%d) = %+v, %v; want %+v", int(p.Code), got, ok, p)
 		}
 	}
 }

@@ -1,62 +1,334 @@
+// Tests that every Go snippet of README.md builds, passes go vet, and
+// closes the body of every response it gets.
+
 package neuracraft
 
 import (
 	"bufio"
+	"bytes"
+	"fmt"
+	"go/ast"
+	"go/parser"
+	"go/token"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
 
-// TestREADMESnippetsCompile holds every Go snippet of README.md to code
-// that compiles: each line of a ```go block must be a line of some .go
-// file of the module (examples and tests included), so a snippet cannot
-// drift from the API.
-func TestREADMESnippetsCompile(t *testing.T) {
-	lines := map[string]bool{}
-	err := filepath.WalkDir(".", func(path string, d os.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		if d.IsDir() && (path == "bench" || strings.HasPrefix(d.Name(), ".")) && path != "." {
-			return filepath.SkipDir
-		}
-		if d.IsDir() || !strings.HasSuffix(path, ".go") || path == "readme_test.go" {
-			return nil
-		}
-		data, err := os.ReadFile(path)
-		if err != nil {
-			return err
-		}
-		for l := range strings.SplitSeq(string(data), "\n") {
-			lines[strings.TrimSpace(l)] = true
-		}
-		return nil
-	})
-	require.NoError(t, err)
+// snippet is one ```go block of a Markdown file. A block fenced as
+// "```go path/to/file.go" is an excerpt of that file, which CI builds on
+// its own (an example with dependencies this module does not have); it
+// is checked to be one, not compiled here.
+type snippet struct {
+	line   int // of the block's first line of code, from 1
+	code   string
+	source string // the file a block is an excerpt of, or ""
+}
 
-	f, err := os.Open("README.md")
+// goSnippets returns the ```go blocks of the Markdown file at path.
+func goSnippets(t *testing.T, path string) []snippet {
+	t.Helper()
+	data, err := os.ReadFile(path)
 	require.NoError(t, err)
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	in, n, blocks := false, 0, 0
-	for sc.Scan() {
-		n++
+	var out []snippet
+	var cur *snippet
+	sc := bufio.NewScanner(bytes.NewReader(data))
+	for n := 1; sc.Scan(); n++ {
 		line := sc.Text()
 		switch {
-		case line == "```go":
-			in = true
-			blocks++
-		case line == "```":
-			in = false
-		case in && strings.TrimSpace(line) != "":
-			if !lines[strings.TrimSpace(line)] {
-				t.Errorf("README.md:%d: %q is in no .go file of the module", n, strings.TrimSpace(line))
-			}
+		case cur == nil && line == "```go":
+			cur = &snippet{line: n + 1}
+		case cur == nil && strings.HasPrefix(line, "```go "):
+			cur = &snippet{line: n + 1, source: strings.TrimSpace(strings.TrimPrefix(line, "```go "))}
+		case cur != nil && line == "```":
+			out = append(out, *cur)
+			cur = nil
+		case cur != nil:
+			cur.code += line + "\n"
 		}
 	}
 	require.NoError(t, sc.Err())
-	require.NotZero(t, blocks, "README.md has no Go snippets")
+	require.Nil(t, cur, "%s: a ```go block is not closed", path)
+	return out
+}
+
+// snippetParams are the variables a snippet may use without declaring
+// them, as the README's prose introduces them: the fake server, an error
+// to inspect, a logger, and the client a service already has.
+const snippetParams = "srv *neuracrafttest.Server, err error, logger *slog.Logger, old *http.Client"
+
+// snippetImports are what a snippet may use without importing it.
+var snippetImports = []struct{ path, use string }{
+	{"context", "context.Background"},
+	{"errors", "errors.Is"},
+	{"fmt", "fmt.Sprint"},
+	{"log", "log.Fatal"},
+	{"log/slog", "slog.Default"},
+	{"net/http", "http.NewRequest"},
+	{"time", "time.Second"},
+	{"github.com/neuracraft/neuracraft-go", "neuracraft.WrapClient"},
+	{"github.com/neuracraft/neuracraft-go/neuracrafttest", "neuracrafttest.NewServer"},
+}
+
+// snippetFile returns a Go file that holds each snippet as the body of a
+// function of snippetParams returning error. Line directives make the
+// compiler and go vet report README.md's own lines. A snippet's variables
+// that nothing after it uses are marked used: a snippet is a fragment of
+// a longer program. What that would hide, a response nobody closes, is
+// checked by unclosedResponses.
+func snippetFile(t *testing.T, readme string, snips []snippet) string {
+	t.Helper()
+	var b strings.Builder
+	b.WriteString("package snippets\n\nimport (\n")
+	for _, im := range snippetImports {
+		fmt.Fprintf(&b, "\t%q\n", im.path)
+	}
+	b.WriteString(")\n\nvar (\n")
+	for _, im := range snippetImports {
+		fmt.Fprintf(&b, "\t_ = %s\n", im.use)
+	}
+	b.WriteString(")\n")
+	for i, s := range snips {
+		fmt.Fprintf(&b, "\nfunc snippet%d(%s) error {\n\t_, _, _, _ = srv, err, logger, old\n\t{\n", i+1, snippetParams)
+		fmt.Fprintf(&b, "//line %s:%d\n%s", readme, s.line, s.code)
+		fmt.Fprintf(&b, "//line snippet%d.go:1\n", i+1)
+		for _, name := range declaredNames(t, s) {
+			fmt.Fprintf(&b, "\t\t_ = %s\n", name)
+		}
+		b.WriteString("\t}\n\treturn nil\n}\n")
+	}
+	return b.String()
+}
+
+// declaredNames returns the variables a snippet declares at its top level.
+func declaredNames(t *testing.T, s snippet) []string {
+	t.Helper()
+	f, err := parser.ParseFile(token.NewFileSet(), "", "package p\nfunc _() {\n"+s.code+"\n}\n", 0)
+	require.NoError(t, err, "README.md:%d: the snippet is not a list of Go statements", s.line)
+	var names []string
+	for _, st := range f.Decls[0].(*ast.FuncDecl).Body.List {
+		switch st := st.(type) {
+		case *ast.AssignStmt:
+			if st.Tok == token.DEFINE {
+				for _, e := range st.Lhs {
+					if id, ok := e.(*ast.Ident); ok && id.Name != "_" {
+						names = append(names, id.Name)
+					}
+				}
+			}
+		case *ast.DeclStmt:
+			if gd, ok := st.Decl.(*ast.GenDecl); ok && gd.Tok == token.VAR {
+				for _, spec := range gd.Specs {
+					for _, id := range spec.(*ast.ValueSpec).Names {
+						if id.Name != "_" {
+							names = append(names, id.Name)
+						}
+					}
+				}
+			}
+		}
+	}
+	return names
+}
+
+// unclosedResponses returns a message for each response of an
+// http.Client call (x.Do(req), x.Get(url)) in src whose Body is never
+// closed in the same function, or which is dropped unread.
+func unclosedResponses(t *testing.T, src string) []string {
+	t.Helper()
+	fset := token.NewFileSet()
+	f, err := parser.ParseFile(fset, "snippets.go", src, 0)
+	require.NoError(t, err)
+	var problems []string
+	for _, d := range f.Decls {
+		fn, ok := d.(*ast.FuncDecl)
+		if !ok {
+			continue
+		}
+		closed := map[string]bool{}
+		ast.Inspect(fn, func(n ast.Node) bool {
+			if name, ok := bodyCloseCall(n); ok {
+				closed[name] = true
+			}
+			return true
+		})
+		ast.Inspect(fn, func(n ast.Node) bool {
+			as, ok := n.(*ast.AssignStmt)
+			if !ok || len(as.Rhs) != 1 || len(as.Lhs) != 2 || !isResponseCall(as.Rhs[0]) {
+				return true
+			}
+			id, _ := as.Lhs[0].(*ast.Ident)
+			switch {
+			case id == nil || id.Name == "_":
+				problems = append(problems, fmt.Sprintf("%s: the response is dropped: its body is never closed", fset.Position(as.Pos())))
+			case !closed[id.Name]:
+				problems = append(problems, fmt.Sprintf("%s: %s.Body is never closed", fset.Position(as.Pos()), id.Name))
+			}
+			return true
+		})
+	}
+	return problems
+}
+
+// isResponseCall reports whether e is a call of an http.Client method
+// that returns a response with a body: x.Do(req) or x.Get(url), one
+// argument (Client.Do of this package takes five and returns no body).
+func isResponseCall(e ast.Expr) bool {
+	call, ok := e.(*ast.CallExpr)
+	if !ok || len(call.Args) != 1 {
+		return false
+	}
+	sel, ok := call.Fun.(*ast.SelectorExpr)
+	return ok && (sel.Sel.Name == "Do" || sel.Sel.Name == "Get")
+}
+
+// bodyCloseCall reports whether n is a call x.Body.Close(), and x.
+func bodyCloseCall(n ast.Node) (string, bool) {
+	call, ok := n.(*ast.CallExpr)
+	if !ok {
+		return "", false
+	}
+	closeSel, ok := call.Fun.(*ast.SelectorExpr)
+	if !ok || closeSel.Sel.Name != "Close" {
+		return "", false
+	}
+	bodySel, ok := closeSel.X.(*ast.SelectorExpr)
+	if !ok || bodySel.Sel.Name != "Body" {
+		return "", false
+	}
+	id, ok := bodySel.X.(*ast.Ident)
+	if !ok {
+		return "", false
+	}
+	return id.Name, true
+}
+
+// vetSnippets writes src as the only file of a module that uses this one
+// (through a replace directive, offline) and runs go vet on it, which
+// type-checks it as the compiler does. It returns go vet's output and
+// whether it succeeded.
+func vetSnippets(t *testing.T, src string) (string, bool) {
+	t.Helper()
+	root, err := filepath.Abs(".")
+	require.NoError(t, err)
+	dir := t.TempDir()
+	goMod := fmt.Sprintf("module snippets\n\ngo 1.26\n\nrequire github.com/neuracraft/neuracraft-go v0.0.0\n\n"+
+		"replace github.com/neuracraft/neuracraft-go => %s\n", root)
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "go.mod"), []byte(goMod), 0o644))
+	sum, err := os.ReadFile("go.sum")
+	require.NoError(t, err)
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "go.sum"), sum, 0o644))
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "snippets.go"), []byte(src), 0o644))
+
+	goTool, err := exec.LookPath("go")
+	require.NoError(t, err, "the go command builds the snippets")
+	cmd := exec.Command(goTool, "vet", ".")
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), "GOWORK=off", "GOFLAGS=-mod=mod", "GOPROXY=off", "GOTOOLCHAIN=local")
+	out, err := cmd.CombinedOutput()
+	return string(out), err == nil
+}
+
+// TestREADMESnippetsBuild builds and vets every ```go block of README.md,
+// each as the body of a function, and checks that each closes the body of
+// every response it gets.
+func TestREADMESnippetsBuild(t *testing.T) {
+	var snips []snippet
+	for _, s := range goSnippets(t, "README.md") {
+		if s.source != "" {
+			t.Run(fmt.Sprintf("excerpt at line %d", s.line), func(t *testing.T) {
+				checkExcerpt(t, s)
+			})
+			continue
+		}
+		snips = append(snips, s)
+	}
+	require.NotEmpty(t, snips, "README.md has no Go snippets")
+	src := snippetFile(t, "README.md", snips)
+	for _, p := range unclosedResponses(t, src) {
+		t.Error(p)
+	}
+	if out, ok := vetSnippets(t, src); !ok {
+		t.Errorf("the README's Go snippets do not build or vet:\n%s", out)
+	}
+}
+
+// checkExcerpt checks that every line of s appears, in order, in the file
+// it says it comes from (leading and trailing white space aside).
+func checkExcerpt(t *testing.T, s snippet) {
+	t.Helper()
+	data, err := os.ReadFile(s.source)
+	require.NoError(t, err, "README.md:%d: the excerpt's source", s.line)
+	if p := excerptProblem(s, string(data)); p != "" {
+		t.Error(p)
+	}
+}
+
+// excerptProblem says where the excerpt s leaves source, or "".
+func excerptProblem(s snippet, source string) string {
+	lines := strings.Split(source, "\n")
+	i := 0
+	for n, want := range strings.Split(strings.TrimSpace(s.code), "\n") {
+		want = strings.TrimSpace(want)
+		for i < len(lines) && strings.TrimSpace(lines[i]) != want {
+			i++
+		}
+		if i == len(lines) {
+			return fmt.Sprintf("README.md:%d: %q is not in %s (after the lines before it)", s.line+n, want, s.source)
+		}
+		i++
+	}
+	return ""
+}
+
+// TestSnippetExcerpts checks that an excerpt is recognised by its fence,
+// and that one which drifted from its source is caught.
+func TestSnippetExcerpts(t *testing.T) {
+	const source = "package main\n\nfunc main() {\n\ta := 1\n\t_ = a\n}\n"
+	readme := filepath.Join(t.TempDir(), "README.md")
+	require.NoError(t, os.WriteFile(readme, []byte("```go main.go\na := 1\n_ = a\n```\n\n"+
+		"```go main.go\n_ = a\na := 1\n```\n\n```go main.go\na := 2\n```\n"), 0o644))
+	snips := goSnippets(t, readme)
+	require.Len(t, snips, 3)
+	assert.Equal(t, "main.go", snips[0].source)
+	assert.Empty(t, excerptProblem(snips[0], source))
+	assert.Equal(t, `README.md:8: "a := 1" is not in main.go (after the lines before it)`, excerptProblem(snips[1], source))
+	assert.Equal(t, `README.md:12: "a := 2" is not in main.go (after the lines before it)`, excerptProblem(snips[2], source))
+}
+
+// TestSnippetChecksCatchMistakes feeds the checks snippets that must fail:
+// one that does not compile, one that leaks a response body, one that
+// drops the response, and one that is fine.
+func TestSnippetChecksCatchMistakes(t *testing.T) {
+	const readme = "# Title\n\n```go\n" +
+		"resp, err := http.Get(srv.URL)\nif err != nil {\n\treturn err\n}\nfmt.Println(resp.Status)\n" + // leaks
+		"```\n\n```go\n" +
+		"_, err = http.DefaultClient.Do(nil)\n" + // drops the response
+		"```\n\n```go\n" +
+		"resp, err := neuracraft.WrapClient(old).Get(srv.URL)\nif err != nil {\n\treturn err\n}\ndefer resp.Body.Close()\n" + // fine
+		"```\n\n```go\n" +
+		"fmt.Println(neuracraft.NoSuchName)\n" + // does not compile
+		"```\n"
+	path := filepath.Join(t.TempDir(), "README.md")
+	require.NoError(t, os.WriteFile(path, []byte(readme), 0o644))
+	snips := goSnippets(t, path)
+	require.Len(t, snips, 4)
+	assert.Equal(t, []int{4, 12, 16, 24}, []int{snips[0].line, snips[1].line, snips[2].line, snips[3].line})
+
+	src := snippetFile(t, "README.md", snips)
+	problems := unclosedResponses(t, src)
+	require.Len(t, problems, 2, "%q", problems)
+	assert.Equal(t, "README.md:4: resp.Body is never closed", problems[0])
+	assert.Equal(t, "README.md:12: the response is dropped: its body is never closed", problems[1])
+
+	out, ok := vetSnippets(t, src)
+	require.False(t, ok, "a snippet naming neuracraft.NoSuchName passed go vet")
+	assert.Contains(t, out, "README.md:24:")
+	assert.Contains(t, out, "NoSuchName")
+	assert.NotContains(t, out, "README.md:4:", "the leak compiles; only the missing name is a build error")
 }

@@ -180,10 +180,10 @@ func TestTransportRetryMatrix(t *testing.T) {
 				want := 1
 				switch {
 				case status == 429 || status == 503:
-					want = DefaultMaxAttempts
+					want = defaultMaxAttempts
 				case status == 500 || status == 502 || status == 504 || status == 0:
 					if idempotent[method] || key {
-						want = DefaultMaxAttempts
+						want = defaultMaxAttempts
 					}
 				}
 				name := fmt.Sprintf("%s/%d/key=%v", method, status, key)
@@ -225,10 +225,10 @@ func TestTransportBodyHints(t *testing.T) {
 		step   step
 		want   int
 	}{
-		{"hint true retries a POST after 500", "POST", plugin(500, "true"), DefaultMaxAttempts},
+		{"hint true retries a POST after 500", "POST", plugin(500, "true"), defaultMaxAttempts},
 		{"hint false stops a GET after 503", "GET", plugin(503, "false"), 1},
 		{"no hint, unregistered plugin code, 500", "GET", plugin(500, "null"), 1},
-		{"no hint, unregistered plugin code, 503", "POST", plugin(503, "null"), DefaultMaxAttempts},
+		{"no hint, unregistered plugin code, 503", "POST", plugin(503, "null"), defaultMaxAttempts},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -268,8 +268,8 @@ func TestBackoff(t *testing.T) {
 		r         float64
 		want      time.Duration
 	}{
-		{0, 0, 1, 1, DefaultBaseDelay},
-		{0, 0, 2, 0.5, DefaultBaseDelay},
+		{0, 0, 1, 1, defaultBaseDelay},
+		{0, 0, 2, 0.5, defaultBaseDelay},
 		{time.Second, 10 * time.Second, 4, 1, 8 * time.Second},
 		{time.Second, 10 * time.Second, 5, 1, 10 * time.Second},
 		{time.Second, 10 * time.Second, 200, 1, 10 * time.Second},
@@ -406,8 +406,12 @@ func TestTransportNetworkErrorNamesRequest(t *testing.T) {
 		require.Error(t, err)
 		assert.ErrorIs(t, err, syscall.ECONNRESET)
 		assert.True(t, IsRetryable(err))
-		assert.Equal(t, "neuracraft: GET /v1/pipelines/pipe_1 (request req_local, attempt 5): "+
-			syscall.ECONNRESET.Error(), err.Error())
+		assert.Equal(t, "neuracraft: GET /v1/pipelines/pipe_1: "+
+			syscall.ECONNRESET.Error()+" (request req_local, attempt 5, not retried: attempts exhausted)", err.Error())
+		var reqErr *RequestError
+		require.ErrorAs(t, err, &reqErr)
+		assert.Equal(t, "req_local", reqErr.RequestID)
+		assert.Equal(t, 5, reqErr.Attempts)
 	})
 }
 
@@ -421,11 +425,11 @@ func TestTransportDisableRequestID(t *testing.T) {
 		for _, s := range base.log() {
 			assert.Empty(t, s.requestID)
 		}
-		assert.Equal(t, "neuracraft: GET /v1/pipelines/pipe_1 (attempt 2): "+syscall.ECONNRESET.Error(), err.Error())
+		assert.Equal(t, "neuracraft: GET /v1/pipelines/pipe_1: "+syscall.ECONNRESET.Error()+" (attempt 2, not retried: attempts exhausted)", err.Error())
 
 		cd := &CooldownError{Method: "GET", URL: "https://h/v1/x", Host: "h", Cause: 503, RetryAfter: time.Second}
 		assert.Equal(t, "neuracraft: GET /v1/x: held back locally, not sent: h is cooling down after "+
-			"503 Service Unavailable, and the request's turn comes in 1s", cd.Error())
+			"503 Service Unavailable, turn in 1s", cd.Error())
 	})
 }
 
@@ -595,7 +599,7 @@ func TestTransportCooldown(t *testing.T) {
 			require.ErrorAs(t, err, &cd)
 			assert.Equal(t, 20*time.Second, cd.RetryAfter)
 			assert.Equal(t, "neuracraft: GET /v1/pipelines/pipe_1: held back locally, not sent: "+
-				"api.neuracraft.com is cooling down after 429 Too Many Requests, and the request's turn comes in 20s (request req_held)", err.Error())
+				"api.neuracraft.com is cooling down after 429 Too Many Requests, turn in 20s (request req_held)", err.Error())
 			assert.Equal(t, 1, base.attempts())
 		})
 	})
@@ -752,17 +756,12 @@ func TestTransportNoRequestURL(t *testing.T) {
 }
 
 func TestTransportHostsBounded(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
-		tr := &Transport{Base: &scriptBase{steps: []step{answer(200)}}}
-		for i := range maxHosts + 10 {
-			tr.mu.Lock()
-			tr.state(fmt.Sprintf("h%d.example", i))
-			tr.mu.Unlock()
-		}
-		tr.mu.Lock()
-		defer tr.mu.Unlock()
-		assert.LessOrEqual(t, len(tr.hosts), maxHosts, "settled hosts are dropped")
-	})
+	tr := &Transport{}
+	h := tr.tableForUpdate()
+	for i := range maxHosts + 10 {
+		h.get(fmt.Sprintf("h%d.example", i))
+	}
+	assert.Equal(t, maxHosts, h.len(), "past maxHosts, the oldest hosts are dropped")
 }
 
 func TestTransportConcurrent(t *testing.T) {

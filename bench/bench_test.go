@@ -8,6 +8,12 @@ import (
 	"os"
 	"testing"
 	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"golang.org/x/time/rate"
 )
 
 // BenchmarkSuccess is scenario 1 as go test benchmarks, for benchstat:
@@ -74,58 +80,61 @@ func TestMain(m *testing.M) {
 	os.Exit(m.Run())
 }
 
-func TestTokenBucket(t *testing.T) {
-	b := tokenBucket{rate: 50, burst: 50}
+// TestStormServerAdmit checks the storm server's limiter with explicit
+// instants: the burst at once, one token back per 1/rate, the burst again
+// after a long pause, and the first-wave accounting of the 429s.
+func TestStormServerAdmit(t *testing.T) {
+	s := &stormServer{limiter: rate.NewLimiter(50, 50)}
 	t0 := time.Unix(1000, 0)
-	n := 0
-	for range 100 {
-		if b.allow(t0) {
-			n++
+	admitted := func(at time.Time, n int) int {
+		got := 0
+		for range n {
+			if s.admit(at) {
+				got++
+			}
 		}
+		return got
 	}
-	if n != 50 {
-		t.Errorf("burst at one instant admitted %d, want 50", n)
+	require.Equal(t, 50, admitted(t0, 100), "a burst at one instant")
+	assert.Equal(t, 0, admitted(t0.Add(10*time.Millisecond), 1), "after 10 ms only half a token is back")
+	assert.Equal(t, 1, admitted(t0.Add(20*time.Millisecond), 1), "after 20 ms one token is back")
+	assert.Equal(t, 9, admitted(t0.Add(200*time.Millisecond), 10), "180 ms later, 9 tokens are back")
+	assert.Equal(t, 50, admitted(t0.Add(time.Hour), 100), "after an hour, the burst again")
+	assert.Equal(t, 100+1+1+10+100, s.requests)
+	assert.Equal(t, 50+1+1+50, s.limited)
+	assert.Equal(t, 50+1, s.firstWave, "429s within firstWaveGrace of the first one")
+}
+
+func TestQuantile(t *testing.T) {
+	xs := []float64{5, 1, math.NaN(), 3, 2, 4}
+	for _, tc := range []struct{ q, want float64 }{
+		{0.5, 3}, {0, 1}, {1, 5}, {0.25, 2}, {0.75, 4}, {0.99, 4.96}, {-1, 1}, {2, 5},
+	} {
+		assert.InDelta(t, tc.want, quantile(xs, tc.q), 1e-9, "quantile(%v, %v)", xs, tc.q)
 	}
-	if b.allow(t0.Add(10 * time.Millisecond)) {
-		t.Errorf("admitted after 10 ms, when only half a token has come back")
-	}
-	if !b.allow(t0.Add(20 * time.Millisecond)) {
-		t.Errorf("refused after 20 ms, when one token has come back")
-	}
-	n = 0
-	for range 100 {
-		if b.allow(t0.Add(time.Hour)) {
-			n++
-		}
-	}
-	if n != 50 {
-		t.Errorf("after an hour admitted %d, want the burst, 50", n)
+	assert.Equal(t, 2.5, median([]float64{10, 1, 3, 2}), "the median of an even count")
+	assert.Equal(t, 7.0, median([]float64{7}))
+	assert.True(t, math.IsNaN(median(nil)), "median(nil)")
+	assert.True(t, math.IsNaN(median([]float64{math.NaN()})), "median of NaNs only")
+	if diff := cmp.Diff(summary{median: 3, q1: 2, q3: 4}, summarize(xs), cmp.AllowUnexported(summary{})); diff != "" {
+		t.Errorf("summarize (-want +got):\n%s", diff)
 	}
 }
 
-func TestPercentile(t *testing.T) {
-	xs := []float64{5, 1, math.NaN(), 3, 2, 4}
-	for _, tc := range []struct{ p, want float64 }{{50, 3}, {99, 5}, {1, 1}, {100, 5}} {
-		if got := percentile(xs, tc.p); got != tc.want {
-			t.Errorf("percentile(%v, %v) = %v, want %v", xs, tc.p, got, tc.want)
-		}
-	}
-	if got := median([]float64{1, 2, 3, 10}); got != 2.5 {
-		t.Errorf("median of an even count = %v, want 2.5", got)
-	}
-	if got := median(nil); !math.IsNaN(got) {
-		t.Errorf("median(nil) = %v, want NaN", got)
+func TestPairedRatios(t *testing.T) {
+	var s series
+	s[bare] = []float64{100, 200, 0}
+	s[ours] = []float64{110, 180, 5}
+	if diff := cmp.Diff([]float64{1.1, 0.9}, pairedRatios(&s, ours), cmpopts.EquateApprox(0, 1e-9)); diff != "" {
+		t.Errorf("pairedRatios (-want +got):\n%s", diff)
 	}
 }
 
 func TestGenBody(t *testing.T) {
 	const size = 100_003
 	g := newGenBody(size)
-	if g.Len() != size {
-		t.Fatalf("Len = %d, want %d", g.Len(), size)
-	}
+	require.Equal(t, size, g.Len())
 	n, err := io.Copy(io.Discard, g)
-	if err != nil || n != size {
-		t.Fatalf("read %d bytes, %v; want %d", n, err, size)
-	}
+	require.NoError(t, err)
+	assert.EqualValues(t, size, n)
 }

@@ -1,5 +1,5 @@
-// This file holds the three clients under comparison and the one call
-// helper that every scenario uses to drive them the same way.
+// This file holds the clients under comparison and the one call helper
+// that every scenario uses to drive them the same way.
 
 package main
 
@@ -10,6 +10,8 @@ import (
 	"io"
 	"net/http"
 
+	"github.com/failsafe-go/failsafe-go/failsafehttp"
+	"github.com/go-resty/resty/v2"
 	"github.com/hashicorp/go-retryablehttp"
 	neuracraft "github.com/neuracraft/neuracraft-go"
 )
@@ -20,11 +22,14 @@ type kind int
 const (
 	bare      kind = iota // a plain *http.Transport
 	retryable             // go-retryablehttp with its defaults
+	failsafe              // failsafe-go's failsafehttp with its default retry policy
+	restyKind             // resty with retries turned on (SetRetryCount(3))
+	backoffRT             // a minimal RoundTripper on cenkalti/backoff (backoff.go)
 	ours                  // neuracraft.WrapClient with the default policy
 	numKinds
 )
 
-var kinds = [numKinds]kind{bare, retryable, ours}
+var kinds = [numKinds]kind{bare, retryable, failsafe, restyKind, backoffRT, ours}
 
 func (k kind) String() string {
 	switch k {
@@ -32,11 +37,22 @@ func (k kind) String() string {
 		return "bare"
 	case retryable:
 		return "retryablehttp"
+	case failsafe:
+		return "failsafehttp"
+	case restyKind:
+		return "resty"
+	case backoffRT:
+		return "backoff"
 	case ours:
 		return "neuracraft"
 	}
 	return fmt.Sprintf("kind(%d)", int(k))
 }
+
+// restyRetryCount is the retry count resty's README sets to turn retries
+// on ("Set retry count to non zero to enable retries": SetRetryCount(3));
+// resty's default is 0, no retries.
+const restyRetryCount = 3
 
 // order returns the clients in the order they run in repetition rep:
 // round robin, starting one further each repetition, so that no client
@@ -52,8 +68,12 @@ func order(rep int) [numKinds]kind {
 // client is one client under test, with its own fresh connection pool.
 type client struct {
 	kind kind
-	hc   *http.Client          // bare and ours
+	hc   *http.Client          // bare, failsafe, backoffRT and ours
 	rc   *retryablehttp.Client // retryable
+	rs   *resty.Client         // restyKind
+	// base is the transport under a wrapping RoundTripper whose own
+	// CloseIdleConnections does not reach it (failsafe, backoffRT).
+	base *http.Transport
 }
 
 // freshTransport is a clone of http.DefaultTransport, so that no two
@@ -74,6 +94,21 @@ func newClient(k kind) *client {
 		// a line per request, is silenced.
 		c.rc = retryablehttp.NewClient()
 		c.rc.Logger = nil
+	case failsafe:
+		// failsafehttp's retry policy builder with nothing changed: up to 2
+		// retries of 429, 5xx but 501, and network errors, any method, no
+		// delay unless Retry-After says so.
+		c.base = freshTransport()
+		c.hc = &http.Client{Transport: failsafehttp.NewRoundTripper(c.base,
+			failsafehttp.NewRetryPolicyBuilder().Build())}
+	case restyKind:
+		// resty.New builds its own transport (GOMAXPROCS+1 idle
+		// connections per host) and a cookie jar; retries are off until a
+		// retry count is set.
+		c.rs = resty.New().SetRetryCount(restyRetryCount)
+	case backoffRT:
+		c.base = freshTransport()
+		c.hc = &http.Client{Transport: &backoffTransport{base: c.base}}
 	case ours:
 		c.hc = neuracraft.WrapClient(&http.Client{Transport: freshTransport()})
 	}
@@ -82,16 +117,21 @@ func newClient(k kind) *client {
 
 // close drops the client's idle connections.
 func (c *client) close() {
-	if c.rc != nil {
+	switch {
+	case c.rc != nil:
 		c.rc.HTTPClient.CloseIdleConnections()
-		return
+	case c.rs != nil:
+		c.rs.GetClient().CloseIdleConnections()
+	case c.base != nil:
+		c.base.CloseIdleConnections()
+	default:
+		c.hc.CloseIdleConnections()
 	}
-	c.hc.CloseIdleConnections()
 }
 
 // callHeader carries a caller-chosen call ID, so that a test server can
-// tell a call's first attempt from its retries. All three clients send
-// the caller's headers unchanged on every attempt.
+// tell a call's first attempt from its retries. Every client sends the
+// caller's headers unchanged on every attempt.
 const callHeader = "X-Bench-Call"
 
 // call describes one logical call.
@@ -112,6 +152,9 @@ type call struct {
 // do makes the call and returns the final HTTP status, or an error when
 // the client returned one. A response body is read to the end and closed.
 func (c *client) do(ctx context.Context, cl *call) (status int, err error) {
+	if c.rs != nil {
+		return c.doResty(ctx, cl)
+	}
 	var resp *http.Response
 	if c.rc != nil {
 		var body any
@@ -163,6 +206,29 @@ func (c *client) do(ctx context.Context, cl *call) (status int, err error) {
 		err = cerr
 	}
 	return resp.StatusCode, err
+}
+
+// doResty makes the call through resty, which reads the response body
+// into memory itself (its default). The payload goes in as a
+// *bytes.Reader, as for the others (a []byte would be copied per attempt);
+// a generated body goes in as an io.Reader, which resty streams and cannot
+// send again.
+func (c *client) doResty(ctx context.Context, cl *call) (int, error) {
+	req := c.rs.R().SetContext(ctx)
+	switch {
+	case cl.payload != nil:
+		req.SetBody(bytes.NewReader(cl.payload))
+	case cl.gen > 0:
+		req.SetBody(io.Reader(newGenBody(cl.gen)))
+	}
+	if cl.id != "" {
+		req.SetHeader(callHeader, cl.id)
+	}
+	resp, err := req.Execute(cl.method, cl.url)
+	if err != nil {
+		return 0, err
+	}
+	return resp.StatusCode(), nil
 }
 
 // ok reports whether a call succeeded: no error and a 2xx status.

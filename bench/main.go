@@ -1,10 +1,11 @@
 // Command bench compares neuracraft-go's retrying transport with a bare
-// http.Transport and with go-retryablehttp, on loopback test servers, and
-// prints one markdown table of medians and ratios to the bare transport,
-// followed by the verdict on each of the targets.
+// http.Transport and with the retrying clients users pick instead
+// (go-retryablehttp, failsafe-go's failsafehttp, resty, and a minimal
+// RoundTripper on cenkalti/backoff), each with its documented defaults, on
+// loopback test servers, and prints one markdown table of medians.
 //
-//	cd bench && go run .          # the full run, a few minutes
-//	cd bench && go run . -quick   # under a minute
+//	cd bench && go run .          # the full run, several minutes
+//	cd bench && go run . -quick   # a smoke run, under a minute
 //
 // See README.md for what each scenario measures.
 package main
@@ -39,6 +40,8 @@ type config struct {
 	callTimeout time.Duration
 
 	outageCalls, outageConc, inflightCalls int
+	seqCycles, seqCalls                    int
+	seqTimeout                             time.Duration
 
 	stormCallers, stormCalls int
 	stormRate                float64
@@ -78,22 +81,25 @@ func main() {
 func parseFlags(args []string) (*config, error) {
 	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
 	cfg := &config{log: os.Stderr}
-	fs.BoolVar(&cfg.quick, "quick", false, "a quick run (< 1 min): fewer repetitions")
-	fs.IntVar(&cfg.successReps, "success-reps", 30, "repetitions of each scenario 1 benchmark (-quick: 8)")
+	fs.BoolVar(&cfg.quick, "quick", false, "a smoke run (< 1 min): fewer repetitions, shorter deadlines, smaller loads")
+	fs.IntVar(&cfg.successReps, "success-reps", 20, "repetitions of each scenario 1 benchmark (-quick: 3)")
 	fs.DurationVar(&cfg.benchtime, "benchtime", 100*time.Millisecond, "time per scenario 1 benchmark")
 	fs.BoolVar(&cfg.inprocServer, "inproc-server", false, "scenario 1: run the server in this process (its allocations then count in B/op and allocs/op)")
 	fs.IntVar(&cfg.reps, "reps", 3, "repetitions of scenarios 2 and 3; scenarios 4 and 5 run 2*reps+1 times (-quick: 1)")
 	only := fs.String("only", "", "comma-separated scenarios to run, e.g. 1,4 (default all)")
 	fs.BoolVar(&cfg.verbose, "v", true, "report progress on stderr")
-	fs.DurationVar(&cfg.callTimeout, "call-timeout", 30*time.Second, "deadline of each call in scenarios 2-4")
+	fs.DurationVar(&cfg.callTimeout, "call-timeout", 30*time.Second, "deadline of each call in scenarios 2a, 3 and 4 (-quick: 5s)")
 	fs.IntVar(&cfg.outageCalls, "outage-calls", 200, "scenario 2: calls during the outage")
 	fs.IntVar(&cfg.outageConc, "outage-conc", 200, "scenario 2: goroutines making them, for every client")
 	fs.IntVar(&cfg.inflightCalls, "inflight-calls", 50, "scenario 2: calls in flight when the server recovers")
+	fs.IntVar(&cfg.seqCycles, "seq-cycles", 5, "scenario 2b: outages, one call at a time (-quick: 2)")
+	fs.IntVar(&cfg.seqCalls, "seq-calls", 3, "scenario 2b: failing calls per outage before the recovering one")
+	fs.DurationVar(&cfg.seqTimeout, "seq-timeout", 2*time.Second, "scenario 2b: deadline of each call")
 	fs.IntVar(&cfg.stormCallers, "storm-callers", 100, "scenario 3: concurrent callers")
-	fs.IntVar(&cfg.stormCalls, "storm-calls", 5, "scenario 3: calls per caller")
+	fs.IntVar(&cfg.stormCalls, "storm-calls", 5, "scenario 3: calls per caller (-quick: 2)")
 	fs.Float64Var(&cfg.stormRate, "storm-rate", 50, "scenario 3: the server's limit, requests/s (also its burst)")
 	fs.DurationVar(&cfg.stormCap, "storm-cap", 90*time.Second, "scenario 3: cap on each client's run")
-	upload := fs.Int64("upload-mib", 100, "scenario 4: body size in MiB")
+	upload := fs.Int64("upload-mib", 100, "scenario 4: body size in MiB (-quick: 16)")
 	fs.DurationVar(&cfg.deadline, "deadline", time.Second, "scenario 5: the caller's deadline")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
@@ -103,15 +109,25 @@ func parseFlags(args []string) (*config, error) {
 	}
 	set := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	cfg.fastReps = 2*cfg.reps + 1
 	if cfg.quick {
-		if !set["success-reps"] {
-			cfg.successReps = 8
+		quick := []struct {
+			flag string
+			set  func()
+		}{
+			{"success-reps", func() { cfg.successReps = 3 }},
+			{"reps", func() { cfg.reps, cfg.fastReps = 1, 1 }},
+			{"call-timeout", func() { cfg.callTimeout = 5 * time.Second }},
+			{"seq-cycles", func() { cfg.seqCycles = 2 }},
+			{"storm-calls", func() { cfg.stormCalls = 2 }},
+			{"upload-mib", func() { *upload = 16 }},
 		}
-		if !set["reps"] {
-			cfg.reps = 1
+		for _, q := range quick {
+			if !set[q.flag] {
+				q.set()
+			}
 		}
 	}
-	cfg.fastReps = 2*cfg.reps + 1
 	cfg.uploadSize = *upload << 20
 	if *only != "" {
 		cfg.only = map[int]bool{}
@@ -123,7 +139,8 @@ func parseFlags(args []string) (*config, error) {
 			cfg.only[n] = true
 		}
 	}
-	if cfg.successReps < 1 || cfg.reps < 1 || cfg.outageConc < 1 || cfg.stormCallers < 1 {
+	if cfg.successReps < 1 || cfg.reps < 1 || cfg.outageConc < 1 || cfg.stormCallers < 1 ||
+		cfg.outageCalls < 1 || cfg.inflightCalls < 1 || cfg.seqCycles < 1 || cfg.seqCalls < 1 {
 		return nil, fmt.Errorf("repetitions and concurrency must be positive")
 	}
 	// testing.Benchmark reads its run time from the testing package's
@@ -139,44 +156,33 @@ func run(cfg *config, out io.Writer) error {
 	start := time.Now()
 	writeHeader(out, cfg)
 	var t table
-	var targets []target
 	if cfg.runs(1) {
 		fmt.Fprintln(cfg.log, "scenario 1: success path")
-		perOp, err := scenarioSuccess(&t, cfg)
-		if err != nil {
+		if err := scenarioSuccess(&t, cfg); err != nil {
 			return err
 		}
-		targets = append(targets, successTargets(perOp)...)
 	}
 	if cfg.runs(2) {
 		fmt.Fprintln(cfg.log, "scenario 2: outage")
-		ts, err := scenarioOutage(&t, cfg)
-		if err != nil {
-			return err
-		}
-		targets = append(targets, ts...)
+		scenarioOutage(&t, cfg)
 	}
 	if cfg.runs(3) {
 		fmt.Fprintln(cfg.log, "scenario 3: rate-limit storm")
-		targets = append(targets, scenarioStorm(&t, cfg)...)
+		scenarioStorm(&t, cfg)
 	}
 	if cfg.runs(4) {
 		fmt.Fprintln(cfg.log, "scenario 4: large upload")
-		ts, err := scenarioUpload(&t, cfg)
-		if err != nil {
+		if err := scenarioUpload(&t, cfg); err != nil {
 			return err
 		}
-		targets = append(targets, ts...)
 	}
 	if cfg.runs(5) {
 		fmt.Fprintln(cfg.log, "scenario 5: deadline")
-		targets = append(targets, scenarioDeadline(&t, cfg)...)
+		scenarioDeadline(&t, cfg)
 	}
 	t.write(out)
-	fmt.Fprintln(out, "\nRatios: scenario 1, the median of the per-repetition ratios to bare; elsewhere, the ratio of the medians. "+
-		"—: not applicable, or it never happened.")
-	fmt.Fprintln(out)
-	writeTargets(out, targets)
+	fmt.Fprintln(out, "\nMedians over the repetitions. Paired ratio: the median (and interquartile range) of each repetition's "+
+		"ns/op divided by bare's in the same repetition. —: not applicable, or it never happened.")
 	fmt.Fprintf(out, "\nTotal run time: %s.\n", time.Since(start).Round(time.Second))
 	return nil
 }
@@ -186,13 +192,14 @@ func writeHeader(w io.Writer, cfg *config) {
 	if cfg.quick {
 		mode = "quick"
 	}
-	fmt.Fprintf(w, "## neuracraft-go vs bare net/http vs go-retryablehttp (%s run, %s)\n\n",
+	fmt.Fprintf(w, "## neuracraft-go and the clients users pick instead (%s run, %s)\n\n",
 		mode, time.Now().UTC().Format("2006-01-02 15:04 MST"))
 	fmt.Fprintf(w, "- Machine: %s/%s, %s, NumCPU %d, GOMAXPROCS %d\n",
 		runtime.GOOS, runtime.GOARCH, cpuModel(), runtime.NumCPU(), runtime.GOMAXPROCS(0))
 	fmt.Fprintf(w, "- Go: %s; %s\n", runtime.Version(), depVersions())
-	fmt.Fprintf(w, "- Repetitions (interleaved, round robin): scenario 1 %d × %s per benchmark; scenarios 2-3 %d; scenarios 4-5 %d\n\n",
+	fmt.Fprintf(w, "- Repetitions (interleaved, round robin): scenario 1 %d × %s per benchmark; scenarios 2-3 %d; scenarios 4-5 %d\n",
 		cfg.successReps, cfg.benchtime, cfg.reps, cfg.fastReps)
+	fmt.Fprintf(w, "- Call deadlines: %s (scenarios 2a, 3, 4), %s (2b), %s (5)\n\n", cfg.callTimeout, cfg.seqTimeout, cfg.deadline)
 }
 
 // cpuModel is the "model name" of /proc/cpuinfo, or "unknown CPU".
@@ -215,12 +222,19 @@ func depVersions() string {
 	if !ok {
 		return "module versions unknown"
 	}
+	names := map[string]string{
+		"github.com/hashicorp/go-retryablehttp": "go-retryablehttp",
+		"github.com/failsafe-go/failsafe-go":    "failsafe-go",
+		"github.com/go-resty/resty/v2":          "resty",
+		"github.com/cenkalti/backoff/v5":        "cenkalti/backoff",
+		"golang.org/x/time":                     "x/time (server limiter)",
+	}
 	var parts []string
 	for _, m := range bi.Deps {
-		switch m.Path {
-		case "github.com/hashicorp/go-retryablehttp":
-			parts = append(parts, "go-retryablehttp "+m.Version)
-		case "github.com/neuracraft/neuracraft-go":
+		if name, ok := names[m.Path]; ok {
+			parts = append(parts, name+" "+m.Version)
+		}
+		if m.Path == "github.com/neuracraft/neuracraft-go" {
 			v := m.Version
 			if m.Replace != nil {
 				v += " => " + m.Replace.Path + " (this checkout)"

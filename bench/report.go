@@ -1,5 +1,5 @@
-// This file holds the statistics (median, percentiles) and the markdown
-// table that the program prints.
+// This file holds the one statistics helper (quantiles: median and
+// interquartile range) and the markdown table that the program prints.
 
 package main
 
@@ -12,29 +12,40 @@ import (
 	"time"
 )
 
-// median returns the median of xs, NaN for none. NaN values are ignored.
-func median(xs []float64) float64 {
-	return percentile(xs, 50)
-}
-
-// percentile returns the p-th percentile of xs (nearest rank), NaN for
-// none. NaN values are ignored.
-func percentile(xs []float64, p float64) float64 {
+// quantile returns the q-quantile of xs (0 ≤ q ≤ 1), interpolating
+// linearly between the two nearest order statistics (R's type 7, the
+// default of R and NumPy): the median of an even count is the mean of the
+// middle two. NaN values are ignored; with none left it returns NaN.
+func quantile(xs []float64, q float64) float64 {
 	s := make([]float64, 0, len(xs))
 	for _, x := range xs {
 		if !math.IsNaN(x) {
 			s = append(s, x)
 		}
 	}
-	if len(s) == 0 {
+	if len(s) == 0 || math.IsNaN(q) {
 		return math.NaN()
 	}
 	slices.Sort(s)
-	if p == 50 && len(s)%2 == 0 {
-		return (s[len(s)/2-1] + s[len(s)/2]) / 2
+	pos := min(max(q, 0), 1) * float64(len(s)-1)
+	lo := int(pos)
+	if lo >= len(s)-1 {
+		return s[len(s)-1]
 	}
-	rank := int(math.Ceil(p/100*float64(len(s)))) - 1
-	return s[min(max(rank, 0), len(s)-1)]
+	return s[lo] + (pos-float64(lo))*(s[lo+1]-s[lo])
+}
+
+// median is quantile(xs, 0.5).
+func median(xs []float64) float64 { return quantile(xs, 0.5) }
+
+// summary is a sample's median and interquartile range.
+type summary struct {
+	median, q1, q3 float64
+}
+
+// summarize returns the median and quartiles of xs (see quantile).
+func summarize(xs []float64) summary {
+	return summary{median: quantile(xs, 0.5), q1: quantile(xs, 0.25), q3: quantile(xs, 0.75)}
 }
 
 // ms converts a duration to milliseconds.
@@ -45,50 +56,9 @@ type series [numKinds][]float64
 
 func (s *series) add(k kind, v float64) { s[k] = append(s[k], v) }
 
-// row is one line of the result table: a metric's median per client.
-type row struct {
-	scenario string
-	metric   string
-	vals     [numKinds]float64
-	format   string // fmt verb for a value, e.g. "%.0f"
-	ratio    bool   // print ratios to bare
-	// paired, when set, holds the ratios to print instead of the ratio of
-	// the medians: medians of per-repetition ratios.
-	paired *[numKinds]float64
-}
-
-// table is the program's one result table.
-type table struct {
-	rows []row
-}
-
-// add appends a row with the medians of s.
-func (t *table) add(scenario, metric, format string, ratio bool, s *series) {
-	r := row{scenario: scenario, metric: metric, format: format, ratio: ratio}
-	for k := range r.vals {
-		r.vals[k] = median(s[k])
-	}
-	t.rows = append(t.rows, r)
-}
-
-// addPaired appends a row with the medians of s, whose ratio columns are
-// the medians of the per-repetition ratios to bare: each client's run is
-// next in time to bare's, so drift in the machine's load cancels out.
-func (t *table) addPaired(scenario, metric, format string, s *series) {
-	t.add(scenario, metric, format, true, s)
-	r := &t.rows[len(t.rows)-1]
-	r.paired = new([numKinds]float64)
-	for _, k := range kinds {
-		r.paired[k] = pairedRatio(s, k)
-	}
-}
-
-// pairedRatio is the median over repetitions of s[k][i] / s[bare][i].
-func pairedRatio(s *series, k kind) float64 {
-	return median(pairedRatios(s, k))
-}
-
-// pairedRatios are s[k][i] / s[bare][i] for each repetition i.
+// pairedRatios are s[k][i] / s[bare][i] for each repetition i: each
+// client's run is next in time to bare's, so drift in the machine's load
+// cancels out.
 func pairedRatios(s *series, k kind) []float64 {
 	var ratios []float64
 	for i := range min(len(s[k]), len(s[bare])) {
@@ -99,33 +69,60 @@ func pairedRatios(s *series, k kind) []float64 {
 	return ratios
 }
 
-func (r *row) cell(k kind) string {
-	v := r.vals[k]
+// row is one line of the result table: a metric's cell per client.
+type row struct {
+	scenario string
+	metric   string
+	cells    [numKinds]string
+}
+
+// table is the program's one result table.
+type table struct {
+	rows []row
+}
+
+// add appends a row with the median of s for each client, printed with
+// format (e.g. "%.0f"); "—" where a client has no value.
+func (t *table) add(scenario, metric, format string, s *series) {
+	r := row{scenario: scenario, metric: metric}
+	for _, k := range kinds {
+		r.cells[k] = cell(format, median(s[k]))
+	}
+	t.rows = append(t.rows, r)
+}
+
+// addPaired appends a row with, for each client, the median and
+// interquartile range of its per-repetition ratios to bare (see
+// pairedRatios).
+func (t *table) addPaired(scenario, metric string, s *series) {
+	r := row{scenario: scenario, metric: metric}
+	for _, k := range kinds {
+		sum := summarize(pairedRatios(s, k))
+		if math.IsNaN(sum.median) {
+			r.cells[k] = "—"
+			continue
+		}
+		r.cells[k] = fmt.Sprintf("%.3f (%.3f–%.3f)", sum.median, sum.q1, sum.q3)
+	}
+	t.rows = append(t.rows, r)
+}
+
+func cell(format string, v float64) string {
 	if math.IsNaN(v) {
 		return "—"
 	}
-	return fmt.Sprintf(r.format, v)
+	return fmt.Sprintf(format, v)
 }
 
-func (r *row) ratioTo(k kind) string {
-	if r.paired != nil {
-		if math.IsNaN(r.paired[k]) {
-			return "—"
-		}
-		return fmt.Sprintf("%.3f×", r.paired[k])
-	}
-	v, b := r.vals[k], r.vals[bare]
-	if !r.ratio || math.IsNaN(v) || math.IsNaN(b) || b == 0 {
-		return "—"
-	}
-	return fmt.Sprintf("%.2f×", v/b)
-}
-
-// write prints t as a markdown table.
+// write prints t as a markdown table, one column per client.
 func (t *table) write(w io.Writer) {
-	fmt.Fprintf(w, "| Scenario | Metric (median) | %s | %s | %s | %s ÷ bare | %s ÷ bare |\n",
-		bare, retryable, ours, retryable, ours)
-	fmt.Fprintln(w, "|---|---|--:|--:|--:|--:|--:|")
+	var head, align strings.Builder
+	for _, k := range kinds {
+		fmt.Fprintf(&head, " %s |", k)
+		align.WriteString("--:|")
+	}
+	fmt.Fprintf(w, "| Scenario | Metric (median) |%s\n", head.String())
+	fmt.Fprintf(w, "|---|---|%s\n", align.String())
 	last := ""
 	for _, r := range t.rows {
 		scen := r.scenario
@@ -133,26 +130,10 @@ func (t *table) write(w io.Writer) {
 			scen = ""
 		}
 		last = r.scenario
-		fmt.Fprintf(w, "| %s | %s | %s | %s | %s | %s | %s |\n", scen, r.metric,
-			r.cell(bare), r.cell(retryable), r.cell(ours), r.ratioTo(retryable), r.ratioTo(ours))
-	}
-}
-
-// target is one of the goals for our transport, with the verdict.
-type target struct {
-	name     string
-	measured string
-	met      bool
-}
-
-func writeTargets(w io.Writer, ts []target) {
-	fmt.Fprintln(w, "| Target for neuracraft | Measured (medians) | Result |")
-	fmt.Fprintln(w, "|---|---|---|")
-	for _, t := range ts {
-		verdict := "**missed**"
-		if t.met {
-			verdict = "met"
+		fmt.Fprintf(w, "| %s | %s |", scen, r.metric)
+		for _, k := range kinds {
+			fmt.Fprintf(w, " %s |", strings.ReplaceAll(r.cells[k], "|", "\\|"))
 		}
-		fmt.Fprintf(w, "| %s | %s | %s |\n", t.name, strings.ReplaceAll(t.measured, "|", "\\|"), verdict)
+		fmt.Fprintln(w)
 	}
 }

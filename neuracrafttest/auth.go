@@ -29,20 +29,27 @@ func (ss scopeSet) allows(scope string) bool {
 // the request may proceed. Messages never repeat the credential.
 func (s *Server) authorize(w http.ResponseWriter, r *http.Request, route string) bool {
 	var (
-		scopes scopeSet
-		known  bool
-		bearer bool
+		scopes  scopeSet
+		known   bool
+		bearer  bool
+		expired bool
 	)
 	s.mu.Lock()
 	if key := r.Header.Get("X-API-Key"); key != "" {
 		scopes, known = s.keys[key]
 	} else if token, ok := bearerToken(r.Header.Get("Authorization")); ok {
 		bearer = true
-		scopes, known = s.tokens[token]
+		var t issuedToken
+		t, known = s.tokens[token]
+		scopes, expired = t.scopes, known && t.expired(s.now())
 	}
 	s.mu.Unlock()
 
 	switch {
+	case expired:
+		w.Header().Set("WWW-Authenticate", `Bearer realm="neuracraft", error="invalid_token", error_description="The access token expired"`)
+		writeError(w, http.StatusUnauthorized, "invalid_token", "The access token expired")
+		return false
 	case !known && bearer:
 		w.Header().Set("WWW-Authenticate", `Bearer realm="neuracraft", error="invalid_token"`)
 		writeError(w, http.StatusUnauthorized, "invalid_token", "Invalid or expired access token")

@@ -1,10 +1,15 @@
 // Package neuracrafttest provides an in-memory fake of the NeuraCraft API for
 // tests, in the manner of net/http/httptest. [NewServer] starts it on a
-// loopback address. It serves the documented endpoints under /v1, checks API
-// keys and OAuth tokens and their scopes, records every request it receives,
+// loopback address, [NewTLSServer] over HTTPS with HTTP/2 (use
+// [Server.Client] to reach it). It serves the documented endpoints under
+// /v1 and the OAuth 2.0 token endpoint (client-credentials grant, at
+// [Server.TokenURL]), checks API keys and OAuth tokens (with their expiry)
+// and their scopes, records every request it receives,
 // and can be told with [Server.Fail] to answer the next requests with a
 // [Fault]: a rate limit, a plugin error, a gateway's HTML page, a truncated
-// body, a reset connection, a slow body or a stall.
+// body, a reset connection, a slow body or a stall. Its pipeline runs
+// follow a [RunScript] given with [Server.ScriptRuns]: queued or running
+// for a number of polls, then completed, failed or cancelled.
 //
 // A test starts a server, points its client at [Server.URL] with
 // [Server.APIKey], and closes the server when done:

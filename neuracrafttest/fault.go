@@ -133,7 +133,9 @@ func Truncated(status int) Fault {
 
 // ResetConnection returns a fault that answers nothing: the server takes
 // over the TCP connection and closes it with a reset (SO_LINGER 0), so the
-// client sees a connection error.
+// client sees a connection error. Over HTTP/2 (see [NewTLSServer]), where
+// the connection carries other requests, it resets the request's stream
+// instead, with RST_STREAM INTERNAL_ERROR, before any response head.
 func ResetConnection() Fault {
 	return Fault{kind: kindReset}
 }
@@ -179,8 +181,8 @@ func (s *Server) serveFault(w http.ResponseWriter, r *http.Request, f Fault) {
 	switch f.kind {
 	case kindReset:
 		conn, _, err := http.NewResponseController(w).Hijack()
-		if err != nil {
-			return
+		if err != nil { // HTTP/2: reset the stream
+			panic(http.ErrAbortHandler)
 		}
 		if tc, ok := conn.(*net.TCPConn); ok {
 			_ = tc.SetLinger(0)

@@ -32,7 +32,9 @@ type Request struct {
 	// credentials: never print it in logs.
 	Header http.Header
 
-	// Body is the first 64 KiB of the request body.
+	// Body is the first 64 KiB of the request body. For the token endpoint
+	// it holds the client's secret when the client sent it in the form:
+	// never print it in logs either.
 	Body []byte
 
 	// BodySize is the number of body bytes the server read. For a request

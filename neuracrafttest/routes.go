@@ -110,43 +110,6 @@ func (p *pipeline) MarshalJSON() ([]byte, error) {
 	return json.Marshal(m)
 }
 
-// A run is one pipeline run. Its status advances with each read.
-type run struct {
-	id         string
-	pipelineID string
-	reads      int
-	cancelled  bool
-}
-
-// view returns the run's representation after its reads-th read: "queued",
-// then "running", then "succeeded" with an output; "cancelled" once
-// cancelled before it succeeded.
-func (r *run) view() runView {
-	v := runView{RunID: r.id, PipelineID: r.pipelineID}
-	switch {
-	case r.cancelled:
-		v.Status = "cancelled"
-	case r.reads <= 1:
-		v.Status = "queued"
-	case r.reads == 2:
-		v.Status = "running"
-	default:
-		v.Status = "succeeded"
-		v.Output = map[string]any{"result": "ok", "records_processed": 42}
-	}
-	return v
-}
-
-// succeeded reports whether the run has been read as succeeded.
-func (r *run) succeeded() bool { return !r.cancelled && r.reads >= 3 }
-
-type runView struct {
-	RunID      string         `json:"run_id"`
-	PipelineID string         `json:"pipeline_id"`
-	Status     string         `json:"status"`
-	Output     map[string]any `json:"output"`
-}
-
 // A plugin is a built-in or installed plugin as GET /plugins lists it.
 type plugin struct {
 	ID        string     `json:"id"`
@@ -309,68 +272,6 @@ func (s *Server) installPlugin(w http.ResponseWriter, r *http.Request) {
 	s.installed = append(s.installed, p)
 	s.mu.Unlock()
 	writeJSON(w, http.StatusOK, map[string]string{"id": p.ID, "status": "installed"})
-}
-
-// startRun serves POST /pipelines/{id}/run. A body, when present, must be a
-// JSON object; it is not used.
-func (s *Server) startRun(w http.ResponseWriter, r *http.Request) {
-	if _, ok := readJSONObject(w, r, true); !ok {
-		return
-	}
-	pid := r.PathValue("id")
-	rn := &run{id: "run_" + randomHex(6), pipelineID: pid}
-	s.mu.Lock()
-	_, ok := s.pipelines[pid]
-	if ok {
-		s.runs[rn.id] = rn
-	}
-	s.mu.Unlock()
-	if !ok {
-		writeNotFound(w)
-		return
-	}
-	writeJSON(w, http.StatusAccepted, map[string]string{
-		"run_id":      rn.id,
-		"status":      "queued",
-		"monitor_url": s.URL + "/runs/" + rn.id,
-	})
-}
-
-// getRun serves GET /runs/{run_id}. Each read advances the run (see
-// run.view).
-func (s *Server) getRun(w http.ResponseWriter, r *http.Request) {
-	s.mu.Lock()
-	rn, ok := s.runs[r.PathValue("run_id")]
-	var v runView
-	if ok {
-		rn.reads++
-		v = rn.view()
-	}
-	s.mu.Unlock()
-	if !ok {
-		writeNotFound(w)
-		return
-	}
-	writeJSON(w, http.StatusOK, v)
-}
-
-// cancelRun serves POST /runs/{run_id}/cancel. Cancelling a run that has
-// already succeeded is accepted and leaves it succeeded.
-func (s *Server) cancelRun(w http.ResponseWriter, r *http.Request) {
-	if _, ok := readJSONObject(w, r, true); !ok {
-		return
-	}
-	s.mu.Lock()
-	rn, ok := s.runs[r.PathValue("run_id")]
-	if ok && !rn.succeeded() {
-		rn.cancelled = true
-	}
-	s.mu.Unlock()
-	if !ok {
-		writeNotFound(w)
-		return
-	}
-	writeJSON(w, http.StatusOK, map[string]string{"status": "cancellation_requested"})
 }
 
 // readJSONObject reads the request body, at most maxJSONBody bytes, as one

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"sync"
+	"time"
 )
 
 // Scopes a credential can hold. scopeAdmin grants every other scope.
@@ -40,12 +41,23 @@ var allScopes = []string{scopePipelineRead, scopePipelineWrite, scopeWorkflowExe
 //	GET    /runs/{run_id}         200, needs "pipeline:read"
 //	POST   /runs/{run_id}/cancel  200, needs "workflow:execute"
 //
+// and, at the host's root ([Server.TokenURL]), the OAuth 2.0 token
+// endpoint of the client-credentials grant:
+//
+//	POST   /oauth/token           200, {"access_token", "token_type", "expires_in", "scope"}
+//
 // GET /pipelines lists pipelines in creation order; a limit above 100 is
 // treated as 100, and a limit below 1, a negative offset or a value that is
-// not an integer is answered 400 "invalid_request". A run reads back
-// "queued" at its first GET, "running" at its second and "succeeded", with
-// an output, from its third; once cancelled before it succeeded it reads
-// back "cancelled", and cancelling a succeeded run leaves it succeeded.
+// not an integer is answered 400 "invalid_request". A run is read back as
+// {"id", "pipeline_id", "status", "output", "error", "started_at",
+// "completed_at"}; by default it reads "queued" at its first GET, "running"
+// at its second and "completed", with an output, from its third.
+// [Server.ScriptRuns] changes that: more polls, a Retry-After on them, and
+// an end "completed", "failed" (with a plugin or string code) or
+// "cancelled" (see [RunScript]). Cancelling a run that has not ended
+// answers {"status": "cancellation_requested"}, and the run reads
+// "cancelled" from then on; cancelling an ended run leaves it as it
+// ended.
 //
 // Every request must carry a known credential, as X-API-Key or as
 // "Authorization: Bearer"; when both are sent, X-API-Key is the one checked.
@@ -76,8 +88,17 @@ type Server struct {
 	APIKey string
 
 	// Token is an OAuth bearer token, sent as "Authorization: Bearer
-	// <Token>", that holds every scope.
+	// <Token>", that holds every scope and never expires.
 	Token string
+
+	// TokenURL is the OAuth 2.0 token endpoint, at the host's root as on
+	// the real API: for example "http://127.0.0.1:41234/oauth/token".
+	TokenURL string
+
+	// ClientID and ClientSecret are an OAuth 2.0 client registered with
+	// every scope, for the client-credentials grant at TokenURL.
+	ClientID     string
+	ClientSecret string
 
 	ts        *httptest.Server
 	mux       *http.ServeMux
@@ -87,13 +108,20 @@ type Server struct {
 
 	mu        sync.Mutex // guards everything below; never held across I/O
 	keys      map[string]scopeSet
-	tokens    map[string]scopeSet
+	tokens    map[string]issuedToken
+	clients   map[string]oauthClient // client ID -> client
+	lifetime  time.Duration          // of the tokens TokenURL issues
+	now       func() time.Time       // the clock of token expiry; tests set it
 	faults    []pendingFault
 	requests  []Request
 	pipelines map[string]*pipeline
 	order     []string // pipeline IDs in creation order
 	runs      map[string]*run
 	installed []plugin // custom plugins, in installation order
+
+	// runScripts maps a pipeline ID, or "*", to the script of its new
+	// runs (see ScriptRuns). Guarded by mu.
+	runScripts map[string]RunScript
 }
 
 // pendingFault is a fault queued by Fail that still has uses left.
@@ -103,27 +131,56 @@ type pendingFault struct {
 	left  int
 }
 
-// NewServer starts a Server on 127.0.0.1 with a random port and returns it.
-// It holds one API key and one token, [Server.APIKey] and [Server.Token],
-// each with every scope, and no pipelines. The caller must call
-// [Server.Close] when done with it.
-func NewServer() *Server {
+// NewServer starts a Server on 127.0.0.1 with a random port, over plain
+// HTTP/1.1, and returns it. It holds one API key and one token,
+// [Server.APIKey] and [Server.Token], and one OAuth client,
+// [Server.ClientID], each with every scope, and no pipelines. The caller
+// must call [Server.Close] when done with it.
+func NewServer() *Server { return newServer(false) }
+
+// NewTLSServer is [NewServer] over HTTPS, with HTTP/2 enabled, as the real
+// API is served. Its certificate is trusted by the client that
+// [Server.Client] returns, which speaks HTTP/2 to it (and by no other).
+func NewTLSServer() *Server { return newServer(true) }
+
+func newServer(useTLS bool) *Server {
 	s := &Server{
-		APIKey:    "nc_test_" + randomHex(16),
-		Token:     "nc_oauth_" + randomHex(16),
-		closing:   make(chan struct{}),
-		keys:      make(map[string]scopeSet),
-		tokens:    make(map[string]scopeSet),
-		pipelines: make(map[string]*pipeline),
-		runs:      make(map[string]*run),
+		APIKey:       "nc_test_" + randomHex(16),
+		Token:        "nc_oauth_" + randomHex(16),
+		ClientID:     "nc_client_" + randomHex(8),
+		ClientSecret: "nc_client_secret_" + randomHex(16),
+		closing:      make(chan struct{}),
+		keys:         make(map[string]scopeSet),
+		tokens:       make(map[string]issuedToken),
+		clients:      make(map[string]oauthClient),
+		lifetime:     DefaultTokenLifetime,
+		now:          time.Now,
+		pipelines:    make(map[string]*pipeline),
+		runs:         make(map[string]*run),
 	}
 	s.keys[s.APIKey] = newScopeSet(allScopes)
-	s.tokens[s.Token] = newScopeSet(allScopes)
+	s.tokens[s.Token] = issuedToken{scopes: newScopeSet(allScopes)}
+	s.clients[s.ClientID] = oauthClient{secret: s.ClientSecret, scopes: newScopeSet(allScopes)}
 	s.mux, s.patterns = s.newMux()
-	s.ts = httptest.NewServer(http.HandlerFunc(s.serveHTTP))
+	s.addOAuthRoutes()
+	if useTLS {
+		s.ts = httptest.NewUnstartedServer(http.HandlerFunc(s.serveHTTP))
+		s.ts.EnableHTTP2 = true
+		s.ts.StartTLS()
+	} else {
+		s.ts = httptest.NewServer(http.HandlerFunc(s.serveHTTP))
+	}
 	s.URL = s.ts.URL + "/v1"
+	s.TokenURL = s.ts.URL + tokenPath
 	return s
 }
+
+// Client returns an *http.Client for the server, like
+// httptest.Server.Client: for a [NewTLSServer] it trusts the server's
+// certificate and speaks HTTP/2. It is a plain client, with no NeuraCraft
+// transport; wrap it with neuracraft.WrapClient. Close closes its idle
+// connections.
+func (s *Server) Client() *http.Client { return s.ts.Client() }
 
 // Close shuts the server down and blocks until every request it was handling
 // has returned. It first closes every client connection and cuts short the
@@ -159,7 +216,7 @@ func (s *Server) AddToken(token string, scopes ...string) {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.tokens[token] = newScopeSet(scopes)
+	s.tokens[token] = issuedToken{scopes: newScopeSet(scopes)}
 }
 
 // Fail makes the next n requests that match route be answered with the fault
@@ -257,7 +314,7 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 
 	rw := &recordingWriter{ResponseWriter: w, commit: func() { s.record(rec, body) }}
 	defer rw.commitOnce()
-	if !s.authorize(rw, r, route) {
+	if r.URL.Path != tokenPath && !s.authorize(rw, r, route) { // the token endpoint authenticates clients itself
 		return
 	}
 	s.mux.ServeHTTP(rw, r)

@@ -512,7 +512,7 @@ func TestConcurrency(t *testing.T) {
 		if err := call("POST", "/pipelines/"+p.ID+"/run", "", 202, &run); err != nil {
 			return 0, err
 		}
-		for _, want := range []string{"queued", "running", "succeeded"} {
+		for _, want := range []string{"queued", "running", "completed"} {
 			if err := call("GET", "/runs/"+run.RunID, "", 200, &run); err != nil || run.Status != want {
 				return 0, fmt.Errorf("run %s: status %q, want %q, err %v", run.RunID, run.Status, want, err)
 			}

@@ -36,7 +36,7 @@ import (
 const (
 	DefaultPrefix        = "neuracraft"
 	DefaultOpTimeout     = 50 * time.Millisecond
-	DefaultMaxRetryAfter = neuracraft.DefaultMaxRetryAfter
+	DefaultMaxRetryAfter = 60 * time.Second // as RetryPolicy.MaxRetryAfter
 	DefaultRetryInterval = time.Second
 )
 

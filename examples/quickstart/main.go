@@ -30,21 +30,22 @@ func main() {
 	}
 }
 
-// pdfTemplateInvalid is what the PDF Export plugin's Go package would
+// pdfExportFailed is what the PDF Export plugin's Go package would
 // register: its code 8102, by name, and whether retrying helps.
-var pdfTemplateInvalid = neuracraft.PluginCodeInfo{
+var pdfExportFailed = neuracraft.PluginCodeInfo{
 	Code:        8102,
-	Name:        "PDF Template Invalid",
-	Description: "The PDF Export plugin could not render the document template.",
+	Name:        "PDF Export Failed",
+	Description: "The PDF Export plugin failed to generate the document, for example because of an invalid template.",
 	Retryable:   false,
 }
 
-// pollInterval is the wait between reads of a run on a real server.
-var pollInterval = time.Second
+// pdfExportMessage is the PDF Export plugin's message in the fake's
+// scripted failures.
+const pdfExportMessage = "PDF Export Plugin: Failed to generate document due to invalid template."
 
 // run is the whole walk-through; getenv is os.Getenv, replaced in tests.
 func run(ctx context.Context, w io.Writer, getenv func(string) string) error {
-	if err := neuracraft.RegisterPluginCodes(pdfTemplateInvalid); err != nil {
+	if err := neuracraft.RegisterPluginCodes(pdfExportFailed); err != nil {
 		return err
 	}
 	// The retry hook logs each retry with slog; times are left out so
@@ -71,6 +72,10 @@ func run(ctx context.Context, w io.Writer, getenv func(string) string) error {
 		fmt.Fprintln(w, "Talking to", client.BaseURL)
 	}
 	client.HTTPClient = &http.Client{Transport: &neuracraft.Transport{OnRetry: neuracraft.LogRetries(logger)}}
+
+	if err := walkWrapClient(ctx, w, client.BaseURL, client.APIKey); err != nil {
+		return err
+	}
 
 	step := func(n int, title string) { fmt.Fprintf(w, "\n%d. %s\n", n, title) }
 
@@ -106,8 +111,7 @@ func run(ctx context.Context, w io.Writer, getenv func(string) string) error {
 			time.Since(start).Round(time.Second))
 
 		step(4, "A plugin fails with its own code (8102, sent as HTTP 500)")
-		srv.Fail("POST /pipelines/{id}/run", 1, neuracrafttest.Plugin(500, 8102,
-			"PDF Export Plugin: Failed to generate document due to invalid template.", false))
+		srv.Fail("POST /pipelines/{id}/run", 1, neuracrafttest.Plugin(500, 8102, pdfExportMessage, false))
 		_, err = client.Do(ctx, "POST", "/pipelines/"+created.ID+"/run", nil, nil)
 		if !neuracraft.IsPlugin(err) || !errors.As(err, &apiErr) {
 			return fmt.Errorf("expected a plugin error, got %v", err)
@@ -115,30 +119,49 @@ func run(ctx context.Context, w io.Writer, getenv func(string) string) error {
 		fmt.Fprintf(w, "   IsPlugin: true, code %s, retryable: %v\n", apiErr.Code, neuracraft.IsRetryable(err))
 		fmt.Fprintf(w, "   message: %s\n", apiErr.Message)
 		fmt.Fprintf(w, "   what to do: %s\n", apiErr.Code.Resolution())
-	} else {
-		fmt.Fprintln(w, "\n(Steps 3 and 4 script failures on the fake server; skipped against a real one.)")
 	}
 
-	step(5, "Start an asynchronous run (202 Accepted, task ID) and follow it")
-	resp, err = client.Do(ctx, "POST", "/pipelines/"+created.ID+"/run", nil, nil)
+	step(5, "Start a run and wait for its end (StartRun, WaitRun)")
+	if srv != nil {
+		// The fake's run stays "running" for one poll, whose answer asks
+		// for the next poll in 1 s; WaitRun honours that.
+		srv.ScriptRuns(created.ID, neuracrafttest.RunCompleted(map[string]any{"pages": 3}).
+			WithPolls("running", 1).WithRetryAfter("1"))
+	}
+	run, err := client.StartRun(ctx, created.ID, map[string]string{"invoice": "inv_42"})
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(w, "   %d %s: task %s\n", resp.StatusCode, neuracraft.Code(resp.StatusCode).Name(), resp.TaskID)
-	var runState struct {
-		Status string `json:"status"`
+	fmt.Fprintf(w, "   started run %s: %s\n", run.ID, run.Status)
+	// WaitRun never sleeps past the deadline: it returns at once when the
+	// next poll would come too late.
+	waitCtx, cancel := context.WithTimeout(ctx, 5*time.Minute)
+	defer cancel()
+	run, err = client.WaitRun(waitCtx, run.ID)
+	if err != nil {
+		return err
 	}
-	for range 10 {
-		if _, err := client.Do(ctx, "GET", "/runs/"+resp.TaskID, nil, &runState); err != nil {
+	fmt.Fprintf(w, "   run %s: %s, output %s\n", run.ID, run.Status, run.Output)
+
+	if srv != nil {
+		step(6, "A run that fails is an error like any other (*RunError)")
+		srv.ScriptRuns(created.ID, neuracrafttest.RunFailed(8102, pdfExportMessage).WithPluginID("pdf-export-1"))
+		run, err = client.StartRun(ctx, created.ID, map[string]string{"invoice": "inv_43"})
+		if err != nil {
 			return err
 		}
-		fmt.Fprintf(w, "   run status: %s\n", runState.Status)
-		if runState.Status == "succeeded" || runState.Status == "failed" || runState.Status == "cancelled" {
-			break
+		_, err = client.WaitRun(waitCtx, run.ID)
+		var runErr *neuracraft.RunError
+		if !errors.As(err, &runErr) {
+			return fmt.Errorf("expected a failed run, got %v", err)
 		}
-		if srv == nil {
-			time.Sleep(pollInterval) // a real run takes a while
-		}
+		fmt.Fprintf(w, "   %v\n", err)
+		fmt.Fprintf(w, "   ErrRunFailed: %v, Code(8102): %v, ErrPlugin: %v, ErrNotFound: %v, retryable: %v\n",
+			errors.Is(err, neuracraft.ErrRunFailed), errors.Is(err, neuracraft.Code(8102)),
+			errors.Is(err, neuracraft.ErrPlugin), errors.Is(err, neuracraft.ErrNotFound), neuracraft.IsRetryable(err))
+		fmt.Fprintf(w, "   failed plugin: %s; quote request %s to support\n", runErr.PluginID, runErr.RequestID)
+	} else {
+		fmt.Fprintln(w, "\n(Steps 3, 4 and 6 script failures on the fake server; skipped against a real one.)")
 	}
 	fmt.Fprintln(w, "\nDone.")
 	return nil

@@ -13,6 +13,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"os"
 	"time"
@@ -54,7 +55,21 @@ func run(ctx context.Context, w io.Writer, getenv func(string) string) error {
 	if errors.As(err, &apiErr) {
 		fmt.Fprintf(w, "and the NeuraCraft detail is still there: %s, request %s\n", apiErr.Code, apiErr.RequestID)
 	}
+
+	// Logging it: the error is a *url.Error, whose text carries the URL as
+	// sent (query included) and hides the fields; LogValue logs the fields,
+	// redacted.
+	logger := slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{ReplaceAttr: withoutTime}))
+	logger.Error("get pipeline failed", "err", neuracraft.LogValue(err))
 	return nil
+}
+
+// withoutTime drops slog's time attribute, so the output can be compared.
+func withoutTime(groups []string, a slog.Attr) slog.Attr {
+	if len(groups) == 0 && a.Key == slog.TimeKey {
+		return slog.Attr{}
+	}
+	return a
 }
 
 // getPipeline is the service's own code: plain net/http, with NeuraCraft's
@@ -69,7 +84,10 @@ func getPipeline(ctx context.Context, client *http.Client, baseURL, key, id stri
 	switch {
 	case errors.Is(err, neuracraft.ErrNotFound):
 		return nil, fmt.Errorf("%w: %w", errNoSuchPipeline, err)
-	case neuracraft.IsRetryable(err):
+	case neuracraft.DefaultShouldRetry(req, err):
+		// Safe to send again later: DefaultShouldRetry knows the method.
+		// (IsRetryable answers "could trying again help?", not "may I
+		// send this again?".)
 		return nil, fmt.Errorf("neuracraft busy, try later: %w", err)
 	case err != nil:
 		return nil, err

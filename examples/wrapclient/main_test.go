@@ -16,6 +16,7 @@ func TestRun(t *testing.T) {
 	require.NoError(t, run(context.Background(), &out, func(string) string { return "" }))
 	assert.Regexp(t, regexp.MustCompile(`^pipe_does_not_exist: the 404 became the service's own error: no such pipeline
 and the NeuraCraft detail is still there: 404 Not Found, request [0-9a-f]{32}
+level=ERROR msg="get pipeline failed" err.status=404 err.code=404 err.reason=not_found err.message="Resource not found" err.request_id=[0-9a-f]{32} err.attempts=1 err.method=GET err.url=http://127.0.0.1:[0-9]+/v1/pipelines/pipe_does_not_exist err.text="no such pipeline: Get \\"http://127.0.0.1:[0-9]+/v1/pipelines/pipe_does_not_exist\\": neuracraft: GET /v1/pipelines/pipe_does_not_exist: 404 Not Found: Resource not found \(request [0-9a-f]{32}\)"
 $`), out.String())
 }
 

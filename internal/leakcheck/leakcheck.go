@@ -2,11 +2,18 @@
 // still running and network connections that are still open. It uses only
 // the standard library.
 //
-// [Goroutines] compares the process's goroutine count at the end of a test
-// with the count at its start; the count is process-wide, so a test that
-// uses it must not run in parallel with other tests. [Conns] counts the
-// connections a client dials, through its DialContext, that are not yet
-// closed.
+// [Goroutines] compares the goroutines running at the end of a test with
+// those running at its start, by identity (the runtime's goroutine ID),
+// not by count: a goroutine that the test started and left running is
+// found even when another one ended meanwhile and the count is the same.
+// The check is process-wide, so a test that uses it must not run in
+// parallel with other tests. [Conns] counts the connections a client
+// dials, through its DialContext, that are not yet closed.
+//
+// go.uber.org/goleak does the same job with more options (ignoring known
+// goroutines by their top function), but the main module's tests may
+// depend on testify and go-cmp only, so this package keeps to the standard
+// library.
 //
 //	func TestSomething(t *testing.T) {
 //		leakcheck.Goroutines(t) // first, so that its check runs last
@@ -18,8 +25,12 @@ package leakcheck
 
 import (
 	"context"
+	"maps"
 	"net"
 	"runtime"
+	"slices"
+	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -39,29 +50,57 @@ type TB interface {
 	Errorf(format string, args ...any)
 }
 
-// Goroutines records how many goroutines are running and registers a
-// cleanup that fails t, printing the stack of every goroutine, unless the
-// count is back to at most that number within [Timeout]. Call it before
-// anything that registers its own cleanup (servers, clients), so that its
-// check runs after theirs.
+// Goroutines records which goroutines are running and registers a cleanup
+// that fails t, printing the stack of each goroutine started since, unless
+// all of those have ended within [Timeout]. Call it before anything that
+// registers its own cleanup (servers, clients), so that its check runs
+// after theirs.
 func Goroutines(t TB) {
 	t.Helper()
-	base := runtime.NumGoroutine()
-	t.Cleanup(func() {
-		if n, ok := settle(base, Timeout); !ok {
-			t.Errorf("leakcheck: %d goroutines still running, %d at the start of the test:\n%s", n, base, Stacks())
-		}
-	})
+	base := goroutines()
+	t.Cleanup(func() { check(t, base, Timeout) })
 }
 
-// settle waits up to timeout for the goroutine count to fall to at most
-// base, and returns the last count seen.
-func settle(base int, timeout time.Duration) (n int, ok bool) {
+// check fails t unless every goroutine not in base ends within timeout.
+func check(t TB, base map[uint64]string, timeout time.Duration) {
+	if left, ok := settle(base, timeout); !ok {
+		ids := slices.Sorted(maps.Keys(left))
+		stacks := make([]string, len(ids))
+		for i, id := range ids {
+			stacks[i] = left[id]
+		}
+		t.Errorf("leakcheck: %d goroutine(s) started during the test still running:\n\n%s",
+			len(left), strings.Join(stacks, "\n\n"))
+	}
+}
+
+// settle waits up to timeout for every goroutine not in base to end, and
+// returns those last seen running.
+func settle(base map[uint64]string, timeout time.Duration) (left map[uint64]string, ok bool) {
 	ok = Until(timeout, func() bool {
-		n = runtime.NumGoroutine()
-		return n <= base
+		left = goroutines()
+		maps.DeleteFunc(left, func(id uint64, _ string) bool { _, old := base[id]; return old })
+		return len(left) == 0
 	})
-	return n, ok
+	return left, ok
+}
+
+// goroutines returns the running goroutines' stacks, by goroutine ID.
+// The runtime never gives an ID to two goroutines of one process.
+func goroutines() map[uint64]string {
+	all := make(map[uint64]string)
+	for stack := range strings.SplitSeq(strings.TrimSpace(Stacks()), "\n\n") {
+		// Each stack begins "goroutine 42 [chan receive]:".
+		rest, ok := strings.CutPrefix(stack, "goroutine ")
+		if !ok {
+			continue
+		}
+		num, _, _ := strings.Cut(rest, " ")
+		if id, err := strconv.ParseUint(num, 10, 64); err == nil {
+			all[id] = stack
+		}
+	}
+	return all
 }
 
 // Stacks returns the stacks of all goroutines, as a panic prints them.

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -43,11 +42,11 @@ func TestGoroutinesPassesWhenAllEnd(t *testing.T) {
 func TestGoroutinesReportsALeak(t *testing.T) {
 	stop := make(chan struct{})
 	defer close(stop)
-	base := runtime.NumGoroutine()
+	base := goroutines()
 	go leaky(stop)
-	n, ok := settle(base, 50*time.Millisecond)
-	if ok || n <= base {
-		t.Errorf("settle = %d, %v with a goroutine left running; want more than %d, false", n, ok, base)
+	left, ok := settle(base, 50*time.Millisecond)
+	if ok || len(left) != 1 {
+		t.Errorf("settle = %d goroutines, %v with one left running; want 1, false", len(left), ok)
 	}
 	if s := Stacks(); !strings.Contains(s, "leakcheck.leaky") {
 		t.Errorf("Stacks does not show the leaked goroutine:\n%s", s)

@@ -1,0 +1,225 @@
+package neuracraft
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/neuracraft/neuracraft-go/internal/leakcheck"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// cutHeadResponse is a typical response head; the tests cut the
+// connection after each of its bytes.
+const cutHeadResponse = "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nX-Request-Id: req_1\r\nContent-Length: 2\r\n\r\n"
+
+// rawServer is a loopback listener that reads one request per connection
+// and lets serve write whatever it likes, then closes the connection.
+// hits counts the requests.
+type rawServer struct {
+	ln   net.Listener
+	hits atomic.Int32
+	wg   sync.WaitGroup
+}
+
+func newRawServer(t *testing.T, serve func(c net.Conn, hit int)) *rawServer {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	s := &rawServer{ln: ln}
+	s.wg.Go(func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			s.wg.Go(func() {
+				defer c.Close()
+				req, err := http.ReadRequest(bufio.NewReader(c))
+				if err != nil {
+					return
+				}
+				_, _ = io.Copy(io.Discard, req.Body)
+				serve(c, int(s.hits.Add(1)))
+			})
+		}
+	})
+	t.Cleanup(func() { _ = ln.Close(); s.wg.Wait() })
+	return s
+}
+
+func (s *rawServer) url() string { return "http://" + s.ln.Addr().String() + "/v1/pipelines" }
+
+// fastRetries is a Transport over a fresh http.Transport that retries at
+// once, without a budget or a cooldown in the way.
+func fastRetries() *Transport {
+	return &Transport{
+		Base: &http.Transport{DisableKeepAlives: true},
+		Retry: RetryPolicy{BaseDelay: time.Nanosecond, MaxDelay: time.Nanosecond,
+			Budget: RetryBudget{Disabled: true}},
+		DisableCooldown: true,
+	}
+}
+
+// TestCutInsideResponseHead cuts the connection after every byte of a
+// response head: a GET is retried and succeeds whatever the cut point,
+// and a POST is never sent twice.
+func TestCutInsideResponseHead(t *testing.T) {
+	leakcheck.Goroutines(t)
+	for n := range len(cutHeadResponse) {
+		name := fmt.Sprintf("%02d_%q", n, cutHeadResponse[max(0, n-8):n])
+		t.Run(name, func(t *testing.T) {
+			srv := newRawServer(t, func(c net.Conn, hit int) {
+				if hit == 1 {
+					_, _ = io.WriteString(c, cutHeadResponse[:n])
+					return
+				}
+				_, _ = io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{}")
+			})
+			tr := fastRetries()
+			defer tr.CloseIdleConnections()
+
+			get, err := http.NewRequest("GET", srv.url(), nil)
+			require.NoError(t, err)
+			resp, err := tr.RoundTrip(get)
+			require.NoError(t, err, "GET cut after %d bytes was not retried", n)
+			_ = resp.Body.Close()
+			assert.Equal(t, int32(2), srv.hits.Load())
+
+			srv.hits.Store(0)
+			post, err := http.NewRequest("POST", srv.url(), strings.NewReader(`{"name":"x"}`))
+			require.NoError(t, err)
+			_, err = tr.RoundTrip(post)
+			require.Error(t, err)
+			assert.True(t, IsRetryable(err), "the cut is transient: %v", err)
+			assert.False(t, DefaultShouldRetry(post, err))
+			assert.Equal(t, int32(1), srv.hits.Load(), "POST sent twice")
+		})
+	}
+}
+
+// TestConnectionFailureDecisions pins down the connection failures that
+// other SDKs retry (aws-sdk-go-v2: net.ErrClosed and any dial error), as
+// IsRetryable's doc comment decides them.
+func TestConnectionFailureDecisions(t *testing.T) {
+	dial := func(err error) error { return &net.OpError{Op: "dial", Net: "tcp", Err: err} }
+	tests := []struct {
+		name string
+		err  error
+		want bool
+	}{
+		{"net.ErrClosed", fmt.Errorf("read: %w", net.ErrClosed), true},
+		{"dial refused", dial(&net.OpError{Op: "connect", Err: syscall.ECONNREFUSED}), true},
+		{"dial network unreachable", dial(syscall.ENETUNREACH), true},
+		{"dial host unreachable", dial(syscall.EHOSTUNREACH), true},
+		{"dial no local port", dial(syscall.EADDRNOTAVAIL), true},
+		{"dial missing port", dial(&net.AddrError{Err: "missing port in address", Addr: "x"}), false},
+		{"dial unknown network", dial(net.UnknownNetworkError("tcp9")), false},
+		{"dial no such host", dial(&net.DNSError{Err: "no such host", Name: "nope.invalid", IsNotFound: true}), false},
+		{"dial lookup timeout", dial(&net.DNSError{Err: "i/o timeout", Name: "x", IsTimeout: true}), true},
+		{"read op, other error", &net.OpError{Op: "read", Err: errors.New("weird")}, false},
+		{"dial timeout of the attempt", dial(os.ErrDeadlineExceeded), true},
+		{"TLS handshake timeout of the attempt", fmt.Errorf("net/http: TLS handshake timeout: %w", os.ErrDeadlineExceeded), true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			assert.Equal(t, tt.want, IsRetryable(tt.err))
+			assert.Equal(t, tt.want, IsRetryable(&RequestError{Method: "GET", Err: tt.err}))
+		})
+	}
+}
+
+// TestDialErrorsForReal dials a closed port (refused: retryable) and a
+// malformed address (not retryable) through http.Transport.
+func TestDialErrorsForReal(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	addr := ln.Addr().String()
+	require.NoError(t, ln.Close())
+
+	tr := &http.Transport{}
+	defer tr.CloseIdleConnections()
+	req, err := http.NewRequest("GET", "http://"+addr+"/", nil)
+	require.NoError(t, err)
+	_, err = tr.RoundTrip(req)
+	require.Error(t, err)
+	assert.True(t, IsRetryable(err), "%v", err)
+
+	req, err = http.NewRequest("GET", "http://127.0.0.1:99999/", nil)
+	require.NoError(t, err)
+	_, err = tr.RoundTrip(req)
+	require.Error(t, err)
+	assert.False(t, IsRetryable(err), "%v", err)
+}
+
+// TestNilResponseFromBase: a Base that breaks the RoundTripper contract
+// with (nil, nil) gets an error naming it, not a panic, and no retry.
+func TestNilResponseFromBase(t *testing.T) {
+	calls := 0
+	tr := &Transport{Base: roundTripFunc(func(*http.Request) (*http.Response, error) {
+		calls++
+		return nil, nil
+	})}
+	req, err := http.NewRequest("GET", "https://api.neuracraft.com/v1/pipelines", nil)
+	require.NoError(t, err)
+	resp, err := tr.RoundTrip(req)
+	assert.Nil(t, resp)
+	require.Error(t, err)
+	assert.ErrorIs(t, err, errNilResponse)
+	assert.Contains(t, err.Error(), "neuracraft: GET /v1/pipelines: the Base, neuracraft.roundTripFunc: RoundTripper returned a nil *http.Response with a nil error (request ")
+	assert.False(t, IsRetryable(err))
+	assert.Equal(t, 1, calls)
+
+	// Through http.Client too.
+	_, err = (&http.Client{Transport: tr}).Do(req)
+	require.ErrorIs(t, err, errNilResponse)
+}
+
+// TestResponseWithErrorFromBase: a Base that returns a response and an
+// error has the response's body closed.
+func TestResponseWithErrorFromBase(t *testing.T) {
+	body := &closeRecorder{Reader: strings.NewReader("x")}
+	tr := &Transport{Base: roundTripFunc(func(*http.Request) (*http.Response, error) {
+		return &http.Response{StatusCode: 200, Body: body}, errors.New("both")
+	}), Retry: RetryPolicy{MaxAttempts: 1}}
+	req, err := http.NewRequestWithContext(context.Background(), "GET", "https://api.neuracraft.com/v1/x", nil)
+	require.NoError(t, err)
+	resp, err := tr.RoundTrip(req)
+	assert.Nil(t, resp)
+	require.Error(t, err)
+	assert.True(t, body.closed)
+}
+
+type closeRecorder struct {
+	io.Reader
+	closed bool
+}
+
+func (c *closeRecorder) Close() error { c.closed = true; return nil }
+
+// TestHTTP2ResetCodes pins the stream-reset codes that are retryable, on
+// a value of the shape net/http converts its stream errors into.
+func TestHTTP2ResetCodes(t *testing.T) {
+	names := map[uint32]string{0x0: "NO_ERROR", 0x1: "PROTOCOL_ERROR", 0x2: "INTERNAL_ERROR",
+		0x3: "FLOW_CONTROL_ERROR", 0x4: "SETTINGS_TIMEOUT", 0x5: "STREAM_CLOSED", 0x6: "FRAME_SIZE_ERROR",
+		0x7: "REFUSED_STREAM", 0x8: "CANCEL", 0x9: "COMPRESSION_ERROR", 0xa: "CONNECT_ERROR",
+		0xb: "ENHANCE_YOUR_CALM", 0xc: "INADEQUATE_SECURITY", 0xd: "HTTP_1_1_REQUIRED"}
+	retryable := map[string]bool{"INTERNAL_ERROR": true, "STREAM_CLOSED": true, "REFUSED_STREAM": true,
+		"CANCEL": true, "ENHANCE_YOUR_CALM": true}
+	for code, name := range names {
+		err := &RequestError{Method: "GET", Err: h2StreamError{StreamID: 1, Code: code}}
+		assert.Equal(t, retryable[name], IsRetryable(err), name)
+	}
+}

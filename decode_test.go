@@ -1,0 +1,316 @@
+// Tests for the one-pass decoder's parts and for server header values on
+// their way to Error() and slog: cleanHeaderValue, cleanText's fast path,
+// parseInt, the request ID through FromResponse, a Transport and a Client,
+// and the allocation budget of FromResponse.
+
+package neuracraft
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"strings"
+	"testing"
+	"unicode/utf8"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+func TestCleanHeaderValue(t *testing.T) {
+	t.Parallel()
+	long := strings.Repeat("r", 1<<20)
+	tests := []struct {
+		name, in, want string
+	}{
+		{"clean", "req_01HF8ZK2QW7Y", "req_01HF8ZK2QW7Y"},
+		{"empty", "", ""},
+		{"spaces trimmed", "  req 1 ", "req 1"},
+		{"CR LF cannot split a log line", "req_1\r\nlevel=ERROR msg=forged", "req_1level=ERROR msg=forged"},
+		{"ESC", "req_\x1b[31mred\x1b[0m", "req_[31mred[0m"},
+		{"tab, NUL and DEL", "a\tb\x00c\x7fd", "abcd"},
+		{"C1 controls", "a\u0085b\u009bc", "abc"},
+		{"line and paragraph separators", "a\u2028b\u2029c", "abc"},
+		{"bidirectional controls", "req_\u202egnp.exe\u202c", "req_gnp.exe"},
+		{"invalid UTF-8", "req_\xff\xfe1", "req_1"},
+		{"valid non-ASCII kept", "req_ü_東京", "req_ü_東京"},
+		{"only controls", "\r\n\x1b", ""},
+		{"exactly the limit", strings.Repeat("r", maxHeaderValue), strings.Repeat("r", maxHeaderValue)},
+		{"one byte over", strings.Repeat("r", maxHeaderValue+1), strings.Repeat("r", maxHeaderValue-3) + "…"},
+		{"1 MiB", long, long[:maxHeaderValue-3] + "…"},
+		{"long after cleaning only", strings.Repeat("r\n", maxHeaderValue), strings.Repeat("r", maxHeaderValue)},
+		{"cut at a character boundary", strings.Repeat("é", 100), strings.Repeat("é", 62) + "…"},
+		{"cut inside a 3-byte character", "x" + strings.Repeat("東", 50), "x" + strings.Repeat("東", 41) + "…"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			got := cleanHeaderValue(tt.in)
+			assert.Equal(t, tt.want, got)
+			assert.LessOrEqual(t, len(got), maxHeaderValue)
+			assert.Equal(t, got, cleanHeaderValue(got), "cleaning twice changes nothing")
+		})
+	}
+}
+
+func TestCleaningCleanTextDoesNotAllocate(t *testing.T) {
+	msg := "Rate limit exceeded for workspace ws_42: 600 requests per minute. Grüße, 東京."
+	id := "req_01HF8ZK2QW7Y"
+	var sink string
+	allocs := testing.AllocsPerRun(100, func() {
+		sink = cleanText(msg, maxMessage)
+		sink = cleanHeaderValue(id)
+	})
+	assert.Zero(t, allocs, "allocations to clean clean text")
+	_ = sink
+}
+
+// TestCleanTextFastPath: text the fast path passes through is exactly what
+// the full cleaning would give, and text it sends on is not.
+func TestCleanTextFastPath(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		in    string
+		max   int
+		clean bool
+	}{
+		{"", 10, true},
+		{"one line", 10, true},
+		{"exactly10!", 10, true},
+		{"eleven runes", 11, false},
+		{"ü東京 and more", 20, true},
+		{"ü東京", 3, true},
+		{"ü東京", 2, false},
+		{" leading", 10, false},
+		{"trailing ", 10, false},
+		{"two  spaces", 20, false},
+		{"tab\there", 20, false},
+		{"line\nbreak", 20, false},
+		{"nbsp\u00a0here", 20, false},
+		{"nel\u0085here", 20, false},
+		{"sep\u2028here", 20, false},
+		{"esc\x1b[0m", 20, false},
+		{"del\x7f", 20, false},
+		{"bad \xff byte", 20, false},
+		{"literal \uFFFD is valid", 30, true},
+		{"x", 0, false},
+	}
+	for _, tt := range tests {
+		assert.Equal(t, tt.clean, isCleanText(tt.in, tt.max), "isCleanText(%q, %d)", tt.in, tt.max)
+		assert.Equal(t, tt.clean, foldText(tt.in, tt.max) == tt.in, "foldText(%q, %d) = %q", tt.in, tt.max, foldText(tt.in, tt.max))
+		assert.Equal(t, foldText(tt.in, tt.max), cleanText(tt.in, tt.max))
+	}
+}
+
+// FuzzCleanText: cleanText's fast path agrees with the full cleaning, and
+// cleanHeaderValue's output is clean, bounded and stable.
+func FuzzCleanText(f *testing.F) {
+	for _, s := range []string{"", "one line", " x ", "a  b", "\xff", "ü東京", "a\u2028b", "…", strings.Repeat("é", 80)} {
+		f.Add(s, uint8(10))
+	}
+	f.Fuzz(func(t *testing.T, s string, max uint8) {
+		if isCleanText(s, int(max)) && foldText(s, int(max)) != s {
+			t.Fatalf("isCleanText(%q, %d) but foldText = %q", s, max, foldText(s, int(max)))
+		}
+		if got, want := cleanText(s, int(max)), foldText(s, int(max)); got != want {
+			t.Fatalf("cleanText(%q, %d) = %q, foldText = %q", s, max, got, want)
+		}
+		h := cleanHeaderValue(s)
+		if len(h) > maxHeaderValue || cleanHeaderValue(h) != h || h != strings.TrimSpace(h) {
+			t.Fatalf("cleanHeaderValue(%q) = %q: too long, untrimmed or not stable", s, h)
+		}
+		if h != "" {
+			checkOneLine(t, "cleanHeaderValue", h)
+		}
+	})
+}
+
+func TestParseInt(t *testing.T) {
+	t.Parallel()
+	for _, s := range []string{"", "0", "8102", "+8102", "-8102", "08102", "00", "+", "-", "--1", "+-1", "1_000", " 1", "1 ",
+		"8102.5", "1e3", "0x10", "9223372036854775807", "9223372036854775808", "-9223372036854775808",
+		"-9223372036854775809", "99999999999999999999", "184467440737095516161844674407370955161", "١٢٣"} {
+		want, err := strconv.ParseInt(s, 10, 64)
+		got, ok := parseInt(s)
+		if ok != (err == nil) || (ok && int64(got) != want) {
+			t.Errorf("parseInt(%q) = %d, %v; strconv.ParseInt = %d, %v", s, got, ok, want, err)
+		}
+	}
+}
+
+// FuzzParseInt: parseInt is strconv.ParseInt(s, 10, 64) without the error.
+func FuzzParseInt(f *testing.F) {
+	for _, s := range []string{"8102", "-1", "+0", "9223372036854775808", "-9223372036854775808", "1e3", ""} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		want, err := strconv.ParseInt(s, 10, 64)
+		got, ok := parseInt(s)
+		if ok != (err == nil) || (ok && int64(got) != want) {
+			t.Fatalf("parseInt(%q) = %d, %v; strconv.ParseInt = %d, %v", s, got, ok, want, err)
+		}
+	})
+}
+
+// hostileIDs are X-Request-ID values a server or proxy could send, with
+// what the error must carry.
+var hostileIDs = []struct {
+	name, id, want string
+}{
+	{"CR LF", "req_1\r\nlevel=ERROR msg=\"forged entry\"", `req_1level=ERROR msg="forged entry"`},
+	{"ESC", "req_2\x1b]0;pwned\x07", "req_2]0;pwned"},
+	{"C1 and invalid UTF-8", "req_3\u0085\xc0\xafend", "req_3end"},
+	{"1 MiB", strings.Repeat("x", 1<<20), strings.Repeat("x", maxHeaderValue-3) + "…"},
+}
+
+// TestHostileRequestIDFromResponse: a response's X-Request-ID, and a
+// request's when the response has none, reaches the error cleaned and
+// capped; Error() stays short and one line, and a slog line stays one line.
+func TestHostileRequestIDFromResponse(t *testing.T) {
+	t.Parallel()
+	for _, tt := range hostileIDs {
+		for _, where := range []string{"response", "request"} {
+			t.Run(tt.name+"/"+where, func(t *testing.T) {
+				t.Parallel()
+				resp := newErrorResponse(500, `{"error":{"code":"internal","message":"boom"}}`)
+				withRequest(t, resp, http.MethodGet, "https://api.neuracraft.com/v1/runs/run_1")
+				if where == "response" {
+					resp.Header["X-Request-Id"] = []string{tt.id}
+				} else {
+					resp.Request.Header["X-Request-Id"] = []string{tt.id}
+				}
+				checkCleanError(t, mustAPIError(t, resp), tt.want)
+			})
+		}
+	}
+}
+
+// TestHostileRequestIDThroughTransport: the same through a Transport over
+// a custom Base, which returns responses with and without their request.
+func TestHostileRequestIDThroughTransport(t *testing.T) {
+	t.Parallel()
+	for _, tt := range hostileIDs {
+		for _, where := range []string{"response", "request without resp.Request"} {
+			t.Run(tt.name+"/"+where, func(t *testing.T) {
+				t.Parallel()
+				base := roundTripFunc(func(req *http.Request) (*http.Response, error) {
+					resp := newErrorResponse(http.StatusNotFound, `{"error":{"code":"not_found","message":"gone"}}`)
+					if where == "response" {
+						resp.Header["X-Request-Id"] = []string{tt.id}
+						resp.Request = req
+					}
+					return resp, nil
+				})
+				req, err := http.NewRequest(http.MethodGet, "https://api.neuracraft.com/v1/pipelines/pipe_1", nil)
+				require.NoError(t, err)
+				if where != "response" {
+					req.Header["X-Request-Id"] = []string{tt.id}
+				}
+				resp, err := (&Transport{Base: base}).RoundTrip(req)
+				require.Nil(t, resp)
+				var apiErr *APIError
+				require.ErrorAs(t, err, &apiErr)
+				checkCleanError(t, apiErr, tt.want)
+			})
+		}
+	}
+}
+
+// checkCleanError checks that e carries the request ID want, and that its
+// Error() and its slog records are one short line.
+func checkCleanError(t *testing.T, e *APIError, want string) {
+	t.Helper()
+	assert.Equal(t, want, e.RequestID)
+	msg := e.Error()
+	checkOneLine(t, "Error()", msg)
+	assert.LessOrEqual(t, len(msg), 400, "Error() = %q", msg)
+	assert.Contains(t, msg, "(request "+want+")")
+	for name, h := range map[string]func(io.Writer) slog.Handler{
+		"text": func(w io.Writer) slog.Handler { return slog.NewTextHandler(w, nil) },
+		"json": func(w io.Writer) slog.Handler { return slog.NewJSONHandler(w, nil) },
+	} {
+		var buf bytes.Buffer
+		slog.New(h(&buf)).Error("call failed", "err", e)
+		assert.Equal(t, 1, strings.Count(buf.String(), "\n"), "%s log of %d bytes is not one line", name, buf.Len())
+		assert.LessOrEqual(t, buf.Len(), 600, "%s log", name)
+	}
+}
+
+// TestClientResponseRequestIDCleaned: Client.Do's Response.RequestID, and
+// an error about a success, carry a cleaned request ID, and an invalid
+// Location header is not echoed into the error.
+func TestClientResponseRequestIDCleaned(t *testing.T) {
+	t.Parallel()
+	badLocation := "http://[::1" + strings.Repeat("L", 4096)
+	base := roundTripFunc(func(req *http.Request) (*http.Response, error) {
+		h := http.Header{"X-Request-Id": {"req_c\r\nforged"}, "Location": {badLocation}}
+		return &http.Response{StatusCode: http.StatusCreated, Header: h, Request: req,
+			Body: io.NopCloser(strings.NewReader(`{"id":"pipe_1"}`)), ContentLength: 15}, nil
+	})
+	c := &Client{BaseURL: "https://api.neuracraft.com/v1", APIKey: "nc_test",
+		HTTPClient: &http.Client{Transport: &Transport{Base: base}}}
+	meta, err := c.Do(context.Background(), http.MethodPost, "/pipelines", map[string]string{"name": "x"}, nil)
+	require.Error(t, err)
+	assert.Nil(t, meta, "no *Response beside an error")
+	checkOneLine(t, "Error()", err.Error())
+	assert.NotContains(t, err.Error(), "LLLL", "the Location header is echoed")
+	assert.Contains(t, err.Error(), "invalid Location header")
+	assert.Contains(t, err.Error(), "(request req_cforged)")
+}
+
+// TestFromResponseAllocationBudget: decoding a typical envelope costs at
+// most 6 allocations more than reading the body and unmarshalling it into
+// a plain struct (see BenchmarkFromResponse and BenchmarkPlainReadUnmarshal).
+func TestFromResponseAllocationBudget(t *testing.T) {
+	body := []byte(`{"error": {"code": "rate_limited", "message": "Rate limit exceeded for workspace ws_42: 600 requests per minute. Retry after 30 seconds."}}`)
+	r := new(bytes.Reader)
+	resp := &http.Response{StatusCode: 429, Body: io.NopCloser(r), ContentLength: int64(len(body)),
+		Header: http.Header{"Content-Type": {"application/json"}, "X-Request-Id": {"req_01HF8ZK2QW7Y"}, "Retry-After": {"30"}}}
+	decoded := testing.AllocsPerRun(200, func() {
+		r.Reset(body)
+		if FromResponse(resp) == nil {
+			t.Fatal("FromResponse = nil")
+		}
+	})
+	plain := testing.AllocsPerRun(200, func() {
+		r.Reset(body)
+		data, err := io.ReadAll(resp.Body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var env struct {
+			Error struct{ Code, Message string }
+		}
+		if err := json.Unmarshal(data, &env); err != nil {
+			t.Fatal(err)
+		}
+	})
+	t.Logf("FromResponse: %v allocations; plain read and unmarshal: %v", decoded, plain)
+	assert.LessOrEqual(t, decoded, plain+6)
+
+	want := apiErrorView{StatusCode: 429, Code: 429, Reason: "rate_limited", RequestID: "req_01HF8ZK2QW7Y", RetryAfter: 30e9,
+		Message: "Rate limit exceeded for workspace ws_42: 600 requests per minute. Retry after 30 seconds.", Body: string(body)}
+	r.Reset(body)
+	if diff := cmp.Diff(want, viewOf(mustAPIError(t, resp))); diff != "" {
+		t.Errorf("FromResponse (-want +got):\n%s", diff)
+	}
+}
+
+// TestJSONTextEscapes: the decoder's fast path for strings without escapes
+// agrees with encoding/json on every other string, invalid UTF-8 included.
+func TestJSONTextEscapes(t *testing.T) {
+	t.Parallel()
+	for _, raw := range []string{`"plain"`, `""`, `"a\"b"`, `"\u00fc\ud83d\ude00"`, `"\ud800"`, "\"\xff\xfe\"", "\"ü\"", `"\/\b\f\n\r\t"`, `5`, `null`, `{"a":1}`, `[]`, `true`} {
+		var want string
+		_ = json.Unmarshal([]byte(raw), &want)
+		var got jsonText
+		require.NoError(t, got.UnmarshalJSON([]byte(raw)))
+		assert.Equal(t, want, string(got), raw)
+		assert.True(t, utf8.ValidString(string(got)), raw)
+	}
+}

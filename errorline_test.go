@@ -1,0 +1,67 @@
+package neuracraft
+
+import (
+	"errors"
+	"io"
+	"net/url"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+)
+
+// TestErrorLine checks the one format that every error of the package
+// shares, and that a zero value of every exported error type reads as a
+// sentence without double spaces or empty separators.
+func TestErrorLine(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name string
+		err  error
+		want string
+	}{
+		{"APIError zero", &APIError{}, "neuracraft: error response"},
+		{"APIError no request", &APIError{StatusCode: 404, Code: 404, Message: "gone"},
+			"neuracraft: 404 Not Found: gone"},
+		{"APIError method only", &APIError{StatusCode: 500, Code: 500, Method: "GET"},
+			"neuracraft: GET: 500 Internal Server Error"},
+		{"APIError path only", &APIError{StatusCode: 500, Code: 8102, URL: "https://h/v1/x", RequestID: "r", Attempts: 3},
+			"neuracraft: /v1/x: 8102 Plugin Error (HTTP 500, request r, 3 attempts)"},
+		{"CooldownError zero", &CooldownError{},
+			"neuracraft: held back locally, not sent: the host is cooling down"},
+		{"CooldownError full", &CooldownError{Method: "POST", URL: "https://h/v1/p?k=1", RequestID: "r",
+			Host: "h", Cause: 429, RetryAfter: 1500e6},
+			"neuracraft: POST /v1/p: held back locally, not sent: h is cooling down after 429 Too Many Requests, turn in 1.5s (request r)"},
+		{"RequestError zero", &RequestError{}, "neuracraft: no answer"},
+		{"RequestError full", &RequestError{Method: "GET", URL: "https://h/v1/p", RequestID: "r", Attempts: 2, Err: io.EOF},
+			"neuracraft: GET /v1/p: EOF (request r, attempt 2)"},
+		{"success body", &successError{method: "GET", path: "/v1/p", status: Code(200).String(), id: "r",
+			err: errors.New("decoding the response body: boom")},
+			"neuracraft: GET /v1/p: 200 OK: decoding the response body: boom (request r)"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			got := tt.err.Error()
+			assert.Equal(t, tt.want, got)
+			assert.NotContains(t, got, "  ")
+			assert.NotContains(t, got, "()")
+			assert.False(t, strings.HasSuffix(got, ": "), got)
+		})
+	}
+}
+
+// TestRequestErrorReachable checks that a network failure's request ID and
+// attempt count are reachable through http.Client's *url.Error.
+func TestRequestErrorReachable(t *testing.T) {
+	t.Parallel()
+	inner := &RequestError{Method: "GET", URL: "https://h/v1/p", RequestID: "req_9", Attempts: 4, Err: io.ErrUnexpectedEOF}
+	var err error = &url.Error{Op: "Get", URL: "https://h/v1/p", Err: inner}
+	var got *RequestError
+	if assert.ErrorAs(t, err, &got) {
+		assert.Equal(t, "req_9", got.RequestID)
+		assert.Equal(t, 4, got.Attempts)
+	}
+	assert.ErrorIs(t, err, io.ErrUnexpectedEOF)
+	assert.True(t, IsRetryable(err))
+}

@@ -1,0 +1,473 @@
+package neuracraft
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"sync"
+	"syscall"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+var errReset error = syscall.ECONNRESET
+
+// t0 is the instant the explicit-time tests count from.
+var t0 = time.Date(2026, 11, 29, 12, 0, 0, 0, time.UTC)
+
+func at(d time.Duration) time.Time { return t0.Add(d) }
+
+// defaultHostConfig is the hostConfig of a Transport with the defaults.
+func defaultHostConfig() *hostConfig {
+	return &(&Transport{}).tableForUpdate().cfg
+}
+
+func TestHostConfigDefaults(t *testing.T) {
+	assert.Equal(t, hostConfig{maxTokens: 10, refill: 0.1, probeInterval: 500 * time.Millisecond}, *defaultHostConfig(),
+		"10 tokens, 0.1 a success, one probe per 500 ms (the documented numbers)")
+	tr := &Transport{Retry: RetryPolicy{BaseDelay: 2 * time.Second, MaxDelay: time.Second,
+		Budget: RetryBudget{MaxTokens: 4, Refill: 0.5}}}
+	assert.Equal(t, hostConfig{maxTokens: 4, refill: 0.5, probeInterval: time.Second}, tr.tableForUpdate().cfg,
+		"the probe interval is the first backoff's ceiling: BaseDelay, capped at MaxDelay")
+	var ceilings []time.Duration
+	for n := 1; n < defaultMaxAttempts; n++ {
+		ceilings = append(ceilings, backoffCeiling(0, 0, n))
+	}
+	assert.Equal(t, []time.Duration{500 * time.Millisecond, time.Second, 2 * time.Second, 4 * time.Second}, ceilings,
+		"how long a denied call may wait for a probe before each of its retries")
+}
+
+func TestHostBudgetAt(t *testing.T) {
+	s := newHostState("h", defaultHostConfig())
+	var allowed []bool
+	for i := range 6 {
+		allowed = append(allowed, s.failedAt(at(time.Duration(i)*time.Second), true))
+	}
+	assert.Equal(t, []bool{true, true, true, true, false, false}, allowed,
+		"from a full bucket of 10, four failures are retried; at 5 tokens (half) retries stop")
+	assert.Equal(t, 4.0, s.tokens)
+
+	assert.True(t, s.failedAt(at(0), false) == false, "an uncharged failure takes no token")
+	assert.Equal(t, 4.0, s.tokens)
+
+	s.answeredAt(at(10 * time.Second))
+	assert.Equal(t, 10.0, s.tokens, "one answer while the breaker is open fills the bucket")
+	assert.True(t, s.failedAt(at(11*time.Second), true), "and retries are made again")
+
+	s.answeredAt(at(12 * time.Second))
+	assert.InDelta(t, 9.1, s.tokens, 1e-9, "while closed, an answer puts back 0.1")
+	for range 20 {
+		s.answeredAt(at(13 * time.Second))
+	}
+	assert.Equal(t, 10.0, s.tokens, "never more than MaxTokens")
+	for range 20 {
+		s.failedAt(at(14*time.Second), true)
+	}
+	assert.Equal(t, 0.0, s.tokens, "never fewer than none")
+}
+
+func TestHostBreakerAt(t *testing.T) {
+	newOpen := func(calls int32) *hostState {
+		s := newHostState("h", defaultHostConfig())
+		s.tokens = 0
+		s.calls.Store(calls)
+		return s
+	}
+	const own, ceiling = 200 * time.Millisecond, 500 * time.Millisecond
+
+	t.Run("a call alone stops", func(t *testing.T) {
+		s := newOpen(1)
+		p, sender, closed := s.awaitProbeAt(at(0), own, ceiling, time.Time{})
+		assert.Nil(t, p)
+		assert.False(t, sender || closed)
+	})
+	t.Run("closed meanwhile", func(t *testing.T) {
+		s := newOpen(2)
+		s.tokens = 10
+		_, _, closed := s.awaitProbeAt(at(0), own, ceiling, time.Time{})
+		assert.True(t, closed)
+	})
+	t.Run("one sender at its own backoff, the others wait, one probe per interval", func(t *testing.T) {
+		s := newOpen(3)
+		p, sender, _ := s.awaitProbeAt(at(0), own, ceiling, time.Time{})
+		require.NotNil(t, p)
+		assert.True(t, sender)
+		assert.Equal(t, at(own), p.at, "sent after the sender's own backoff")
+
+		w, sender, _ := s.awaitProbeAt(at(10*time.Millisecond), 0, ceiling, time.Time{})
+		assert.Same(t, p, w, "a second call waits for the same probe")
+		assert.False(t, sender)
+
+		s.probeFailedAt(p, at(own+5*time.Millisecond))
+		assertClosed(t, p.done)
+		assert.Equal(t, probeFailed, p.outcome)
+
+		next, sender, _ := s.awaitProbeAt(at(own+5*time.Millisecond), 0, ceiling, time.Time{})
+		require.NotNil(t, next)
+		assert.True(t, sender)
+		assert.Equal(t, at(own+500*time.Millisecond), next.at, "500 ms after the last probe")
+
+		s.answeredAt(at(own + 600*time.Millisecond))
+		assertClosed(t, next.done)
+		assert.Equal(t, probeSucceeded, next.outcome, "any answer serves the waiters")
+		assert.Equal(t, 10.0, s.tokens)
+	})
+	t.Run("a probe due after the wait allowed is not waited for", func(t *testing.T) {
+		s := newOpen(3)
+		p, _, _ := s.awaitProbeAt(at(0), 400*time.Millisecond, ceiling, time.Time{})
+		require.NotNil(t, p)
+		w, _, _ := s.awaitProbeAt(at(0), 0, 300*time.Millisecond, time.Time{})
+		assert.Nil(t, w, "due at 400 ms, the call's backoff ceiling is 300 ms")
+		w, _, _ = s.awaitProbeAt(at(0), 0, ceiling, at(300*time.Millisecond))
+		assert.Nil(t, w, "due after the deadline")
+		w, _, _ = s.awaitProbeAt(at(0), 0, ceiling, at(400*time.Millisecond))
+		assert.Same(t, p, w, "due at the deadline")
+	})
+	t.Run("a sender after the deadline is not made", func(t *testing.T) {
+		s := newOpen(2)
+		p, _, _ := s.awaitProbeAt(at(0), own, ceiling, at(100*time.Millisecond))
+		assert.Nil(t, p)
+	})
+	t.Run("an abandoned probe frees its slot", func(t *testing.T) {
+		s := newOpen(2)
+		p, _, _ := s.awaitProbeAt(at(0), own, ceiling, time.Time{})
+		s.abandonProbe(p)
+		assertClosed(t, p.done)
+		assert.Equal(t, probeAbandoned, p.outcome)
+		q, sender, _ := s.awaitProbeAt(at(time.Millisecond), 0, ceiling, time.Time{})
+		require.NotNil(t, q)
+		assert.True(t, sender)
+		assert.Equal(t, at(time.Millisecond), q.at, "no interval after a probe never sent")
+		s.probeFailedAt(p, at(time.Millisecond)) // late: changes nothing
+		assert.Equal(t, probeAbandoned, p.outcome)
+	})
+}
+
+func assertClosed(t *testing.T, c <-chan struct{}) {
+	t.Helper()
+	select {
+	case <-c:
+	default:
+		t.Error("channel not closed")
+	}
+}
+
+func TestHostCooldownQueueAt(t *testing.T) {
+	s := newHostState("h", defaultHostConfig())
+	h, turn := s.holdAt(at(0), time.Time{})
+	assert.Nil(t, h, "no cooldown: go at once")
+	assert.Equal(t, at(0), turn)
+
+	s.coolUntil(at(2*time.Second), 2*time.Second, 429)
+	s.coolUntil(at(time.Second), time.Second, 503) // earlier: no change
+	assert.Equal(t, Code(429), s.cooldownCause())
+
+	var hs []*holder
+	var turns []time.Duration
+	for range 4 {
+		h, turn := s.holdAt(at(500*time.Millisecond), time.Time{})
+		require.NotNil(t, h)
+		hs = append(hs, h)
+		turns = append(turns, turn.Sub(t0))
+	}
+	ms := time.Millisecond
+	assert.Equal(t, []time.Duration{2000 * ms, 2010 * ms, 2020 * ms, 2030 * ms}, turns, "10 ms apart, in arrival order")
+
+	h, turn = s.holdAt(at(500*time.Millisecond), at(2035*time.Millisecond))
+	assert.Nil(t, h, "its turn, 2.04 s, is after its deadline: refused, nothing reserved")
+	assert.Equal(t, at(2040*time.Millisecond), turn)
+
+	wake, released := s.takeTurnAt(hs[1], at(time.Second))
+	assert.False(t, released)
+	assert.True(t, wake.IsZero(), "only the first held request has a time")
+	wake, released = s.takeTurnAt(hs[0], at(time.Second))
+	assert.False(t, released)
+	assert.Equal(t, at(2*time.Second), wake)
+
+	// The second gives up while held: the third moves up.
+	s.leave(hs[1])
+	_, released = s.takeTurnAt(hs[0], at(2*time.Second))
+	assert.True(t, released)
+	assertNudged(t, hs[2])
+	wake, _ = s.takeTurnAt(hs[2], at(2*time.Second))
+	assert.Equal(t, at(2010*time.Millisecond), wake, "the third goes 10 ms after the first")
+	h, turn = s.holdAt(at(2*time.Second), time.Time{})
+	require.NotNil(t, h)
+	assert.Equal(t, at(2030*time.Millisecond), turn, "behind the two still held")
+	s.leave(h)
+
+	// A new cooldown catches the held ones: the first is nudged.
+	s.coolUntil(at(5*time.Second), 3*time.Second, 503)
+	assertNudged(t, hs[2])
+	wake, _ = s.takeTurnAt(hs[2], at(2010*time.Millisecond))
+	assert.Equal(t, at(5*time.Second), wake)
+	_, released = s.takeTurnAt(hs[2], at(5*time.Second))
+	assert.True(t, released)
+	wake, _ = s.takeTurnAt(hs[3], at(5*time.Second))
+	assert.Equal(t, at(5010*time.Millisecond), wake)
+	s.leave(hs[3])
+	s.leave(hs[3]) // twice: no harm
+
+	h, _ = s.holdAt(at(5005*time.Millisecond), time.Time{})
+	assert.NotNil(t, h, "within 10 ms of the last release, a new request is paced too")
+	s.leave(h)
+	h, turn = s.holdAt(at(5010*time.Millisecond), time.Time{})
+	assert.Nil(t, h, "after that, nobody held: go at once")
+	assert.Equal(t, at(5010*time.Millisecond), turn)
+	assert.Zero(t, s.held)
+	assert.True(t, s.settledAt(at(5010*time.Millisecond)))
+}
+
+func assertNudged(t *testing.T, h *holder) {
+	t.Helper()
+	select {
+	case <-h.wake:
+	default:
+		t.Error("holder not nudged")
+	}
+}
+
+func TestHostTable(t *testing.T) {
+	h := (&Transport{}).tableForUpdate()
+	assert.Nil(t, h.lookup("a.example"))
+	a := h.get("a.example")
+	assert.Same(t, a, h.get("a.example"))
+	assert.Same(t, a, h.lookup("a.example"))
+	assert.Nil(t, h.lookup("b.example"))
+
+	for i := range maxHosts - 1 {
+		h.get(fmt.Sprintf("h%d.example", i))
+	}
+	assert.Equal(t, maxHosts, h.len())
+	h.get("a.example") // a is the newest again: h0 is the oldest
+	h.get("new.example")
+	assert.Equal(t, maxHosts, h.len())
+	assert.Nil(t, h.lookup("h0.example"), "the oldest entry is dropped")
+	assert.Same(t, a, h.lookup("a.example"))
+
+	a.failedAt(at(0), true)
+	h.forgetAt(a, at(0))
+	assert.Same(t, a, h.lookup("a.example"), "not settled: kept")
+	for range 10 { // 0.1 each: full again after exactly 10
+		a.answeredAt(at(0))
+	}
+	assert.Equal(t, 10.0, a.tokens)
+	a.calls.Add(1)
+	h.forgetAt(a, at(0))
+	assert.Same(t, a, h.lookup("a.example"), "a call in flight: kept")
+	a.calls.Add(-1)
+	h.forgetAt(a, at(0))
+	assert.Nil(t, h.lookup("a.example"), "settled: dropped")
+	assert.Equal(t, maxHosts-1, h.len())
+
+	// Dropping every entry clears every mark.
+	for i := range maxHosts {
+		h.mu.Lock()
+		if h.oldest != nil {
+			h.drop(h.oldest)
+		}
+		h.mu.Unlock()
+		_ = i
+	}
+	assert.Zero(t, h.len())
+	for i := range h.marks {
+		require.Zero(t, h.marks[i].Load(), "mark %d", i)
+	}
+}
+
+// TestHostWaiterHoldsItsState: a call waiting for a probe holds the state
+// it found; the table may drop and recreate the host's entry meanwhile,
+// and the probe still wakes it.
+func TestHostWaiterHoldsItsState(t *testing.T) {
+	h := (&Transport{}).tableForUpdate()
+	old := h.get("a.example")
+	old.tokens = 0
+	old.calls.Store(2)
+	p, sender, _ := old.awaitProbeAt(at(0), 0, time.Second, time.Time{})
+	require.True(t, sender)
+	w, _, _ := old.awaitProbeAt(at(0), 0, time.Second, time.Time{})
+	require.Same(t, p, w)
+	for i := range maxHosts {
+		h.get(fmt.Sprintf("h%d.example", i))
+	}
+	fresh := h.get("a.example")
+	require.NotSame(t, old, fresh, "dropped and recreated")
+	fresh.answeredAt(at(time.Millisecond))
+	select {
+	case <-w.done:
+		t.Fatal("woken by another state's answer")
+	default:
+	}
+	old.answeredAt(at(time.Millisecond))
+	assertClosed(t, w.done)
+	assert.Equal(t, probeSucceeded, w.outcome)
+}
+
+// TestCooldownOnlyLiveCallersHoldSlots: on fake time, callers that give up
+// while held leave no gap in the release order, and a call whose context
+// is already done is not sent and reserves nothing.
+func TestCooldownOnlyLiveCallersHoldSlots(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		base := &scriptBase{steps: []step{answer(429, "Retry-After", "2"), answer(200)}}
+		tr := &Transport{Base: base, Retry: RetryPolicy{MaxAttempts: 1}}
+		_, err := tr.RoundTrip(newReq(t, context.Background(), "GET", ""))
+		require.Error(t, err)
+		start := time.Now()
+
+		var wg sync.WaitGroup
+		var cancels []context.CancelFunc
+		for i := range 20 {
+			ctx, cancel := context.WithCancel(context.Background())
+			if i%2 == 1 {
+				cancels = append(cancels, cancel) // these give up while held
+			} else {
+				defer cancel()
+			}
+			req := newReq(t, ctx, "GET", "")
+			req.Header.Set("X-Request-ID", fmt.Sprintf("c%02d", i))
+			wg.Go(func() {
+				resp, err := tr.RoundTrip(req)
+				if err == nil {
+					resp.Body.Close()
+				}
+			})
+			synctest.Wait() // held in this order
+		}
+		done, cancel := context.WithCancel(context.Background())
+		cancel()
+		for range 5 {
+			_, err := tr.RoundTrip(newReq(t, done, "GET", ""))
+			assert.ErrorIs(t, err, context.Canceled)
+		}
+		time.Sleep(time.Second)
+		for _, cancel := range cancels {
+			cancel()
+		}
+		wg.Wait()
+
+		var got []string
+		for _, s := range base.log()[1:] {
+			got = append(got, fmt.Sprintf("%s@%v", s.requestID, s.at.Sub(start)))
+		}
+		var want []string
+		for i := range 10 {
+			want = append(want, fmt.Sprintf("c%02d@%v", 2*i, 2*time.Second+time.Duration(i)*10*time.Millisecond))
+		}
+		assert.Empty(t, cmp.Diff(want, got), "the live callers, 10 ms apart with no gaps, and nothing from the others")
+
+		// Right after the queue drained, a fresh call goes at once.
+		time.Sleep(10 * time.Millisecond)
+		ctx, cancel := context.WithTimeout(context.Background(), time.Millisecond)
+		defer cancel()
+		before := time.Now()
+		resp, err := tr.RoundTrip(newReq(t, ctx, "GET", ""))
+		require.NoError(t, err)
+		resp.Body.Close()
+		assert.Zero(t, time.Since(before))
+	})
+}
+
+// TestStopReasons: the error of a retryable failure that is not retried
+// says why, as the last note of its line; errors.Is and errors.As see it
+// as before.
+func TestStopReasons(t *testing.T) {
+	const path = "neuracraft: GET /v1/pipelines/pipe_1: "
+	tests := []struct {
+		name  string
+		steps []step
+		tr    func(base http.RoundTripper) *Transport
+		req   func(t *testing.T) *http.Request
+		want  string
+	}{
+		{"attempts exhausted", []step{answer(503, "X-Request-ID", "r")},
+			func(b http.RoundTripper) *Transport { return &Transport{Base: b, Retry: RetryPolicy{MaxAttempts: 2}} }, nil,
+			path + "503 Service Unavailable: scripted (request r, 2 attempts, not retried: attempts exhausted)"},
+		{"Retry-After beyond MaxRetryAfter", []step{answer(429, "X-Request-ID", "r", "Retry-After", "120")},
+			func(b http.RoundTripper) *Transport { return &Transport{Base: b} }, nil,
+			path + "429 Too Many Requests: scripted (request r, not retried: Retry-After beyond MaxRetryAfter)"},
+		{"body not replayable", []step{answer(503, "X-Request-ID", "r")},
+			func(b http.RoundTripper) *Transport { return &Transport{Base: b} },
+			func(t *testing.T) *http.Request {
+				req := newReq(t, context.Background(), "PUT", "x")
+				req.GetBody = nil
+				return req
+			},
+			"neuracraft: PUT /v1/pipelines/pipe_1: 503 Service Unavailable: scripted (request r, not retried: body not replayable)"},
+		{"deadline", []step{answer(503, "X-Request-ID", "r", "Retry-After", "5")},
+			func(b http.RoundTripper) *Transport { return &Transport{Base: b, DisableCooldown: true} },
+			func(t *testing.T) *http.Request {
+				ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+				t.Cleanup(cancel)
+				return newReq(t, ctx, "GET", "")
+			},
+			path + "503 Service Unavailable: scripted (request r, not retried: deadline too close)"},
+		{"retry budget", []step{answer(500, "X-Request-ID", "r")},
+			func(b http.RoundTripper) *Transport {
+				return &Transport{Base: b, Retry: RetryPolicy{Budget: RetryBudget{MaxTokens: 1}}}
+			}, nil,
+			path + "500 Internal Server Error: scripted (request r, not retried: retry budget exhausted)"},
+		{"network error, retry budget", []step{{err: errReset}},
+			func(b http.RoundTripper) *Transport {
+				return &Transport{Base: b, Retry: RetryPolicy{Budget: RetryBudget{MaxTokens: 1}}}
+			},
+			func(t *testing.T) *http.Request {
+				req := newReq(t, context.Background(), "GET", "")
+				req.Header.Set("X-Request-ID", "r")
+				return req
+			},
+			path + errReset.Error() + " (request r, attempt 1, not retried: retry budget exhausted)"},
+		{"not retryable for the method: no note", []step{answer(500, "X-Request-ID", "r")},
+			func(b http.RoundTripper) *Transport { return &Transport{Base: b} },
+			func(t *testing.T) *http.Request { return newReq(t, context.Background(), "POST", "") },
+			"neuracraft: POST /v1/pipelines/pipe_1: 500 Internal Server Error: scripted (request r)"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				base := &scriptBase{steps: tc.steps}
+				req := newReq(t, context.Background(), "GET", "")
+				if tc.req != nil {
+					req = tc.req(t)
+				}
+				_, err := tc.tr(base).RoundTrip(req)
+				require.Error(t, err)
+				assert.Equal(t, tc.want, err.Error())
+				assert.True(t, IsRetryable(err), "matching is as before")
+				if tc.steps[0].err == nil {
+					var apiErr *APIError
+					require.ErrorAs(t, err, &apiErr)
+					assert.ErrorIs(t, err, Code(apiErr.StatusCode))
+				} else {
+					assert.ErrorIs(t, err, errReset)
+				}
+			})
+		})
+	}
+}
+
+// TestRewindFailureEndsCall: when GetBody fails, the call ends there with
+// the last failure, and neither the budget nor the breaker sees a failure
+// that the server did not send.
+func TestRewindFailureEndsCall(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		base := &scriptBase{steps: []step{answer(503), answer(200)}}
+		req := newReq(t, context.Background(), "POST", "x")
+		rewinds := 0
+		req.GetBody = func() (io.ReadCloser, error) { rewinds++; return nil, errors.New("gone") }
+		tr := &Transport{Base: base}
+		_, err := tr.RoundTrip(req)
+		assert.ErrorIs(t, err, ErrUnavailable)
+		assert.Equal(t, 1, rewinds)
+		assert.Equal(t, 1, base.attempts())
+		s := tr.table().lookup("api.neuracraft.com")
+		require.NotNil(t, s)
+		assert.Equal(t, 9.0, s.tokens, "one token, for the one 503")
+	})
+}

@@ -1,0 +1,199 @@
+// Tests for the OAuth 2.0 error shapes: the token endpoint's body (RFC 6749
+// section 5.2) and the Bearer challenge of a resource server (RFC 6750
+// section 3), read through FromResponse, through a Transport, and by the
+// WWW-Authenticate parser itself.
+
+package neuracraft
+
+import (
+	"net/http"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/stretchr/testify/require"
+)
+
+// oauthView is what the OAuth shapes decide in an APIError.
+type oauthView struct {
+	Code    Code
+	Reason  string
+	Message string
+	Details string
+}
+
+func TestFromResponseOAuthShapes(t *testing.T) {
+	t.Parallel()
+	const bearer = `Bearer realm="neuracraft", error="invalid_token", error_description="The access token expired at 2025-11-26T14:02:11Z"`
+	tests := []struct {
+		name   string
+		status int
+		body   string
+		kv     []string // response header
+		want   oauthView
+	}{
+		{"token endpoint: invalid_client", 401, string(readErrorFile(t, "oauth_invalid_client.json")), []string{"Content-Type", "application/json"},
+			oauthView{Code: 401, Reason: "invalid_client", Message: "Client authentication failed: unknown client_id or bad client_secret."}},
+		{"token endpoint: invalid_grant with error_uri", 400, string(readErrorFile(t, "oauth_invalid_grant.json")), nil,
+			oauthView{Code: 400, Reason: "invalid_grant", Message: "The refresh token has expired; refresh tokens are valid for 14 days."}},
+		{"token endpoint: escapes in the description", 400, string(readErrorFile(t, "oauth_invalid_scope.json")), nil,
+			oauthView{Code: 400, Reason: "invalid_scope", Message: `Unknown scope "pipeline:delete". Allowed: pipeline:read pipeline:write workflow:execute plugin:manage admin:all.`}},
+		{"token endpoint: no description", 400, string(readErrorFile(t, "oauth_unsupported_grant_type.json")), nil,
+			oauthView{Code: 400, Reason: "unsupported_grant_type", Message: "unsupported_grant_type"}},
+		{"error is a sentence: no reason", 400, `{"error":"Invalid pipeline configuration.","error_description":"steps is empty"}`, nil,
+			oauthView{Code: 400, Message: "steps is empty"}},
+		{"error is a number: the message", 400, `{"error":5,"message":"m"}`, nil,
+			oauthView{Code: 400, Message: "m"}},
+		{"error is blank: the description", 400, `{"error":" ","error_description":"d"}`, nil,
+			oauthView{Code: 400, Message: "d"}},
+		{"no error: the description", 400, `{"error_description":"only a description"}`, nil,
+			oauthView{Code: 400, Message: "only a description"}},
+		{"control characters in the description", 401, "{\"error\":\"invalid_client\",\"error_description\":\"bad\\r\\nlevel=ERROR msg=forged\\u001b[31m\"}", nil,
+			oauthView{Code: 401, Reason: "invalid_client", Message: "bad level=ERROR msg=forged [31m"}},
+
+		{"resource server: Bearer challenge, no body", 401, "", []string{"WWW-Authenticate", bearer},
+			oauthView{Code: 401, Reason: "invalid_token", Message: "The access token expired at 2025-11-26T14:02:11Z"}},
+		{"Bearer challenge, HTML body", 401, "<html><body>401</body></html>", []string{"Content-Type", "text/html", "WWW-Authenticate", bearer},
+			oauthView{Code: 401, Reason: "invalid_token", Message: "The access token expired at 2025-11-26T14:02:11Z"}},
+		{"insufficient_scope on 403, token values", 403, "", []string{"WWW-Authenticate", `Bearer error=insufficient_scope, scope="pipeline:write"`},
+			oauthView{Code: 403, Reason: "insufficient_scope", Message: "insufficient_scope"}}, // no description: the code
+		{"Bearer after another challenge, on a second line", 401, "", []string{"WWW-Authenticate", `Basic realm="x", Negotiate`, "WWW-Authenticate", bearer},
+			oauthView{Code: 401, Reason: "invalid_token", Message: "The access token expired at 2025-11-26T14:02:11Z"}},
+		{"Bearer without error: nothing", 401, "", []string{"WWW-Authenticate", `Bearer realm="neuracraft"`},
+			oauthView{Code: 401, Message: "Unauthorized"}},
+		{"the body wins", 401, string(readErrorFile(t, "invalid_token.json")), []string{"WWW-Authenticate", `Bearer error="invalid_request", error_description="from the header"`},
+			oauthView{Code: 401, Reason: "invalid_token", Message: "Access token expired at 2025-11-26T14:02:11Z. Request a new token from /oauth/token."}},
+		{"the header fills a missing reason", 401, `{"message":"Unauthorized request."}`, []string{"WWW-Authenticate", bearer},
+			oauthView{Code: 401, Reason: "invalid_token", Message: "Unauthorized request."}},
+		{"control characters in the header", 401, "", []string{"WWW-Authenticate", "Bearer error=\"invalid_token\x1b[2J\", error_description=\"line one\u0085line two\u2028three\x7f\""},
+			oauthView{Code: 401, Reason: "invalid_token [2J", Message: "line one line two three"}},
+		{"a long description is capped", 401, "", []string{"WWW-Authenticate", `Bearer error="invalid_token", error_description="` + strings.Repeat("x", 3000) + `"`},
+			oauthView{Code: 401, Reason: "invalid_token", Message: strings.Repeat("x", maxMessage) + "…"}},
+
+		{"details: an array", 500, `{"error":{"code":8301,"message":"m","details":["a",1]}}`, nil,
+			oauthView{Code: 8301, Message: "m", Details: `["a",1]`}},
+		{"details: a string", 422, string(readErrorFile(t, "details_string.json")), nil,
+			oauthView{Code: 8205, Message: "CSV Import Plugin: column mapping rejected.", Details: `"column 'amount' is mapped twice"`}},
+		{"details: a number", 500, `{"error":{"code":"x","message":"m","details":42}}`, nil,
+			oauthView{Code: 500, Reason: "x", Message: "m", Details: "42"}},
+		{"details: false", 500, `{"error":{"code":"x","message":"m","details":false}}`, nil,
+			oauthView{Code: 500, Reason: "x", Message: "m", Details: "false"}},
+		{"details: null is none", 500, `{"error":{"code":"x","message":"m","details":null}}`, nil,
+			oauthView{Code: 500, Reason: "x", Message: "m"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			e := apiErrorFor(t, tt.status, tt.body, tt.kv...)
+			got := oauthView{Code: e.Code, Reason: e.Reason, Message: e.Message, Details: string(e.Details)}
+			if diff := cmp.Diff(tt.want, got); diff != "" {
+				t.Errorf("FromResponse (-want +got):\n%s", diff)
+			}
+			require.NoError(t, e.Err, "a well-formed body")
+			checkOneLine(t, "Error()", e.Error())
+		})
+	}
+}
+
+// TestTransportOAuthChallenge: a 401 with only a Bearer challenge, met by a
+// Transport over a custom Base, names the OAuth error and is not retried.
+func TestTransportOAuthChallenge(t *testing.T) {
+	t.Parallel()
+	calls := 0
+	base := roundTripFunc(func(req *http.Request) (*http.Response, error) {
+		calls++
+		resp := newErrorResponse(http.StatusUnauthorized, "",
+			"WWW-Authenticate", `Bearer realm="neuracraft", error="invalid_token", error_description="The token was revoked"`)
+		resp.Request = req
+		return resp, nil
+	})
+	c := &http.Client{Transport: &Transport{Base: base}}
+	resp, err := c.Get("https://api.neuracraft.com/v1/pipelines")
+	if resp != nil {
+		resp.Body.Close()
+	}
+	var apiErr *APIError
+	require.ErrorAs(t, err, &apiErr)
+	require.ErrorIs(t, err, ErrUnauthorized)
+	got := oauthView{Code: apiErr.Code, Reason: apiErr.Reason, Message: apiErr.Message}
+	if diff := cmp.Diff(oauthView{Code: 401, Reason: "invalid_token", Message: "The token was revoked"}, got); diff != "" {
+		t.Errorf("APIError (-want +got):\n%s", diff)
+	}
+	require.Equal(t, 1, calls, "a 401 is not retried")
+	require.True(t, strings.HasPrefix(apiErr.Error(), "neuracraft: GET /v1/pipelines: 401 Unauthorized: The token was revoked (request "), apiErr.Error())
+}
+
+func TestBearerError(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name      string
+		values    []string
+		code, des string
+	}{
+		{"RFC 6750 example", []string{`Bearer realm="example", error="invalid_token", error_description="The access token expired"`},
+			"invalid_token", "The access token expired"},
+		{"token values", []string{`Bearer error=invalid_request, error_description=missing`}, "invalid_request", "missing"},
+		{"case-insensitive scheme and names", []string{`bEaReR ERROR="invalid_token", Error_Description="x"`}, "invalid_token", "x"},
+		{"white space around =", []string{"Bearer error \t= \"invalid_token\" ,  error_description =\"d\""}, "invalid_token", "d"},
+		{"escapes in a quoted string", []string{`Bearer error="invalid_token", error_description="say \"hi\", a \\ and \x"`},
+			"invalid_token", `say "hi", a \ and x`},
+		{"comma and = inside quotes", []string{`Bearer error_description="a, b=c, Basic d", error="invalid_token"`}, "invalid_token", "a, b=c, Basic d"},
+		{"empty list elements", []string{`, Bearer ,, error="invalid_token",`}, "invalid_token", ""},
+		{"after a token68 challenge", []string{`Basic dXNlcjpwYXNz/x+y==, Bearer error="invalid_token"`}, "invalid_token", ""},
+		{"after a token68 with one =", []string{`Custom abc=, Bearer error="e1"`}, "e1", ""},
+		{"after another scheme's error", []string{`Basic error="not_this", Bearer error="this", error_description="d"`}, "this", "d"},
+		{"first Bearer with an error", []string{`Bearer realm="a", error_description="not this", Bearer error="e2", error_description="this"`}, "e2", "this"},
+		{"challenge after the Bearer one", []string{`Bearer error="e3", Basic realm="x", error_description="not this"`}, "e3", ""},
+		{"first of a repeated param", []string{`Bearer error="e4", error="e5"`}, "e4", ""},
+		{"second field line", []string{`Basic realm="x"`, `Bearer error="e6"`}, "e6", ""},
+		{"no Bearer", []string{`Basic realm="x", error="e"`}, "", ""},
+		{"no error", []string{`Bearer realm="x", error_description="d"`}, "", ""},
+		{"empty", []string{""}, "", ""},
+		{"none", nil, "", ""},
+		{"unterminated quote", []string{`Bearer error="invalid_token`}, "", ""},
+		{"unterminated after the error", []string{`Bearer error="e7", error_description="d`}, "", ""},
+		{"junk", []string{`"Bearer" error=x`}, "", ""},
+		{"missing value", []string{`Bearer error=, error_description="d"`}, "", ""},
+		{"beyond the bound", []string{`Bearer realm="` + strings.Repeat("r", maxChallengeBytes) + `", error="e"`}, "", ""},
+		{"beyond the lines bound", append(make([]string, maxChallengeFields), `Bearer error="e"`), "", ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			code, des := bearerError(tt.values)
+			if diff := cmp.Diff([2]string{tt.code, tt.des}, [2]string{code, des}); diff != "" {
+				t.Errorf("bearerError(%q) (-want +got):\n%s", tt.values, diff)
+			}
+		})
+	}
+}
+
+// FuzzBearerError: any WWW-Authenticate lines are read without panic and
+// within the bounds, and a Bearer challenge written with any error and
+// description (quoted with escapes) reads back as written.
+func FuzzBearerError(f *testing.F) {
+	f.Add(`Basic realm="x"`, "invalid_token", "The access token expired")
+	f.Add(`Bearer realm="a\"b", error=x`, `say "hi"`, `a\b`)
+	f.Add(`Basic dXNlcjpwYXNz==`, "", "")
+	f.Add(`Bearer error="`, "e", "d,d=\"d\"")
+	f.Add("\x00\xff,,= =\"", "\t", "\r\n")
+	f.Fuzz(func(t *testing.T, before, code, description string) {
+		lines := []string{before}
+		c, d := bearerError(lines)
+		if len(c) > maxChallengeBytes || len(d) > maxChallengeBytes || (c == "" && d != "") {
+			t.Fatalf("bearerError(%q) = %q, %q", before, c, d)
+		}
+		if code == "" || strings.ContainsAny(code+description, "\x00\r\n") || len(code)+len(description) > 1000 {
+			return
+		}
+		quote := strings.NewReplacer(`\`, `\\`, `"`, `\"`).Replace
+		lines = append(lines, `Bearer error="`+quote(code)+`", error_description="`+quote(description)+`"`)
+		if c != "" {
+			return // the first line had its own
+		}
+		c, d = bearerError(lines)
+		if c != code || d != description {
+			t.Fatalf("bearerError(%q) = %q, %q; want %q, %q", lines, c, d, code, description)
+		}
+	})
+}

@@ -1,0 +1,177 @@
+package neuracraft
+
+import (
+	"context"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"sync"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// headerLog records the credentials each path was sent.
+type headerLog struct {
+	mu   sync.Mutex
+	seen map[string][2]string // path -> X-API-Key, Authorization
+}
+
+func (l *headerLog) record(r *http.Request) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.seen == nil {
+		l.seen = map[string][2]string{}
+	}
+	l.seen[r.URL.Path] = [2]string{r.Header.Get("X-API-Key"), r.Header.Get("Authorization")}
+}
+
+func (l *headerLog) get(path string) ([2]string, bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	v, ok := l.seen[path]
+	return v, ok
+}
+
+// TestWrapClientKeepsCredentialsHome: the wrapped client drops X-API-Key
+// and Authorization on a redirect to another port (another origin), keeps
+// them on a redirect within the origin, and still runs the caller's own
+// redirect policy.
+func TestWrapClientKeepsCredentialsHome(t *testing.T) {
+	var log headerLog
+	elsewhere := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		log.record(r)
+	}))
+	defer elsewhere.Close()
+	home := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		log.record(r)
+		switch r.URL.Path {
+		case "/v1/away":
+			http.Redirect(w, r, elsewhere.URL+"/landed", http.StatusFound)
+		case "/v1/near":
+			http.Redirect(w, r, "/v1/landed", http.StatusFound)
+		}
+	}))
+	defer home.Close()
+
+	var policyCalls int
+	own := &http.Client{CheckRedirect: func(req *http.Request, via []*http.Request) error {
+		policyCalls++
+		return nil
+	}}
+	client := WrapClient(own)
+	get := func(path string) {
+		t.Helper()
+		req, err := http.NewRequest("GET", home.URL+path, nil)
+		require.NoError(t, err)
+		req.Header.Set("X-API-Key", "nc_SECRET_KEY")
+		req.Header.Set("Authorization", "Bearer SECRET_TOKEN")
+		resp, err := client.Do(req)
+		require.NoError(t, err)
+		_ = resp.Body.Close()
+	}
+
+	get("/v1/away")
+	got, ok := log.get("/landed")
+	require.True(t, ok)
+	assert.Equal(t, [2]string{"", ""}, got, "credentials followed a redirect to another origin")
+
+	get("/v1/near")
+	got, ok = log.get("/v1/landed")
+	require.True(t, ok)
+	assert.Equal(t, [2]string{"nc_SECRET_KEY", "Bearer SECRET_TOKEN"}, got)
+
+	assert.Equal(t, 2, policyCalls, "the caller's redirect policy was not kept")
+	assert.Nil(t, own.Transport, "the caller's client was modified")
+
+	// The caller's policy still decides: ErrUseLastResponse stops at the 302.
+	stop := WrapClient(&http.Client{CheckRedirect: func(*http.Request, []*http.Request) error {
+		return http.ErrUseLastResponse
+	}})
+	resp, err := stop.Get(home.URL + "/v1/away")
+	require.NoError(t, err)
+	_ = resp.Body.Close()
+	assert.Equal(t, http.StatusFound, resp.StatusCode)
+}
+
+// TestWrapClientDefaultRedirectLimit: with no policy of the caller's, the
+// wrapped client stops after 10 redirects like net/http's default.
+func TestWrapClientDefaultRedirectLimit(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, "/loop", http.StatusFound)
+	}))
+	defer srv.Close()
+	_, err := WrapClient(nil).Get(srv.URL)
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "stopped after 10 redirects")
+}
+
+func TestSameOriginAndIsUnder(t *testing.T) {
+	base := mustURL(t, "https://api.neuracraft.com/v1")
+	tests := []struct {
+		target      string
+		same, under bool
+	}{
+		{"https://api.neuracraft.com/v1/pipelines", true, true},
+		{"https://API.neuracraft.com:443/v1", true, true},
+		{"https://api.neuracraft.com/v1/", true, true},
+		{"https://api.neuracraft.com/v10/pipelines", true, false},
+		{"https://api.neuracraft.com/admin", true, false},
+		{"https://api.neuracraft.com/v1/../admin", true, false},
+		{"http://api.neuracraft.com/v1/pipelines", false, false},
+		{"https://api.neuracraft.com:8443/v1/pipelines", false, false},
+		{"https://evil.example/v1/pipelines", false, false},
+	}
+	for _, tt := range tests {
+		u := mustURL(t, tt.target)
+		assert.Equal(t, tt.same, sameOrigin(base, u), "sameOrigin %s", tt.target)
+		assert.Equal(t, tt.under, isUnder(base, u), "isUnder %s", tt.target)
+	}
+}
+
+// TestClientCredentialsOnlyUnderBaseURL: a same-host redirect outside the
+// base path carries no credentials; one within it does.
+func TestClientCredentialsOnlyUnderBaseURL(t *testing.T) {
+	var log headerLog
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		log.record(r)
+		switch r.URL.Path {
+		case "/api/v1/out":
+			http.Redirect(w, r, "/admin/landed", http.StatusFound)
+		case "/api/v1/in":
+			http.Redirect(w, r, "/api/v1/landed", http.StatusFound)
+		default:
+			_, _ = w.Write([]byte("{}"))
+		}
+	}))
+	defer srv.Close()
+	for _, tc := range []struct {
+		name string
+		c    *Client
+	}{
+		{"api key", &Client{BaseURL: srv.URL + "/api/v1", APIKey: "nc_SECRET_KEY"}},
+		{"token", &Client{BaseURL: srv.URL + "/api/v1", Token: "SECRET_TOKEN"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := tc.c.Do(context.Background(), "GET", "/out", nil, nil)
+			require.NoError(t, err)
+			got, ok := log.get("/admin/landed")
+			require.True(t, ok)
+			assert.Equal(t, [2]string{"", ""}, got)
+
+			_, err = tc.c.Do(context.Background(), "GET", "/in", nil, nil)
+			require.NoError(t, err)
+			got, ok = log.get("/api/v1/landed")
+			require.True(t, ok)
+			assert.NotEqual(t, [2]string{"", ""}, got)
+		})
+	}
+}
+
+func mustURL(t *testing.T, raw string) *url.URL {
+	t.Helper()
+	u, err := url.Parse(raw)
+	require.NoError(t, err)
+	return u
+}

@@ -1,0 +1,155 @@
+// This file holds RunError, the error of a run that failed or was
+// cancelled, and its sentinels.
+
+package neuracraft
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"strings"
+)
+
+// The sentinel errors of a run that ended without completing. A
+// [*RunError] matches exactly one of them.
+var (
+	ErrRunFailed   = errors.New("neuracraft: run failed")    // the run ended "failed"
+	ErrRunCanceled = errors.New("neuracraft: run cancelled") // the run ended "cancelled" (or "canceled")
+)
+
+// Caps on the server's text kept in a RunError (Message uses maxMessage,
+// like APIError.Message).
+const (
+	maxRunID       = 128 // runes of RunID and PluginID
+	maxRunReason   = 64  // runes of Reason and of a status in an error
+	maxStackFrames = 50  // entries of Stack
+)
+
+// RunError is a run that ended without completing: it failed, or it was
+// cancelled. [Client.WaitRun] returns it as its error, and [Run.Error]
+// holds it for a failed run. Test it with [errors.Is] against
+// [ErrRunFailed] or [ErrRunCanceled], a plugin's [Code] (Code(8102)) or
+// [ErrPlugin], and reach its fields with [errors.As].
+//
+// A RunError never matches an HTTP sentinel such as [ErrNotFound] or
+// [ErrInternal]: the calls succeeded, the run did not. [IsRetryable]
+// reports false for it: whether to start the run again is the caller's
+// decision.
+//
+// Text from the server is cleaned to one line and capped: Message at 300
+// characters, like APIError.Message; Reason at 64; RunID and PluginID at
+// 128; Stack at 50 entries of 300 characters; RequestID like
+// APIError.RequestID. Error prints no Stack.
+type RunError struct {
+	// RunID is the run's ID.
+	RunID string
+	// Canceled reports a run that was cancelled rather than failed: the
+	// error then matches ErrRunCanceled instead of ErrRunFailed, and the
+	// fields below, RequestID excepted, are empty.
+	Canceled bool
+	// Code is the plugin code (8000-8999) of the run's error, when it
+	// carries one (as a number or a numeric string), else zero.
+	Code Code
+	// Reason is the run error's code when it is not a plugin code: a
+	// string code such as "TIMEOUT", "VALIDATION", "RUNTIME" or "CUSTOM"
+	// (or another number, as sent).
+	Reason string
+	// Message is the run error's message.
+	Message string
+	// PluginID is the pipeline's plugin instance that failed, such as
+	// "pdf-export-1", when the API names it.
+	PluginID string
+	// Stack is the failed step's stack, when the API sends one: at most
+	// 50 entries, the last of which says how many were left out.
+	Stack []string
+	// RequestID is the X-Request-ID of the poll that saw the run end,
+	// cleaned like APIError.RequestID.
+	RequestID string
+}
+
+// Error returns one line: the run, how it ended, its code, reason and
+// message, then the plugin and the request, as in
+//
+//	neuracraft: run run_def456: failed: 8102 PDF Export Failed: invalid template (plugin pdf-export-1, request req_abc123)
+func (e *RunError) Error() string {
+	what := "run failed"
+	if e.Canceled {
+		what = "run cancelled"
+	}
+	if e.RunID != "" {
+		what = "run " + e.RunID + ": " + what[len("run "):]
+	}
+	var detail []string
+	if e.Code != 0 {
+		detail = append(detail, e.Code.String())
+	}
+	if e.Reason != "" {
+		detail = append(detail, e.Reason)
+	}
+	if e.Message != "" {
+		detail = append(detail, e.Message)
+	}
+	var plugin string
+	if e.PluginID != "" {
+		plugin = "plugin " + e.PluginID
+	}
+	return errorLine("", "", what, strings.Join(detail, ": "), plugin, requestNote(e.RequestID))
+}
+
+// Format prints Error() for every verb (%v, %+v, %#v, %s, and %q quoted),
+// so that formatting a RunError never dumps its Stack.
+func (e *RunError) Format(f fmt.State, verb rune) {
+	if verb == 'q' {
+		fmt.Fprintf(f, "%q", e.Error())
+		return
+	}
+	io.WriteString(f, e.Error())
+}
+
+// LogValue implements [slog.LogValuer]: the error as a group of its run
+// ID, outcome, code, reason, message, plugin and request ID. Stack is
+// left out.
+func (e *RunError) LogValue() slog.Value {
+	attrs := make([]slog.Attr, 0, 7)
+	attrs = append(attrs, slog.String("run_id", e.RunID))
+	if e.Canceled {
+		attrs = append(attrs, slog.Bool("canceled", true))
+	}
+	if e.Code != 0 {
+		attrs = append(attrs, slog.Int("code", int(e.Code)))
+	}
+	if e.Reason != "" {
+		attrs = append(attrs, slog.String("reason", e.Reason))
+	}
+	if e.Message != "" {
+		attrs = append(attrs, slog.String("message", e.Message))
+	}
+	if e.PluginID != "" {
+		attrs = append(attrs, slog.String("plugin_id", e.PluginID))
+	}
+	if e.RequestID != "" {
+		attrs = append(attrs, slog.String("request_id", e.RequestID))
+	}
+	return slog.GroupValue(attrs...)
+}
+
+// Is reports whether target is ErrRunFailed (for a failed run),
+// ErrRunCanceled (for a cancelled one), e's plugin code, or a sentinel
+// that classifies the plugin code (ErrPlugin). A code that is not a
+// plugin code matches nothing.
+func (e *RunError) Is(target error) bool {
+	switch target {
+	case ErrRunFailed:
+		return !e.Canceled
+	case ErrRunCanceled:
+		return e.Canceled
+	}
+	if !e.Code.IsPlugin() {
+		return false
+	}
+	if c, ok := target.(Code); ok {
+		return c == e.Code
+	}
+	return e.Code.Is(target)
+}
