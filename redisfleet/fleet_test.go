@@ -427,8 +427,10 @@ func TestFleetRedisKilledMidStorm(t *testing.T) {
 	var wg sync.WaitGroup
 	var ok, apiErrs, other atomic.Int32
 	var slowest atomic.Int64
+	var redisWait atomic.Int64 // the longest a call waited in a Fleet method
 	for i, m := range members {
-		tr := transport(m)
+		tr := transport(nil)
+		tr.Coordinator = timed{m, &redisWait}
 		defer tr.CloseIdleConnections()
 		for c := range 10 {
 			wg.Go(func() {
@@ -474,6 +476,38 @@ func TestFleetRedisKilledMidStorm(t *testing.T) {
 	if log.count(nil) == 0 {
 		t.Error("Redis going away was not reported")
 	}
+	if w := time.Duration(redisWait.Load()); w > DefaultOpTimeout+schedulingMargin {
+		t.Errorf("a call waited %v in a Fleet method, want at most OpTimeout (%v)", w, DefaultOpTimeout)
+	} else {
+		t.Logf("the longest a call waited in a Fleet method: %v", w)
+	}
+}
+
+// timed is a Coordinator that records in longest the longest any call to
+// its Fleet's Announce, Reserve or Cancel took.
+type timed struct {
+	*Fleet
+	longest *atomic.Int64
+}
+
+func (c timed) record(began time.Time) {
+	for took, old := int64(time.Since(began)), c.longest.Load(); took > old && !c.longest.CompareAndSwap(old, took); old = c.longest.Load() {
+	}
+}
+
+func (c timed) Announce(host string, pause, gap time.Duration, cause neuracraft.Code) {
+	defer c.record(time.Now())
+	c.Fleet.Announce(host, pause, gap, cause)
+}
+
+func (c timed) Reserve(ctx context.Context, host string) (neuracraft.Turn, error) {
+	defer c.record(time.Now())
+	return c.Fleet.Reserve(ctx, host)
+}
+
+func (c timed) Cancel(host string, turn neuracraft.Turn) {
+	defer c.record(time.Now())
+	c.Fleet.Cancel(host, turn)
 }
 
 func TestFleetRedisFrozen(t *testing.T) {
