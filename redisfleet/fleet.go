@@ -9,13 +9,17 @@
 // milliseconds by publish/subscribe, and kept in a key that expires with
 // the pause for replicas that start meanwhile). Then the requests held
 // across the fleet go one after another, one gap apart (10 ms, as in one
-// process), in the order they asked for their turn.
+// process), in the order they asked for their turn; when one of them
+// draws a new 429, the gap doubles for the rest of the storm.
 //
 // Redis is a helper, never a dependency: the success path never touches
 // it, every command has a short timeout (OpTimeout), and when Redis is
 // slow, down or answers garbage, each replica falls back to its own
 // cooldown, reports the trouble to Options.OnError and reconnects by
 // itself.
+//
+// It needs Redis 6.2 or newer (a single node, Sentinel or Cluster), with
+// Lua scripting and publish/subscribe.
 package redisfleet
 
 import (
