@@ -230,8 +230,10 @@ func TestFleetHeldCallsWaitTheirTurn(t *testing.T) {
 	if first := arrivals[0].Sub(start); first < 490*time.Millisecond {
 		t.Errorf("first held call sent %v after the 429, before the cooldown's end", first)
 	}
-	if span := arrivals[11].Sub(arrivals[0]); span < 100*time.Millisecond {
-		t.Errorf("12 held calls went out within %v, want at least 11 gaps of 10ms", span)
+	// 11 gaps of 10 ms; a late first wake-up can shorten what the server
+	// sees (the exact turns are checked in TestFleetOnePaceAcrossMembers).
+	if span := arrivals[11].Sub(arrivals[0]); span < 60*time.Millisecond {
+		t.Errorf("12 held calls went out within %v, want them about 11 gaps of 10ms apart", span)
 	}
 }
 
