@@ -1,9 +1,10 @@
-// This file holds plugin codes (8000-8999) and the registry through which
-// a plugin's Go package names its codes.
+// This file holds plugin codes (8000-8999), the registry through which a
+// plugin's Go package names its codes, and IsPlugin.
 
 package neuracraft
 
 import (
+	"errors"
 	"fmt"
 	"sync"
 )
@@ -103,3 +104,7 @@ func lookupPluginCode(c Code) (PluginCodeInfo, bool) {
 	registry.mu.RUnlock()
 	return p, ok
 }
+
+// IsPlugin reports whether err, through any wrapping, carries a plugin
+// code (8000-8999). It is errors.Is(err, ErrPlugin).
+func IsPlugin(err error) bool { return errors.Is(err, ErrPlugin) }

@@ -1,0 +1,146 @@
+// This file holds a host's cooldown: the pause a 429 or 503 asked for,
+// and the queue of held requests that are let go, in arrival order, once
+// it ends.
+
+package neuracraft
+
+import "time"
+
+// maxReleaseGap caps releaseGap: a long pause does not mean the server can
+// take less once it is over. 10 ms lets through about one request more
+// than the server's limit for each 10 ms of round trip, before the first
+// 429 of the next cooldown comes back.
+const maxReleaseGap = 10 * time.Millisecond
+
+// releaseGap is the time between two requests let go after a cooldown of
+// length span: a hundredth of it, and at most maxReleaseGap, so held
+// requests go at 100 a second or faster, in the order they came.
+func releaseGap(span time.Duration) time.Duration { return min(span/100, maxReleaseGap) }
+
+// coolUntil records that host cools down until until, after an answer
+// with status cause that asked for a pause of span: nothing is sent to it
+// before until, and then the held requests go releaseGap(span) apart. An
+// earlier until than the one known changes nothing.
+//
+// It is the one place where a cooldown becomes known; a fleet-wide
+// coordinator would call it for pauses learnt from other processes.
+func (s *hostState) coolUntil(until time.Time, span time.Duration, cause Code) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !until.After(s.until) {
+		return
+	}
+	s.until, s.span, s.cause = until, span, cause
+	s.head.nudge() // the first held request looks at its turn again
+}
+
+// A holder is a request held by a cooldown, in its host's queue.
+type holder struct {
+	wake       chan struct{} // a nudge: the queue changed, look again
+	prev, next *holder
+	queued     bool
+}
+
+func (h *holder) nudge() {
+	if h == nil {
+		return
+	}
+	select {
+	case h.wake <- struct{}{}:
+	default:
+	}
+}
+
+// nextRelease is when the first held request may go. s.mu must be held.
+func (s *hostState) nextRelease() time.Time {
+	return later(s.until, s.lastRelease.Add(releaseGap(s.span)))
+}
+
+// holdAt is asked at now by a request about to be sent. When the host is
+// not cooling down and no request is held, it returns nil and a turn not
+// after now: send at once. Otherwise it estimates the request's turn (the
+// next release, plus one gap for each request held before it); when the
+// turn comes after deadline (if not zero) it returns nil and that turn,
+// and the request must not be sent; else it queues the request and
+// returns its holder, for takeTurnAt.
+func (s *hostState) holdAt(now, deadline time.Time) (h *holder, turn time.Time) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	next := s.nextRelease()
+	if s.head == nil && !next.After(now) {
+		return nil, now
+	}
+	turn = later(next, now).Add(time.Duration(s.held) * releaseGap(s.span))
+	if !deadline.IsZero() && turn.After(deadline) {
+		return nil, turn
+	}
+	h = &holder{wake: make(chan struct{}, 1), prev: s.tail, queued: true}
+	if s.tail != nil {
+		s.tail.next = h
+	} else {
+		s.head = h
+	}
+	s.tail = h
+	s.held++
+	return h, turn
+}
+
+// takeTurnAt is asked at now by the held request h: it reports whether h
+// is let go now (h is then out of the queue), and otherwise until when it
+// sleeps at most (zero: until nudged). Only the first held request has a
+// time; the others wait for a nudge.
+//
+// It is the one place where a held request takes its release turn; a
+// fleet-wide coordinator would pace the turns of its processes here.
+func (s *hostState) takeTurnAt(h *holder, now time.Time) (wake time.Time, released bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.head != h {
+		return time.Time{}, false
+	}
+	if next := s.nextRelease(); next.After(now) {
+		return next, false
+	}
+	s.unqueue(h)
+	s.lastRelease = now
+	s.head.nudge()
+	return now, true
+}
+
+// leave takes h, whose request gave up, out of the queue: the requests
+// behind it move up.
+func (s *hostState) leave(h *holder) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !h.queued {
+		return
+	}
+	first := s.head == h
+	s.unqueue(h)
+	if first {
+		s.head.nudge()
+	}
+}
+
+// unqueue removes h from the queue. s.mu must be held.
+func (s *hostState) unqueue(h *holder) {
+	if h.prev != nil {
+		h.prev.next = h.next
+	} else {
+		s.head = h.next
+	}
+	if h.next != nil {
+		h.next.prev = h.prev
+	} else {
+		s.tail = h.prev
+	}
+	h.prev, h.next, h.queued = nil, nil, false
+	s.held--
+}
+
+// cooldownCause is the status that started the host's cooldown.
+func (s *hostState) cooldownCause() Code {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.cause
+}
