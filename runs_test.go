@@ -230,9 +230,6 @@ func TestRunDone(t *testing.T) {
 }
 
 func TestRunErrorError(t *testing.T) {
-	// ExampleRegisterPluginCodes registers 8102 under another name; with
-	// -count above 1 it has run before this test.
-	forgetPluginCode(8102)
 	registerPluginCodesForTest(t, PluginCodeInfo{Code: 8102, Name: "PDF Export Failed"})
 	tests := []struct {
 		name string
