@@ -17,7 +17,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
-	"regexp"
 	"strconv"
 	"strings"
 	"sync"
@@ -39,88 +38,6 @@ const (
 	clientSecretKey   = "nc_live_SECRET123"
 	clientSecretToken = "nc_oauth_SECRET456"
 )
-
-// clientFastRetry is the default policy with millisecond backoff, so that
-// retries without a Retry-After do not slow the tests down.
-var clientFastRetry = neuracraft.RetryPolicy{BaseDelay: time.Millisecond, MaxDelay: 5 * time.Millisecond}
-
-// clientRequestID is the form of the X-Request-ID the client generates.
-var clientRequestID = regexp.MustCompile(`^[0-9a-f]{32}$`)
-
-// errClientNoNetwork is what clientNoNetwork's transport answers.
-var errClientNoNetwork = errors.New("test transport: no network")
-
-// clientPipeline is a pipeline as the fake server returns it.
-type clientPipeline struct {
-	ID        string `json:"id"`
-	Name      string `json:"name"`
-	Schedule  string `json:"schedule,omitempty"`
-	CreatedAt string `json:"created_at"`
-}
-
-// clientRun is the answer of POST /pipelines/{id}/run.
-type clientRun struct {
-	RunID      string `json:"run_id"`
-	Status     string `json:"status"`
-	MonitorURL string `json:"monitor_url"`
-}
-
-// newClientServer starts a fake server, closed when t ends, and returns it
-// with a Client that uses its API key and retries quickly.
-func newClientServer(t *testing.T) (*neuracrafttest.Server, *neuracraft.Client) {
-	t.Helper()
-	srv := neuracrafttest.NewServer()
-	t.Cleanup(srv.Close)
-	return srv, &neuracraft.Client{BaseURL: srv.URL, APIKey: srv.APIKey, Retry: clientFastRetry}
-}
-
-// createClientPipeline creates a pipeline named name through c and forgets
-// the requests recorded so far, so that the test sees only its own.
-func createClientPipeline(t *testing.T, srv *neuracrafttest.Server, c *neuracraft.Client, name string) clientPipeline {
-	t.Helper()
-	var p clientPipeline
-	_, err := c.Do(t.Context(), http.MethodPost, "/pipelines", map[string]string{"name": name}, &p)
-	require.NoError(t, err)
-	require.NotEmpty(t, p.ID)
-	srv.ResetRequests()
-	return p
-}
-
-// clientNoNetwork returns an *http.Client whose transport sends nothing and
-// counts the requests it was asked to send, and the counter.
-func clientNoNetwork() (*http.Client, *atomic.Int32) {
-	var n atomic.Int32
-	return &http.Client{Transport: clientRoundTripFunc(func(*http.Request) (*http.Response, error) {
-		n.Add(1)
-		return nil, errClientNoNetwork
-	})}, &n
-}
-
-type clientRoundTripFunc func(*http.Request) (*http.Response, error)
-
-func (f clientRoundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
-
-// requireAPIError asserts that err is an *APIError and returns it.
-func requireAPIError(t *testing.T, err error) *neuracraft.APIError {
-	t.Helper()
-	require.Error(t, err)
-	var apiErr *neuracraft.APIError
-	require.True(t, errors.As(err, &apiErr), "want an *APIError, got %T: %v", err, err)
-	return apiErr
-}
-
-// requireOneRequestID asserts that every request in reqs carries the same
-// generated X-Request-ID and returns it.
-func requireOneRequestID(t *testing.T, reqs []neuracrafttest.Request) string {
-	t.Helper()
-	require.NotEmpty(t, reqs)
-	id := reqs[0].Header.Get("X-Request-ID")
-	require.Regexp(t, clientRequestID, id)
-	for i, r := range reqs {
-		require.Equal(t, id, r.Header.Get("X-Request-ID"), "attempt %d", i+1)
-	}
-	return id
-}
 
 // TestClientSuccessCodes covers the 2xx rows of the reference: 200 decoded
 // into a struct, 201 with its Location, 202 with its task ID.
@@ -338,21 +255,21 @@ func TestClientRetriedCodes(t *testing.T) {
 		wantRetryAfter time.Duration
 	}{
 		{name: "429 GET retried after Retry-After", method: "GET", route: "GET /pipelines/{id}", target: get,
-			fault: neuracrafttest.RateLimit("1"), n: 1, policy: clientFastRetry, wantAttempts: 2},
+			fault: neuracrafttest.RateLimit("1"), n: 1, policy: fastRetry, wantAttempts: 2},
 		{name: "429 GET with MaxAttempts 1", method: "GET", route: "GET /pipelines/{id}", target: get,
 			fault: neuracrafttest.RateLimit("1"), n: 1, policy: neuracraft.RetryPolicy{MaxAttempts: 1},
 			wantAttempts: 1, wantIs: neuracraft.ErrRateLimited, wantRetryAfter: time.Second},
 		{name: "429 POST retried", method: "POST", route: "POST /pipelines", target: post,
-			fault: neuracrafttest.RateLimit(""), n: 1, policy: clientFastRetry, wantAttempts: 2},
+			fault: neuracrafttest.RateLimit(""), n: 1, policy: fastRetry, wantAttempts: 2},
 		{name: "500 GET retried", method: "GET", route: "GET /pipelines/{id}", target: get,
-			fault: neuracrafttest.Error(500, "internal_error", "boom"), n: 2, policy: clientFastRetry, wantAttempts: 3},
+			fault: neuracrafttest.Error(500, "internal_error", "boom"), n: 2, policy: fastRetry, wantAttempts: 3},
 		{name: "500 POST not retried", method: "POST", route: "POST /pipelines", target: post,
-			fault: neuracrafttest.Error(500, "internal_error", "boom"), n: 1, policy: clientFastRetry,
+			fault: neuracrafttest.Error(500, "internal_error", "boom"), n: 1, policy: fastRetry,
 			wantAttempts: 1, wantIs: neuracraft.ErrInternal},
 		{name: "503 GET retried", method: "GET", route: "GET /pipelines/{id}", target: get,
-			fault: neuracrafttest.Error(503, "service_unavailable", "maintenance"), n: 1, policy: clientFastRetry, wantAttempts: 2},
+			fault: neuracrafttest.Error(503, "service_unavailable", "maintenance"), n: 1, policy: fastRetry, wantAttempts: 2},
 		{name: "503 POST retried", method: "POST", route: "POST /pipelines", target: post,
-			fault: neuracrafttest.Error(503, "service_unavailable", "maintenance"), n: 2, policy: clientFastRetry, wantAttempts: 3},
+			fault: neuracrafttest.Error(503, "service_unavailable", "maintenance"), n: 2, policy: fastRetry, wantAttempts: 3},
 		{name: "503 GET attempts exhausted", method: "GET", route: "GET /pipelines/{id}", target: get,
 			fault: neuracrafttest.Error(503, "service_unavailable", "maintenance"), n: 5,
 			policy:       neuracraft.RetryPolicy{MaxAttempts: 3, BaseDelay: time.Millisecond},
@@ -430,7 +347,7 @@ func TestClientCooldown(t *testing.T) {
 	require.True(t, errors.As(err, &cooldown), "want a *CooldownError, got %T: %v", err, err)
 	require.ErrorIs(t, err, neuracraft.ErrRateLimited)
 	require.Equal(t, neuracraft.CodeTooManyRequests, cooldown.Cause)
-	require.Regexp(t, clientRequestID, cooldown.RequestID)
+	require.Regexp(t, requestIDPattern, cooldown.RequestID)
 	require.True(t, strings.HasPrefix(err.Error(), "neuracraft: GET /v1/pipelines: held back"), err.Error())
 	require.Len(t, srv.RequestsFor("GET /pipelines"), 1, "the held-back request is not sent")
 }
@@ -635,7 +552,7 @@ func TestClientFaults(t *testing.T) {
 			srv.ResetRequests()
 
 			if tt.policy.MaxAttempts == 0 {
-				tt.policy = clientFastRetry
+				tt.policy = fastRetry
 			}
 			c = &neuracraft.Client{BaseURL: srv.URL, APIKey: srv.APIKey, Retry: tt.policy}
 			if tt.httpClient != nil {
@@ -669,32 +586,6 @@ func TestClientFaults(t *testing.T) {
 			}
 		})
 	}
-}
-
-// clientSent is what the server received in one request, for comparison.
-type clientSent struct {
-	Method, Path  string
-	Query         url.Values
-	APIKey        string
-	Authorization string
-	ContentType   string
-	Accept        string
-	Body          any
-}
-
-func clientSentOf(t *testing.T, r neuracrafttest.Request) clientSent {
-	t.Helper()
-	s := clientSent{
-		Method: r.Method, Path: r.Path, Query: r.Query,
-		APIKey:        r.Header.Get("X-API-Key"),
-		Authorization: r.Header.Get("Authorization"),
-		ContentType:   r.Header.Get("Content-Type"),
-		Accept:        r.Header.Get("Accept"),
-	}
-	if len(r.Body) > 0 {
-		require.NoError(t, json.Unmarshal(r.Body, &s.Body), "body %q", r.Body)
-	}
-	return s
 }
 
 // TestClientSends checks, call by call, what the server received: method,
@@ -848,13 +739,13 @@ func TestClientEnvironment(t *testing.T) {
 		t.Setenv(neuracraft.EnvBaseURL, "")
 		t.Setenv(neuracraft.EnvAPIKey, "")
 		var sent []string
-		c := &neuracraft.Client{HTTPClient: &http.Client{Transport: clientRoundTripFunc(func(r *http.Request) (*http.Response, error) {
+		c := &neuracraft.Client{HTTPClient: &http.Client{Transport: roundTripFunc(func(r *http.Request) (*http.Response, error) {
 			sent = append(sent, r.URL.String())
-			return nil, errClientNoNetwork
+			return nil, errNoNetwork
 		})}}
 		require.Equal(t, `neuracraft.Client{BaseURL: "https://api.neuracraft.com/v1", credentials: none}`, c.String())
 		_, err := c.Do(t.Context(), "GET", "/pipelines?limit=1", nil, nil)
-		require.ErrorIs(t, err, errClientNoNetwork)
+		require.ErrorIs(t, err, errNoNetwork)
 		require.Equal(t, []string{neuracraft.DefaultBaseURL + "/pipelines?limit=1"}, sent)
 	})
 
@@ -985,16 +876,16 @@ func TestClientRefusesPlainHTTP(t *testing.T) {
 		name := fmt.Sprintf("%s key=%t token=%t", tt.base, tt.key != "", tt.token != "")
 		t.Run(name, func(t *testing.T) {
 			t.Setenv(neuracraft.EnvAPIKey, "")
-			hc, sent := clientNoNetwork()
+			hc, sent := noNetwork()
 			c := &neuracraft.Client{BaseURL: tt.base, APIKey: tt.key, Token: tt.token, HTTPClient: hc}
 			_, err := c.Do(t.Context(), "GET", "/pipelines", nil, nil)
 			require.Error(t, err)
 			if !tt.refuse {
-				require.ErrorIs(t, err, errClientNoNetwork)
+				require.ErrorIs(t, err, errNoNetwork)
 				require.Equal(t, int32(1), sent.Load())
 				return
 			}
-			require.NotErrorIs(t, err, errClientNoNetwork)
+			require.NotErrorIs(t, err, errNoNetwork)
 			require.Contains(t, err.Error(), "refusing to send credentials")
 			require.Zero(t, sent.Load(), "nothing may reach the transport")
 		})
@@ -1015,7 +906,7 @@ func TestClientInvalidBaseURL(t *testing.T) {
 		"://api.neuracraft.com",
 	} {
 		t.Run(base, func(t *testing.T) {
-			hc, sent := clientNoNetwork()
+			hc, sent := noNetwork()
 			c := &neuracraft.Client{BaseURL: base, APIKey: clientSecretKey, HTTPClient: hc}
 			resp, err := c.Do(t.Context(), "GET", "/pipelines", nil, nil)
 			require.Nil(t, resp)
@@ -1036,12 +927,12 @@ func TestClientUsesOwnHTTPClient(t *testing.T) {
 		var used atomic.Int32
 		base := &http.Transport{}
 		t.Cleanup(base.CloseIdleConnections)
-		rt := clientRoundTripFunc(func(r *http.Request) (*http.Response, error) {
+		rt := roundTripFunc(func(r *http.Request) (*http.Response, error) {
 			used.Add(1)
 			return base.RoundTrip(r)
 		})
 		hc := &http.Client{Transport: rt, Timeout: 300 * time.Millisecond}
-		c := &neuracraft.Client{BaseURL: srv.URL, APIKey: srv.APIKey, HTTPClient: hc, Retry: clientFastRetry}
+		c := &neuracraft.Client{BaseURL: srv.URL, APIKey: srv.APIKey, HTTPClient: hc, Retry: fastRetry}
 
 		srv.Fail("GET /pipelines", 1, neuracrafttest.Error(503, "service_unavailable", "maintenance"))
 		_, err := c.Do(t.Context(), "GET", "/pipelines", nil, nil)
@@ -1055,7 +946,7 @@ func TestClientUsesOwnHTTPClient(t *testing.T) {
 		require.ErrorIs(t, err, context.DeadlineExceeded)
 		require.Contains(t, err.Error(), "reading the response body")
 
-		_, isRT := hc.Transport.(clientRoundTripFunc)
+		_, isRT := hc.Transport.(roundTripFunc)
 		require.True(t, isRT, "the caller's client keeps its transport, got %T", hc.Transport)
 		require.Equal(t, 300*time.Millisecond, hc.Timeout)
 	})
@@ -1161,41 +1052,6 @@ func TestClientRedirectKeepsCredentials(t *testing.T) {
 	}
 }
 
-// clientOddServer serves success bodies that are not what the API
-// promises, and records the X-Request-ID of each request. It sends no
-// X-Request-ID back.
-func clientOddServer(t *testing.T) (*httptest.Server, func() []string) {
-	t.Helper()
-	var mu sync.Mutex
-	var ids []string
-	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		mu.Lock()
-		ids = append(ids, r.Header.Get("X-Request-ID"))
-		mu.Unlock()
-		switch r.URL.Path {
-		case "/v1/html":
-			w.Header().Set("Content-Type", "text/html")
-			_, _ = io.WriteString(w, "<html><body>Welcome to nginx!</body></html>")
-		case "/v1/blank":
-			w.Header().Set("Content-Type", "application/json")
-			_, _ = io.WriteString(w, " \r\n\t ")
-		case "/v1/no-content":
-			w.WriteHeader(http.StatusNoContent)
-		case "/v1/empty-json":
-			w.Header().Set("Content-Type", "application/json")
-		case "/v1/wrong-type":
-			w.Header().Set("Content-Type", "application/json")
-			_, _ = io.WriteString(w, `{"id": 42}`)
-		}
-	}))
-	t.Cleanup(ts.Close)
-	return ts, func() []string {
-		mu.Lock()
-		defer mu.Unlock()
-		return append([]string(nil), ids...)
-	}
-}
-
 // TestClientBadSuccessBodies checks success bodies that are not the JSON
 // promised, and bodies that are empty.
 func TestClientBadSuccessBodies(t *testing.T) {
@@ -1212,7 +1068,7 @@ func TestClientBadSuccessBodies(t *testing.T) {
 		require.True(t, errors.As(err, &syntaxErr), "%v", err)
 		sent := ids()
 		id := sent[len(sent)-1]
-		require.Regexp(t, clientRequestID, id)
+		require.Regexp(t, requestIDPattern, id)
 		require.Contains(t, err.Error(), "(request "+id+")")
 		require.True(t, strings.HasPrefix(err.Error(), "neuracraft: GET /v1/html: 200 OK"), err.Error())
 		require.Nil(t, resp, "no metadata beside an error")
@@ -1483,7 +1339,7 @@ func TestClientConcurrent(t *testing.T) {
 	ids := map[string]int{}
 	nfault := 0
 	for _, r := range reqs {
-		require.Regexp(t, clientRequestID, r.Header.Get("X-Request-ID"))
+		require.Regexp(t, requestIDPattern, r.Header.Get("X-Request-ID"))
 		ids[r.Header.Get("X-Request-ID")]++
 		if r.Fault != "" {
 			nfault++

@@ -1,7 +1,6 @@
 package neuracraft
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -10,11 +9,8 @@ import (
 	"net/http"
 	"os"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"syscall"
 	"testing"
-	"time"
 
 	"github.com/neuracraft/neuracraft-go/internal/leakcheck"
 	"github.com/stretchr/testify/assert"
@@ -24,54 +20,6 @@ import (
 // cutHeadResponse is a typical response head; the tests cut the
 // connection after each of its bytes.
 const cutHeadResponse = "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nX-Request-Id: req_1\r\nContent-Length: 2\r\n\r\n"
-
-// rawServer is a loopback listener that reads one request per connection
-// and lets serve write whatever it likes, then closes the connection.
-// hits counts the requests.
-type rawServer struct {
-	ln   net.Listener
-	hits atomic.Int32
-	wg   sync.WaitGroup
-}
-
-func newRawServer(t *testing.T, serve func(c net.Conn, hit int)) *rawServer {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	s := &rawServer{ln: ln}
-	s.wg.Go(func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			s.wg.Go(func() {
-				defer c.Close()
-				req, err := http.ReadRequest(bufio.NewReader(c))
-				if err != nil {
-					return
-				}
-				_, _ = io.Copy(io.Discard, req.Body)
-				serve(c, int(s.hits.Add(1)))
-			})
-		}
-	})
-	t.Cleanup(func() { _ = ln.Close(); s.wg.Wait() })
-	return s
-}
-
-func (s *rawServer) url() string { return "http://" + s.ln.Addr().String() + "/v1/pipelines" }
-
-// fastRetries is a Transport over a fresh http.Transport that retries at
-// once, without a budget or a cooldown in the way.
-func fastRetries() *Transport {
-	return &Transport{
-		Base: &http.Transport{DisableKeepAlives: true},
-		Retry: RetryPolicy{BaseDelay: time.Nanosecond, MaxDelay: time.Nanosecond,
-			Budget: RetryBudget{Disabled: true}},
-		DisableCooldown: true,
-	}
-}
 
 // TestCutInsideResponseHead cuts the connection after every byte of a
 // response head: a GET is retried and succeeds whatever the cut point,
@@ -190,7 +138,7 @@ func TestNilResponseFromBase(t *testing.T) {
 // TestResponseWithErrorFromBase: a Base that returns a response and an
 // error has the response's body closed.
 func TestResponseWithErrorFromBase(t *testing.T) {
-	body := &closeRecorder{Reader: strings.NewReader("x")}
+	body := &closeTracker{Reader: strings.NewReader("x")}
 	tr := &Transport{Base: roundTripFunc(func(*http.Request) (*http.Response, error) {
 		return &http.Response{StatusCode: 200, Body: body}, errors.New("both")
 	}), Retry: RetryPolicy{MaxAttempts: 1}}
@@ -201,13 +149,6 @@ func TestResponseWithErrorFromBase(t *testing.T) {
 	require.Error(t, err)
 	assert.True(t, body.closed)
 }
-
-type closeRecorder struct {
-	io.Reader
-	closed bool
-}
-
-func (c *closeRecorder) Close() error { c.closed = true; return nil }
 
 // TestHTTP2ResetCodes pins the stream-reset codes that are retryable, on
 // a value of the shape net/http converts its stream errors into.

@@ -33,92 +33,6 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-// apiErrorView is the part of an APIError that FromResponse decodes, in a
-// form go-cmp prints readably.
-type apiErrorView struct {
-	StatusCode int
-	Code       Code
-	Reason     string
-	Message    string
-	Details    string
-	RetryHint  *bool
-	RequestID  string
-	RetryAfter time.Duration
-	Body       string
-	Truncated  bool
-	HasErr     bool
-}
-
-func viewOf(e *APIError) apiErrorView {
-	return apiErrorView{
-		StatusCode: e.StatusCode,
-		Code:       e.Code,
-		Reason:     e.Reason,
-		Message:    e.Message,
-		Details:    string(e.Details),
-		RetryHint:  e.RetryHint,
-		RequestID:  e.RequestID,
-		RetryAfter: e.RetryAfter,
-		Body:       string(e.Body),
-		Truncated:  e.Truncated,
-		HasErr:     e.Err != nil,
-	}
-}
-
-// readErrorFile returns the contents of testdata/errors/name.
-func readErrorFile(t testing.TB, name string) []byte {
-	t.Helper()
-	data, err := os.ReadFile(filepath.Join("testdata", "errors", name))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return data
-}
-
-// bodyMessage returns error.message of a JSON payload in testdata/errors.
-func bodyMessage(t *testing.T, name string) string {
-	t.Helper()
-	var env struct {
-		Error struct{ Message string }
-	}
-	if err := json.Unmarshal(readErrorFile(t, name), &env); err != nil {
-		t.Fatal(err)
-	}
-	return env.Error.Message
-}
-
-// mustAPIError calls FromResponse and fails t unless it returns an *APIError.
-func mustAPIError(t testing.TB, resp *http.Response) *APIError {
-	t.Helper()
-	err := FromResponse(resp)
-	apiErr, ok := err.(*APIError)
-	if !ok {
-		t.Fatalf("FromResponse(%d) = %T %v, want *APIError", resp.StatusCode, err, err)
-	}
-	return apiErr
-}
-
-// apiErrorFor decodes a response with the status and body.
-func apiErrorFor(t testing.TB, status int, body string, kv ...string) *APIError {
-	t.Helper()
-	return mustAPIError(t, newErrorResponse(status, body, kv...))
-}
-
-// withRequest sets resp.Request to a request for method and rawURL with the
-// header key-value pairs.
-func withRequest(t testing.TB, resp *http.Response, method, rawURL string, kv ...string) *http.Response {
-	t.Helper()
-	req, err := http.NewRequest(method, rawURL, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for i := 0; i+1 < len(kv); i += 2 {
-		req.Header.Set(kv[i], kv[i+1])
-	}
-	resp.Request = req
-	return resp
-}
-
 func TestFromResponseTestdata(t *testing.T) {
 	const specMessage = "PDF Export Plugin: Failed to generate document due to invalid template."
 	longMessage := []rune(bodyMessage(t, "long_message.json"))
@@ -235,17 +149,6 @@ func TestFromResponseEveryPayload(t *testing.T) {
 	}
 }
 
-// checkOneLine fails t unless s is non-empty valid UTF-8 without line breaks
-// or other control characters.
-func checkOneLine(t testing.TB, what, s string) {
-	t.Helper()
-	if s == "" || !utf8.ValidString(s) || strings.ContainsFunc(s, func(r rune) bool {
-		return r < ' ' || r == 0x7f || (r >= 0x80 && r < 0xa0) || r == '\u2028' || r == '\u2029'
-	}) {
-		t.Errorf("%s = %q, want non-empty valid UTF-8 on one line", what, s)
-	}
-}
-
 // TestFromResponseCutsLongText checks the cuts of long texts: a message is
 // at most maxMessage runes and a plain-text excerpt at most 120, plus an
 // ellipsis, wherever the text's spaces fall. The payloads have a space
@@ -280,42 +183,10 @@ func TestFromResponseCutsLongText(t *testing.T) {
 	}
 }
 
-// tail returns the last n runes of s.
-func tail(s string, n int) string {
-	r := []rune(s)
-	return string(r[max(len(r)-n, 0):])
-}
-
 func TestFromResponseNil(t *testing.T) {
 	if err := FromResponse(nil); err == nil {
 		t.Error("FromResponse(nil) = nil, want an error")
 	}
-}
-
-// recordingBody is a response body that counts the bytes read from it and
-// the calls to Close.
-type recordingBody struct {
-	r      io.Reader
-	read   int64
-	closed int
-}
-
-func (b *recordingBody) Read(p []byte) (int, error) {
-	n, err := b.r.Read(p)
-	b.read += int64(n)
-	return n, err
-}
-
-func (b *recordingBody) Close() error { b.closed++; return nil }
-
-// repeatedByte is an endless stream of one byte.
-type repeatedByte byte
-
-func (c repeatedByte) Read(p []byte) (int, error) {
-	for i := range p {
-		p[i] = byte(c)
-	}
-	return len(p), nil
 }
 
 func TestFromResponseBelow400LeavesBody(t *testing.T) {
@@ -699,20 +570,6 @@ func TestAPIErrorLogValue(t *testing.T) {
 	}
 }
 
-// wrappings returns err as callers meet it: bare, wrapped with %w, inside
-// the *url.Error of http.Client (also around a %w wrap), and joined.
-func wrappings(err error) map[string]error {
-	const u = "https://api.neuracraft.com/v1/pipelines/pipe_1"
-	return map[string]error{
-		"bare":            err,
-		"fmt.Errorf":      fmt.Errorf("loading pipeline: %w", err),
-		"url.Error":       &url.Error{Op: "Get", URL: u, Err: err},
-		"url.Error of %w": &url.Error{Op: "Get", URL: u, Err: fmt.Errorf("attempt 2: %w", err)},
-		"%w of url.Error": fmt.Errorf("sync: %w", &url.Error{Op: "Get", URL: u, Err: err}),
-		"errors.Join":     errors.Join(errors.New("other"), err),
-	}
-}
-
 func TestAPIErrorIsSentinels(t *testing.T) {
 	tests := []struct {
 		status int
@@ -794,9 +651,6 @@ func TestAPIErrorIsCode(t *testing.T) {
 		t.Error("IsPlugin(wrapped Code(8102)) = false")
 	}
 }
-
-// netTimeoutError is a net.Error that timed out.
-type netTimeoutError struct{}
 
 func (netTimeoutError) Error() string   { return "i/o timeout" }
 func (netTimeoutError) Timeout() bool   { return true }

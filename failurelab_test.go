@@ -15,16 +15,12 @@ import (
 	"fmt"
 	"io"
 	"math"
-	"net"
 	"net/http"
-	"net/http/httptest"
-	"net/url"
 	"runtime"
 	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
@@ -32,130 +28,8 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/neuracraft/neuracraft-go"
-	"github.com/neuracraft/neuracraft-go/internal/leakcheck"
 	"github.com/neuracraft/neuracraft-go/neuracrafttest"
 )
-
-// labRetry retries quickly: backoff waits below a millisecond.
-var labRetry = neuracraft.RetryPolicy{BaseDelay: time.Millisecond, MaxDelay: 10 * time.Millisecond}
-
-// labServer starts the fake API for t and closes it when t ends. It first
-// records the goroutine count, so that t fails if the test leaves any
-// goroutine behind.
-func labServer(t *testing.T) *neuracrafttest.Server {
-	t.Helper()
-	leakcheck.Goroutines(t)
-	srv := neuracrafttest.NewServer()
-	t.Cleanup(srv.Close)
-	return srv
-}
-
-// labRaw is labServer for a raw httptest server running h.
-func labRaw(t *testing.T, h http.HandlerFunc) *httptest.Server {
-	t.Helper()
-	leakcheck.Goroutines(t)
-	ts := httptest.NewServer(h)
-	t.Cleanup(ts.Close)
-	return ts
-}
-
-// labOptions configure a labClient.
-type labOptions struct {
-	apiKey      string // sent as X-API-Key when set
-	retry       neuracraft.RetryPolicy
-	noKeepAlive bool
-	onRetry     func(neuracraft.RetryEvent)
-	// wrap, when set, is put between the Transport and the http.Transport.
-	wrap func(http.RoundTripper) http.RoundTripper
-}
-
-// A labClient is an http.Client whose transport is a neuracraft.Transport
-// over a fresh http.Transport that counts its connections.
-type labClient struct {
-	*http.Client
-	rt     *neuracraft.Transport
-	conns  *leakcheck.Conns
-	apiKey string
-}
-
-// newLabClient returns a labClient and registers a cleanup, to run before
-// the server's (so call it after labServer or labRaw), that closes its
-// idle connections and fails t unless every connection it opened is
-// closed.
-func newLabClient(t *testing.T, o labOptions) *labClient {
-	t.Helper()
-	conns := &leakcheck.Conns{}
-	base := &http.Transport{DialContext: conns.DialContext, DisableKeepAlives: o.noKeepAlive}
-	var next http.RoundTripper = base
-	if o.wrap != nil {
-		next = o.wrap(base)
-	}
-	rt := &neuracraft.Transport{Base: next, Retry: o.retry, OnRetry: o.onRetry}
-	c := &labClient{Client: &http.Client{Transport: rt}, rt: rt, conns: conns, apiKey: o.apiKey}
-	require.Zero(t, conns.Open(), "open connections before the test")
-	t.Cleanup(func() {
-		closed := leakcheck.Until(leakcheck.Timeout, func() bool {
-			c.CloseIdleConnections() // through the Transport, as a user would
-			return conns.Open() == 0
-		})
-		if !closed {
-			t.Errorf("%d of the %d connections the client dialed are still open after CloseIdleConnections",
-				conns.Open(), conns.Dialed())
-		}
-	})
-	return c
-}
-
-// send sends method url with body (none when empty) and the header given
-// as key/value pairs, reads the response body to its end and closes it. It
-// returns the status and the error of Do or, after a response, of reading
-// its body.
-func (c *labClient) send(ctx context.Context, method, url, body string, kv ...string) (int, error) {
-	var r io.Reader
-	if body != "" {
-		r = strings.NewReader(body)
-	}
-	req, err := http.NewRequestWithContext(ctx, method, url, r)
-	if err != nil {
-		return 0, err
-	}
-	if c.apiKey != "" {
-		req.Header.Set("X-API-Key", c.apiKey)
-	}
-	for i := 0; i+1 < len(kv); i += 2 {
-		req.Header.Set(kv[i], kv[i+1])
-	}
-	resp, err := c.Do(req)
-	if err != nil {
-		return 0, err
-	}
-	defer resp.Body.Close()
-	_, err = io.Copy(io.Discard, resp.Body)
-	return resp.StatusCode, err
-}
-
-// labAPIError returns the *APIError in err's chain.
-func labAPIError(t *testing.T, err error) *neuracraft.APIError {
-	t.Helper()
-	var apiErr *neuracraft.APIError
-	require.ErrorAs(t, err, &apiErr)
-	return apiErr
-}
-
-// labIsCut reports whether err says that a connection ended early:
-// closed (EOF, unexpected EOF) or reset.
-func labIsCut(err error) bool {
-	return errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) || errors.Is(err, syscall.ECONNRESET)
-}
-
-// labSameRequestID asserts that reqs, the attempts of one call, carry one
-// X-Request-ID.
-func labSameRequestID(t *testing.T, reqs []neuracrafttest.Request) {
-	t.Helper()
-	for _, r := range reqs[1:] {
-		assert.Equal(t, reqs[0].Header.Get("X-Request-ID"), r.Header.Get("X-Request-ID"), "X-Request-ID of a retry")
-	}
-}
 
 // TestFailureLabStallAfterHeaders: a server that sends the headers and then
 // nothing. The call ends at the caller's deadline, with an error that
@@ -164,7 +38,7 @@ func TestFailureLabStallAfterHeaders(t *testing.T) {
 	const route = "GET /pipelines"
 	t.Run("success body", func(t *testing.T) {
 		srv := labServer(t)
-		c := newLabClient(t, labOptions{apiKey: srv.APIKey, retry: labRetry})
+		c := newLabClient(t, labOptions{apiKey: srv.APIKey, retry: fastRetry})
 		srv.Fail(route, 1, neuracrafttest.Stall(http.StatusOK))
 		ctx, cancel := context.WithTimeout(t.Context(), 300*time.Millisecond)
 		defer cancel()
@@ -185,7 +59,7 @@ func TestFailureLabStallAfterHeaders(t *testing.T) {
 	} {
 		t.Run(fmt.Sprintf("error body %s %d", tc.method, tc.status), func(t *testing.T) {
 			srv := labServer(t)
-			c := newLabClient(t, labOptions{apiKey: srv.APIKey, retry: labRetry})
+			c := newLabClient(t, labOptions{apiKey: srv.APIKey, retry: fastRetry})
 			srv.Fail(tc.route, 1, neuracrafttest.Stall(tc.status))
 			ctx, cancel := context.WithTimeout(t.Context(), 300*time.Millisecond)
 			defer cancel()
@@ -193,59 +67,13 @@ func TestFailureLabStallAfterHeaders(t *testing.T) {
 			_, err := c.send(ctx, tc.method, srv.URL+tc.path, tc.body)
 			require.ErrorIs(t, err, context.DeadlineExceeded)
 			assert.ErrorIs(t, ctx.Err(), context.DeadlineExceeded, "the call ended at the deadline, not before")
-			apiErr := labAPIError(t, err)
+			apiErr := requireAPIError(t, err)
 			assert.Equal(t, tc.status, apiErr.StatusCode)
 			assert.Equal(t, 1, apiErr.Attempts)
 			assert.False(t, neuracraft.IsRetryable(err))
 			assert.Len(t, srv.RequestsFor(tc.route), 1, "not retried")
 		})
 	}
-}
-
-// labCutStep is one answer of a labCutServer: status with a
-// Content-Length of size, of which only send bytes are sent before the
-// connection is closed (with a reset when reset is set). send >= size
-// answers in full.
-type labCutStep struct {
-	status, size, send int
-	reset              bool
-}
-
-// labCutServer starts a raw server that answers its n-th request with
-// steps[n], or the last step once they run out, and returns it with the
-// count of requests it received.
-func labCutServer(t *testing.T, steps ...labCutStep) (*httptest.Server, *atomic.Int32) {
-	var hits atomic.Int32
-	ts := labRaw(t, func(w http.ResponseWriter, r *http.Request) {
-		st := steps[min(int(hits.Add(1))-1, len(steps)-1)]
-		_, _ = io.Copy(io.Discard, r.Body)
-		doc := `{"id":"pipe_1"}`
-		if st.status >= 400 {
-			doc = `{"error":{"code":"cut","message":"Cut short"}}`
-		}
-		body := []byte(doc + strings.Repeat(" ", st.size-len(doc)))
-		if st.send >= st.size {
-			w.Header().Set("Content-Type", "application/json")
-			w.Header().Set("Content-Length", strconv.Itoa(st.size))
-			w.WriteHeader(st.status)
-			_, _ = w.Write(body)
-			return
-		}
-		conn, rw, err := http.NewResponseController(w).Hijack()
-		if err != nil {
-			t.Errorf("hijack: %v", err)
-			return
-		}
-		defer conn.Close()
-		fmt.Fprintf(rw, "HTTP/1.1 %d %s\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n",
-			st.status, http.StatusText(st.status), st.size)
-		_, _ = rw.Write(body[:st.send])
-		_ = rw.Flush()
-		if tc, ok := conn.(*net.TCPConn); ok && st.reset {
-			_ = tc.SetLinger(0)
-		}
-	})
-	return ts, &hits
 }
 
 // TestFailureLabCutMidBody: the server sends the headers and part of the
@@ -260,7 +88,7 @@ func TestFailureLabCutMidBody(t *testing.T) {
 		}
 		t.Run("success "+how, func(t *testing.T) {
 			ts, hits := labCutServer(t, labCutStep{status: 200, size: 4096, send: 1000, reset: reset})
-			c := newLabClient(t, labOptions{retry: labRetry})
+			c := newLabClient(t, labOptions{retry: fastRetry})
 
 			status, err := c.send(t.Context(), "GET", ts.URL+"/v1/pipelines/pipe_1", "")
 			assert.Equal(t, http.StatusOK, status)
@@ -274,7 +102,7 @@ func TestFailureLabCutMidBody(t *testing.T) {
 				labCutStep{status: 503, size: 4096, send: 1000, reset: reset},
 				labCutStep{status: 201, size: 100, send: 100})
 			var causes []error
-			c := newLabClient(t, labOptions{retry: labRetry,
+			c := newLabClient(t, labOptions{retry: fastRetry,
 				onRetry: func(ev neuracraft.RetryEvent) { causes = append(causes, ev.Err) }})
 
 			status, err := c.send(t.Context(), "POST", ts.URL+"/v1/pipelines", `{"name":"lab"}`)
@@ -282,7 +110,7 @@ func TestFailureLabCutMidBody(t *testing.T) {
 			assert.Equal(t, http.StatusCreated, status)
 			assert.Equal(t, int32(2), hits.Load())
 			require.Len(t, causes, 1)
-			apiErr := labAPIError(t, causes[0])
+			apiErr := requireAPIError(t, causes[0])
 			assert.Equal(t, 503, apiErr.StatusCode)
 			assert.True(t, labIsCut(apiErr.Err), "APIError.Err: %v", apiErr.Err)
 		})
@@ -290,7 +118,7 @@ func TestFailureLabCutMidBody(t *testing.T) {
 			ts, hits := labCutServer(t,
 				labCutStep{status: 500, size: 4096, send: 1000, reset: reset},
 				labCutStep{status: 200, size: 100, send: 100})
-			c := newLabClient(t, labOptions{retry: labRetry})
+			c := newLabClient(t, labOptions{retry: fastRetry})
 
 			status, err := c.send(t.Context(), "GET", ts.URL+"/v1/pipelines/pipe_1", "")
 			require.NoError(t, err)
@@ -301,10 +129,10 @@ func TestFailureLabCutMidBody(t *testing.T) {
 			ts, hits := labCutServer(t,
 				labCutStep{status: 500, size: 4096, send: 1000, reset: reset},
 				labCutStep{status: 201, size: 100, send: 100})
-			c := newLabClient(t, labOptions{retry: labRetry})
+			c := newLabClient(t, labOptions{retry: fastRetry})
 
 			_, err := c.send(t.Context(), "POST", ts.URL+"/v1/pipelines", `{"name":"lab"}`)
-			apiErr := labAPIError(t, err)
+			apiErr := requireAPIError(t, err)
 			assert.Equal(t, 500, apiErr.StatusCode)
 			assert.Equal(t, 1, apiErr.Attempts)
 			assert.True(t, labIsCut(apiErr.Err), "APIError.Err: %v", apiErr.Err)
@@ -320,11 +148,11 @@ func TestFailureLabCutMidBody(t *testing.T) {
 func TestFailureLabOversizedErrorBody(t *testing.T) {
 	t.Run("5 MiB", func(t *testing.T) {
 		srv := labServer(t)
-		c := newLabClient(t, labOptions{apiKey: srv.APIKey, retry: labRetry})
+		c := newLabClient(t, labOptions{apiKey: srv.APIKey, retry: fastRetry})
 		srv.Fail("GET /pipelines", 1, neuracrafttest.SlowBody(http.StatusBadRequest, 5<<20, 32<<10, 0))
 
 		_, err := c.send(t.Context(), "GET", srv.URL+"/pipelines", "")
-		apiErr := labAPIError(t, err)
+		apiErr := requireAPIError(t, err)
 		assert.Equal(t, http.StatusBadRequest, apiErr.StatusCode)
 		assert.Equal(t, "invalid_request", apiErr.Reason, "decoded from the kept part")
 		assert.True(t, apiErr.Truncated)
@@ -348,10 +176,10 @@ func TestFailureLabOversizedErrorBody(t *testing.T) {
 				chunk = bytes.Repeat([]byte(" "), 32<<10)
 			}
 		})
-		c := newLabClient(t, labOptions{retry: labRetry})
+		c := newLabClient(t, labOptions{retry: fastRetry})
 
 		_, err := c.send(t.Context(), "POST", ts.URL+"/v1/pipelines", `{"name":"lab"}`)
-		apiErr := labAPIError(t, err)
+		apiErr := requireAPIError(t, err)
 		assert.Equal(t, http.StatusInternalServerError, apiErr.StatusCode)
 		assert.Equal(t, "Endless", apiErr.Message)
 		assert.True(t, apiErr.Truncated)
@@ -378,7 +206,7 @@ func TestFailureLabUnlimitedErrorBody(t *testing.T) {
 		}
 		_, _ = io.WriteString(w, doc)
 	})
-	c := newLabClient(t, labOptions{retry: labRetry})
+	c := newLabClient(t, labOptions{retry: fastRetry})
 	c.rt.MaxErrorBody = math.MaxInt64
 
 	for _, query := range []string{"", "?chunked"} {
@@ -433,7 +261,7 @@ func TestFailureLabRetryAfter(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			srv := labServer(t)
 			var events []neuracraft.RetryEvent
-			c := newLabClient(t, labOptions{apiKey: srv.APIKey, retry: labRetry,
+			c := newLabClient(t, labOptions{apiKey: srv.APIKey, retry: fastRetry,
 				onRetry: func(ev neuracraft.RetryEvent) { events = append(events, ev) }})
 			srv.Fail(route, 1, neuracrafttest.RateLimit(tc.value))
 			ctx := t.Context()
@@ -451,12 +279,12 @@ func TestFailureLabRetryAfter(t *testing.T) {
 				require.Len(t, reqs, 2, "retried")
 				assert.Equal(t, "rate_limit", reqs[0].Fault)
 				assert.Empty(t, reqs[1].Fault)
-				labSameRequestID(t, reqs)
+				assertSameRequestID(t, reqs)
 				require.Len(t, events, 1)
-				assert.Less(t, events[0].Delay, labRetry.BaseDelay, "the backoff, not a Retry-After")
-				assert.Zero(t, labAPIError(t, events[0].Err).RetryAfter)
+				assert.Less(t, events[0].Delay, fastRetry.BaseDelay, "the backoff, not a Retry-After")
+				assert.Zero(t, requireAPIError(t, events[0].Err).RetryAfter)
 			} else {
-				apiErr := labAPIError(t, err)
+				apiErr := requireAPIError(t, err)
 				assert.Equal(t, http.StatusTooManyRequests, apiErr.StatusCode)
 				assert.True(t, tc.wantAfter(apiErr.RetryAfter), "RetryAfter %v", apiErr.RetryAfter)
 				assert.Equal(t, 1, apiErr.Attempts)
@@ -484,36 +312,6 @@ func TestFailureLabRetryAfter(t *testing.T) {
 	}
 }
 
-// labAttemptLog is a RoundTripper that notes when each attempt is sent and
-// when each 429 arrives.
-type labAttemptLog struct {
-	base    *http.Transport
-	mu      sync.Mutex
-	sent    []time.Time
-	limited []time.Time
-}
-
-func (a *labAttemptLog) RoundTrip(req *http.Request) (*http.Response, error) {
-	a.mu.Lock()
-	a.sent = append(a.sent, time.Now())
-	a.mu.Unlock()
-	resp, err := a.base.RoundTrip(req)
-	if err == nil && resp.StatusCode == http.StatusTooManyRequests {
-		a.mu.Lock()
-		a.limited = append(a.limited, time.Now())
-		a.mu.Unlock()
-	}
-	return resp, err
-}
-
-func (a *labAttemptLog) CloseIdleConnections() { a.base.CloseIdleConnections() }
-
-func (a *labAttemptLog) times() (sent, limited []time.Time) {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	return append([]time.Time(nil), a.sent...), append([]time.Time(nil), a.limited...)
-}
-
 // TestFailureLabCooldownFlood: while the host cools down after a 429 with
 // Retry-After: 1, 50 concurrent calls wait and are sent only after the
 // cooldown, and 10 calls whose deadline comes first fail at once with a
@@ -528,7 +326,7 @@ func TestFailureLabCooldownFlood(t *testing.T) {
 	log := &labAttemptLog{}
 	retrying := make(chan struct{})
 	var once sync.Once
-	c := newLabClient(t, labOptions{apiKey: srv.APIKey, retry: labRetry,
+	c := newLabClient(t, labOptions{apiKey: srv.APIKey, retry: fastRetry,
 		wrap: func(base http.RoundTripper) http.RoundTripper {
 			log.base = base.(*http.Transport)
 			return log
@@ -635,7 +433,7 @@ func TestFailureLabFaultMatrix(t *testing.T) {
 	)
 	notRetriedAPIError := func(status int, code neuracraft.Code) func(*testing.T, error) {
 		return func(t *testing.T, err error) {
-			apiErr := labAPIError(t, err)
+			apiErr := requireAPIError(t, err)
 			assert.Equal(t, status, apiErr.StatusCode)
 			assert.Equal(t, code, apiErr.Code)
 			assert.Equal(t, 1, apiErr.Attempts)
@@ -654,7 +452,7 @@ func TestFailureLabFaultMatrix(t *testing.T) {
 		{name: "proxy HTML 502 POST", route: post, fault: neuracrafttest.ProxyHTML(502),
 			check: func(t *testing.T, err error) {
 				notRetriedAPIError(502, 502)(t, err)
-				apiErr := labAPIError(t, err)
+				apiErr := requireAPIError(t, err)
 				assert.Equal(t, "Bad Gateway", apiErr.Message)
 				assert.NoError(t, apiErr.Err)
 				assert.True(t, neuracraft.IsRetryable(err), "retryable, but not for a POST")
@@ -669,7 +467,7 @@ func TestFailureLabFaultMatrix(t *testing.T) {
 			check: func(t *testing.T, err error) {
 				notRetriedAPIError(500, 8102)(t, err)
 				assert.True(t, neuracraft.IsPlugin(err))
-				apiErr := labAPIError(t, err)
+				apiErr := requireAPIError(t, err)
 				require.NotNil(t, apiErr.RetryHint)
 				assert.False(t, *apiErr.RetryHint)
 				assert.JSONEq(t, `{"plugin_id":"pdf-export","attempt":1}`, string(apiErr.Details))
@@ -693,7 +491,7 @@ func TestFailureLabFaultMatrix(t *testing.T) {
 		{name: "truncated JSON 400 GET", route: get, fault: neuracrafttest.Truncated(400),
 			check: func(t *testing.T, err error) {
 				notRetriedAPIError(400, 400)(t, err)
-				apiErr := labAPIError(t, err)
+				apiErr := requireAPIError(t, err)
 				var syntaxErr *json.SyntaxError
 				assert.ErrorAs(t, apiErr.Err, &syntaxErr)
 				assert.False(t, apiErr.Truncated, "the HTTP body was complete")
@@ -705,7 +503,7 @@ func TestFailureLabFaultMatrix(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			srv := labServer(t)
-			c := newLabClient(t, labOptions{apiKey: srv.APIKey, retry: labRetry, noKeepAlive: tc.noKeepAlive})
+			c := newLabClient(t, labOptions{apiKey: srv.APIKey, retry: fastRetry, noKeepAlive: tc.noKeepAlive})
 			srv.Fail(tc.route, 1, tc.fault)
 			method, body, want := "GET", "", http.StatusOK
 			if tc.route == post {
@@ -721,7 +519,7 @@ func TestFailureLabFaultMatrix(t *testing.T) {
 				assert.Equal(t, want, status)
 				require.Len(t, reqs, 2, "retried once")
 				assert.Empty(t, reqs[1].Fault)
-				labSameRequestID(t, reqs)
+				assertSameRequestID(t, reqs)
 				return
 			}
 			require.Error(t, err)
@@ -730,38 +528,6 @@ func TestFailureLabFaultMatrix(t *testing.T) {
 		})
 	}
 }
-
-// labPattern is the filler of a labUpload: no CR, no dash, so it cannot
-// hold a multipart boundary.
-var labPattern = bytes.Repeat([]byte("neuracraft failure lab "), 1<<10)
-
-// labUpload generates n bytes of labPattern, without holding them.
-type labUpload struct {
-	n   int64
-	off int
-}
-
-func (u *labUpload) Read(p []byte) (int, error) {
-	if u.n == 0 {
-		return 0, io.EOF
-	}
-	p = p[:min(int64(len(p)), u.n)]
-	for n := 0; n < len(p); {
-		k := copy(p[n:], labPattern[u.off:])
-		u.off = (u.off + k) % len(labPattern)
-		n += k
-	}
-	u.n -= int64(len(p))
-	return len(p), nil
-}
-
-// labCloseCounter is a request body that counts its Close calls.
-type labCloseCounter struct {
-	io.Reader
-	closed *atomic.Int32
-}
-
-func (c labCloseCounter) Close() error { c.closed.Add(1); return nil }
 
 // TestFailureLabStreamingUpload: a 100 MiB plugin upload, generated by a
 // reader, answered 503 and then accepted, is sent in full twice through
@@ -773,7 +539,7 @@ func TestFailureLabStreamingUpload(t *testing.T) {
 		route    = "POST /plugins/custom"
 	)
 	srv := labServer(t)
-	c := newLabClient(t, labOptions{apiKey: srv.APIKey, retry: labRetry})
+	c := newLabClient(t, labOptions{apiKey: srv.APIKey, retry: fastRetry})
 	srv.Fail(route, 1, neuracrafttest.Error(503, "service_unavailable", "Try again"))
 
 	head := "--" + boundary + "\r\n" +
@@ -818,7 +584,7 @@ func TestFailureLabStreamingUpload(t *testing.T) {
 	assert.Equal(t, "error", reqs[0].Fault)
 	assert.Equal(t, total, reqs[0].BodySize, "the refused attempt's body, in full")
 	assert.Empty(t, reqs[1].Fault)
-	labSameRequestID(t, reqs)
+	assertSameRequestID(t, reqs)
 
 	// The accepted attempt's file, as the server counted it.
 	var list struct {
@@ -863,7 +629,7 @@ func TestFailureLabUploadAnsweredEarly(t *testing.T) {
 		w.WriteHeader(http.StatusOK)
 	})
 	var causes []error
-	c := newLabClient(t, labOptions{retry: labRetry,
+	c := newLabClient(t, labOptions{retry: fastRetry,
 		onRetry: func(ev neuracraft.RetryEvent) { causes = append(causes, ev.Err) }})
 	var closed, rewound atomic.Int32
 	req, err := http.NewRequestWithContext(t.Context(), "POST", ts.URL+"/v1/plugins/custom",
@@ -884,7 +650,7 @@ func TestFailureLabUploadAnsweredEarly(t *testing.T) {
 	assert.Equal(t, int32(1), rewound.Load(), "GetBody calls")
 	assert.Equal(t, int32(2), closed.Load(), "bodies closed")
 	require.Len(t, causes, 1)
-	assert.Equal(t, http.StatusServiceUnavailable, labAPIError(t, causes[0]).StatusCode)
+	assert.Equal(t, http.StatusServiceUnavailable, requireAPIError(t, causes[0]).StatusCode)
 }
 
 // TestFailureLabErrorsKeepConnection: failed attempts whose error bodies
@@ -894,7 +660,7 @@ func TestFailureLabUploadAnsweredEarly(t *testing.T) {
 func TestFailureLabErrorsKeepConnection(t *testing.T) {
 	const route = "GET /pipelines"
 	srv := labServer(t)
-	c := newLabClient(t, labOptions{apiKey: srv.APIKey, retry: labRetry})
+	c := newLabClient(t, labOptions{apiKey: srv.APIKey, retry: fastRetry})
 	srv.Fail(route, 1, neuracrafttest.ProxyHTML(502))
 	srv.Fail(route, 1, neuracrafttest.Truncated(500))
 	srv.Fail(route, 1, neuracrafttest.RateLimit("0"))
@@ -914,12 +680,4 @@ func TestFailureLabErrorsKeepConnection(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, http.StatusOK, status)
 	assert.Equal(t, int64(2), c.conns.Dialed(), "a new connection after the 2 MiB error body")
-}
-
-// labHost returns the host:port of a server URL.
-func labHost(t *testing.T, raw string) string {
-	t.Helper()
-	u, err := url.Parse(raw)
-	require.NoError(t, err)
-	return u.Host
 }

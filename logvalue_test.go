@@ -1,9 +1,7 @@
 package neuracraft
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -19,17 +17,6 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
-
-// logJSON logs err under "err" with slog's JSON handler and returns the
-// decoded "err" member and the raw line.
-func logJSON(t *testing.T, v any) (any, string) {
-	t.Helper()
-	var buf bytes.Buffer
-	slog.New(slog.NewJSONHandler(&buf, nil)).Error("call failed", "err", v)
-	var rec map[string]any
-	require.NoError(t, json.Unmarshal(buf.Bytes(), &rec), buf.String())
-	return rec["err"], buf.String()
-}
 
 // TestLogValueWrapClient: the error of a wrapped http.Client logs as the
 // APIError's fields with a redacted URL, where slog.Any of the error

@@ -6,7 +6,6 @@ package neuracraft
 
 import (
 	"fmt"
-	"io"
 	"net/http"
 	"strconv"
 	"strings"
@@ -15,37 +14,6 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 )
-
-// registerPluginCodesForTest registers codes and forgets them when t ends.
-func registerPluginCodesForTest(t *testing.T, codes ...PluginCodeInfo) {
-	t.Helper()
-	if err := RegisterPluginCodes(codes...); err != nil {
-		t.Fatalf("RegisterPluginCodes: %v", err)
-	}
-	t.Cleanup(func() {
-		for _, p := range codes {
-			forgetPluginCode(p.Code)
-		}
-	})
-}
-
-// forgetPluginCode removes c from the registry, which the package itself
-// never does.
-func forgetPluginCode(c Code) {
-	registry.mu.Lock()
-	delete(registry.codes, c)
-	registry.mu.Unlock()
-}
-
-// forgetPluginCodesAfter forgets codes when t ends, whatever registered
-// them.
-func forgetPluginCodesAfter(t *testing.T, codes ...Code) {
-	t.Cleanup(func() {
-		for _, c := range codes {
-			forgetPluginCode(c)
-		}
-	})
-}
 
 func TestPluginCode(t *testing.T) {
 	for id, want := range map[int]Code{0: 8000, 1: 8001, 102: 8102, 999: 8999} {
@@ -279,24 +247,5 @@ func TestRegistryConcurrent(t *testing.T) {
 		if got, ok := lookupPluginCode(p.Code); !ok || got != p {
 			t.Errorf("lookupPluginCode(%d) = %+v, %v; want %+v", int(p.Code), got, ok, p)
 		}
-	}
-}
-
-// newErrorResponse returns a response with the status, body and header
-// key-value pairs, and no request.
-func newErrorResponse(status int, body string, kv ...string) *http.Response {
-	h := make(http.Header)
-	for i := 0; i+1 < len(kv); i += 2 {
-		h.Add(kv[i], kv[i+1])
-	}
-	return &http.Response{
-		Status:        strconv.Itoa(status) + " " + http.StatusText(status),
-		StatusCode:    status,
-		Proto:         "HTTP/1.1",
-		ProtoMajor:    1,
-		ProtoMinor:    1,
-		Header:        h,
-		Body:          io.NopCloser(strings.NewReader(body)),
-		ContentLength: int64(len(body)),
 	}
 }

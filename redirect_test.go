@@ -4,35 +4,11 @@ import (
 	"context"
 	"net/http"
 	"net/http/httptest"
-	"net/url"
-	"sync"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
-
-// headerLog records the credentials each path was sent.
-type headerLog struct {
-	mu   sync.Mutex
-	seen map[string][2]string // path -> X-API-Key, Authorization
-}
-
-func (l *headerLog) record(r *http.Request) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if l.seen == nil {
-		l.seen = map[string][2]string{}
-	}
-	l.seen[r.URL.Path] = [2]string{r.Header.Get("X-API-Key"), r.Header.Get("Authorization")}
-}
-
-func (l *headerLog) get(path string) ([2]string, bool) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	v, ok := l.seen[path]
-	return v, ok
-}
 
 // TestWrapClientKeepsCredentialsHome: the wrapped client drops X-API-Key
 // and Authorization on a redirect to another port (another origin), keeps
@@ -167,11 +143,4 @@ func TestClientCredentialsOnlyUnderBaseURL(t *testing.T) {
 			assert.NotEqual(t, [2]string{"", ""}, got)
 		})
 	}
-}
-
-func mustURL(t *testing.T, raw string) *url.URL {
-	t.Helper()
-	u, err := url.Parse(raw)
-	require.NoError(t, err)
-	return u
 }

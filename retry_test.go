@@ -22,93 +22,6 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-// step is one scripted answer of a scriptBase: a response or an error.
-type step struct {
-	status int
-	header http.Header
-	body   string
-	err    error
-}
-
-func answer(status int, kv ...string) step {
-	h := http.Header{}
-	for i := 0; i+1 < len(kv); i += 2 {
-		h.Set(kv[i], kv[i+1])
-	}
-	return step{status: status, header: h, body: `{"error":{"code":"x","message":"scripted"}}`}
-}
-
-// sent is what a scriptBase received in one attempt.
-type sent struct {
-	at        time.Time
-	method    string
-	requestID string
-	body      string
-}
-
-// scriptBase is a RoundTripper that answers from a script, repeating the
-// last step when the script runs out, and records what it was sent.
-type scriptBase struct {
-	mu    sync.Mutex
-	steps []step
-	sent  []sent
-}
-
-func (s *scriptBase) RoundTrip(req *http.Request) (*http.Response, error) {
-	var body []byte
-	if req.Body != nil {
-		body, _ = io.ReadAll(req.Body)
-		_ = req.Body.Close()
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.sent = append(s.sent, sent{at: time.Now(), method: req.Method,
-		requestID: req.Header.Get("X-Request-ID"), body: string(body)})
-	st := s.steps[0]
-	if len(s.steps) > 1 {
-		s.steps = s.steps[1:]
-	}
-	if st.err != nil {
-		return nil, st.err
-	}
-	return &http.Response{StatusCode: st.status, Header: st.header.Clone(),
-		Body: io.NopCloser(strings.NewReader(st.body)), ContentLength: int64(len(st.body)), Request: req}, nil
-}
-
-func (s *scriptBase) attempts() int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return len(s.sent)
-}
-
-func (s *scriptBase) log() []sent {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return append([]sent(nil), s.sent...)
-}
-
-// closeTracker is a request body that records whether it was closed.
-type closeTracker struct {
-	io.Reader
-	closed bool
-}
-
-func (c *closeTracker) Close() error { c.closed = true; return nil }
-
-func newReq(t *testing.T, ctx context.Context, method, body string) *http.Request {
-	t.Helper()
-	var r io.Reader
-	if body != "" {
-		r = strings.NewReader(body)
-	}
-	req, err := http.NewRequestWithContext(ctx, method, "https://api.neuracraft.com/v1/pipelines/pipe_1", r)
-	require.NoError(t, err)
-	return req
-}
-
-func half() float64 { return 0.5 }
-func zero() float64 { return 0 }
-
 func TestTransportSuccessPassesThrough(t *testing.T) {
 	body := &closeTracker{Reader: strings.NewReader(`{"id":"pipe_1"}`)}
 	base := roundTripFunc(func(req *http.Request) (*http.Response, error) {
@@ -126,10 +39,6 @@ func TestTransportSuccessPassesThrough(t *testing.T) {
 	assert.Len(t, resp.Request.Header.Get("X-Request-ID"), 32)
 	assert.Equal(t, "application/json", resp.Request.Header.Get("Accept"))
 }
-
-type roundTripFunc func(*http.Request) (*http.Response, error)
-
-func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
 
 func TestTransportRequestID(t *testing.T) {
 	t.Run("fresh and the same on every attempt", func(t *testing.T) {

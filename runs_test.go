@@ -9,14 +9,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net/http"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -27,23 +25,6 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
-
-// specRunMessage is the manual's example of a plugin failure.
-const specRunMessage = "PDF Export Plugin: Failed to generate document due to invalid template."
-
-func readRunFile(t *testing.T, name string) []byte {
-	t.Helper()
-	b, err := os.ReadFile(filepath.Join("testdata", "runs", name))
-	require.NoError(t, err)
-	return b
-}
-
-func mustTime(t *testing.T, s string) time.Time {
-	t.Helper()
-	v, err := time.Parse(time.RFC3339, s)
-	require.NoError(t, err)
-	return v
-}
 
 func TestRunUnmarshal(t *testing.T) {
 	started, completed := mustTime(t, "2023-11-15T10:00:00Z"), mustTime(t, "2023-11-15T10:00:04Z")
@@ -210,13 +191,6 @@ func TestRunErrorTextIsCleanedAndCapped(t *testing.T) {
 	assert.True(t, strings.HasPrefix(run.Error.Stack[49], "at f49 ("))
 }
 
-func must[T any](v T, err error) T {
-	if err != nil {
-		panic(err)
-	}
-	return v
-}
-
 func TestRunDone(t *testing.T) {
 	for status, want := range map[string]bool{
 		"completed": true, "failed": true, "cancelled": true, "canceled": true,
@@ -329,27 +303,6 @@ func TestRunErrorMatches(t *testing.T) {
 	require.False(t, IsRetryable(&RunError{Code: 8987}))
 	require.False(t, IsPlugin(&RunError{Reason: "8987"}))
 	require.True(t, IsPlugin(&RunError{Code: 8987}))
-}
-
-// runClient returns a Client of srv whose polls wait no backoff and whose
-// transport retries after 1 ms.
-func runClient(srv *neuracrafttest.Server) *Client {
-	return &Client{BaseURL: srv.URL, APIKey: srv.APIKey, Retry: RetryPolicy{BaseDelay: time.Millisecond},
-		rand: func() float64 { return 0 }}
-}
-
-// newRunServer starts a fake server, closed when t ends, with a pipeline.
-func newRunServer(t *testing.T) (srv *neuracrafttest.Server, c *Client, pipelineID string) {
-	t.Helper()
-	srv = neuracrafttest.NewServer()
-	t.Cleanup(srv.Close)
-	c = runClient(srv)
-	var p struct {
-		ID string `json:"id"`
-	}
-	_, err := c.Do(t.Context(), http.MethodPost, "/pipelines", map[string]string{"name": "invoices"}, &p)
-	require.NoError(t, err)
-	return srv, c, p.ID
 }
 
 func TestStartRun(t *testing.T) {
@@ -628,73 +581,6 @@ func TestWaitRunPollFailures(t *testing.T) {
 	})
 }
 
-// runAnswer is one answer of a runBase.
-type runAnswer struct {
-	status int // 0 means 200
-	body   string
-	header []string // key, value pairs
-}
-
-// runBase is an in-memory NeuraCraft for synctest: it answers the n-th
-// request with answers[n] (the last answer repeats), with X-Request-ID
-// req_<n>, and records when each request came.
-type runBase struct {
-	answers []runAnswer
-
-	mu    sync.Mutex
-	times []time.Time
-}
-
-func (b *runBase) RoundTrip(req *http.Request) (*http.Response, error) {
-	b.mu.Lock()
-	b.times = append(b.times, time.Now())
-	n := len(b.times)
-	b.mu.Unlock()
-	a := b.answers[min(n, len(b.answers))-1]
-	h := http.Header{"Content-Type": {"application/json"}, "X-Request-Id": {"req_" + strconv.Itoa(n)}}
-	for i := 0; i+1 < len(a.header); i += 2 {
-		h.Set(a.header[i], a.header[i+1])
-	}
-	status := a.status
-	if status == 0 {
-		status = http.StatusOK
-	}
-	if req.Body != nil {
-		_ = req.Body.Close()
-	}
-	return &http.Response{StatusCode: status, Header: h, Request: req,
-		Body: io.NopCloser(strings.NewReader(a.body)), ContentLength: int64(len(a.body))}, nil
-}
-
-// client returns a Client on b whose jitter comes from r (nil: random).
-func (b *runBase) client(r func() float64) *Client {
-	return &Client{BaseURL: "https://api.neuracraft.test/v1", APIKey: "nc_key_SECRET",
-		HTTPClient: &http.Client{Transport: &Transport{Base: b}}, rand: r}
-}
-
-// gaps returns the time between consecutive requests.
-func (b *runBase) gaps() []time.Duration {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	var d []time.Duration
-	for i := 1; i < len(b.times); i++ {
-		d = append(d, b.times[i].Sub(b.times[i-1]))
-	}
-	return d
-}
-
-func runAnswerOf(status string, header ...string) runAnswer {
-	return runAnswer{body: `{"id":"run_1","status":"` + status + `"}`, header: header}
-}
-
-// noJitter fails the test if WaitRun draws a jittered backoff.
-func noJitter(t *testing.T) func() float64 {
-	return func() float64 {
-		t.Error("WaitRun used the backoff, want the Retry-After")
-		return 0
-	}
-}
-
 func TestWaitRunHonoursRetryAfter(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		in5s := time.Now().Add(5 * time.Second).UTC().Format(http.TimeFormat)
@@ -881,40 +767,6 @@ func TestWaitRunKeepsTheAPIKeyOut(t *testing.T) {
 	})
 }
 
-// checkRunErrorClean fails unless every text field of e is clean and
-// capped, and Error is one line.
-func checkRunErrorClean(t *testing.T, e *RunError) {
-	t.Helper()
-	for _, f := range []struct {
-		name, value string
-		max         int
-	}{
-		{"RunID", e.RunID, maxRunID}, {"Reason", e.Reason, maxRunReason}, {"Message", e.Message, maxMessage},
-		{"PluginID", e.PluginID, maxRunID},
-	} {
-		if cleanText(f.value, f.max+1) != f.value || utf8.RuneCountInString(f.value) > f.max+1 {
-			t.Fatalf("%s not clean or not capped: %q", f.name, f.value)
-		}
-	}
-	if cleanHeaderValue(e.RequestID) != e.RequestID {
-		t.Fatalf("RequestID not clean: %q", e.RequestID)
-	}
-	if len(e.Stack) > maxStackFrames {
-		t.Fatalf("Stack has %d entries", len(e.Stack))
-	}
-	for _, l := range e.Stack {
-		if l == "" || cleanText(l, maxMessage+1) != l || utf8.RuneCountInString(l) > maxMessage+1 {
-			t.Fatalf("stack entry not clean or not capped: %q", l)
-		}
-	}
-	if e.Code != 0 && !e.Code.IsPlugin() {
-		t.Fatalf("Code %d is not a plugin code", e.Code)
-	}
-	if msg := e.Error(); strings.ContainsAny(msg, "\r\n") || !utf8.ValidString(msg) {
-		t.Fatalf("Error is not one clean line: %q", msg)
-	}
-}
-
 // FuzzRun decodes arbitrary JSON into a Run, seeded with testdata/runs:
 // no panic, and a failed run's error is clean, capped, one line, matches
 // ErrRunFailed and is not retryable.
@@ -1016,14 +868,6 @@ func FuzzWaitRun(f *testing.F) {
 			}
 		})
 	})
-}
-
-func readRunFileF(f *testing.F, name string) []byte {
-	b, err := os.ReadFile(filepath.Join("testdata", "runs", name))
-	if err != nil {
-		f.Fatal(err)
-	}
-	return b
 }
 
 // TestRunRequestIDIsCleanedAndCapped: the poll's X-Request-ID reaches a

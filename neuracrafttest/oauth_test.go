@@ -1,8 +1,6 @@
 package neuracrafttest
 
 import (
-	"encoding/json"
-	"io"
 	"net/http"
 	"net/url"
 	"strings"
@@ -14,37 +12,6 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
-
-// postToken sends a token request with form values and, when id is not
-// empty, HTTP Basic client authentication.
-func postToken(t *testing.T, srv *Server, form url.Values, basicID, basicSecret string) (int, http.Header, map[string]any) {
-	t.Helper()
-	req, err := http.NewRequest("POST", srv.TokenURL, strings.NewReader(form.Encode()))
-	require.NoError(t, err)
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	if basicID != "" {
-		req.SetBasicAuth(url.QueryEscape(basicID), url.QueryEscape(basicSecret))
-	}
-	resp, err := srv.Client().Do(req)
-	require.NoError(t, err)
-	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
-	require.NoError(t, err)
-	var doc map[string]any
-	require.NoError(t, json.Unmarshal(body, &doc), string(body))
-	return resp.StatusCode, resp.Header, doc
-}
-
-func getWithToken(t *testing.T, srv *Server, method, path, token string) (int, http.Header) {
-	t.Helper()
-	req, err := http.NewRequest(method, srv.URL+path, strings.NewReader(`{"name":"p"}`))
-	require.NoError(t, err)
-	req.Header.Set("Authorization", "Bearer "+token)
-	resp, err := srv.Client().Do(req)
-	require.NoError(t, err)
-	_ = resp.Body.Close()
-	return resp.StatusCode, resp.Header
-}
 
 func TestTokenEndpointIssuesScopedTokens(t *testing.T) {
 	srv := NewServer()
