@@ -31,6 +31,13 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
+// secretKey and secretToken are credentials that must never
+// show in an error or a log line.
+const (
+	secretKey   = "nc_live_SECRET123"
+	secretToken = "nc_oauth_SECRET456"
+)
+
 // fastRetry is the default policy with millisecond backoff, so that
 // retries without a Retry-After do not slow the tests down.
 var fastRetry = neuracraft.RetryPolicy{BaseDelay: time.Millisecond, MaxDelay: 5 * time.Millisecond}
