@@ -269,6 +269,10 @@ func wrappings(err error) map[string]error {
 // netTimeoutError is a net.Error that timed out.
 type netTimeoutError struct{}
 
+func (netTimeoutError) Error() string   { return "i/o timeout" }
+func (netTimeoutError) Timeout() bool   { return true }
+func (netTimeoutError) Temporary() bool { return true }
+
 // registerPluginCodesForTest registers codes and forgets them when t ends.
 func registerPluginCodesForTest(t *testing.T, codes ...PluginCodeInfo) {
 	t.Helper()
