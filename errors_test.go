@@ -19,17 +19,16 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 func TestAPIErrorUnwrap(t *testing.T) {
 	apiErr := apiErrorFor(t, 500, string(readErrorFile(t, "truncated.json")), "Content-Type", "application/json")
 	var syntaxErr *json.SyntaxError
-	if !errors.As(apiErr, &syntaxErr) {
-		t.Errorf("errors.As(%v, *json.SyntaxError) = false; Err = %v", apiErr, apiErr.Err)
-	}
-	if ok := apiErrorFor(t, 404, string(readErrorFile(t, "not_found.json"))); ok.Unwrap() != nil {
-		t.Errorf("Unwrap() = %v for a well-formed body, want nil", ok.Unwrap())
-	}
+	assert.True(t, errors.As(apiErr, &syntaxErr), "errors.As(%v, *json.SyntaxError) = false; Err = %v", apiErr, apiErr.Err)
+	ok := apiErrorFor(t, 404, string(readErrorFile(t, "not_found.json")))
+	assert.Nil(t, ok.Unwrap(), "Unwrap() = %v for a well-formed body, want nil", ok.Unwrap())
 }
 
 func TestAPIErrorError(t *testing.T) {
@@ -79,9 +78,7 @@ func TestAPIErrorError(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if got := tt.err(t).Error(); got != tt.want {
-				t.Errorf("Error() =\n%s\nwant\n%s", got, tt.want)
-			}
+			assert.Equal(t, tt.want, tt.err(t).Error(), "Error()")
 		})
 	}
 }
@@ -98,9 +95,7 @@ func TestAPIErrorErrorNeverPanics(t *testing.T) {
 		{Attempts: -1, RetryAfter: -1},
 	} {
 		for _, s := range []string{e.Error(), fmt.Sprint(e), fmt.Sprintf("%+v %q %#v", e, e, e), slog.AnyValue(e).Resolve().String()} {
-			if !strings.HasPrefix(s, "neuracraft: ") && !strings.HasPrefix(s, `"neuracraft: `) && !strings.HasPrefix(s, "[status=") {
-				t.Errorf("%#v printed as %q", *e, s)
-			}
+			assert.False(t, !strings.HasPrefix(s, "neuracraft: ") && !strings.HasPrefix(s, `"neuracraft: `) && !strings.HasPrefix(s, "[status="), "%#v printed as %q", *e, s)
 			checkOneLine(t, "Error()", s)
 		}
 	}
@@ -118,9 +113,8 @@ func TestAPIErrorHoldsNoSecrets(t *testing.T) {
 	apiErr := mustAPIError(t, resp)
 
 	const wantURL = "https://api.neuracraft.com/v1/x?api_key=REDACTED&limit=5&token=REDACTED"
-	if apiErr.Method != http.MethodGet || apiErr.URL != wantURL {
-		t.Errorf("Method, URL = %q, %q; want GET, %q", apiErr.Method, apiErr.URL, wantURL)
-	}
+	require.Equal(t, http.MethodGet, apiErr.Method, "Method, URL = %q, %q; want GET, %q", apiErr.Method, apiErr.URL, wantURL)
+	assert.Equal(t, wantURL, apiErr.URL, "Method, URL = %q, %q; want GET, %q", apiErr.Method, apiErr.URL, wantURL)
 
 	var logged bytes.Buffer
 	logger := slog.New(slog.NewJSONHandler(&logged, nil))
@@ -141,35 +135,25 @@ func TestAPIErrorHoldsNoSecrets(t *testing.T) {
 	}
 	for how, s := range printed {
 		for _, secret := range secrets {
-			if strings.Contains(s, secret) {
-				t.Errorf("%s shows %q:\n%s", how, secret, s)
-			}
+			assert.False(t, strings.Contains(s, secret), "%s shows %q:\n%s", how, secret, s)
 		}
 	}
 	want := "neuracraft: GET /v1/x: 401 Unauthorized: The API key provided is invalid or has been revoked. (request req_auth_1)"
 	for _, how := range []string{"Error()", "%v", "%+v", "%s", "%#v"} {
-		if printed[how] != want {
-			t.Errorf("%s = %q, want %q", how, printed[how], want)
-		}
+		assert.Equal(t, want, printed[how], "%s", how)
 	}
-	if got := printed["%q"]; got != strconv.Quote(want) {
-		t.Errorf("%%q = %s, want %s", got, strconv.Quote(want))
-	}
+	assert.Equal(t, strconv.Quote(want), printed["%q"], "%%q")
 
 	// The JSON log holds the error as a group of its fields, limit=5 kept.
 	var line struct{ Err map[string]any }
 	first, _, _ := strings.Cut(logged.String(), "\n")
-	if err := json.Unmarshal([]byte(first), &line); err != nil {
-		t.Fatalf("log line %q: %v", first, err)
-	}
+	require.NoError(t, json.Unmarshal([]byte(first), &line), "log line %q", first)
 	wantLog := map[string]any{
 		"status": 401.0, "code": 401.0, "reason": "invalid_api_key",
 		"message":    "The API key provided is invalid or has been revoked.",
 		"request_id": "req_auth_1", "method": "GET", "url": wantURL,
 	}
-	if diff := cmp.Diff(wantLog, line.Err); diff != "" {
-		t.Errorf("slog JSON err (-want +got):\n%s", diff)
-	}
+	assert.Empty(t, cmp.Diff(wantLog, line.Err), "slog JSON err (-want +got)")
 }
 
 func TestAPIErrorLogValue(t *testing.T) {
@@ -194,16 +178,12 @@ func TestAPIErrorLogValue(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			v := tt.err.LogValue()
-			if v.Kind() != slog.KindGroup {
-				t.Fatalf("LogValue().Kind() = %v, want Group", v.Kind())
-			}
+			require.Equal(t, slog.KindGroup, v.Kind(), "LogValue().Kind()")
 			var got []string
 			for _, a := range v.Group() {
 				got = append(got, a.String())
 			}
-			if diff := cmp.Diff(tt.want, got); diff != "" {
-				t.Errorf("LogValue attrs (-want +got):\n%s", diff)
-			}
+			assert.Empty(t, cmp.Diff(tt.want, got), "LogValue attrs (-want +got)")
 		})
 	}
 }
@@ -236,9 +216,7 @@ func TestAPIErrorIsSentinels(t *testing.T) {
 		for how, err := range wrappings(apiErr) {
 			for _, s := range sentinels {
 				want := slices.Contains(tt.want, s.err)
-				if got := errors.Is(err, s.err); got != want {
-					t.Errorf("%d %s, %s: errors.Is(%s) = %v, want %v", tt.status, apiErr.Code, how, s.name, got, want)
-				}
+				assert.Equal(t, want, errors.Is(err, s.err), "%d %s, %s: errors.Is(%s)", tt.status, apiErr.Code, how, s.name)
 			}
 		}
 	}
@@ -262,32 +240,21 @@ func TestAPIErrorIsCode(t *testing.T) {
 	}
 	for how, err := range wrappings(apiErr) {
 		for _, tt := range tests {
-			if got := errors.Is(err, tt.target); got != tt.want {
-				t.Errorf("%s: errors.Is(8102 sent as 500, %v) = %v, want %v", how, tt.target, got, tt.want)
-			}
+			assert.Equal(t, tt.want, errors.Is(err, tt.target), "%s: errors.Is(8102 sent as 500, %v)", how, tt.target)
 		}
-		if !IsPlugin(err) {
-			t.Errorf("%s: IsPlugin = false, want true", how)
-		}
+		assert.True(t, IsPlugin(err), "%s: IsPlugin = false, want true", how)
 		var got *APIError
-		if !errors.As(err, &got) || got != apiErr {
-			t.Errorf("%s: errors.As(*APIError) = %v, %p; want true, %p", how, errors.As(err, &got), got, apiErr)
-		}
+		require.True(t, errors.As(err, &got), "%s: errors.As(*APIError) = %v, %p; want true, %p", how, errors.As(err, &got), got, apiErr)
+		assert.Equal(t, apiErr, got, "%s: errors.As(*APIError) = %v, %p; want true, %p", how, errors.As(err, &got), got, apiErr)
 	}
 	notPlugin := apiErrorFor(t, 500, string(readErrorFile(t, "message_only.json")))
 	for how, err := range wrappings(notPlugin) {
-		if IsPlugin(err) {
-			t.Errorf("%s: IsPlugin(500 without code) = true", how)
-		}
+		assert.False(t, IsPlugin(err), "%s: IsPlugin(500 without code) = true", how)
 	}
 	for _, err := range []error{nil, errors.New("plugin failed"), io.EOF, &CooldownError{Cause: 429}} {
-		if IsPlugin(err) {
-			t.Errorf("IsPlugin(%v) = true", err)
-		}
+		assert.False(t, IsPlugin(err), "IsPlugin(%v) = true", err)
 	}
-	if !IsPlugin(fmt.Errorf("x: %w", Code(8102))) {
-		t.Error("IsPlugin(wrapped Code(8102)) = false")
-	}
+	assert.True(t, IsPlugin(fmt.Errorf("x: %w", Code(8102))), "IsPlugin(wrapped Code(8102)) = false")
 }
 
 func TestCooldownErrorMatchesRateLimited(t *testing.T) {
@@ -295,13 +262,9 @@ func TestCooldownErrorMatchesRateLimited(t *testing.T) {
 		RequestID: "req_c", Host: "api.neuracraft.com", Cause: CodeServiceUnavailable, RetryAfter: 5 * time.Second}
 	for how, err := range wrappings(cooldown) {
 		for _, s := range sentinels {
-			if got, want := errors.Is(err, s.err), s.err == ErrRateLimited; got != want {
-				t.Errorf("%s: errors.Is(CooldownError, %s) = %v, want %v", how, s.name, got, want)
-			}
+			assert.Equal(t, s.err == ErrRateLimited, errors.Is(err, s.err), "%s: errors.Is(CooldownError, %s)", how, s.name)
 		}
 		var apiErr *APIError
-		if errors.As(err, &apiErr) {
-			t.Errorf("%s: a CooldownError is an *APIError", how)
-		}
+		assert.False(t, errors.As(err, &apiErr), "%s: a CooldownError is an *APIError", how)
 	}
 }

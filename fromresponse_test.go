@@ -100,16 +100,11 @@ func TestFromResponseTestdata(t *testing.T) {
 			want := tt.want
 			want.StatusCode = tt.status
 			want.Body = string(body)
-			if diff := cmp.Diff(want, viewOf(apiErr)); diff != "" {
-				t.Errorf("FromResponse (-want +got):\n%s", diff)
-			}
-			if diff := cmp.Diff(resp.Header, apiErr.Header); diff != "" {
-				t.Errorf("Header (-response +APIError):\n%s", diff)
-			}
-			if apiErr.Method != "" || apiErr.URL != "" || apiErr.Attempts != 0 {
-				t.Errorf("Method, URL, Attempts = %q, %q, %d for a response without request; want zero",
-					apiErr.Method, apiErr.URL, apiErr.Attempts)
-			}
+			assert.Empty(t, cmp.Diff(want, viewOf(apiErr)), "FromResponse (-want +got)")
+			assert.Empty(t, cmp.Diff(resp.Header, apiErr.Header), "Header (-response +APIError)")
+			require.Empty(t, apiErr.Method, "Method, URL, Attempts = %q, %q, %d for a response without request; want zero", apiErr.Method, apiErr.URL, apiErr.Attempts)
+			require.Empty(t, apiErr.URL, "Method, URL, Attempts = %q, %q, %d for a response without request; want zero", apiErr.Method, apiErr.URL, apiErr.Attempts)
+			assert.EqualValues(t, 0, apiErr.Attempts, "Method, URL, Attempts = %q, %q, %d for a response without request; want zero", apiErr.Method, apiErr.URL, apiErr.Attempts)
 		})
 	}
 }
@@ -119,20 +114,15 @@ func TestFromResponseTestdata(t *testing.T) {
 // one-line message.
 func TestFromResponseEveryPayload(t *testing.T) {
 	entries, err := os.ReadDir(filepath.Join("testdata", "errors"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(entries) < 20 {
-		t.Fatalf("testdata/errors holds %d files, want the full set", len(entries))
-	}
+	require.NoError(t, err, err)
+	require.False(t, len(entries) < 20, "testdata/errors holds %d files, want the full set", len(entries))
 	for _, e := range entries {
 		body := readErrorFile(t, e.Name())
 		for _, status := range []int{400, 401, 403, 404, 409, 429, 500, 502, 503, 504, 599} {
 			apiErr := mustAPIError(t, newErrorResponse(status, string(body)))
-			if apiErr.StatusCode != status || !bytes.Equal(apiErr.Body, body) || apiErr.Truncated {
-				t.Errorf("%s/%d: StatusCode %d, Truncated %v, Body of %d bytes; want %d, false, the %d-byte file",
-					e.Name(), status, apiErr.StatusCode, apiErr.Truncated, len(apiErr.Body), status, len(body))
-			}
+			require.Equal(t, status, apiErr.StatusCode, "%s/%d: StatusCode %d, Truncated %v, Body of %d bytes; want %d, false, the %d-byte file", e.Name(), status, apiErr.StatusCode, apiErr.Truncated, len(apiErr.Body), status, len(body))
+			require.True(t, bytes.Equal(apiErr.Body, body), "%s/%d: StatusCode %d, Truncated %v, Body of %d bytes; want %d, false, the %d-byte file", e.Name(), status, apiErr.StatusCode, apiErr.Truncated, len(apiErr.Body), status, len(body))
+			assert.False(t, apiErr.Truncated, "%s/%d: StatusCode %d, Truncated %v, Body of %d bytes; want %d, false, the %d-byte file", e.Name(), status, apiErr.StatusCode, apiErr.Truncated, len(apiErr.Body), status, len(body))
 			checkOneLine(t, e.Name()+" Message", apiErr.Message)
 			checkOneLine(t, e.Name()+" Error()", apiErr.Error())
 		}
@@ -161,9 +151,7 @@ func TestFromResponseCutsLongText(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if []rune(tt.source)[tt.max-1] != ' ' {
-				t.Fatalf("the payload must have a space as rune %d", tt.max)
-			}
+			require.Equal(t, ' ', []rune(tt.source)[tt.max-1], "the payload must have a space as rune %d", tt.max)
 			got := tt.field(mustAPIError(t, tt.resp))
 			if n := utf8.RuneCountInString(got); n > tt.max+1 || !strings.HasSuffix(got, "…") ||
 				!strings.HasPrefix(tt.source, strings.TrimSuffix(got, "…")) {
@@ -174,9 +162,8 @@ func TestFromResponseCutsLongText(t *testing.T) {
 }
 
 func TestFromResponseNil(t *testing.T) {
-	if err := FromResponse(nil); err == nil {
-		t.Error("FromResponse(nil) = nil, want an error")
-	}
+	err := FromResponse(nil)
+	assert.NotNil(t, err, "FromResponse(nil) = nil, want an error")
 }
 
 func TestFromResponseBelow400LeavesBody(t *testing.T) {
@@ -184,12 +171,9 @@ func TestFromResponseBelow400LeavesBody(t *testing.T) {
 	for _, status := range []int{100, 101, 200, 201, 202, 204, 301, 302, 304, 307, 399} {
 		body := &recordingBody{r: strings.NewReader(payload)}
 		resp := &http.Response{StatusCode: status, Header: http.Header{}, Body: body, ContentLength: int64(len(payload))}
-		if err := FromResponse(resp); err != nil {
-			t.Errorf("FromResponse(%d) = %v, want nil", status, err)
-		}
-		if body.read != 0 || body.closed != 0 {
-			t.Errorf("FromResponse(%d) read %d bytes and closed the body %d times; want neither", status, body.read, body.closed)
-		}
+		assert.NoError(t, FromResponse(resp), "FromResponse(%d)", status)
+		require.EqualValues(t, 0, body.read, "FromResponse(%d) read %d bytes and closed the body %d times; want neither", status, body.read, body.closed)
+		assert.EqualValues(t, 0, body.closed, "FromResponse(%d) read %d bytes and closed the body %d times; want neither", status, body.read, body.closed)
 		if got, err := io.ReadAll(resp.Body); err != nil || string(got) != payload {
 			t.Errorf("after FromResponse(%d), the body reads %q, %v; want the payload", status, got, err)
 		}
@@ -202,19 +186,15 @@ func TestFromResponseClosesBody(t *testing.T) {
 			body := &recordingBody{r: strings.NewReader(payload)}
 			resp := &http.Response{StatusCode: status, Header: http.Header{}, Body: body, ContentLength: -1}
 			apiErr := mustAPIError(t, resp)
-			if body.closed != 1 {
-				t.Errorf("FromResponse(%d, %q) closed the body %d times, want once", status, payload, body.closed)
-			}
-			if string(apiErr.Body) != payload || apiErr.Err != nil {
-				t.Errorf("FromResponse(%d, %q): Body %q, Err %v", status, payload, apiErr.Body, apiErr.Err)
-			}
+			assert.EqualValues(t, 1, body.closed, "FromResponse(%d, %q) closed the body %d times", status, payload, body.closed)
+			require.Equal(t, payload, string(apiErr.Body), "FromResponse(%d, %q): Body %q, Err %v", status, payload, apiErr.Body, apiErr.Err)
+			assert.Nil(t, apiErr.Err, "FromResponse(%d, %q): Body %q, Err %v", status, payload, apiErr.Body, apiErr.Err)
 		}
 	}
 	// No body at all.
 	apiErr := mustAPIError(t, &http.Response{StatusCode: 500})
-	if apiErr.Body != nil || apiErr.Message != "Internal Server Error" {
-		t.Errorf("FromResponse without body: Body %q, Message %q", apiErr.Body, apiErr.Message)
-	}
+	require.Nil(t, apiErr.Body, "FromResponse without body: Body %q, Message %q", apiErr.Body, apiErr.Message)
+	assert.Equal(t, "Internal Server Error", apiErr.Message, "FromResponse without body: Body %q, Message %q", apiErr.Body, apiErr.Message)
 }
 
 func TestFromResponseBoundedRead(t *testing.T) {
@@ -230,22 +210,14 @@ func TestFromResponseBoundedRead(t *testing.T) {
 			resp.Body, resp.ContentLength = body, contentLength
 			apiErr := mustAPIError(t, resp)
 
-			if len(apiErr.Body) != defaultMaxErrorBody || !apiErr.Truncated {
-				t.Errorf("Body is %d bytes, Truncated %v; want %d, true", len(apiErr.Body), apiErr.Truncated, defaultMaxErrorBody)
-			}
-			if !strings.HasPrefix(string(apiErr.Body), prefix+"aaaa") {
-				t.Errorf("Body starts %q, want the beginning of the body", apiErr.Body[:60])
-			}
-			if body.read > maxRead {
-				t.Errorf("read %d bytes of the body, want at most %d", body.read, maxRead)
-			}
-			if body.closed != 1 {
-				t.Errorf("closed the body %d times, want once", body.closed)
-			}
+			require.Equal(t, defaultMaxErrorBody, len(apiErr.Body), "Body is %d bytes, Truncated %v; want %d, true", len(apiErr.Body), apiErr.Truncated, defaultMaxErrorBody)
+			assert.True(t, apiErr.Truncated, "Body is %d bytes, Truncated %v; want %d, true", len(apiErr.Body), apiErr.Truncated, defaultMaxErrorBody)
+			assert.True(t, strings.HasPrefix(string(apiErr.Body), prefix+"aaaa"), "Body starts %q, want the beginning of the body", apiErr.Body[:60])
+			assert.False(t, body.read > maxRead, "read %d bytes of the body, want at most %d", body.read, maxRead)
+			assert.EqualValues(t, 1, body.closed, "closed the body %d times", body.closed)
 			// A JSON document cut by the limit is not a decoding failure.
-			if apiErr.Err != nil || apiErr.Message != "Internal Server Error" {
-				t.Errorf("Err %v, Message %q; want nil, the status text", apiErr.Err, apiErr.Message)
-			}
+			require.Nil(t, apiErr.Err, "Err %v, Message %q; want nil, the status text", apiErr.Err, apiErr.Message)
+			assert.Equal(t, "Internal Server Error", apiErr.Message, "Err %v, Message %q; want nil, the status text", apiErr.Err, apiErr.Message)
 		})
 	}
 }
@@ -255,10 +227,9 @@ func TestFromResponseBodyAtLimit(t *testing.T) {
 		body := strings.Repeat("x", n)
 		apiErr := apiErrorFor(t, 503, body, "Content-Type", "text/plain")
 		wantLen, wantTrunc := min(n, defaultMaxErrorBody), n > defaultMaxErrorBody
-		if len(apiErr.Body) != wantLen || apiErr.Truncated != wantTrunc || apiErr.Err != nil {
-			t.Errorf("%d-byte body: Body %d bytes, Truncated %v, Err %v; want %d, %v, nil",
-				n, len(apiErr.Body), apiErr.Truncated, apiErr.Err, wantLen, wantTrunc)
-		}
+		require.Equal(t, wantLen, len(apiErr.Body), "%d-byte body: Body %d bytes, Truncated %v, Err %v; want %d, %v, nil", n, len(apiErr.Body), apiErr.Truncated, apiErr.Err, wantLen, wantTrunc)
+		require.Equal(t, wantTrunc, apiErr.Truncated, "%d-byte body: Body %d bytes, Truncated %v, Err %v; want %d, %v, nil", n, len(apiErr.Body), apiErr.Truncated, apiErr.Err, wantLen, wantTrunc)
+		assert.Nil(t, apiErr.Err, "%d-byte body: Body %d bytes, Truncated %v, Err %v; want %d, %v, nil", n, len(apiErr.Body), apiErr.Truncated, apiErr.Err, wantLen, wantTrunc)
 	}
 }
 
@@ -269,16 +240,10 @@ func TestFromResponseReadError(t *testing.T) {
 	resp.Body, resp.ContentLength = body, 200
 	apiErr := mustAPIError(t, resp)
 	want := apiErrorView{StatusCode: 404, Code: 404, Message: "Not Found", RequestID: "req_cut", Body: partial, HasErr: true}
-	if diff := cmp.Diff(want, viewOf(apiErr)); diff != "" {
-		t.Errorf("FromResponse (-want +got):\n%s", diff)
-	}
-	if !errors.Is(apiErr, io.ErrUnexpectedEOF) || !errors.Is(apiErr, ErrNotFound) {
-		t.Errorf("errors.Is(io.ErrUnexpectedEOF), errors.Is(ErrNotFound) = %v, %v; want true, true",
-			errors.Is(apiErr, io.ErrUnexpectedEOF), errors.Is(apiErr, ErrNotFound))
-	}
-	if body.closed != 1 {
-		t.Errorf("closed the body %d times, want once", body.closed)
-	}
+	assert.Empty(t, cmp.Diff(want, viewOf(apiErr)), "FromResponse (-want +got)")
+	require.True(t, errors.Is(apiErr, io.ErrUnexpectedEOF), "errors.Is(io.ErrUnexpectedEOF), errors.Is(ErrNotFound) = %v, %v; want true, true", errors.Is(apiErr, io.ErrUnexpectedEOF), errors.Is(apiErr, ErrNotFound))
+	assert.True(t, errors.Is(apiErr, ErrNotFound), "errors.Is(io.ErrUnexpectedEOF), errors.Is(ErrNotFound) = %v, %v; want true, true", errors.Is(apiErr, io.ErrUnexpectedEOF), errors.Is(apiErr, ErrNotFound))
+	assert.EqualValues(t, 1, body.closed, "closed the body %d times", body.closed)
 }
 
 func TestFromResponseRequestID(t *testing.T) {
@@ -307,9 +272,7 @@ func TestFromResponseRequestID(t *testing.T) {
 					resp.Request.Header.Set("X-Request-ID", tt.reqID)
 				}
 			}
-			if got := mustAPIError(t, resp).RequestID; got != tt.want {
-				t.Errorf("RequestID = %q, want %q", got, tt.want)
-			}
+			assert.Equal(t, tt.want, mustAPIError(t, resp).RequestID, "RequestID")
 		})
 	}
 }

@@ -240,10 +240,7 @@ func newLabClient(t *testing.T, o labOptions) *labClient {
 			c.CloseIdleConnections() // through the Transport, as a user would
 			return conns.Open() == 0
 		})
-		if !closed {
-			t.Errorf("%d of the %d connections the client dialed are still open after CloseIdleConnections",
-				conns.Open(), conns.Dialed())
-		}
+		assert.True(t, closed, "%d of the %d connections the client dialed are still open after CloseIdleConnections", conns.Open(), conns.Dialed())
 	})
 	return c
 }

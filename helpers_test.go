@@ -159,9 +159,7 @@ func viewOf(e *APIError) apiErrorView {
 func readErrorFile(t testing.TB, name string) []byte {
 	t.Helper()
 	data, err := os.ReadFile(filepath.Join("testdata", "errors", name))
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err, err)
 	return data
 }
 
@@ -171,9 +169,7 @@ func bodyMessage(t *testing.T, name string) string {
 	var env struct {
 		Error struct{ Message string }
 	}
-	if err := json.Unmarshal(readErrorFile(t, name), &env); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, json.Unmarshal(readErrorFile(t, name), &env))
 	return env.Error.Message
 }
 
@@ -182,9 +178,7 @@ func mustAPIError(t testing.TB, resp *http.Response) *APIError {
 	t.Helper()
 	err := FromResponse(resp)
 	apiErr, ok := err.(*APIError)
-	if !ok {
-		t.Fatalf("FromResponse(%d) = %T %v, want *APIError", resp.StatusCode, err, err)
-	}
+	require.True(t, ok, "FromResponse(%d) = %T %v, want *APIError", resp.StatusCode, err, err)
 	return apiErr
 }
 
@@ -199,9 +193,7 @@ func apiErrorFor(t testing.TB, status int, body string, kv ...string) *APIError 
 func withRequest(t testing.TB, resp *http.Response, method, rawURL string, kv ...string) *http.Response {
 	t.Helper()
 	req, err := http.NewRequest(method, rawURL, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err, err)
 	for i := 0; i+1 < len(kv); i += 2 {
 		req.Header.Set(kv[i], kv[i+1])
 	}
@@ -276,9 +268,7 @@ func (netTimeoutError) Temporary() bool { return true }
 // registerPluginCodesForTest registers codes and forgets them when t ends.
 func registerPluginCodesForTest(t *testing.T, codes ...PluginCodeInfo) {
 	t.Helper()
-	if err := RegisterPluginCodes(codes...); err != nil {
-		t.Fatalf("RegisterPluginCodes: %v", err)
-	}
+	require.NoError(t, RegisterPluginCodes(codes...), "RegisterPluginCodes")
 	t.Cleanup(func() {
 		for _, p := range codes {
 			forgetPluginCode(p.Code)
@@ -446,27 +436,20 @@ func checkRunErrorClean(t *testing.T, e *RunError) {
 		{"RunID", e.RunID, maxRunID}, {"Reason", e.Reason, maxRunReason}, {"Message", e.Message, maxMessage},
 		{"PluginID", e.PluginID, maxRunID},
 	} {
-		if cleanText(f.value, f.max+1) != f.value || utf8.RuneCountInString(f.value) > f.max+1 {
-			t.Fatalf("%s not clean or not capped: %q", f.name, f.value)
-		}
+		require.Equal(t, f.value, cleanText(f.value, f.max+1), "%s not clean or not capped: %q", f.name, f.value)
+		require.False(t, utf8.RuneCountInString(f.value) > f.max+1, "%s not clean or not capped: %q", f.name, f.value)
 	}
-	if cleanHeaderValue(e.RequestID) != e.RequestID {
-		t.Fatalf("RequestID not clean: %q", e.RequestID)
-	}
-	if len(e.Stack) > maxStackFrames {
-		t.Fatalf("Stack has %d entries", len(e.Stack))
-	}
+	require.Equal(t, e.RequestID, cleanHeaderValue(e.RequestID), "RequestID not clean: %q", e.RequestID)
+	require.False(t, len(e.Stack) > maxStackFrames, "Stack has %d entries", len(e.Stack))
 	for _, l := range e.Stack {
-		if l == "" || cleanText(l, maxMessage+1) != l || utf8.RuneCountInString(l) > maxMessage+1 {
-			t.Fatalf("stack entry not clean or not capped: %q", l)
-		}
+		require.NotEmpty(t, l, "stack entry not clean or not capped: %q", l)
+		require.Equal(t, l, cleanText(l, maxMessage+1), "stack entry not clean or not capped: %q", l)
+		require.False(t, utf8.RuneCountInString(l) > maxMessage+1, "stack entry not clean or not capped: %q", l)
 	}
-	if e.Code != 0 && !e.Code.IsPlugin() {
-		t.Fatalf("Code %d is not a plugin code", e.Code)
-	}
-	if msg := e.Error(); strings.ContainsAny(msg, "\r\n") || !utf8.ValidString(msg) {
-		t.Fatalf("Error is not one clean line: %q", msg)
-	}
+	require.False(t, e.Code != 0 && !e.Code.IsPlugin(), "Code %d is not a plugin code", e.Code)
+	msg := e.Error()
+	require.False(t, strings.ContainsAny(msg, "\r\n"), "Error is not one clean line: %q", msg)
+	require.True(t, utf8.ValidString(msg), "Error is not one clean line: %q", msg)
 }
 
 func readRunFileF(f *testing.F, name string) []byte {

@@ -13,24 +13,23 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 func TestPluginCode(t *testing.T) {
 	for id, want := range map[int]Code{0: 8000, 1: 8001, 102: 8102, 999: 8999} {
 		got, err := PluginCode(id)
-		if err != nil || got != want {
-			t.Errorf("PluginCode(%d) = %d, %v; want %d, nil", id, int(got), err, int(want))
-		}
+		require.NoError(t, err, "PluginCode(%d) = %d, %v; want %d, nil", id, int(got), err, int(want))
+		assert.Equal(t, want, got, "PluginCode(%d) = %d, %v; want %d, nil", id, int(got), err, int(want))
 	}
 	for id := range 1000 {
 		c, err := PluginCode(id)
-		if err != nil {
-			t.Fatalf("PluginCode(%d): %v", id, err)
-		}
+		require.NoError(t, err, "PluginCode(%d)", id)
 		back, ok := c.PluginID()
-		if !ok || back != id || !c.IsPlugin() {
-			t.Fatalf("PluginCode(%d) = %d; PluginID() = %d, %v; IsPlugin() = %v", id, int(c), back, ok, c.IsPlugin())
-		}
+		require.True(t, ok, "PluginCode(%d) = %d; PluginID() = %d, %v; IsPlugin() = %v", id, int(c), back, ok, c.IsPlugin())
+		require.Equal(t, id, back, "PluginCode(%d) = %d; PluginID() = %d, %v; IsPlugin() = %v", id, int(c), back, ok, c.IsPlugin())
+		require.True(t, c.IsPlugin(), "PluginCode(%d) = %d; PluginID() = %d, %v; IsPlugin() = %v", id, int(c), back, ok, c.IsPlugin())
 	}
 }
 
@@ -41,12 +40,8 @@ func TestPluginCodeOutOfRange(t *testing.T) {
 			t.Errorf("PluginCode(%d) = %d, nil; want an error", id, int(c))
 			continue
 		}
-		if c != 0 {
-			t.Errorf("PluginCode(%d) = %d with an error; want 0", id, int(c))
-		}
-		if !strings.Contains(err.Error(), strconv.Itoa(id)) {
-			t.Errorf("PluginCode(%d) error %q does not name the identifier", id, err)
-		}
+		assert.EqualValues(t, 0, c, "PluginCode(%d)", id)
+		assert.True(t, strings.Contains(err.Error(), strconv.Itoa(id)), "PluginCode(%d) error %q does not name the identifier", id, err)
 	}
 }
 
@@ -66,33 +61,18 @@ func TestRegisterPluginCodes(t *testing.T) {
 
 	for _, want := range []PluginCodeInfo{vector, ocr} {
 		got, ok := lookupPluginCode(want.Code)
-		if !ok {
-			t.Fatalf("lookupPluginCode(%d) found nothing", int(want.Code))
-		}
-		if diff := cmp.Diff(want, got); diff != "" {
-			t.Errorf("lookupPluginCode(%d) (-want +got):\n%s", int(want.Code), diff)
-		}
+		require.True(t, ok, "lookupPluginCode(%d) found nothing", int(want.Code))
+		assert.Empty(t, cmp.Diff(want, got), "lookupPluginCode(%d) (-want +got)", int(want.Code))
 	}
-	if got, want := Code(8901).String(), "8901 Vector Index Rebuilding"; got != want {
-		t.Errorf("String() = %q, want %q", got, want)
-	}
-	if got := Code(8901).Description(); got != vector.Description {
-		t.Errorf("Description() = %q, want %q", got, vector.Description)
-	}
-	if got := Code(8901).Resolution(); !strings.Contains(got, "plugin-specific documentation") {
-		t.Errorf("Resolution() = %q, want the reference's plugin advice", got)
-	}
+	assert.Equal(t, "8901 Vector Index Rebuilding", Code(8901).String(), "String()")
+	assert.Equal(t, vector.Description, Code(8901).Description(), "Description()")
+	got := Code(8901).Resolution()
+	assert.True(t, strings.Contains(got, "plugin-specific documentation"), "Resolution() = %q, want the reference's plugin advice", got)
 
 	// The same information again is fine, alone or in a batch.
-	if err := RegisterPluginCodes(vector); err != nil {
-		t.Errorf("re-registering the same information: %v", err)
-	}
-	if err := RegisterPluginCodes(ocr, vector, ocr); err != nil {
-		t.Errorf("re-registering the same batch: %v", err)
-	}
-	if err := RegisterPluginCodes(); err != nil {
-		t.Errorf("registering nothing: %v", err)
-	}
+	assert.NoError(t, RegisterPluginCodes(vector), "re-registering the same information")
+	assert.NoError(t, RegisterPluginCodes(ocr, vector, ocr), "re-registering the same batch")
+	assert.NoError(t, RegisterPluginCodes(), "registering nothing")
 	if _, ok := lookupPluginCode(8903); ok {
 		t.Error("lookupPluginCode(8903) found a code nobody registered")
 	}
@@ -134,9 +114,9 @@ func TestRegisterPluginCodesFailuresRegisterNothing(t *testing.T) {
 				}
 				got, ok := lookupPluginCode(p.Code)
 				if p.Code == registered.Code {
-					if diff := cmp.Diff(registered, got); !ok || diff != "" {
-						t.Errorf("after the failed batch, %d (-before +after):\n%s", int(p.Code), diff)
-					}
+					diff := cmp.Diff(registered, got)
+					require.True(t, ok, "after the failed batch, %d (-before +after):\n%s", int(p.Code), diff)
+					assert.Empty(t, diff, "after the failed batch, %d (-before +after):\n%s", int(p.Code), diff)
 				} else if ok {
 					t.Errorf("code %d of the failed batch was registered: %+v", int(p.Code), got)
 				}
@@ -152,16 +132,15 @@ func TestRegisteredNameInErrors(t *testing.T) {
 		"X-Request-ID", "req_8920")
 	err := FromResponse(resp)
 	want := "neuracraft: 8920 PDF Template Invalid: PDF Export Plugin: Failed to generate document due to invalid template. (HTTP 500, request req_8920)"
-	if err == nil || err.Error() != want {
-		t.Errorf("Error() =\n%v\nwant\n%s", err, want)
-	}
+	require.NotNil(t, err, "Error() =\n%v\nwant\n%s", err, want)
+	assert.Equal(t, want, err.Error(), "Error() =\n%v\nwant\n%s", err, want)
 
 	// A message that only repeats the name is not printed twice.
 	err = FromResponse(newErrorResponse(http.StatusBadRequest,
 		`{"error":{"code":8920,"message":"PDF Template Invalid"}}`))
-	if want := "neuracraft: 8920 PDF Template Invalid (HTTP 400)"; err == nil || err.Error() != want {
-		t.Errorf("Error() = %v, want %s", err, want)
-	}
+	want = "neuracraft: 8920 PDF Template Invalid (HTTP 400)"
+	require.NotNil(t, err, "Error() = %v, want %s", err, want)
+	assert.Equal(t, want, err.Error(), "Error() = %v, want %s", err, want)
 }
 
 func TestRegisteredRetryableFlag(t *testing.T) {
@@ -183,9 +162,7 @@ func TestRegisteredRetryableFlag(t *testing.T) {
 	}
 	for _, tt := range tests {
 		err := FromResponse(newErrorResponse(tt.status, tt.body))
-		if got := IsRetryable(err); got != tt.want {
-			t.Errorf("IsRetryable(%d %s) = %v, want %v", tt.status, tt.body, got, tt.want)
-		}
+		assert.Equal(t, tt.want, IsRetryable(err), "IsRetryable(%d %s)", tt.status, tt.body)
 	}
 }
 
@@ -211,9 +188,7 @@ func TestRegistryConcurrent(t *testing.T) {
 	for i := range goroutines {
 		wg.Go(func() {
 			// Everyone registers the same shared codes: all must succeed.
-			if err := RegisterPluginCodes(shared...); err != nil {
-				t.Errorf("goroutine %d: %v", i, err)
-			}
+			assert.NoError(t, RegisterPluginCodes(shared...), "goroutine %d", i)
 			// Everyone claims the contested code with its own name: one wins.
 			name := fmt.Sprintf("Racer %d", i)
 			if RegisterPluginCodes(PluginCodeInfo{Code: contested, Name: name}) == nil {
@@ -226,9 +201,7 @@ func TestRegistryConcurrent(t *testing.T) {
 				if got, ok := lookupPluginCode(p.Code); !ok || got != p {
 					t.Errorf("lookupPluginCode(%d) = %+v, %v; want %+v", int(p.Code), got, ok, p)
 				}
-				if got, want := p.Code.String(), strconv.Itoa(int(p.Code))+" "+p.Name; got != want {
-					t.Errorf("String() = %q, want %q", got, want)
-				}
+				assert.Equal(t, strconv.Itoa(int(p.Code))+" "+p.Name, p.Code.String(), "String()")
 			}
 			err := FromResponse(newErrorResponse(503, `{"error":{"code":8941,"message":"busy"}}`))
 			_ = err.Error()
@@ -237,9 +210,7 @@ func TestRegistryConcurrent(t *testing.T) {
 	}
 	wg.Wait()
 
-	if len(winners) != 1 {
-		t.Fatalf("%d goroutines registered code %d, want exactly 1: %v", len(winners), int(contested), winners)
-	}
+	require.EqualValues(t, 1, len(winners), "%d goroutines registered code %d", len(winners), int(contested))
 	if got, _ := lookupPluginCode(contested); got.Name != winners[0] {
 		t.Errorf("code %d is registered as %q, but %q was told it won", int(contested), got.Name, winners[0])
 	}

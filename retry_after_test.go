@@ -44,9 +44,7 @@ func TestParseRetryAfter(t *testing.T) {
 		{"Wed, 26 Nov 2025 14:01:30", 0},
 	}
 	for _, tt := range tests {
-		if got := parseRetryAfter(tt.in, now); got != tt.want {
-			t.Errorf("parseRetryAfter(%q) = %v, want %v", tt.in, got, tt.want)
-		}
+		assert.Equal(t, tt.want, parseRetryAfter(tt.in, now), "parseRetryAfter(%q)", tt.in)
 	}
 }
 
@@ -65,13 +63,10 @@ func TestFromResponseRetryAfter(t *testing.T) {
 	}
 	for _, tt := range tests {
 		apiErr := apiErrorFor(t, 429, `{"error":{"code":"rate_limited","message":"Rate limit exceeded."}}`, "Retry-After", tt.header)
-		if apiErr.RetryAfter < tt.min || apiErr.RetryAfter > tt.max {
-			t.Errorf("Retry-After %q: RetryAfter = %v, want %v to %v", tt.header, apiErr.RetryAfter, tt.min, tt.max)
-		}
+		require.False(t, apiErr.RetryAfter < tt.min, "Retry-After %q: RetryAfter = %v, want %v to %v", tt.header, apiErr.RetryAfter, tt.min, tt.max)
+		assert.False(t, apiErr.RetryAfter > tt.max, "Retry-After %q: RetryAfter = %v, want %v to %v", tt.header, apiErr.RetryAfter, tt.min, tt.max)
 	}
-	if got := apiErrorFor(t, 429, "").RetryAfter; got != 0 {
-		t.Errorf("without Retry-After: RetryAfter = %v, want 0", got)
-	}
+	assert.EqualValues(t, 0, apiErrorFor(t, 429, "").RetryAfter, "without Retry-After: RetryAfter")
 }
 
 func TestTransportRetryAfter(t *testing.T) {

@@ -86,9 +86,7 @@ func TestIsRetryable(t *testing.T) {
 		{"CooldownError in url.Error", urlErr(cooldown), true},
 	}
 	for _, tt := range tests {
-		if got := IsRetryable(tt.err); got != tt.want {
-			t.Errorf("%s: IsRetryable(%v) = %v, want %v", tt.name, tt.err, got, tt.want)
-		}
+		assert.Equal(t, tt.want, IsRetryable(tt.err), "%s: IsRetryable(%v)", tt.name, tt.err)
 	}
 }
 

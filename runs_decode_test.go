@@ -159,18 +159,16 @@ func FuzzRun(f *testing.F) {
 		}
 		run.Done()
 		failed := strings.EqualFold(strings.TrimSpace(run.Status), "failed")
-		if failed != (run.Error != nil) {
-			t.Fatalf("status %q, Error %v", run.Status, run.Error)
-		}
+		require.Equal(t, (run.Error != nil), failed, "status %q, Error %v", run.Status, run.Error)
 		if run.Error == nil {
 			return
 		}
 		checkRunErrorClean(t, run.Error)
-		if !errors.Is(run.Error, ErrRunFailed) || errors.Is(run.Error, ErrRunCanceled) || IsRetryable(run.Error) {
-			t.Fatalf("%v: wrong classification", run.Error)
-		}
-		if errors.Is(run.Error, ErrNotFound) || errors.Is(run.Error, ErrInternal) || errors.Is(run.Error, ErrBadRequest) {
-			t.Fatalf("%v matches an HTTP sentinel", run.Error)
-		}
+		require.True(t, errors.Is(run.Error, ErrRunFailed), "%v: wrong classification", run.Error)
+		require.False(t, errors.Is(run.Error, ErrRunCanceled), "%v: wrong classification", run.Error)
+		require.False(t, IsRetryable(run.Error), "%v: wrong classification", run.Error)
+		require.False(t, errors.Is(run.Error, ErrNotFound), "%v matches an HTTP sentinel", run.Error)
+		require.False(t, errors.Is(run.Error, ErrInternal), "%v matches an HTTP sentinel", run.Error)
+		require.False(t, errors.Is(run.Error, ErrBadRequest), "%v matches an HTTP sentinel", run.Error)
 	})
 }

@@ -397,25 +397,23 @@ func FuzzWaitRun(f *testing.F) {
 			defer cancel()
 			start := time.Now()
 			run, err := c.WaitRun(ctx, "run_1")
-			if time.Since(start) > 100*time.Millisecond {
-				t.Fatalf("WaitRun returned after %s, past the deadline", time.Since(start))
-			}
+			require.False(t, time.Since(start) > 100*time.Millisecond, "WaitRun returned after %s, past the deadline", time.Since(start))
 			if err == nil {
-				if run == nil || !run.Done() || run.Error != nil || run.canceled() {
-					t.Fatalf("nil error with run %+v", run)
-				}
+				require.NotNil(t, run, "nil error with run %+v", run)
+				require.True(t, run.Done(), "nil error with run %+v", run)
+				require.Nil(t, run.Error, "nil error with run %+v", run)
+				require.False(t, run.canceled(), "nil error with run %+v", run)
 				return
 			}
 			msg := err.Error()
-			if strings.ContainsAny(msg, "\r\n") || strings.Contains(msg, c.APIKey) {
-				t.Fatalf("error text: %q", msg)
-			}
+			require.False(t, strings.ContainsAny(msg, "\r\n"), "error text: %q", msg)
+			require.False(t, strings.Contains(msg, c.APIKey), "error text: %q", msg)
 			var runErr *RunError
 			if errors.As(err, &runErr) {
 				checkRunErrorClean(t, runErr)
-				if run == nil || !run.Done() || IsRetryable(err) {
-					t.Fatalf("RunError %v for run %+v", err, run)
-				}
+				require.NotNil(t, run, "RunError %v for run %+v", err, run)
+				require.True(t, run.Done(), "RunError %v for run %+v", err, run)
+				require.False(t, IsRetryable(err), "RunError %v for run %+v", err, run)
 			}
 		})
 	})
