@@ -84,10 +84,8 @@ func TestCodeBareNumbers(t *testing.T) {
 func TestCodeUnregisteredPlugin(t *testing.T) {
 	c := Code(8998) // never registered by any test
 	assert.Equal(t, "8998 Plugin Error", c.String(), "String()")
-	if got := c.Resolution(); !strings.Contains(got, "plugin-specific documentation") ||
-		!strings.Contains(got, "X-Request-ID") {
-		t.Errorf("Resolution() = %q, want the reference's plugin advice", got)
-	}
+	assert.Contains(t, c.Resolution(), "plugin-specific documentation", "the reference's plugin advice")
+	assert.Contains(t, c.Resolution(), "X-Request-ID", "the reference's plugin advice")
 	assert.NotEmpty(t, c.Description(), "Description() is empty")
 }
 

@@ -135,7 +135,7 @@ func TestFailureLabCooldownFlood(t *testing.T) {
 	select {
 	case <-retrying:
 	case err := <-first:
-		t.Fatalf("the first call ended without a retry: %v", err)
+		require.Failf(t, "the first call ended without a retry", "%v", err)
 	}
 	_, limited := log.times()
 	require.Len(t, limited, 1)

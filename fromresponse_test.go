@@ -153,10 +153,9 @@ func TestFromResponseCutsLongText(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			require.Equal(t, ' ', []rune(tt.source)[tt.max-1], "the payload must have a space as rune %d", tt.max)
 			got := tt.field(mustAPIError(t, tt.resp))
-			if n := utf8.RuneCountInString(got); n > tt.max+1 || !strings.HasSuffix(got, "…") ||
-				!strings.HasPrefix(tt.source, strings.TrimSuffix(got, "…")) {
-				t.Errorf("got %d runes ending %q; want at most %d runes of the text and an ellipsis", n, tail(got, 40), tt.max+1)
-			}
+			assert.LessOrEqual(t, utf8.RuneCountInString(got), tt.max+1, "runes ending %q", tail(got, 40))
+			assert.True(t, strings.HasSuffix(got, "…"), "%q ends without an ellipsis", tail(got, 40))
+			assert.True(t, strings.HasPrefix(tt.source, strings.TrimSuffix(got, "…")), "%q is not the start of the text", tail(got, 40))
 		})
 	}
 }
@@ -174,9 +173,9 @@ func TestFromResponseBelow400LeavesBody(t *testing.T) {
 		assert.NoError(t, FromResponse(resp), "FromResponse(%d)", status)
 		require.EqualValues(t, 0, body.read, "FromResponse(%d) read %d bytes and closed the body %d times; want neither", status, body.read, body.closed)
 		assert.EqualValues(t, 0, body.closed, "FromResponse(%d) read %d bytes and closed the body %d times; want neither", status, body.read, body.closed)
-		if got, err := io.ReadAll(resp.Body); err != nil || string(got) != payload {
-			t.Errorf("after FromResponse(%d), the body reads %q, %v; want the payload", status, got, err)
-		}
+		got, err := io.ReadAll(resp.Body)
+		assert.NoError(t, err, "after FromResponse(%d), reading the body", status)
+		assert.Equal(t, payload, string(got), "after FromResponse(%d), the body", status)
 	}
 }
 

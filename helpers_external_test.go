@@ -318,8 +318,7 @@ func labCutServer(t *testing.T, steps ...labCutStep) (*httptest.Server, *atomic.
 			return
 		}
 		conn, rw, err := http.NewResponseController(w).Hijack()
-		if err != nil {
-			t.Errorf("hijack: %v", err)
+		if !assert.NoError(t, err, "hijack") {
 			return
 		}
 		defer conn.Close()

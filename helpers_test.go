@@ -205,11 +205,11 @@ func withRequest(t testing.TB, resp *http.Response, method, rawURL string, kv ..
 // or other control characters.
 func checkOneLine(t testing.TB, what, s string) {
 	t.Helper()
-	if s == "" || !utf8.ValidString(s) || strings.ContainsFunc(s, func(r rune) bool {
+	assert.NotEmpty(t, s, what)
+	assert.True(t, utf8.ValidString(s), "%s = %q, want valid UTF-8", what, s)
+	assert.False(t, strings.ContainsFunc(s, func(r rune) bool {
 		return r < ' ' || r == 0x7f || (r >= 0x80 && r < 0xa0) || r == '\u2028' || r == '\u2029'
-	}) {
-		t.Errorf("%s = %q, want non-empty valid UTF-8 on one line", what, s)
-	}
+	}), "%s = %q, want one line without control characters", what, s)
 }
 
 // tail returns the last n runes of s.
@@ -420,7 +420,7 @@ func runAnswerOf(status string, header ...string) runAnswer {
 // noJitter fails the test if WaitRun draws a jittered backoff.
 func noJitter(t *testing.T) func() float64 {
 	return func() float64 {
-		t.Error("WaitRun used the backoff, want the Retry-After")
+		assert.Fail(t, "WaitRun used the backoff, want the Retry-After")
 		return 0
 	}
 }

@@ -36,8 +36,7 @@ func TestPluginCode(t *testing.T) {
 func TestPluginCodeOutOfRange(t *testing.T) {
 	for _, id := range []int{-1, 1000, -8102, 8102, 1 << 40} {
 		c, err := PluginCode(id)
-		if err == nil {
-			t.Errorf("PluginCode(%d) = %d, nil; want an error", id, int(c))
+		if !assert.Error(t, err, "PluginCode(%d) = %d", id, int(c)) {
 			continue
 		}
 		assert.EqualValues(t, 0, c, "PluginCode(%d)", id)
@@ -47,9 +46,9 @@ func TestPluginCodeOutOfRange(t *testing.T) {
 
 func TestPluginIDNotPlugin(t *testing.T) {
 	for _, c := range []Code{0, 404, 7999, 9000, -8102} {
-		if id, ok := c.PluginID(); ok || id != 0 {
-			t.Errorf("Code(%d).PluginID() = %d, %v; want 0, false", int(c), id, ok)
-		}
+		id, ok := c.PluginID()
+		assert.False(t, ok, "Code(%d).PluginID()", int(c))
+		assert.Zero(t, id, "Code(%d).PluginID()", int(c))
 	}
 }
 
@@ -73,9 +72,8 @@ func TestRegisterPluginCodes(t *testing.T) {
 	assert.NoError(t, RegisterPluginCodes(vector), "re-registering the same information")
 	assert.NoError(t, RegisterPluginCodes(ocr, vector, ocr), "re-registering the same batch")
 	assert.NoError(t, RegisterPluginCodes(), "registering nothing")
-	if _, ok := lookupPluginCode(8903); ok {
-		t.Error("lookupPluginCode(8903) found a code nobody registered")
-	}
+	_, ok := lookupPluginCode(8903)
+	assert.False(t, ok, "lookupPluginCode(8903) found a code nobody registered")
 }
 
 func TestRegisterPluginCodesFailuresRegisterNothing(t *testing.T) {
@@ -103,22 +101,19 @@ func TestRegisterPluginCodesFailuresRegisterNothing(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if err := RegisterPluginCodes(tt.batch...); err == nil {
-				t.Fatal("RegisterPluginCodes succeeded, want an error")
-			} else if !strings.HasPrefix(err.Error(), "neuracraft: register plugin code ") {
-				t.Errorf("error %q does not say which code failed", err)
-			}
+			err := RegisterPluginCodes(tt.batch...)
+			require.Error(t, err, "RegisterPluginCodes succeeded")
+			assert.True(t, strings.HasPrefix(err.Error(), "neuracraft: register plugin code "), "error %q does not say which code failed", err)
 			for _, p := range tt.batch {
 				if !p.Code.IsPlugin() {
 					continue
 				}
 				got, ok := lookupPluginCode(p.Code)
 				if p.Code == registered.Code {
-					diff := cmp.Diff(registered, got)
-					require.True(t, ok, "after the failed batch, %d (-before +after):\n%s", int(p.Code), diff)
-					assert.Empty(t, diff, "after the failed batch, %d (-before +after):\n%s", int(p.Code), diff)
+					require.True(t, ok, "after the failed batch, %d is not registered", int(p.Code))
+					assert.Empty(t, cmp.Diff(registered, got), "after the failed batch, %d (-before +after)", int(p.Code))
 				} else if ok {
-					t.Errorf("code %d of the failed batch was registered: %+v", int(p.Code), got)
+					assert.Fail(t, "registered by a failed batch", "code %d: %+v", int(p.Code), got)
 				}
 			}
 		})
@@ -198,9 +193,9 @@ func TestRegistryConcurrent(t *testing.T) {
 			}
 			// Registered before, so seen now.
 			for _, p := range shared {
-				if got, ok := lookupPluginCode(p.Code); !ok || got != p {
-					t.Errorf("lookupPluginCode(%d) = %+v, %v; want %+v", int(p.Code), got, ok, p)
-				}
+				got, ok := lookupPluginCode(p.Code)
+				assert.True(t, ok, "lookupPluginCode(%d)", int(p.Code))
+				assert.Equal(t, p, got, "lookupPluginCode(%d)", int(p.Code))
 				assert.Equal(t, strconv.Itoa(int(p.Code))+" "+p.Name, p.Code.String(), "String()")
 			}
 			err := FromResponse(newErrorResponse(503, `{"error":{"code":8941,"message":"busy"}}`))
@@ -211,12 +206,11 @@ func TestRegistryConcurrent(t *testing.T) {
 	wg.Wait()
 
 	require.EqualValues(t, 1, len(winners), "%d goroutines registered code %d", len(winners), int(contested))
-	if got, _ := lookupPluginCode(contested); got.Name != winners[0] {
-		t.Errorf("code %d is registered as %q, but %q was told it won", int(contested), got.Name, winners[0])
-	}
+	got, _ := lookupPluginCode(contested)
+	assert.Equal(t, winners[0], got.Name, "code %d: the name of the goroutine told it won", int(contested))
 	for _, p := range shared {
-		if got, ok := lookupPluginCode(p.Code); !ok || got != p {
-			t.Errorf("lookupPluginCode(%d) = %+v, %v; want %+v", int(p.Code), got, ok, p)
-		}
+		got, ok := lookupPluginCode(p.Code)
+		assert.True(t, ok, "lookupPluginCode(%d)", int(p.Code))
+		assert.Equal(t, p, got, "lookupPluginCode(%d)", int(p.Code))
 	}
 }

@@ -110,7 +110,7 @@ func closeReturns(t *testing.T, srv *Server) {
 	select {
 	case <-done:
 	case <-time.After(5 * time.Second):
-		t.Fatal("Close did not return")
+		require.Fail(t, "Close did not return")
 	}
 }
 
