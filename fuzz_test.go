@@ -28,9 +28,7 @@ import (
 // Error; a lower status leaves the body alone.
 func FuzzFromResponse(f *testing.F) {
 	entries, err := os.ReadDir(filepath.Join("testdata", "errors"))
-	if err != nil {
-		f.Fatal(err)
-	}
+	require.NoError(f, err)
 	statuses := []int{400, 401, 403, 404, 429, 500, 502, 503, 504}
 	contentTypes := []string{"application/json", "text/html; charset=UTF-8", "text/plain", "", "application/problem+json", "text/html; charset"}
 	retryAfters := []string{"", "30", "Wed, 21 Oct 2015 07:28:00 GMT", "-1", "99999999999999999999", "soon"}
@@ -41,9 +39,7 @@ func FuzzFromResponse(f *testing.F) {
 		`Bearer error="unterminated`, "Bearer error=\"\x1b[31m\", error_description=\"" + strings.Repeat("d ", 400) + "\""}
 	for i, e := range entries {
 		body, err := os.ReadFile(filepath.Join("testdata", "errors", e.Name()))
-		if err != nil {
-			f.Fatal(err)
-		}
+		require.NoError(f, err)
 		f.Add(statuses[i%len(statuses)], contentTypes[i%len(contentTypes)], retryAfters[i%len(retryAfters)],
 			requestIDs[i%len(requestIDs)], challenges[i%len(challenges)], i%2 == 0, body)
 	}

@@ -454,9 +454,7 @@ func checkRunErrorClean(t *testing.T, e *RunError) {
 
 func readRunFileF(f *testing.F, name string) []byte {
 	b, err := os.ReadFile(filepath.Join("testdata", "runs", name))
-	if err != nil {
-		f.Fatal(err)
-	}
+	require.NoError(f, err)
 	return b
 }
 
