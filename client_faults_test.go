@@ -30,231 +30,185 @@ func TestClientFaults(t *testing.T) {
 		// retry of requests on a reused connection cannot hide a reset.
 		return &http.Client{Transport: &http.Transport{DisableKeepAlives: true}}
 	}
-	tests := []struct {
-		name       string
-		method     string
-		route      string // also the path, with {id} and {run_id} replaced
-		in         any
-		fault      neuracrafttest.Fault
-		n          int
-		policy     neuracraft.RetryPolicy
-		httpClient func() *http.Client
-		timeout    time.Duration
+	t.Run("rate_limit without Retry-After, exhausted", func(t *testing.T) {
+		_, _, err := doWithFault(t, faultCase{method: "GET", route: "GET /pipelines", fault: neuracrafttest.RateLimit(""), n: 3, policy: neuracraft.RetryPolicy{MaxAttempts: 2, BaseDelay: time.Millisecond}, wantAttempts: 2})
+		apiErr := requireAPIError(t, err)
+		require.ErrorIs(t, err, neuracraft.ErrRateLimited)
+		require.Equal(t, "rate_limit_exceeded", apiErr.Reason)
+		require.Zero(t, apiErr.RetryAfter)
+		require.Equal(t, 2, apiErr.Attempts)
+	})
+	t.Run("error with a status outside the reference", func(t *testing.T) {
+		_, _, err := doWithFault(t, faultCase{method: "DELETE", route: "DELETE /pipelines/{id}", fault: neuracrafttest.Error(409, "conflict", "Pipeline is running"), n: 1, wantAttempts: 1})
+		apiErr := requireAPIError(t, err)
+		require.ErrorIs(t, err, neuracraft.Code(409))
+		require.Equal(t, "conflict", apiErr.Reason)
+		require.Equal(t, "Pipeline is running", apiErr.Message)
+		require.False(t, neuracraft.IsRetryable(err))
+	})
+	t.Run("plugin, retryable false, GET not retried", func(t *testing.T) {
+		_, _, err := doWithFault(t, faultCase{method: "GET", route: "GET /pipelines/{id}", fault: neuracrafttest.Plugin(500, 8102, pluginMessage, false), n: 1, wantAttempts: 1})
+		apiErr := requireAPIError(t, err)
+		require.True(t, neuracraft.IsPlugin(err))
+		require.ErrorIs(t, err, neuracraft.Code(8102))
+		require.ErrorIs(t, err, neuracraft.ErrPlugin)
+		require.ErrorIs(t, err, neuracraft.ErrInternal, "the HTTP status still classifies")
+		require.Equal(t, 500, apiErr.StatusCode)
+		require.Equal(t, neuracraft.Code(8102), apiErr.Code)
+		require.Equal(t, pluginMessage, apiErr.Message)
+		require.JSONEq(t, `{"plugin_id":"pdf-export","attempt":1}`, string(apiErr.Details))
+		require.NotNil(t, apiErr.RetryHint)
+		require.False(t, *apiErr.RetryHint)
+		require.False(t, neuracraft.IsRetryable(err))
+		require.Contains(t, err.Error(), "HTTP 500")
+	})
+	t.Run("plugin, retryable true, POST retried", func(t *testing.T) {
+		resp, out, err := doWithFault(t, faultCase{method: "POST", route: "POST /pipelines/{id}/run", fault: neuracrafttest.Plugin(500, 8102, pluginMessage, true), n: 1, wantAttempts: 2})
+		require.NoError(t, err)
+		require.Equal(t, http.StatusAccepted, resp.StatusCode)
+		require.Equal(t, out["run_id"], resp.TaskID)
+	})
+	t.Run("plugin, retryable true, MaxAttempts 1", func(t *testing.T) {
+		_, _, err := doWithFault(t, faultCase{method: "POST", route: "POST /pipelines/{id}/run", fault: neuracrafttest.Plugin(503, 8102, pluginMessage, true), n: 1, policy: neuracraft.RetryPolicy{MaxAttempts: 1}, wantAttempts: 1})
+		apiErr := requireAPIError(t, err)
+		require.True(t, neuracraft.IsPlugin(err))
+		require.ErrorIs(t, err, neuracraft.Code(8102))
+		require.ErrorIs(t, err, neuracraft.ErrUnavailable)
+		require.NotNil(t, apiErr.RetryHint)
+		require.True(t, *apiErr.RetryHint)
+		require.True(t, neuracraft.IsRetryable(err))
+		require.JSONEq(t, `{"plugin_id":"pdf-export","attempt":1}`, string(apiErr.Details))
+	})
+	t.Run("proxy_html 502, not retried for POST", func(t *testing.T) {
+		_, _, err := doWithFault(t, faultCase{method: "POST", route: "POST /pipelines", in: map[string]string{"name": "nightly-etl"}, fault: neuracrafttest.ProxyHTML(502), n: 1, wantAttempts: 1})
+		apiErr := requireAPIError(t, err)
+		require.Equal(t, 502, apiErr.StatusCode)
+		require.Equal(t, neuracraft.CodeBadGateway, apiErr.Code)
+		require.Equal(t, "Bad Gateway", apiErr.Message)
+		require.Empty(t, apiErr.Reason)
+		require.Contains(t, string(apiErr.Body), "<h1>502 Bad Gateway</h1>")
+		require.Contains(t, string(apiErr.Body), "<center>nginx</center>")
+		require.NotContains(t, err.Error(), "<")
+		require.True(t, neuracraft.IsRetryable(err))
+	})
+	t.Run("proxy_html 502, GET retried", func(t *testing.T) {
+		_, out, err := doWithFault(t, faultCase{method: "GET", route: "GET /pipelines/{id}", fault: neuracrafttest.ProxyHTML(502), n: 1, wantAttempts: 2})
+		require.NoError(t, err)
+		require.Equal(t, "nightly-etl", out["name"])
+	})
+	t.Run("truncated success body", func(t *testing.T) {
+		resp, _, err := doWithFault(t, faultCase{method: "GET", route: "GET /pipelines/{id}", fault: neuracrafttest.Truncated(200), n: 1, wantAttempts: 1})
+		require.Error(t, err)
+		var apiErr *neuracraft.APIError
+		require.False(t, errors.As(err, &apiErr), "a 200 is not an *APIError: %v", err)
+		var syntaxErr *json.SyntaxError
+		require.True(t, errors.As(err, &syntaxErr), "%v", err)
+		require.Nil(t, resp, "no metadata beside an error")
+		require.Contains(t, err.Error(), ": 200 OK: ")
+		require.Contains(t, err.Error(), "(request ")
+		require.Contains(t, err.Error(), "decoding the response body")
+	})
+	t.Run("truncated error body", func(t *testing.T) {
+		_, _, err := doWithFault(t, faultCase{method: "GET", route: "GET /pipelines/{id}", fault: neuracrafttest.Truncated(503), n: 1, policy: neuracraft.RetryPolicy{MaxAttempts: 1}, wantAttempts: 1})
+		apiErr := requireAPIError(t, err)
+		require.ErrorIs(t, err, neuracraft.ErrUnavailable)
+		require.Equal(t, "Service Unavailable", apiErr.Message)
+		require.Error(t, apiErr.Err, "the broken body is reported")
+		require.True(t, strings.HasPrefix(string(apiErr.Body), `{"error":{`), string(apiErr.Body))
+	})
+	t.Run("reset_connection, GET retried", func(t *testing.T) {
+		resp, out, err := doWithFault(t, faultCase{method: "GET", route: "GET /pipelines/{id}", fault: neuracrafttest.ResetConnection(), n: 1, httpClient: noKeepAlive, wantAttempts: 2})
+		require.NoError(t, err)
+		require.Equal(t, 200, resp.StatusCode)
+		require.Equal(t, "nightly-etl", out["name"])
+	})
+	t.Run("reset_connection, POST not retried", func(t *testing.T) {
+		_, _, err := doWithFault(t, faultCase{method: "POST", route: "POST /pipelines", in: map[string]string{"name": "nightly-etl"}, fault: neuracrafttest.ResetConnection(), n: 1, httpClient: noKeepAlive, wantAttempts: 1})
+		require.Error(t, err)
+		var apiErr *neuracraft.APIError
+		require.False(t, errors.As(err, &apiErr), "a reset is not an *APIError: %v", err)
+		require.True(t, neuracraft.IsRetryable(err), "a reset is transient: %v", err)
+		require.Contains(t, err.Error(), "POST /v1/pipelines")
+	})
+	t.Run("slow_body delivered in full", func(t *testing.T) {
+		resp, out, err := doWithFault(t, faultCase{method: "GET", route: "GET /pipelines/{id}", fault: neuracrafttest.SlowBody(200, 600, 64, time.Millisecond), n: 1, wantAttempts: 1})
+		require.NoError(t, err)
+		require.Equal(t, 200, resp.StatusCode)
+		require.Equal(t, "600", resp.Header.Get("Content-Length"))
+		require.Empty(t, cmp.Diff(map[string]any{"id": "pipe_0123456789ab", "name": "nightly-etl",
+			"created_at": "2025-01-01T00:00:00Z"}, out))
+	})
+	t.Run("stall after a 200", func(t *testing.T) {
+		_, _, err := doWithFault(t, faultCase{method: "GET", route: "GET /pipelines/{id}", fault: neuracrafttest.Stall(200), n: 1, timeout: 200 * time.Millisecond, wantAttempts: 1})
+		require.ErrorIs(t, err, context.DeadlineExceeded)
+		require.False(t, neuracraft.IsRetryable(err))
+	})
+	t.Run("stall after a 503", func(t *testing.T) {
+		_, _, err := doWithFault(t, faultCase{method: "GET", route: "GET /pipelines/{id}", fault: neuracrafttest.Stall(503), n: 1, timeout: 200 * time.Millisecond, wantAttempts: 1})
+		require.ErrorIs(t, err, context.DeadlineExceeded)
+		require.False(t, neuracraft.IsRetryable(err))
+	})
+}
 
-		wantAttempts int
-		check        func(t *testing.T, resp *neuracraft.Response, out map[string]any, err error)
-	}{
-		{
-			name: "rate_limit without Retry-After, exhausted", method: "GET", route: "GET /pipelines",
-			fault: neuracrafttest.RateLimit(""), n: 3,
-			policy:       neuracraft.RetryPolicy{MaxAttempts: 2, BaseDelay: time.Millisecond},
-			wantAttempts: 2,
-			check: func(t *testing.T, _ *neuracraft.Response, _ map[string]any, err error) {
-				apiErr := requireAPIError(t, err)
-				require.ErrorIs(t, err, neuracraft.ErrRateLimited)
-				require.Equal(t, "rate_limit_exceeded", apiErr.Reason)
-				require.Zero(t, apiErr.RetryAfter)
-				require.Equal(t, 2, apiErr.Attempts)
-			},
-		},
-		{
-			name: "error with a status outside the reference", method: "DELETE", route: "DELETE /pipelines/{id}",
-			fault: neuracrafttest.Error(409, "conflict", "Pipeline is running"), n: 1, wantAttempts: 1,
-			check: func(t *testing.T, _ *neuracraft.Response, _ map[string]any, err error) {
-				apiErr := requireAPIError(t, err)
-				require.ErrorIs(t, err, neuracraft.Code(409))
-				require.Equal(t, "conflict", apiErr.Reason)
-				require.Equal(t, "Pipeline is running", apiErr.Message)
-				require.False(t, neuracraft.IsRetryable(err))
-			},
-		},
-		{
-			name: "plugin, retryable false, GET not retried", method: "GET", route: "GET /pipelines/{id}",
-			fault: neuracrafttest.Plugin(500, 8102, pluginMessage, false), n: 1, wantAttempts: 1,
-			check: func(t *testing.T, _ *neuracraft.Response, _ map[string]any, err error) {
-				apiErr := requireAPIError(t, err)
-				require.True(t, neuracraft.IsPlugin(err))
-				require.ErrorIs(t, err, neuracraft.Code(8102))
-				require.ErrorIs(t, err, neuracraft.ErrPlugin)
-				require.ErrorIs(t, err, neuracraft.ErrInternal, "the HTTP status still classifies")
-				require.Equal(t, 500, apiErr.StatusCode)
-				require.Equal(t, neuracraft.Code(8102), apiErr.Code)
-				require.Equal(t, pluginMessage, apiErr.Message)
-				require.JSONEq(t, `{"plugin_id":"pdf-export","attempt":1}`, string(apiErr.Details))
-				require.NotNil(t, apiErr.RetryHint)
-				require.False(t, *apiErr.RetryHint)
-				require.False(t, neuracraft.IsRetryable(err))
-				require.Contains(t, err.Error(), "HTTP 500")
-			},
-		},
-		{
-			name: "plugin, retryable true, POST retried", method: "POST", route: "POST /pipelines/{id}/run",
-			fault: neuracrafttest.Plugin(500, 8102, pluginMessage, true), n: 1, wantAttempts: 2,
-			check: func(t *testing.T, resp *neuracraft.Response, out map[string]any, err error) {
-				require.NoError(t, err)
-				require.Equal(t, http.StatusAccepted, resp.StatusCode)
-				require.Equal(t, out["run_id"], resp.TaskID)
-			},
-		},
-		{
-			name: "plugin, retryable true, MaxAttempts 1", method: "POST", route: "POST /pipelines/{id}/run",
-			fault: neuracrafttest.Plugin(503, 8102, pluginMessage, true), n: 1,
-			policy: neuracraft.RetryPolicy{MaxAttempts: 1}, wantAttempts: 1,
-			check: func(t *testing.T, _ *neuracraft.Response, _ map[string]any, err error) {
-				apiErr := requireAPIError(t, err)
-				require.True(t, neuracraft.IsPlugin(err))
-				require.ErrorIs(t, err, neuracraft.Code(8102))
-				require.ErrorIs(t, err, neuracraft.ErrUnavailable)
-				require.NotNil(t, apiErr.RetryHint)
-				require.True(t, *apiErr.RetryHint)
-				require.True(t, neuracraft.IsRetryable(err))
-				require.JSONEq(t, `{"plugin_id":"pdf-export","attempt":1}`, string(apiErr.Details))
-			},
-		},
-		{
-			name: "proxy_html 502, not retried for POST", method: "POST", route: "POST /pipelines",
-			in:    map[string]string{"name": "nightly-etl"},
-			fault: neuracrafttest.ProxyHTML(502), n: 1, wantAttempts: 1,
-			check: func(t *testing.T, _ *neuracraft.Response, _ map[string]any, err error) {
-				apiErr := requireAPIError(t, err)
-				require.Equal(t, 502, apiErr.StatusCode)
-				require.Equal(t, neuracraft.CodeBadGateway, apiErr.Code)
-				require.Equal(t, "Bad Gateway", apiErr.Message)
-				require.Empty(t, apiErr.Reason)
-				require.Contains(t, string(apiErr.Body), "<h1>502 Bad Gateway</h1>")
-				require.Contains(t, string(apiErr.Body), "<center>nginx</center>")
-				require.NotContains(t, err.Error(), "<")
-				require.True(t, neuracraft.IsRetryable(err))
-			},
-		},
-		{
-			name: "proxy_html 502, GET retried", method: "GET", route: "GET /pipelines/{id}",
-			fault: neuracrafttest.ProxyHTML(502), n: 1, wantAttempts: 2,
-			check: func(t *testing.T, resp *neuracraft.Response, out map[string]any, err error) {
-				require.NoError(t, err)
-				require.Equal(t, "nightly-etl", out["name"])
-			},
-		},
-		{
-			name: "truncated success body", method: "GET", route: "GET /pipelines/{id}",
-			fault: neuracrafttest.Truncated(200), n: 1, wantAttempts: 1,
-			check: func(t *testing.T, resp *neuracraft.Response, _ map[string]any, err error) {
-				require.Error(t, err)
-				var apiErr *neuracraft.APIError
-				require.False(t, errors.As(err, &apiErr), "a 200 is not an *APIError: %v", err)
-				var syntaxErr *json.SyntaxError
-				require.True(t, errors.As(err, &syntaxErr), "%v", err)
-				require.Nil(t, resp, "no metadata beside an error")
-				require.Contains(t, err.Error(), ": 200 OK: ")
-				require.Contains(t, err.Error(), "(request ")
-				require.Contains(t, err.Error(), "decoding the response body")
-			},
-		},
-		{
-			name: "truncated error body", method: "GET", route: "GET /pipelines/{id}",
-			fault: neuracrafttest.Truncated(503), n: 1,
-			policy: neuracraft.RetryPolicy{MaxAttempts: 1}, wantAttempts: 1,
-			check: func(t *testing.T, _ *neuracraft.Response, _ map[string]any, err error) {
-				apiErr := requireAPIError(t, err)
-				require.ErrorIs(t, err, neuracraft.ErrUnavailable)
-				require.Equal(t, "Service Unavailable", apiErr.Message)
-				require.Error(t, apiErr.Err, "the broken body is reported")
-				require.True(t, strings.HasPrefix(string(apiErr.Body), `{"error":{`), string(apiErr.Body))
-			},
-		},
-		{
-			name: "reset_connection, GET retried", method: "GET", route: "GET /pipelines/{id}",
-			fault: neuracrafttest.ResetConnection(), n: 1, httpClient: noKeepAlive, wantAttempts: 2,
-			check: func(t *testing.T, resp *neuracraft.Response, out map[string]any, err error) {
-				require.NoError(t, err)
-				require.Equal(t, 200, resp.StatusCode)
-				require.Equal(t, "nightly-etl", out["name"])
-			},
-		},
-		{
-			name: "reset_connection, POST not retried", method: "POST", route: "POST /pipelines",
-			in:    map[string]string{"name": "nightly-etl"},
-			fault: neuracrafttest.ResetConnection(), n: 1, httpClient: noKeepAlive, wantAttempts: 1,
-			check: func(t *testing.T, _ *neuracraft.Response, _ map[string]any, err error) {
-				require.Error(t, err)
-				var apiErr *neuracraft.APIError
-				require.False(t, errors.As(err, &apiErr), "a reset is not an *APIError: %v", err)
-				require.True(t, neuracraft.IsRetryable(err), "a reset is transient: %v", err)
-				require.Contains(t, err.Error(), "POST /v1/pipelines")
-			},
-		},
-		{
-			name: "slow_body delivered in full", method: "GET", route: "GET /pipelines/{id}",
-			fault: neuracrafttest.SlowBody(200, 600, 64, time.Millisecond), n: 1, wantAttempts: 1,
-			check: func(t *testing.T, resp *neuracraft.Response, out map[string]any, err error) {
-				require.NoError(t, err)
-				require.Equal(t, 200, resp.StatusCode)
-				require.Equal(t, "600", resp.Header.Get("Content-Length"))
-				require.Empty(t, cmp.Diff(map[string]any{"id": "pipe_0123456789ab", "name": "nightly-etl",
-					"created_at": "2025-01-01T00:00:00Z"}, out))
-			},
-		},
-		{
-			name: "stall after a 200", method: "GET", route: "GET /pipelines/{id}",
-			fault: neuracrafttest.Stall(200), n: 1, timeout: 200 * time.Millisecond, wantAttempts: 1,
-			check: func(t *testing.T, _ *neuracraft.Response, _ map[string]any, err error) {
-				require.ErrorIs(t, err, context.DeadlineExceeded)
-				require.False(t, neuracraft.IsRetryable(err))
-			},
-		},
-		{
-			name: "stall after a 503", method: "GET", route: "GET /pipelines/{id}",
-			fault: neuracrafttest.Stall(503), n: 1, timeout: 200 * time.Millisecond, wantAttempts: 1,
-			check: func(t *testing.T, _ *neuracraft.Response, _ map[string]any, err error) {
-				require.ErrorIs(t, err, context.DeadlineExceeded)
-				require.False(t, neuracraft.IsRetryable(err))
-			},
-		},
+// faultCase is one case of TestClientFaults.
+type faultCase struct {
+	method     string
+	route      string // also the path, with {id} and {run_id} replaced
+	in         any
+	fault      neuracrafttest.Fault
+	n          int
+	policy     neuracraft.RetryPolicy
+	httpClient func() *http.Client
+	timeout    time.Duration
+
+	wantAttempts int
+}
+
+// doWithFault makes the call of tt against the fake server with tt.fault
+// on its route, checks the attempts the server received and their request
+// ID, and returns what Do returned.
+func doWithFault(t *testing.T, tt faultCase) (*neuracraft.Response, map[string]any, error) {
+	t.Helper()
+	srv, c := newClientServer(t)
+	p := createClientPipeline(t, srv, c, "nightly-etl")
+	var run clientRun
+	_, err := c.Do(t.Context(), "POST", "/pipelines/"+p.ID+"/run", nil, &run)
+	require.NoError(t, err)
+	srv.ResetRequests()
+
+	if tt.policy.MaxAttempts == 0 {
+		tt.policy = fastRetry
 	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			srv, c := newClientServer(t)
-			p := createClientPipeline(t, srv, c, "nightly-etl")
-			var run clientRun
-			_, err := c.Do(t.Context(), "POST", "/pipelines/"+p.ID+"/run", nil, &run)
-			require.NoError(t, err)
-			srv.ResetRequests()
-
-			if tt.policy.MaxAttempts == 0 {
-				tt.policy = fastRetry
-			}
-			c = &neuracraft.Client{BaseURL: srv.URL, APIKey: srv.APIKey, Retry: tt.policy}
-			if tt.httpClient != nil {
-				c.HTTPClient = tt.httpClient()
-				t.Cleanup(c.HTTPClient.CloseIdleConnections)
-			}
-			ctx := t.Context()
-			if tt.timeout > 0 {
-				var cancel context.CancelFunc
-				ctx, cancel = context.WithTimeout(ctx, tt.timeout)
-				defer cancel()
-			}
-			_, path, _ := strings.Cut(tt.route, " ")
-			path = strings.NewReplacer("{id}", p.ID, "{run_id}", run.RunID).Replace(path)
-			srv.Fail(tt.route, tt.n, tt.fault)
-
-			var out map[string]any
-			resp, err := c.Do(ctx, tt.method, path, tt.in, &out)
-			tt.check(t, resp, out, err)
-
-			reqs := srv.RequestsFor(tt.route)
-			require.Len(t, reqs, tt.wantAttempts, "attempts the server received")
-			id := requireOneRequestID(t, reqs)
-			for i, r := range reqs {
-				if i < tt.n {
-					require.Equal(t, tt.fault.Kind(), r.Fault, "attempt %d", i+1)
-				}
-			}
-			if err != nil {
-				require.Contains(t, err.Error(), id, "the error names the request")
-			}
-		})
+	c = &neuracraft.Client{BaseURL: srv.URL, APIKey: srv.APIKey, Retry: tt.policy}
+	if tt.httpClient != nil {
+		c.HTTPClient = tt.httpClient()
+		t.Cleanup(c.HTTPClient.CloseIdleConnections)
 	}
+	ctx := t.Context()
+	if tt.timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, tt.timeout)
+		defer cancel()
+	}
+	_, path, _ := strings.Cut(tt.route, " ")
+	path = strings.NewReplacer("{id}", p.ID, "{run_id}", run.RunID).Replace(path)
+	srv.Fail(tt.route, tt.n, tt.fault)
+
+	var out map[string]any
+	resp, err := c.Do(ctx, tt.method, path, tt.in, &out)
+
+	reqs := srv.RequestsFor(tt.route)
+	require.Len(t, reqs, tt.wantAttempts, "attempts the server received")
+	id := requireOneRequestID(t, reqs)
+	for i, r := range reqs {
+		if i < tt.n {
+			require.Equal(t, tt.fault.Kind(), r.Fault, "attempt %d", i+1)
+		}
+	}
+	if err != nil {
+		require.Contains(t, err.Error(), id, "the error names the request")
+	}
+	return resp, out, err
 }
 
 // TestClientConcurrent shares one Client among 50 goroutines against the

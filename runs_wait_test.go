@@ -21,107 +21,90 @@ import (
 
 // TestWaitRunEnds runs each kind of end on the fake server.
 func TestWaitRunEnds(t *testing.T) {
-	tests := []struct {
-		name      string
-		script    *neuracrafttest.RunScript // nil: the fake's default
-		wantPolls int
-		check     func(t *testing.T, run *Run, err error, requestID string)
-	}{
-		{
-			name: "completed, default script", wantPolls: 3,
-			check: func(t *testing.T, run *Run, err error, _ string) {
-				require.NoError(t, err)
-				require.Equal(t, "completed", run.Status)
-				require.JSONEq(t, `{"result":"ok","records_processed":42}`, string(run.Output))
-				require.Nil(t, run.Error)
-			},
-		},
-		{
-			name: "completed at once", script: new(neuracrafttest.RunCompleted([]int{1, 2})), wantPolls: 1,
-			check: func(t *testing.T, run *Run, err error, _ string) {
-				require.NoError(t, err)
-				require.JSONEq(t, `[1,2]`, string(run.Output))
-			},
-		},
-		{
-			name: "unknown statuses are not an end", wantPolls: 4,
-			script: new(neuracrafttest.RunCompleted(nil).WithPolls("paused", 2).WithPolls("succeeded", 1)),
-			check: func(t *testing.T, run *Run, err error, _ string) {
-				require.NoError(t, err)
-				require.Equal(t, "completed", run.Status)
-			},
-		},
-		{
-			name: "failed with plugin code 8102", wantPolls: 2,
-			script: new(neuracrafttest.RunFailed(8102, specRunMessage).WithPolls("running", 1).
-				WithPluginID("pdf-export-1").WithStack("at render (pdf.js:1)", "at export (pdf.js:9)")),
-			check: func(t *testing.T, run *Run, err error, requestID string) {
-				var runErr *RunError
-				require.ErrorAs(t, err, &runErr)
-				require.Same(t, run.Error, runErr, "the error is the run's")
-				require.Empty(t, cmp.Diff(&RunError{RunID: run.ID, Code: 8102, Message: specRunMessage,
-					PluginID: "pdf-export-1", Stack: []string{"at render (pdf.js:1)", "at export (pdf.js:9)"},
-					RequestID: requestID}, runErr))
-				require.ErrorIs(t, err, ErrRunFailed)
-				require.ErrorIs(t, err, Code(8102))
-				require.ErrorIs(t, err, ErrPlugin)
-				require.NotErrorIs(t, err, ErrNotFound)
-				require.NotErrorIs(t, err, ErrInternal)
-				require.NotErrorIs(t, err, ErrRunCanceled)
-				require.False(t, IsRetryable(err))
-				require.False(t, IsRetryable(fmt.Errorf("wrapped: %w", err)))
-				require.Equal(t, "failed", run.Status)
-			},
-		},
-		{
-			name: "failed with plugin code as a numeric string", wantPolls: 1,
-			script: new(neuracrafttest.RunFailed("8102", specRunMessage)),
-			check: func(t *testing.T, _ *Run, err error, _ string) {
-				require.ErrorIs(t, err, Code(8102))
-				require.ErrorIs(t, err, ErrPlugin)
-				require.ErrorIs(t, err, ErrRunFailed)
-			},
-		},
-		{
-			name: "failed with a string code", wantPolls: 1,
-			script: new(neuracrafttest.RunFailed("VALIDATION", "Field \"to\" is required").WithPluginID("mail-1")),
-			check: func(t *testing.T, run *Run, err error, requestID string) {
-				require.ErrorIs(t, err, ErrRunFailed)
-				require.NotErrorIs(t, err, ErrPlugin)
-				require.Equal(t, fmt.Sprintf(`neuracraft: run %s: failed: VALIDATION: Field "to" is required (plugin mail-1, request %s)`,
-					run.ID, requestID), err.Error())
-			},
-		},
-		{
-			name: "cancelled", wantPolls: 2, script: new(neuracrafttest.RunCancelled().WithPolls("running", 1)),
-			check: func(t *testing.T, run *Run, err error, requestID string) {
-				require.ErrorIs(t, err, ErrRunCanceled)
-				require.NotErrorIs(t, err, ErrRunFailed)
-				require.False(t, IsRetryable(err))
-				require.Nil(t, run.Error, "Run.Error is for failures")
-				var runErr *RunError
-				require.ErrorAs(t, err, &runErr)
-				require.Empty(t, cmp.Diff(&RunError{RunID: run.ID, Canceled: true, RequestID: requestID}, runErr))
-				require.Equal(t, fmt.Sprintf("neuracraft: run %s: cancelled (request %s)", run.ID, requestID), err.Error())
-			},
-		},
+	t.Run("completed, default script", func(t *testing.T) {
+		run, _, err := waitRunEnd(t, runEnd{wantPolls: 3})
+		require.NoError(t, err)
+		require.Equal(t, "completed", run.Status)
+		require.JSONEq(t, `{"result":"ok","records_processed":42}`, string(run.Output))
+		require.Nil(t, run.Error)
+	})
+	t.Run("completed at once", func(t *testing.T) {
+		run, _, err := waitRunEnd(t, runEnd{script: new(neuracrafttest.RunCompleted([]int{1, 2})), wantPolls: 1})
+		require.NoError(t, err)
+		require.JSONEq(t, `[1,2]`, string(run.Output))
+	})
+	t.Run("unknown statuses are not an end", func(t *testing.T) {
+		run, _, err := waitRunEnd(t, runEnd{wantPolls: 4, script: new(neuracrafttest.RunCompleted(nil).WithPolls("paused", 2).WithPolls("succeeded", 1))})
+		require.NoError(t, err)
+		require.Equal(t, "completed", run.Status)
+	})
+	t.Run("failed with plugin code 8102", func(t *testing.T) {
+		run, requestID, err := waitRunEnd(t, runEnd{wantPolls: 2, script: new(neuracrafttest.RunFailed(8102, specRunMessage).WithPolls("running", 1).WithPluginID("pdf-export-1").WithStack("at render (pdf.js:1)", "at export (pdf.js:9)"))})
+		var runErr *RunError
+		require.ErrorAs(t, err, &runErr)
+		require.Same(t, run.Error, runErr, "the error is the run's")
+		require.Empty(t, cmp.Diff(&RunError{RunID: run.ID, Code: 8102, Message: specRunMessage,
+			PluginID: "pdf-export-1", Stack: []string{"at render (pdf.js:1)", "at export (pdf.js:9)"},
+			RequestID: requestID}, runErr))
+		require.ErrorIs(t, err, ErrRunFailed)
+		require.ErrorIs(t, err, Code(8102))
+		require.ErrorIs(t, err, ErrPlugin)
+		require.NotErrorIs(t, err, ErrNotFound)
+		require.NotErrorIs(t, err, ErrInternal)
+		require.NotErrorIs(t, err, ErrRunCanceled)
+		require.False(t, IsRetryable(err))
+		require.False(t, IsRetryable(fmt.Errorf("wrapped: %w", err)))
+		require.Equal(t, "failed", run.Status)
+	})
+	t.Run("failed with plugin code as a numeric string", func(t *testing.T) {
+		_, _, err := waitRunEnd(t, runEnd{wantPolls: 1, script: new(neuracrafttest.RunFailed("8102", specRunMessage))})
+		require.ErrorIs(t, err, Code(8102))
+		require.ErrorIs(t, err, ErrPlugin)
+		require.ErrorIs(t, err, ErrRunFailed)
+	})
+	t.Run("failed with a string code", func(t *testing.T) {
+		run, requestID, err := waitRunEnd(t, runEnd{wantPolls: 1, script: new(neuracrafttest.RunFailed("VALIDATION", "Field \"to\" is required").WithPluginID("mail-1"))})
+		require.ErrorIs(t, err, ErrRunFailed)
+		require.NotErrorIs(t, err, ErrPlugin)
+		require.Equal(t, fmt.Sprintf(`neuracraft: run %s: failed: VALIDATION: Field "to" is required (plugin mail-1, request %s)`,
+			run.ID, requestID), err.Error())
+	})
+	t.Run("cancelled", func(t *testing.T) {
+		run, requestID, err := waitRunEnd(t, runEnd{wantPolls: 2, script: new(neuracrafttest.RunCancelled().WithPolls("running", 1))})
+		require.ErrorIs(t, err, ErrRunCanceled)
+		require.NotErrorIs(t, err, ErrRunFailed)
+		require.False(t, IsRetryable(err))
+		require.Nil(t, run.Error, "Run.Error is for failures")
+		var runErr *RunError
+		require.ErrorAs(t, err, &runErr)
+		require.Empty(t, cmp.Diff(&RunError{RunID: run.ID, Canceled: true, RequestID: requestID}, runErr))
+		require.Equal(t, fmt.Sprintf("neuracraft: run %s: cancelled (request %s)", run.ID, requestID), err.Error())
+	})
+}
+
+// runEnd is one case of TestWaitRunEnds.
+type runEnd struct {
+	script    *neuracrafttest.RunScript // nil: the fake's default
+	wantPolls int
+}
+
+// waitRunEnd starts a run on the fake server with tt.script, waits for it,
+// checks the polls and returns the run, the last poll's request ID and the
+// error.
+func waitRunEnd(t *testing.T, tt runEnd) (*Run, string, error) {
+	t.Helper()
+	srv, c, pid := newRunServer(t)
+	if tt.script != nil {
+		srv.ScriptRuns(pid, *tt.script)
 	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			srv, c, pid := newRunServer(t)
-			if tt.script != nil {
-				srv.ScriptRuns(pid, *tt.script)
-			}
-			started, err := c.StartRun(t.Context(), pid, nil)
-			require.NoError(t, err)
-			run, err := c.WaitRun(t.Context(), started.ID)
-			require.NotNil(t, run)
-			require.Equal(t, started.ID, run.ID)
-			polls := srv.RequestsFor("GET /runs/{run_id}")
-			require.Len(t, polls, tt.wantPolls)
-			tt.check(t, run, err, polls[len(polls)-1].Header.Get("X-Request-ID"))
-		})
-	}
+	started, err := c.StartRun(t.Context(), pid, nil)
+	require.NoError(t, err)
+	run, err := c.WaitRun(t.Context(), started.ID)
+	require.NotNil(t, run)
+	require.Equal(t, started.ID, run.ID)
+	polls := srv.RequestsFor("GET /runs/{run_id}")
+	require.Len(t, polls, tt.wantPolls)
+	return run, polls[len(polls)-1].Header.Get("X-Request-ID"), err
 }
 
 // TestWaitRunPollFailures: an error that outlasts the Transport's
