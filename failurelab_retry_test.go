@@ -217,104 +217,134 @@ func TestFailureLabCooldownFlood(t *testing.T) {
 // connections and cut JSON, each retried or not as the method and the
 // body say.
 func TestFailureLabFaultMatrix(t *testing.T) {
-	const (
-		get  = "GET /pipelines"
-		post = "POST /pipelines"
-	)
-	notRetriedAPIError := func(status int, code neuracraft.Code) func(*testing.T, error) {
-		return func(t *testing.T, err error) {
-			apiErr := requireAPIError(t, err)
-			assert.Equal(t, status, apiErr.StatusCode)
-			assert.Equal(t, code, apiErr.Code)
-			assert.Equal(t, 1, apiErr.Attempts)
-		}
-	}
-	for _, tc := range []struct {
-		name        string
-		route       string
-		fault       neuracrafttest.Fault
-		header      []string
-		noKeepAlive bool
-		// check, when set, checks the error of a call that is not retried;
-		// when nil, the call is retried and succeeds.
-		check func(*testing.T, error)
-	}{
-		{name: "proxy HTML 502 POST", route: post, fault: neuracrafttest.ProxyHTML(502),
-			check: func(t *testing.T, err error) {
-				notRetriedAPIError(502, 502)(t, err)
-				apiErr := requireAPIError(t, err)
-				assert.Equal(t, "Bad Gateway", apiErr.Message)
-				assert.NoError(t, apiErr.Err)
-				assert.True(t, neuracraft.IsRetryable(err), "retryable, but not for a POST")
-			}},
-		{name: "proxy HTML 502 GET", route: get, fault: neuracrafttest.ProxyHTML(502)},
-		{name: "plugin retryable POST", route: post,
+	// Faults the Transport retries: the call succeeds on the second attempt.
+	for _, tc := range []labFault{
+		{name: "proxy HTML 502 GET", route: labGet, fault: neuracrafttest.ProxyHTML(502)},
+		{name: "plugin retryable POST", route: labPost,
 			fault: neuracrafttest.Plugin(500, 8102, "Renderer busy", true)},
-		{name: "plugin retryable 400 GET", route: get,
+		{name: "plugin retryable 400 GET", route: labGet,
 			fault: neuracrafttest.Plugin(400, 8203, "Source locked", true)},
-		{name: "plugin not retryable GET", route: get,
-			fault: neuracrafttest.Plugin(500, 8102, "Template invalid", false),
-			check: func(t *testing.T, err error) {
-				notRetriedAPIError(500, 8102)(t, err)
-				assert.True(t, neuracraft.IsPlugin(err))
-				apiErr := requireAPIError(t, err)
-				require.NotNil(t, apiErr.RetryHint)
-				assert.False(t, *apiErr.RetryHint)
-				assert.JSONEq(t, `{"plugin_id":"pdf-export","attempt":1}`, string(apiErr.Details))
-			}},
-		{name: "plugin not retryable 503 GET", route: get,
-			fault: neuracrafttest.Plugin(503, 8301, "Channel archived", false),
-			check: notRetriedAPIError(503, 8301)},
-		{name: "reset GET", route: get, fault: neuracrafttest.ResetConnection(), noKeepAlive: true},
-		{name: "reset POST", route: post, fault: neuracrafttest.ResetConnection(), noKeepAlive: true,
-			check: func(t *testing.T, err error) {
-				var apiErr *neuracraft.APIError
-				assert.False(t, errors.As(err, &apiErr), "no answer, no APIError")
-				assert.True(t, labIsCut(err), "a connection error: %v", err)
-				assert.True(t, neuracraft.IsRetryable(err), "retryable, but not for a POST")
-				assert.ErrorContains(t, err, "POST /v1/pipelines")
-			}},
-		{name: "reset POST with Idempotency-Key", route: post, fault: neuracrafttest.ResetConnection(),
+		{name: "reset GET", route: labGet, fault: neuracrafttest.ResetConnection(), noKeepAlive: true},
+		{name: "reset POST with Idempotency-Key", route: labPost, fault: neuracrafttest.ResetConnection(),
 			header: []string{"Idempotency-Key", "lab-1"}, noKeepAlive: true},
-		{name: "reset POST with X-Idempotency-Key", route: post, fault: neuracrafttest.ResetConnection(),
+		{name: "reset POST with X-Idempotency-Key", route: labPost, fault: neuracrafttest.ResetConnection(),
 			header: []string{"X-Idempotency-Key", "lab-2"}, noKeepAlive: true},
-		{name: "truncated JSON 400 GET", route: get, fault: neuracrafttest.Truncated(400),
-			check: func(t *testing.T, err error) {
-				notRetriedAPIError(400, 400)(t, err)
-				apiErr := requireAPIError(t, err)
-				var syntaxErr *json.SyntaxError
-				assert.ErrorAs(t, apiErr.Err, &syntaxErr)
-				assert.False(t, apiErr.Truncated, "the HTTP body was complete")
-				assert.Equal(t, "Bad Request", apiErr.Message)
-			}},
-		{name: "truncated JSON 502 GET", route: get, fault: neuracrafttest.Truncated(502)},
-		{name: "truncated JSON 500 POST", route: post, fault: neuracrafttest.Truncated(500),
-			check: notRetriedAPIError(500, 500)},
+		{name: "truncated JSON 502 GET", route: labGet, fault: neuracrafttest.Truncated(502)},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			srv := labServer(t)
-			c := newLabClient(t, labOptions{apiKey: srv.APIKey, retry: fastRetry, noKeepAlive: tc.noKeepAlive})
-			srv.Fail(tc.route, 1, tc.fault)
-			method, body, want := "GET", "", http.StatusOK
-			if tc.route == post {
-				method, body, want = "POST", `{"name":"lab"}`, http.StatusCreated
-			}
-
-			status, err := c.send(t.Context(), method, srv.URL+"/pipelines", body, tc.header...)
-			reqs := srv.RequestsFor(tc.route)
-			require.NotEmpty(t, reqs)
-			assert.Equal(t, tc.fault.Kind(), reqs[0].Fault)
-			if tc.check == nil {
-				require.NoError(t, err)
-				assert.Equal(t, want, status)
-				require.Len(t, reqs, 2, "retried once")
-				assert.Empty(t, reqs[1].Fault)
-				assertSameRequestID(t, reqs)
-				return
-			}
-			require.Error(t, err)
-			assert.Len(t, reqs, 1, "not retried")
-			tc.check(t, err)
+			status, reqs, err := sendLabFault(t, tc)
+			require.NoError(t, err)
+			assert.Equal(t, tc.wantStatus(), status)
+			require.Len(t, reqs, 2, "retried once")
+			assert.Empty(t, reqs[1].Fault)
+			assertSameRequestID(t, reqs)
 		})
 	}
+
+	// Faults it does not retry: the error of the one attempt.
+	t.Run("proxy HTML 502 POST", func(t *testing.T) {
+		err := sendLabFaultNotRetried(t, labFault{route: labPost, fault: neuracrafttest.ProxyHTML(502)})
+		apiErr := requireNotRetriedAPIError(t, err, 502, 502)
+		assert.Equal(t, "Bad Gateway", apiErr.Message)
+		assert.NoError(t, apiErr.Err)
+		assert.True(t, neuracraft.IsRetryable(err), "retryable, but not for a POST")
+	})
+	t.Run("plugin not retryable GET", func(t *testing.T) {
+		err := sendLabFaultNotRetried(t, labFault{route: labGet,
+			fault: neuracrafttest.Plugin(500, 8102, "Template invalid", false)})
+		apiErr := requireNotRetriedAPIError(t, err, 500, 8102)
+		assert.True(t, neuracraft.IsPlugin(err))
+		require.NotNil(t, apiErr.RetryHint)
+		assert.False(t, *apiErr.RetryHint)
+		assert.JSONEq(t, `{"plugin_id":"pdf-export","attempt":1}`, string(apiErr.Details))
+	})
+	t.Run("plugin not retryable 503 GET", func(t *testing.T) {
+		err := sendLabFaultNotRetried(t, labFault{route: labGet,
+			fault: neuracrafttest.Plugin(503, 8301, "Channel archived", false)})
+		requireNotRetriedAPIError(t, err, 503, 8301)
+	})
+	t.Run("reset POST", func(t *testing.T) {
+		err := sendLabFaultNotRetried(t, labFault{route: labPost, fault: neuracrafttest.ResetConnection(), noKeepAlive: true})
+		var apiErr *neuracraft.APIError
+		assert.False(t, errors.As(err, &apiErr), "no answer, no APIError")
+		assert.True(t, labIsCut(err), "a connection error: %v", err)
+		assert.True(t, neuracraft.IsRetryable(err), "retryable, but not for a POST")
+		assert.ErrorContains(t, err, "POST /v1/pipelines")
+	})
+	t.Run("truncated JSON 400 GET", func(t *testing.T) {
+		err := sendLabFaultNotRetried(t, labFault{route: labGet, fault: neuracrafttest.Truncated(400)})
+		apiErr := requireNotRetriedAPIError(t, err, 400, 400)
+		var syntaxErr *json.SyntaxError
+		assert.ErrorAs(t, apiErr.Err, &syntaxErr)
+		assert.False(t, apiErr.Truncated, "the HTTP body was complete")
+		assert.Equal(t, "Bad Request", apiErr.Message)
+	})
+	t.Run("truncated JSON 500 POST", func(t *testing.T) {
+		err := sendLabFaultNotRetried(t, labFault{route: labPost, fault: neuracrafttest.Truncated(500)})
+		requireNotRetriedAPIError(t, err, 500, 500)
+	})
+}
+
+// The routes of TestFailureLabFaultMatrix.
+const (
+	labGet  = "GET /pipelines"
+	labPost = "POST /pipelines"
+)
+
+// labFault is one case of TestFailureLabFaultMatrix: one fault on route,
+// then the fake's normal answer.
+type labFault struct {
+	name        string
+	route       string
+	fault       neuracrafttest.Fault
+	header      []string
+	noKeepAlive bool
+}
+
+// wantStatus is the status of the fake's normal answer on tc.route.
+func (tc labFault) wantStatus() int {
+	if tc.route == labPost {
+		return http.StatusCreated
+	}
+	return http.StatusOK
+}
+
+// sendLabFault sends one call with tc.fault on its first attempt and
+// returns the status, the requests the server received and the error,
+// after checking that the first of them met the fault.
+func sendLabFault(t *testing.T, tc labFault) (int, []neuracrafttest.Request, error) {
+	t.Helper()
+	srv := labServer(t)
+	c := newLabClient(t, labOptions{apiKey: srv.APIKey, retry: fastRetry, noKeepAlive: tc.noKeepAlive})
+	srv.Fail(tc.route, 1, tc.fault)
+	method, body := "GET", ""
+	if tc.route == labPost {
+		method, body = "POST", `{"name":"lab"}`
+	}
+	status, err := c.send(t.Context(), method, srv.URL+"/pipelines", body, tc.header...)
+	reqs := srv.RequestsFor(tc.route)
+	require.NotEmpty(t, reqs)
+	assert.Equal(t, tc.fault.Kind(), reqs[0].Fault)
+	return status, reqs, err
+}
+
+// sendLabFaultNotRetried is sendLabFault for a fault that is not retried:
+// it checks that the call failed after one attempt and returns the error.
+func sendLabFaultNotRetried(t *testing.T, tc labFault) error {
+	t.Helper()
+	_, reqs, err := sendLabFault(t, tc)
+	require.Error(t, err)
+	assert.Len(t, reqs, 1, "not retried")
+	return err
+}
+
+// requireNotRetriedAPIError checks that err is the *APIError of one
+// attempt answered status with code, and returns it.
+func requireNotRetriedAPIError(t *testing.T, err error, status int, code neuracraft.Code) *neuracraft.APIError {
+	t.Helper()
+	apiErr := requireAPIError(t, err)
+	assert.Equal(t, status, apiErr.StatusCode)
+	assert.Equal(t, code, apiErr.Code)
+	assert.Equal(t, 1, apiErr.Attempts)
+	return apiErr
 }
