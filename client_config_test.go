@@ -122,6 +122,7 @@ func TestClientUsesOwnHTTPClient(t *testing.T) {
 // TestClientRetryPolicy checks that Client.Retry configures the Transport
 // the Client adds.
 func TestClientRetryPolicy(t *testing.T) {
+	t.Parallel()
 	for _, tt := range []struct {
 		maxAttempts  int
 		wantAttempts int

@@ -69,6 +69,7 @@ func TestClientRefusesPlainHTTP(t *testing.T) {
 // the credentials to a host other than BaseURL's, while a redirect within
 // the API keeps them.
 func TestClientRedirectKeepsCredentials(t *testing.T) {
+	t.Parallel()
 	var mu sync.Mutex
 	received := map[string]http.Header{}
 	record := func(name string) http.Handler {

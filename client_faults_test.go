@@ -214,6 +214,7 @@ func doWithFault(t *testing.T, tt faultCase) (*neuracraft.Response, map[string]a
 // TestClientConcurrent shares one Client among 50 goroutines against the
 // fake server, with about one request in ten answered 503. Run with -race.
 func TestClientConcurrent(t *testing.T) {
+	t.Parallel()
 	const (
 		workers = 50
 		calls   = 3 // per worker: create, read back, list

@@ -21,6 +21,7 @@ import (
 
 // TestClientPathJoining checks how a call's path is joined to BaseURL.
 func TestClientPathJoining(t *testing.T) {
+	t.Parallel()
 	srv, c := newClientServer(t)
 	p := createClientPipeline(t, srv, c, "nightly-etl")
 	tests := []struct {
@@ -58,6 +59,7 @@ func TestClientPathJoining(t *testing.T) {
 // as an ID with a slash made with url.PathEscape, reaches the server as
 // sent and is not turned into two segments.
 func TestClientEscapedPath(t *testing.T) {
+	t.Parallel()
 	var mu sync.Mutex
 	var got []string
 	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -90,6 +92,7 @@ func TestClientEscapedPath(t *testing.T) {
 // TestClientAbsoluteURLElsewhere checks that an absolute URL outside
 // BaseURL is refused before anything is sent.
 func TestClientAbsoluteURLElsewhere(t *testing.T) {
+	t.Parallel()
 	srv, c := newClientServer(t)
 	other := neuracrafttest.NewServer()
 	t.Cleanup(other.Close)
@@ -119,6 +122,7 @@ func TestClientAbsoluteURLElsewhere(t *testing.T) {
 // http(s) URL fails before anything is sent, without printing user
 // information.
 func TestClientInvalidBaseURL(t *testing.T) {
+	t.Parallel()
 	for _, base := range []string{
 		"api.neuracraft.com/v1",
 		"/v1",

@@ -115,6 +115,7 @@ func TestClientSends(t *testing.T) {
 
 // TestClientRequestIDsDiffer checks that two calls get two request IDs.
 func TestClientRequestIDsDiffer(t *testing.T) {
+	t.Parallel()
 	srv, c := newClientServer(t)
 	r1, err := c.Do(t.Context(), "GET", "/pipelines", nil, nil)
 	require.NoError(t, err)
@@ -127,6 +128,7 @@ func TestClientRequestIDsDiffer(t *testing.T) {
 // TestClientEncodingErrorSendsNothing checks that a request body that is
 // not JSON-encodable fails before anything is sent.
 func TestClientEncodingErrorSendsNothing(t *testing.T) {
+	t.Parallel()
 	srv, c := newClientServer(t)
 	_, err := c.Do(t.Context(), "POST", "/pipelines", map[string]any{"name": make(chan int)}, nil)
 	require.Error(t, err)
@@ -139,6 +141,7 @@ func TestClientEncodingErrorSendsNothing(t *testing.T) {
 // TestClientBadSuccessBodies checks success bodies that are not the JSON
 // promised, and bodies that are empty.
 func TestClientBadSuccessBodies(t *testing.T) {
+	t.Parallel()
 	ts, ids := clientOddServer(t)
 	c := &neuracraft.Client{BaseURL: ts.URL + "/v1", APIKey: secretKey}
 

@@ -25,6 +25,7 @@ import (
 // TestClientSuccessCodes covers the 2xx rows of the reference: 200 decoded
 // into a struct, 201 with its Location, 202 with its task ID.
 func TestClientSuccessCodes(t *testing.T) {
+	t.Parallel()
 	t.Run("200 OK", func(t *testing.T) {
 		srv, c := newClientServer(t)
 		want := createClientPipeline(t, srv, c, "nightly-etl")
@@ -218,6 +219,7 @@ func TestClientErrorCodes(t *testing.T) {
 // TestClientRetriedCodes covers the 429, 500 and 503 rows of the
 // reference: what is retried for which method, and what the server saw.
 func TestClientRetriedCodes(t *testing.T) {
+	t.Parallel()
 	get := func(t *testing.T, srv *neuracrafttest.Server, c *neuracraft.Client) (string, any) {
 		return "/pipelines/" + createClientPipeline(t, srv, c, "nightly-etl").ID, nil
 	}
@@ -315,6 +317,7 @@ func TestClientRetriedCodes(t *testing.T) {
 // TestClientCooldown checks that a request held back by the Transport's
 // cooldown after a 429 comes out of Do as a *CooldownError, unsent.
 func TestClientCooldown(t *testing.T) {
+	t.Parallel()
 	srv, c := newClientServer(t)
 	c.Retry = neuracraft.RetryPolicy{MaxAttempts: 1}
 	srv.Fail("GET /pipelines", 1, neuracrafttest.RateLimit("60"))

@@ -38,6 +38,7 @@ var referenceText = []struct {
 }
 
 func TestCodeReference(t *testing.T) {
+	t.Parallel()
 	var order []Code
 	for _, r := range referenceText {
 		order = append(order, r.code)
@@ -54,6 +55,7 @@ func TestCodeReference(t *testing.T) {
 }
 
 func TestCodeOtherStatuses(t *testing.T) {
+	t.Parallel()
 	for _, c := range []Code{402, 409, 422, 502, 504} {
 		t.Run(strconv.Itoa(int(c)), func(t *testing.T) {
 			name := http.StatusText(int(c))
@@ -71,6 +73,7 @@ func TestCodeOtherStatuses(t *testing.T) {
 }
 
 func TestCodeBareNumbers(t *testing.T) {
+	t.Parallel()
 	for _, c := range []Code{-1, 0, 1, 99, 600, 999, 1000, 7999, 9000, 10000} {
 		t.Run(strconv.Itoa(int(c)), func(t *testing.T) {
 			assert.Equal(t, strconv.Itoa(int(c)), c.String(), "String()")
@@ -82,6 +85,7 @@ func TestCodeBareNumbers(t *testing.T) {
 }
 
 func TestCodeUnregisteredPlugin(t *testing.T) {
+	t.Parallel()
 	c := Code(8998) // never registered by any test
 	assert.Equal(t, "8998 Plugin Error", c.String(), "String()")
 	assert.Contains(t, c.Resolution(), "plugin-specific documentation", "the reference's plugin advice")
@@ -90,6 +94,7 @@ func TestCodeUnregisteredPlugin(t *testing.T) {
 }
 
 func TestCodeIsPluginBoundaries(t *testing.T) {
+	t.Parallel()
 	for c, want := range map[Code]bool{
 		0: false, 404: false, 7999: false, 8000: true, 8001: true, 8102: true, 8998: true, 8999: true, 9000: false, -8000: false,
 	} {
@@ -113,6 +118,7 @@ var sentinels = []struct {
 }
 
 func TestCodeIsSentinel(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		code Code
 		want string // name of the one sentinel that matches, or ""
@@ -141,6 +147,7 @@ func TestCodeIsSentinel(t *testing.T) {
 }
 
 func TestCodeAsErrorTarget(t *testing.T) {
+	t.Parallel()
 	err := fmt.Errorf("loading pipeline: %w", CodeNotFound)
 	for _, tt := range []struct {
 		target error
@@ -165,6 +172,7 @@ func TestCodeAsErrorTarget(t *testing.T) {
 // the reference map holds it: the header, the separator, then one row per
 // code of referenceOrder, `| code | Name | Description | Resolution |`.
 func TestREADMECodeTable(t *testing.T) {
+	t.Parallel()
 	const (
 		header    = "| Code | Name | Description | Resolution |"
 		separator = "|---|---|---|---|"

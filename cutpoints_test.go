@@ -62,6 +62,7 @@ func TestCutInsideResponseHead(t *testing.T) {
 // other SDKs retry (aws-sdk-go-v2: net.ErrClosed and any dial error), as
 // IsRetryable's doc comment decides them.
 func TestConnectionFailureDecisions(t *testing.T) {
+	t.Parallel()
 	dial := func(err error) error { return &net.OpError{Op: "dial", Net: "tcp", Err: err} }
 	tests := []struct {
 		name string
@@ -92,6 +93,7 @@ func TestConnectionFailureDecisions(t *testing.T) {
 // TestDialErrorsForReal dials a closed port (refused: retryable) and a
 // malformed address (not retryable) through http.Transport.
 func TestDialErrorsForReal(t *testing.T) {
+	t.Parallel()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
 	addr := ln.Addr().String()
@@ -115,6 +117,7 @@ func TestDialErrorsForReal(t *testing.T) {
 // TestNilResponseFromBase: a Base that breaks the RoundTripper contract
 // with (nil, nil) gets an error naming it, not a panic, and no retry.
 func TestNilResponseFromBase(t *testing.T) {
+	t.Parallel()
 	calls := 0
 	tr := &Transport{Base: roundTripFunc(func(*http.Request) (*http.Response, error) {
 		calls++
@@ -138,6 +141,7 @@ func TestNilResponseFromBase(t *testing.T) {
 // TestResponseWithErrorFromBase: a Base that returns a response and an
 // error has the response's body closed.
 func TestResponseWithErrorFromBase(t *testing.T) {
+	t.Parallel()
 	body := &closeTracker{Reader: strings.NewReader("x")}
 	tr := &Transport{Base: roundTripFunc(func(*http.Request) (*http.Response, error) {
 		return &http.Response{StatusCode: 200, Body: body}, errors.New("both")
@@ -153,6 +157,7 @@ func TestResponseWithErrorFromBase(t *testing.T) {
 // TestHTTP2ResetCodes pins the stream-reset codes that are retryable, on
 // a value of the shape net/http converts its stream errors into.
 func TestHTTP2ResetCodes(t *testing.T) {
+	t.Parallel()
 	names := map[uint32]string{0x0: "NO_ERROR", 0x1: "PROTOCOL_ERROR", 0x2: "INTERNAL_ERROR",
 		0x3: "FLOW_CONTROL_ERROR", 0x4: "SETTINGS_TIMEOUT", 0x5: "STREAM_CLOSED", 0x6: "FRAME_SIZE_ERROR",
 		0x7: "REFUSED_STREAM", 0x8: "CANCEL", 0x9: "COMPRESSION_ERROR", 0xa: "CONNECT_ERROR",

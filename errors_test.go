@@ -24,6 +24,7 @@ import (
 )
 
 func TestAPIErrorUnwrap(t *testing.T) {
+	t.Parallel()
 	apiErr := apiErrorFor(t, 500, string(readErrorFile(t, "truncated.json")), "Content-Type", "application/json")
 	var syntaxErr *json.SyntaxError
 	assert.True(t, errors.As(apiErr, &syntaxErr), "errors.As(%v, *json.SyntaxError) = false; Err = %v", apiErr, apiErr.Err)
@@ -32,6 +33,7 @@ func TestAPIErrorUnwrap(t *testing.T) {
 }
 
 func TestAPIErrorError(t *testing.T) {
+	t.Parallel()
 	const api = "https://api.neuracraft.com/v1"
 	tests := []struct {
 		name string
@@ -84,6 +86,7 @@ func TestAPIErrorError(t *testing.T) {
 }
 
 func TestAPIErrorErrorNeverPanics(t *testing.T) {
+	t.Parallel()
 	for _, e := range []*APIError{
 		{},
 		{StatusCode: 500},
@@ -105,6 +108,7 @@ func TestAPIErrorErrorNeverPanics(t *testing.T) {
 // carry them and checks that no way of printing or logging the error shows
 // one.
 func TestAPIErrorHoldsNoSecrets(t *testing.T) {
+	t.Parallel()
 	secrets := []string{"sk_secret", "nc_secret", "pw_secret", "k_secret", "t_secret", "user:"}
 	resp := withRequest(t, newErrorResponse(401, string(readErrorFile(t, "invalid_api_key.json")),
 		"Content-Type", "application/json", "X-Request-ID", "req_auth_1"),
@@ -157,6 +161,7 @@ func TestAPIErrorHoldsNoSecrets(t *testing.T) {
 }
 
 func TestAPIErrorLogValue(t *testing.T) {
+	t.Parallel()
 	full := mustAPIError(t, withRequest(t, newErrorResponse(429,
 		`{"error":{"code":"rate_limited","message":"Rate limit exceeded for workspace ws_42."}}`,
 		"X-Request-ID", "req_rl", "Retry-After", "30"),
@@ -189,6 +194,7 @@ func TestAPIErrorLogValue(t *testing.T) {
 }
 
 func TestAPIErrorIsSentinels(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		status int
 		body   string
@@ -223,6 +229,7 @@ func TestAPIErrorIsSentinels(t *testing.T) {
 }
 
 func TestAPIErrorIsCode(t *testing.T) {
+	t.Parallel()
 	apiErr := apiErrorFor(t, 500, string(readErrorFile(t, "plugin_8102.json")))
 	tests := []struct {
 		target error
@@ -258,6 +265,7 @@ func TestAPIErrorIsCode(t *testing.T) {
 }
 
 func TestCooldownErrorMatchesRateLimited(t *testing.T) {
+	t.Parallel()
 	cooldown := &CooldownError{Method: "POST", URL: "https://api.neuracraft.com/v1/pipelines/pipe_1/run",
 		RequestID: "req_c", Host: "api.neuracraft.com", Cause: CodeServiceUnavailable, RetryAfter: 5 * time.Second}
 	for how, err := range wrappings(cooldown) {

@@ -24,6 +24,7 @@ import (
 )
 
 func TestFromResponseTestdata(t *testing.T) {
+	t.Parallel()
 	const specMessage = "PDF Export Plugin: Failed to generate document due to invalid template."
 	longMessage := []rune(bodyMessage(t, "long_message.json"))
 	tests := []struct {
@@ -113,6 +114,7 @@ func TestFromResponseTestdata(t *testing.T) {
 // with many statuses: always an *APIError with the whole body and a clean
 // one-line message.
 func TestFromResponseEveryPayload(t *testing.T) {
+	t.Parallel()
 	entries, err := os.ReadDir(filepath.Join("testdata", "errors"))
 	require.NoError(t, err, err)
 	require.False(t, len(entries) < 20, "testdata/errors holds %d files, want the full set", len(entries))
@@ -134,6 +136,7 @@ func TestFromResponseEveryPayload(t *testing.T) {
 // ellipsis, wherever the text's spaces fall. The payloads have a space
 // exactly at the cut.
 func TestFromResponseCutsLongText(t *testing.T) {
+	t.Parallel()
 	longReason := strings.Repeat("r", 63) + " " + strings.Repeat("s", 500)
 	tests := []struct {
 		name   string
@@ -161,11 +164,13 @@ func TestFromResponseCutsLongText(t *testing.T) {
 }
 
 func TestFromResponseNil(t *testing.T) {
+	t.Parallel()
 	err := FromResponse(nil)
 	assert.NotNil(t, err, "FromResponse(nil) = nil, want an error")
 }
 
 func TestFromResponseBelow400LeavesBody(t *testing.T) {
+	t.Parallel()
 	const payload = `{"id":"pipe_abc123","created_at":"2025-11-26T14:00:00Z"}`
 	for _, status := range []int{100, 101, 200, 201, 202, 204, 301, 302, 304, 307, 399} {
 		body := &recordingBody{r: strings.NewReader(payload)}
@@ -180,6 +185,7 @@ func TestFromResponseBelow400LeavesBody(t *testing.T) {
 }
 
 func TestFromResponseClosesBody(t *testing.T) {
+	t.Parallel()
 	for _, status := range []int{400, 401, 404, 429, 500, 502, 503, 504} {
 		for _, payload := range []string{"", `{"error":{"code":"not_found","message":"gone"}}`, "<html>bad gateway</html>"} {
 			body := &recordingBody{r: strings.NewReader(payload)}
@@ -197,6 +203,7 @@ func TestFromResponseClosesBody(t *testing.T) {
 }
 
 func TestFromResponseBoundedRead(t *testing.T) {
+	t.Parallel()
 	const (
 		size    = 50 << 20 // 50 MiB
 		maxRead = defaultMaxErrorBody + 1 + 256<<10
@@ -222,6 +229,7 @@ func TestFromResponseBoundedRead(t *testing.T) {
 }
 
 func TestFromResponseBodyAtLimit(t *testing.T) {
+	t.Parallel()
 	for _, n := range []int{defaultMaxErrorBody - 1, defaultMaxErrorBody, defaultMaxErrorBody + 1, defaultMaxErrorBody + 1000} {
 		body := strings.Repeat("x", n)
 		apiErr := apiErrorFor(t, 503, body, "Content-Type", "text/plain")
@@ -233,6 +241,7 @@ func TestFromResponseBodyAtLimit(t *testing.T) {
 }
 
 func TestFromResponseReadError(t *testing.T) {
+	t.Parallel()
 	partial := `{"error":{"code":"not_fo`
 	body := &recordingBody{r: io.MultiReader(strings.NewReader(partial), iotest.ErrReader(io.ErrUnexpectedEOF))}
 	resp := newErrorResponse(404, "", "X-Request-ID", "req_cut")
@@ -246,6 +255,7 @@ func TestFromResponseReadError(t *testing.T) {
 }
 
 func TestFromResponseRequestID(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name      string
 		respID    string
@@ -279,6 +289,7 @@ func TestFromResponseRequestID(t *testing.T) {
 // TestFromResponseIgnoresSuccessCodesInBody: a failure's body code is taken
 // only when it is a failure status or a plugin code.
 func TestFromResponseIgnoresSuccessCodesInBody(t *testing.T) {
+	t.Parallel()
 	for _, code := range []string{"200", `"201"`, "302", "100"} {
 		err := FromResponse(&http.Response{StatusCode: 500, Header: http.Header{},
 			Body: io.NopCloser(strings.NewReader(`{"error":{"code":` + code + `,"message":"x"}}`))})

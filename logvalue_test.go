@@ -22,6 +22,7 @@ import (
 // APIError's fields with a redacted URL, where slog.Any of the error
 // itself logs *url.Error's text with the secret query value.
 func TestLogValueWrapClient(t *testing.T) {
+	t.Parallel()
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("X-Request-ID", "req_42")
 		w.Header().Set("Content-Type", "application/json")
@@ -59,6 +60,7 @@ func TestLogValueWrapClient(t *testing.T) {
 // TestLogValueNetworkError: a network failure through a wrapped client
 // logs as the RequestError's fields.
 func TestLogValueNetworkError(t *testing.T) {
+	t.Parallel()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
 	addr := ln.Addr().String()
@@ -85,6 +87,7 @@ func TestLogValueNetworkError(t *testing.T) {
 }
 
 func TestLogValueCooldownAndForeign(t *testing.T) {
+	t.Parallel()
 	cd := &CooldownError{Method: "GET", URL: "https://api.neuracraft.com/v1/pipelines", RequestID: "req_1",
 		Host: "api.neuracraft.com", Cause: 429, RetryAfter: 2 * time.Second}
 	got, _ := logJSON(t, LogValue(&url.Error{Op: "Get", URL: "https://api.neuracraft.com/v1/pipelines", Err: cd}))
@@ -112,6 +115,7 @@ func TestLogValueCooldownAndForeign(t *testing.T) {
 }
 
 func TestLogValueCapsText(t *testing.T) {
+	t.Parallel()
 	v := LogValue(errors.New(strings.Repeat("é", 5000)))
 	assert.Len(t, []rune(v.String()), maxLogText+1) // and an ellipsis
 	assert.Equal(t, 1024, maxLogText, "the README says 1024")

@@ -18,6 +18,7 @@ import (
 )
 
 func TestPluginCode(t *testing.T) {
+	t.Parallel()
 	for id, want := range map[int]Code{0: 8000, 1: 8001, 102: 8102, 999: 8999} {
 		got, err := PluginCode(id)
 		require.NoError(t, err, "PluginCode(%d) = %d, %v; want %d, nil", id, int(got), err, int(want))
@@ -34,6 +35,7 @@ func TestPluginCode(t *testing.T) {
 }
 
 func TestPluginCodeOutOfRange(t *testing.T) {
+	t.Parallel()
 	for _, id := range []int{-1, 1000, -8102, 8102, 1 << 40} {
 		c, err := PluginCode(id)
 		if !assert.Error(t, err, "PluginCode(%d) = %d", id, int(c)) {
@@ -45,6 +47,7 @@ func TestPluginCodeOutOfRange(t *testing.T) {
 }
 
 func TestPluginIDNotPlugin(t *testing.T) {
+	t.Parallel()
 	for _, c := range []Code{0, 404, 7999, 9000, -8102} {
 		id, ok := c.PluginID()
 		assert.False(t, ok, "Code(%d).PluginID()", int(c))

@@ -15,6 +15,7 @@ import (
 // them on a redirect within the origin, and still runs the caller's own
 // redirect policy.
 func TestWrapClientKeepsCredentialsHome(t *testing.T) {
+	t.Parallel()
 	var log headerLog
 	elsewhere := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		log.record(r)
@@ -74,6 +75,7 @@ func TestWrapClientKeepsCredentialsHome(t *testing.T) {
 // TestWrapClientDefaultRedirectLimit: with no policy of the caller's, the
 // wrapped client stops after 10 redirects like net/http's default.
 func TestWrapClientDefaultRedirectLimit(t *testing.T) {
+	t.Parallel()
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, "/loop", http.StatusFound)
 	}))
@@ -84,6 +86,7 @@ func TestWrapClientDefaultRedirectLimit(t *testing.T) {
 }
 
 func TestSameOriginAndIsUnder(t *testing.T) {
+	t.Parallel()
 	base := mustURL(t, "https://api.neuracraft.com/v1")
 	tests := []struct {
 		target      string
@@ -109,6 +112,7 @@ func TestSameOriginAndIsUnder(t *testing.T) {
 // TestClientCredentialsOnlyUnderBaseURL: a same-host redirect outside the
 // base path carries no credentials; one within it does.
 func TestClientCredentialsOnlyUnderBaseURL(t *testing.T) {
+	t.Parallel()
 	var log headerLog
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		log.record(r)

@@ -15,6 +15,7 @@ import (
 // cleaned and capped whether it comes from a custom Base's response or
 // from the caller's own request header (which is still sent as is).
 func TestTransportCleansRequestIDs(t *testing.T) {
+	t.Parallel()
 	hostile := "req_1\r\nlevel=ERROR msg=forged\x1b[31m\u0085" + strings.Repeat("x", 1<<20)
 	var sent string
 	tr := &Transport{Retry: RetryPolicy{MaxAttempts: 1}, Base: roundTripFunc(func(req *http.Request) (*http.Response, error) {

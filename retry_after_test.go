@@ -16,6 +16,7 @@ import (
 )
 
 func TestParseRetryAfter(t *testing.T) {
+	t.Parallel()
 	now := time.Date(2025, 11, 26, 14, 0, 0, 0, time.UTC)
 	const maxDur = time.Duration(math.MaxInt64)
 	tests := []struct {
@@ -49,6 +50,7 @@ func TestParseRetryAfter(t *testing.T) {
 }
 
 func TestFromResponseRetryAfter(t *testing.T) {
+	t.Parallel()
 	now := time.Now()
 	tests := []struct {
 		header   string

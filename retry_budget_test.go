@@ -268,6 +268,7 @@ func TestTransportCooldown(t *testing.T) {
 }
 
 func TestReleaseGap(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct{ span, want time.Duration }{
 		{500 * time.Millisecond, 5 * time.Millisecond}, // an HTTP-date close to now
 		{time.Second, 10 * time.Millisecond},

@@ -28,6 +28,7 @@ import (
 )
 
 func TestTransportSuccessPassesThrough(t *testing.T) {
+	t.Parallel()
 	body := &closeTracker{Reader: strings.NewReader(`{"id":"pipe_1"}`)}
 	base := roundTripFunc(func(req *http.Request) (*http.Response, error) {
 		return &http.Response{StatusCode: 200, Header: http.Header{}, Body: body, Request: req}, nil
@@ -176,6 +177,7 @@ func TestTransportBackoffTiming(t *testing.T) {
 }
 
 func TestBackoff(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		base, max time.Duration
 		n         int
@@ -356,6 +358,7 @@ func TestWrapClient(t *testing.T) {
 }
 
 func TestTransportErrorThroughClient(t *testing.T) {
+	t.Parallel()
 	base := &scriptBase{steps: []step{answer(404, "X-Request-ID", "req_abc123")}}
 	c := WrapClient(&http.Client{Transport: base})
 	_, err := c.Get("https://api.neuracraft.com/v1/pipelines/pipe_1?token=t_secret")
@@ -369,6 +372,7 @@ func TestTransportErrorThroughClient(t *testing.T) {
 }
 
 func TestTransportNoRequestURL(t *testing.T) {
+	t.Parallel()
 	body := &closeTracker{Reader: strings.NewReader("x")}
 	_, err := (&Transport{}).RoundTrip(&http.Request{Method: "POST", Body: body})
 	require.Error(t, err)

@@ -94,6 +94,7 @@ func TestIsRetryable(t *testing.T) {
 // (here ResponseHeaderTimeout) match context.DeadlineExceeded, but it is a
 // timeout of one attempt and retryable; the caller's deadline is not.
 func TestIsRetryableAttemptTimeouts(t *testing.T) {
+	t.Parallel()
 	tr := &http.Transport{ResponseHeaderTimeout: 50 * time.Millisecond}
 	defer tr.CloseIdleConnections()
 	stall := make(chan struct{}) // the server sends no headers until closed

@@ -17,6 +17,7 @@ import (
 )
 
 func TestRunUnmarshal(t *testing.T) {
+	t.Parallel()
 	started, completed := mustTime(t, "2023-11-15T10:00:00Z"), mustTime(t, "2023-11-15T10:00:04Z")
 	tests := []struct {
 		name string
@@ -95,6 +96,7 @@ func TestRunUnmarshal(t *testing.T) {
 }
 
 func TestRunUnmarshalReplaces(t *testing.T) {
+	t.Parallel()
 	run := Run{ID: "run_old", Status: "failed", Error: &RunError{Message: "old"}, Output: json.RawMessage(`1`)}
 	require.NoError(t, json.Unmarshal([]byte(`{"id":"run_new","status":"running"}`), &run))
 	require.Empty(t, cmp.Diff(Run{ID: "run_new", Status: "running"}, run))
@@ -105,6 +107,7 @@ func TestRunUnmarshalReplaces(t *testing.T) {
 }
 
 func TestRunUnmarshalNotAnObject(t *testing.T) {
+	t.Parallel()
 	for _, doc := range []string{`[]`, `"run_1"`, `5`, `true`, `[{"id":"run_1"}]`} {
 		var run Run
 		err := json.Unmarshal([]byte(doc), &run)
@@ -116,6 +119,7 @@ func TestRunUnmarshalNotAnObject(t *testing.T) {
 }
 
 func TestRunDone(t *testing.T) {
+	t.Parallel()
 	for status, want := range map[string]bool{
 		"completed": true, "failed": true, "cancelled": true, "canceled": true,
 		"COMPLETED": true, " Failed ": true, "Cancelled": true,

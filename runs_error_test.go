@@ -24,6 +24,7 @@ import (
 // as one line, Message at 300 characters like APIError.Message, Reason at
 // 64, IDs at 128, Stack at 50 entries.
 func TestRunErrorTextIsCleanedAndCapped(t *testing.T) {
+	t.Parallel()
 	long := strings.Repeat("x", 1000)
 	frames := make([]string, 60)
 	for i := range frames {
@@ -122,6 +123,7 @@ func TestRunErrorError(t *testing.T) {
 }
 
 func TestRunErrorLogValue(t *testing.T) {
+	t.Parallel()
 	var buf strings.Builder
 	logger := slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{
 		ReplaceAttr: func(_ []string, a slog.Attr) slog.Attr {

@@ -17,6 +17,7 @@ import (
 )
 
 func TestStartRun(t *testing.T) {
+	t.Parallel()
 	srv, c, pid := newRunServer(t)
 
 	run, err := c.StartRun(t.Context(), pid, map[string]any{"invoice": "inv_42"})
@@ -39,6 +40,7 @@ func TestStartRun(t *testing.T) {
 }
 
 func TestStartRunWithoutRunID(t *testing.T) {
+	t.Parallel()
 	base := &runBase{answers: []runAnswer{{status: 202, body: `{"status":"queued"}`}}}
 	_, err := base.client(nil).StartRun(t.Context(), "pipe_1", nil)
 	require.EqualError(t, err, "neuracraft: POST /v1/pipelines/pipe_1/run: 202 Accepted: the answer names no run (request req_1)")
@@ -51,6 +53,7 @@ func TestStartRunWithoutRunID(t *testing.T) {
 }
 
 func TestRunCallsRefuseInvalidIDs(t *testing.T) {
+	t.Parallel()
 	srv, c, _ := newRunServer(t)
 	before := len(srv.Requests())
 	for _, id := range []string{"", ".", ".."} {
@@ -67,6 +70,7 @@ func TestRunCallsRefuseInvalidIDs(t *testing.T) {
 }
 
 func TestRunIDIsOnePathSegment(t *testing.T) {
+	t.Parallel()
 	srv, c, _ := newRunServer(t)
 	_, err := c.GetRun(t.Context(), "run_1/cancel?x=1")
 	require.ErrorIs(t, err, ErrNotFound)
@@ -77,6 +81,7 @@ func TestRunIDIsOnePathSegment(t *testing.T) {
 }
 
 func TestGetRun(t *testing.T) {
+	t.Parallel()
 	srv, c, pid := newRunServer(t)
 	srv.ScriptRuns(pid, neuracrafttest.RunFailed(8102, specRunMessage).WithPluginID("pdf-export-1"))
 	started, err := c.StartRun(t.Context(), pid, nil)
@@ -99,6 +104,7 @@ func TestGetRun(t *testing.T) {
 }
 
 func TestCancelRun(t *testing.T) {
+	t.Parallel()
 	srv, c, pid := newRunServer(t)
 	srv.ScriptRuns(pid, neuracrafttest.RunCompleted(nil).WithPolls("running", 100))
 	started, err := c.StartRun(t.Context(), pid, nil)

@@ -21,6 +21,7 @@ import (
 
 // TestWaitRunEnds runs each kind of end on the fake server.
 func TestWaitRunEnds(t *testing.T) {
+	t.Parallel()
 	t.Run("completed, default script", func(t *testing.T) {
 		run, _, err := waitRunEnd(t, runEnd{wantPolls: 3})
 		require.NoError(t, err)
@@ -110,6 +111,7 @@ func waitRunEnd(t *testing.T, tt runEnd) (*Run, string, error) {
 // TestWaitRunPollFailures: an error that outlasts the Transport's
 // retries ends the wait, returned as it is, with the last run read.
 func TestWaitRunPollFailures(t *testing.T) {
+	t.Parallel()
 	t.Run("non-retryable", func(t *testing.T) {
 		srv, c, pid := newRunServer(t)
 		started, err := c.StartRun(t.Context(), pid, nil)
@@ -209,6 +211,7 @@ func TestWaitRunIgnoresUnusableRetryAfter(t *testing.T) {
 // TestPollDelay holds the documented numbers: up to 1 s after the first
 // poll, doubling, capped at 30 s; a Retry-After up to 60 s.
 func TestPollDelay(t *testing.T) {
+	t.Parallel()
 	near1 := 1 - 1e-9
 	c := &Client{}
 	tests := []struct {

@@ -14,6 +14,7 @@ import (
 )
 
 func TestTokenEndpointIssuesScopedTokens(t *testing.T) {
+	t.Parallel()
 	srv := NewServer()
 	defer srv.Close()
 	form := url.Values{"grant_type": {"client_credentials"}, "client_id": {srv.ClientID},
@@ -42,6 +43,7 @@ func TestTokenEndpointIssuesScopedTokens(t *testing.T) {
 }
 
 func TestTokenEndpointFailures(t *testing.T) {
+	t.Parallel()
 	srv := NewServer()
 	defer srv.Close()
 	srv.AddClient("reader", "reader-secret", "pipeline:read")
@@ -109,6 +111,7 @@ func TestTokenEndpointFailures(t *testing.T) {
 // TestIssuedTokensExpire: a token is accepted until its lifetime ends,
 // then answered 401 invalid_token naming the expiry.
 func TestIssuedTokensExpire(t *testing.T) {
+	t.Parallel()
 	srv := NewServer()
 	defer srv.Close()
 	var mu sync.Mutex
@@ -144,6 +147,7 @@ func TestIssuedTokensExpire(t *testing.T) {
 // endpoint over HTTPS with HTTP/2 to the client it returns; a
 // ResetConnection fault resets the stream.
 func TestTLSServerSpeaksHTTP2(t *testing.T) {
+	t.Parallel()
 	srv := NewTLSServer()
 	defer srv.Close()
 	require.True(t, strings.HasPrefix(srv.URL, "https://127.0.0.1:"), srv.URL)

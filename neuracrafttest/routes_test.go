@@ -13,6 +13,7 @@ import (
 )
 
 func TestCreatePipeline(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 
 	r := e.do("POST", "/pipelines", strings.NewReader(`{"name":"nightly","schedule":"@daily","id":"forged"}`))
@@ -62,6 +63,7 @@ func TestCreatePipeline(t *testing.T) {
 }
 
 func TestGetAndDeletePipeline(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	id := e.createPipeline("a")
 
@@ -86,6 +88,7 @@ func TestGetAndDeletePipeline(t *testing.T) {
 }
 
 func TestListPipelines(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	var ids []string
 	for i := range 105 {
@@ -128,6 +131,7 @@ func TestListPipelines(t *testing.T) {
 }
 
 func TestPlugins(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 
 	r := e.do("GET", "/plugins", nil)

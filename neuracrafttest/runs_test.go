@@ -12,6 +12,7 @@ import (
 
 // TestRunDocument: the default run, read as the API's run document.
 func TestRunDocument(t *testing.T) {
+	t.Parallel()
 	e := newRunEnv(t)
 	rid := e.start(e.pid)
 	var startedAt string
@@ -50,6 +51,7 @@ func TestRunDocument(t *testing.T) {
 // TestRunScripts: each script's runs read back what it says, poll after
 // poll.
 func TestRunScripts(t *testing.T) {
+	t.Parallel()
 	type read struct {
 		status     string
 		retryAfter string
@@ -115,6 +117,7 @@ func TestRunScripts(t *testing.T) {
 
 // TestRunScriptIsAValue: With... return copies; a script may be reused.
 func TestRunScriptIsAValue(t *testing.T) {
+	t.Parallel()
 	base := RunCompleted(nil).WithPolls("queued", 1)
 	a := base.WithPolls("running", 1)
 	b := base.WithPolls("paused", 1).WithRetryAfter("5")
@@ -140,6 +143,7 @@ func TestRunScriptIsAValue(t *testing.T) {
 }
 
 func TestScriptRuns(t *testing.T) {
+	t.Parallel()
 	e := newRunEnv(t)
 	other := e.createPipeline("b")
 	third := e.createPipeline("c")
@@ -161,6 +165,7 @@ func TestScriptRuns(t *testing.T) {
 }
 
 func TestRunCancel(t *testing.T) {
+	t.Parallel()
 	e := newRunEnv(t)
 	t.Run("while queued", func(t *testing.T) {
 		rid := e.start(e.pid)
@@ -208,6 +213,7 @@ func TestRunCancel(t *testing.T) {
 }
 
 func TestRunRouteErrors(t *testing.T) {
+	t.Parallel()
 	e := newRunEnv(t)
 	tests := []struct {
 		name   string
@@ -237,6 +243,7 @@ func TestRunRouteErrors(t *testing.T) {
 }
 
 func TestRunScriptPanics(t *testing.T) {
+	t.Parallel()
 	srv := NewServer()
 	defer srv.Close()
 	tests := []struct {

@@ -16,6 +16,7 @@ import (
 )
 
 func TestNewServer(t *testing.T) {
+	t.Parallel()
 	srv := NewServer()
 	u, err := url.Parse(srv.URL)
 	require.NoError(t, err)
@@ -32,6 +33,7 @@ func TestNewServer(t *testing.T) {
 }
 
 func TestAuth(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	e.srv.AddAPIKey("key_read", "pipeline:read")
 	e.srv.AddAPIKey("key_none")
@@ -90,6 +92,7 @@ func TestAuth(t *testing.T) {
 // TestRouteScopes checks that each route needs exactly its documented
 // scope.
 func TestRouteScopes(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	scopes := []string{"pipeline:read", "pipeline:write", "workflow:execute", "plugin:manage"}
 	for _, d := range routeDefs {
@@ -116,6 +119,7 @@ func TestRouteScopes(t *testing.T) {
 }
 
 func TestRouting(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	tests := []struct {
 		method string
@@ -197,6 +201,7 @@ func TestRequestID(t *testing.T) {
 }
 
 func TestFailQueue(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name  string
 		setup func(s *Server)
@@ -269,6 +274,7 @@ func TestFailQueue(t *testing.T) {
 }
 
 func TestFailPanics(t *testing.T) {
+	t.Parallel()
 	srv := NewServer()
 	defer srv.Close()
 	tests := []struct {
@@ -290,6 +296,7 @@ func TestFailPanics(t *testing.T) {
 }
 
 func TestFaultSkipsAuthAndState(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	e.srv.Fail("POST /pipelines", 1, Error(500, "internal_error", "boom"))
 	e.srv.Fail("POST /pipelines", 1, RateLimit("3"))
@@ -316,6 +323,7 @@ func TestFaultSkipsAuthAndState(t *testing.T) {
 }
 
 func TestRequests(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	e.srv.Fail("GET /pipelines/{id}", 1, ProxyHTML(502))
 
@@ -361,6 +369,7 @@ func TestRequests(t *testing.T) {
 }
 
 func TestRequestBodyLimits(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	const hundredMiB = 100 << 20
 
@@ -390,6 +399,7 @@ func (zeros) Read(p []byte) (int, error) {
 }
 
 func TestConcurrency(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	const workers = 24
 	e.srv.Fail("GET /plugins", 10, Error(503, "service_unavailable", "down"))
