@@ -45,15 +45,7 @@ func TestCutInsideResponseHead(t *testing.T) {
 			require.NoError(t, err, "GET cut after %d bytes was not retried", n)
 			_ = resp.Body.Close()
 			assert.Equal(t, int32(2), srv.hits.Load())
-
-			srv.hits.Store(0)
-			post, err := http.NewRequest("POST", srv.url(), strings.NewReader(`{"name":"x"}`))
-			require.NoError(t, err)
-			_, err = tr.RoundTrip(post)
-			require.Error(t, err)
-			assert.True(t, IsRetryable(err), "the cut is transient: %v", err)
-			assert.False(t, DefaultShouldRetry(post, err))
-			assert.Equal(t, int32(1), srv.hits.Load(), "POST sent twice")
+			assertPOSTSentOnce(t, tr, srv.url(), &srv.hits)
 		})
 	}
 }

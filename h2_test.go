@@ -248,14 +248,7 @@ func TestHTTP2ResetsAndGoAway(t *testing.T) {
 			_ = resp.Body.Close()
 			assert.Equal(t, "HTTP/2.0", resp.Proto)
 			assert.Equal(t, int32(2), srv.hits.Load())
-
-			srv.hits.Store(0)
-			post, err := http.NewRequest("POST", srv.url(), strings.NewReader(`{"name":"x"}`))
-			require.NoError(t, err)
-			_, err = tr.RoundTrip(post)
-			require.Error(t, err)
-			assert.True(t, IsRetryable(err), "%v", err)
-			assert.Equal(t, int32(1), srv.hits.Load(), "POST sent twice")
+			assertPOSTSentOnce(t, tr, srv.url(), &srv.hits)
 		})
 	}
 }

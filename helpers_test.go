@@ -586,3 +586,19 @@ func assertCleanID(t *testing.T, id string) {
 	assert.NotContains(t, id, "\u0085")
 	assert.LessOrEqual(t, len(id), maxHeaderValue)
 }
+
+// assertPOSTSentOnce sends a POST through tr to url, where the server
+// fails it the way it failed the GET before, and checks that the failure
+// is transient but the POST was sent only once: hits counts the
+// server's requests.
+func assertPOSTSentOnce(t *testing.T, tr http.RoundTripper, url string, hits *atomic.Int32) {
+	t.Helper()
+	hits.Store(0)
+	post, err := http.NewRequest("POST", url, strings.NewReader(`{"name":"x"}`))
+	require.NoError(t, err)
+	_, err = tr.RoundTrip(post)
+	require.Error(t, err)
+	assert.True(t, IsRetryable(err), "the failure is transient: %v", err)
+	assert.False(t, DefaultShouldRetry(post, err), "a POST is not sent again")
+	assert.Equal(t, int32(1), hits.Load(), "POST sent twice")
+}
