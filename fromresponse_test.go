@@ -105,7 +105,7 @@ func TestFromResponseTestdata(t *testing.T) {
 			assert.Empty(t, cmp.Diff(resp.Header, apiErr.Header), "Header (-response +APIError)")
 			require.Empty(t, apiErr.Method, "Method, URL, Attempts = %q, %q, %d for a response without request; want zero", apiErr.Method, apiErr.URL, apiErr.Attempts)
 			require.Empty(t, apiErr.URL, "Method, URL, Attempts = %q, %q, %d for a response without request; want zero", apiErr.Method, apiErr.URL, apiErr.Attempts)
-			assert.EqualValues(t, 0, apiErr.Attempts, "Method, URL, Attempts = %q, %q, %d for a response without request; want zero", apiErr.Method, apiErr.URL, apiErr.Attempts)
+			assert.Zero(t, apiErr.Attempts, "Method, URL, Attempts = %q, %q, %d for a response without request; want zero", apiErr.Method, apiErr.URL, apiErr.Attempts)
 		})
 	}
 }
@@ -176,8 +176,8 @@ func TestFromResponseBelow400LeavesBody(t *testing.T) {
 		body := &recordingBody{r: strings.NewReader(payload)}
 		resp := &http.Response{StatusCode: status, Header: http.Header{}, Body: body, ContentLength: int64(len(payload))}
 		assert.NoError(t, FromResponse(resp), "FromResponse(%d)", status)
-		require.EqualValues(t, 0, body.read, "FromResponse(%d) read %d bytes and closed the body %d times; want neither", status, body.read, body.closed)
-		assert.EqualValues(t, 0, body.closed, "FromResponse(%d) read %d bytes and closed the body %d times; want neither", status, body.read, body.closed)
+		require.Zero(t, body.read, "FromResponse(%d) read %d bytes and closed the body %d times; want neither", status, body.read, body.closed)
+		assert.Zero(t, body.closed, "FromResponse(%d) read %d bytes and closed the body %d times; want neither", status, body.read, body.closed)
 		got, err := io.ReadAll(resp.Body)
 		assert.NoError(t, err, "after FromResponse(%d), reading the body", status)
 		assert.Equal(t, payload, string(got), "after FromResponse(%d), the body", status)

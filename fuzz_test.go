@@ -79,8 +79,8 @@ func FuzzFromResponse(f *testing.F) {
 		err = FromResponse(resp)
 		if status < 400 {
 			require.NoError(t, err, "status %d: FromResponse = %v, read %d bytes, closed %d times; want nil, 0, 0", status, err, rb.read, rb.closed)
-			require.EqualValues(t, 0, rb.read, "status %d: FromResponse = %v, read %d bytes, closed %d times; want nil, 0, 0", status, err, rb.read, rb.closed)
-			require.EqualValues(t, 0, rb.closed, "status %d: FromResponse = %v, read %d bytes, closed %d times; want nil, 0, 0", status, err, rb.read, rb.closed)
+			require.Zero(t, rb.read, "status %d: FromResponse = %v, read %d bytes, closed %d times; want nil, 0, 0", status, err, rb.read, rb.closed)
+			require.Zero(t, rb.closed, "status %d: FromResponse = %v, read %d bytes, closed %d times; want nil, 0, 0", status, err, rb.read, rb.closed)
 			return
 		}
 		apiErr, ok := err.(*APIError)
@@ -97,7 +97,7 @@ func FuzzFromResponse(f *testing.F) {
 		require.Equal(t, wantID, apiErr.RequestID, "StatusCode %d, RequestID %q, RetryAfter %v; want RequestID %q", apiErr.StatusCode, apiErr.RequestID, apiErr.RetryAfter, wantID)
 		require.False(t, apiErr.RetryAfter < 0, "StatusCode %d, RequestID %q, RetryAfter %v; want RequestID %q", apiErr.StatusCode, apiErr.RequestID, apiErr.RetryAfter, wantID)
 		checkOneLine(t, "RequestID", apiErr.RequestID)
-		require.False(t, len(apiErr.RequestID) > maxHeaderValue, "RequestID of %d bytes", len(apiErr.RequestID))
+		require.LessOrEqual(t, len(apiErr.RequestID), maxHeaderValue, "RequestID of %d bytes", len(apiErr.RequestID))
 		if apiErr.Reason != "" {
 			checkOneLine(t, "Reason", apiErr.Reason)
 		}

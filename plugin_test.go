@@ -41,7 +41,7 @@ func TestPluginCodeOutOfRange(t *testing.T) {
 		if !assert.Error(t, err, "PluginCode(%d) = %d", id, int(c)) {
 			continue
 		}
-		assert.EqualValues(t, 0, c, "PluginCode(%d)", id)
+		assert.Zero(t, c, "PluginCode(%d)", id)
 		assert.True(t, strings.Contains(err.Error(), strconv.Itoa(id)), "PluginCode(%d) error %q does not name the identifier", id, err)
 	}
 }
@@ -208,7 +208,7 @@ func TestRegistryConcurrent(t *testing.T) {
 	}
 	wg.Wait()
 
-	require.EqualValues(t, 1, len(winners), "%d goroutines registered code %d", len(winners), int(contested))
+	require.Len(t, winners, 1, "%d goroutines registered code %d", len(winners), int(contested))
 	got, _ := lookupPluginCode(contested)
 	assert.Equal(t, winners[0], got.Name, "code %d: the name of the goroutine told it won", int(contested))
 	for _, p := range shared {

@@ -65,10 +65,10 @@ func TestFromResponseRetryAfter(t *testing.T) {
 	}
 	for _, tt := range tests {
 		apiErr := apiErrorFor(t, 429, `{"error":{"code":"rate_limited","message":"Rate limit exceeded."}}`, "Retry-After", tt.header)
-		require.False(t, apiErr.RetryAfter < tt.min, "Retry-After %q: RetryAfter = %v, want %v to %v", tt.header, apiErr.RetryAfter, tt.min, tt.max)
-		assert.False(t, apiErr.RetryAfter > tt.max, "Retry-After %q: RetryAfter = %v, want %v to %v", tt.header, apiErr.RetryAfter, tt.min, tt.max)
+		require.GreaterOrEqual(t, apiErr.RetryAfter, tt.min, "Retry-After %q: RetryAfter = %v, want %v to %v", tt.header, apiErr.RetryAfter, tt.min, tt.max)
+		assert.LessOrEqual(t, apiErr.RetryAfter, tt.max, "Retry-After %q: RetryAfter = %v, want %v to %v", tt.header, apiErr.RetryAfter, tt.min, tt.max)
 	}
-	assert.EqualValues(t, 0, apiErrorFor(t, 429, "").RetryAfter, "without Retry-After: RetryAfter")
+	assert.Zero(t, apiErrorFor(t, 429, "").RetryAfter, "without Retry-After: RetryAfter")
 }
 
 func TestTransportRetryAfter(t *testing.T) {
