@@ -133,7 +133,7 @@ func TestClientRetryPolicy(t *testing.T) {
 		{maxAttempts: 3, wantAttempts: 3, wantErr: false},
 	} {
 		t.Run("MaxAttempts "+strconv.Itoa(tt.maxAttempts), func(t *testing.T) {
-			srv, c := newClientServer(t)
+			srv, c := newServer(t)
 			c.Retry.MaxAttempts = tt.maxAttempts
 			srv.Fail("GET /pipelines", 2, neuracrafttest.Error(500, "internal_error", "boom"))
 			_, err := c.Do(t.Context(), "GET", "/pipelines", nil, nil)

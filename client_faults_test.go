@@ -169,9 +169,9 @@ type faultCase struct {
 // ID, and returns what Do returned.
 func doWithFault(t *testing.T, tt faultCase) (*neuracraft.Response, map[string]any, error) {
 	t.Helper()
-	srv, c := newClientServer(t)
-	p := createClientPipeline(t, srv, c, "nightly-etl")
-	var run clientRun
+	srv, c := newServer(t)
+	p := createPipeline(t, srv, c, "nightly-etl")
+	var run runDoc
 	_, err := c.Do(t.Context(), "POST", "/pipelines/"+p.ID+"/run", nil, &run)
 	require.NoError(t, err)
 	srv.ResetRequests()
@@ -237,13 +237,13 @@ func TestClientConcurrent(t *testing.T) {
 	for i := range workers {
 		wg.Go(func() {
 			name := fmt.Sprintf("pipeline-%02d", i)
-			var created clientPipeline
+			var created pipelineDoc
 			resp, err := c.Do(t.Context(), "POST", "/pipelines", map[string]string{"name": name}, &created)
 			if err != nil {
 				errs <- fmt.Errorf("create %s: %w", name, err)
 				return
 			}
-			var got clientPipeline
+			var got pipelineDoc
 			if _, err := c.Do(t.Context(), "GET", resp.Location.String(), nil, &got); err != nil {
 				errs <- fmt.Errorf("read %s: %w", name, err)
 				return

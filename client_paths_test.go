@@ -22,8 +22,8 @@ import (
 // TestClientPathJoining checks how a call's path is joined to BaseURL.
 func TestClientPathJoining(t *testing.T) {
 	t.Parallel()
-	srv, c := newClientServer(t)
-	p := createClientPipeline(t, srv, c, "nightly-etl")
+	srv, c := newServer(t)
+	p := createPipeline(t, srv, c, "nightly-etl")
 	tests := []struct {
 		name      string
 		base      string
@@ -93,7 +93,7 @@ func TestClientEscapedPath(t *testing.T) {
 // BaseURL is refused before anything is sent.
 func TestClientAbsoluteURLElsewhere(t *testing.T) {
 	t.Parallel()
-	srv, c := newClientServer(t)
+	srv, c := newServer(t)
 	other := neuracrafttest.NewServer()
 	t.Cleanup(other.Close)
 	u, err := url.Parse(srv.URL)

@@ -37,57 +37,57 @@ func TestClientSends(t *testing.T) {
 		method string
 		path   string // {id} is replaced by a pipeline's ID
 		in     any
-		want   func(srv *neuracrafttest.Server, id string) clientSent
+		want   func(srv *neuracrafttest.Server, id string) sentRequest
 	}{
 		{
 			name: "GET with API key", cred: withKey, method: "GET", path: "/pipelines/{id}",
-			want: func(srv *neuracrafttest.Server, id string) clientSent {
-				return clientSent{Method: "GET", Path: "/v1/pipelines/" + id, APIKey: srv.APIKey, Accept: "application/json"}
+			want: func(srv *neuracrafttest.Server, id string) sentRequest {
+				return sentRequest{Method: "GET", Path: "/v1/pipelines/" + id, APIKey: srv.APIKey, Accept: "application/json"}
 			},
 		},
 		{
 			name: "GET with query", cred: withKey, method: "GET", path: "/pipelines?limit=1&offset=0",
-			want: func(srv *neuracrafttest.Server, _ string) clientSent {
-				return clientSent{Method: "GET", Path: "/v1/pipelines", APIKey: srv.APIKey, Accept: "application/json",
+			want: func(srv *neuracrafttest.Server, _ string) sentRequest {
+				return sentRequest{Method: "GET", Path: "/v1/pipelines", APIKey: srv.APIKey, Accept: "application/json",
 					Query: url.Values{"limit": {"1"}, "offset": {"0"}}}
 			},
 		},
 		{
 			name: "POST with body and API key", cred: withKey, method: "POST", path: "/pipelines",
 			in: map[string]any{"name": "nightly-etl", "steps": []any{"extract", map[string]any{"load": true}}, "retries": 3},
-			want: func(srv *neuracrafttest.Server, _ string) clientSent {
-				return clientSent{Method: "POST", Path: "/v1/pipelines", APIKey: srv.APIKey, Accept: "application/json",
+			want: func(srv *neuracrafttest.Server, _ string) sentRequest {
+				return sentRequest{Method: "POST", Path: "/v1/pipelines", APIKey: srv.APIKey, Accept: "application/json",
 					ContentType: "application/json",
 					Body:        map[string]any{"name": "nightly-etl", "steps": []any{"extract", map[string]any{"load": true}}, "retries": 3.0}}
 			},
 		},
 		{
 			name: "POST with a struct body and token", cred: withToken, method: "POST", path: "/pipelines",
-			in: clientPipeline{Name: "nightly-etl", Schedule: "@daily"},
-			want: func(srv *neuracrafttest.Server, _ string) clientSent {
-				return clientSent{Method: "POST", Path: "/v1/pipelines", Authorization: "Bearer " + srv.Token,
+			in: pipelineDoc{Name: "nightly-etl", Schedule: "@daily"},
+			want: func(srv *neuracrafttest.Server, _ string) sentRequest {
+				return sentRequest{Method: "POST", Path: "/v1/pipelines", Authorization: "Bearer " + srv.Token,
 					Accept: "application/json", ContentType: "application/json",
 					Body: map[string]any{"id": "", "name": "nightly-etl", "schedule": "@daily", "created_at": ""}}
 			},
 		},
 		{
 			name: "POST without body", cred: withKey, method: "POST", path: "/pipelines/{id}/run",
-			want: func(srv *neuracrafttest.Server, id string) clientSent {
-				return clientSent{Method: "POST", Path: "/v1/pipelines/" + id + "/run", APIKey: srv.APIKey, Accept: "application/json"}
+			want: func(srv *neuracrafttest.Server, id string) sentRequest {
+				return sentRequest{Method: "POST", Path: "/v1/pipelines/" + id + "/run", APIKey: srv.APIKey, Accept: "application/json"}
 			},
 		},
 		{
 			name: "DELETE with token and key: only the token is sent", cred: withBoth, method: "DELETE", path: "/pipelines/{id}",
-			want: func(srv *neuracrafttest.Server, id string) clientSent {
-				return clientSent{Method: "DELETE", Path: "/v1/pipelines/" + id, Authorization: "Bearer " + srv.Token,
+			want: func(srv *neuracrafttest.Server, id string) sentRequest {
+				return sentRequest{Method: "DELETE", Path: "/v1/pipelines/" + id, Authorization: "Bearer " + srv.Token,
 					Accept: "application/json"}
 			},
 		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			srv, c := newClientServer(t)
-			p := createClientPipeline(t, srv, c, "nightly-etl")
+			srv, c := newServer(t)
+			p := createPipeline(t, srv, c, "nightly-etl")
 			switch tt.cred {
 			case withToken:
 				t.Setenv(neuracraft.EnvAPIKey, "nc_env_key") // not sent along with a token either
@@ -100,7 +100,7 @@ func TestClientSends(t *testing.T) {
 
 			reqs := srv.Requests()
 			require.Len(t, reqs, 1)
-			got := clientSentOf(t, reqs[0])
+			got := sentRequests(t, reqs[0])
 			require.Empty(t, cmp.Diff(tt.want(srv, p.ID), got, cmpopts.EquateEmpty()))
 			require.True(t, strings.HasPrefix(reqs[0].Header.Get("User-Agent"), "neuracraft-go"),
 				"User-Agent %q", reqs[0].Header.Get("User-Agent"))
@@ -116,7 +116,7 @@ func TestClientSends(t *testing.T) {
 // TestClientRequestIDsDiffer checks that two calls get two request IDs.
 func TestClientRequestIDsDiffer(t *testing.T) {
 	t.Parallel()
-	srv, c := newClientServer(t)
+	srv, c := newServer(t)
 	r1, err := c.Do(t.Context(), "GET", "/pipelines", nil, nil)
 	require.NoError(t, err)
 	r2, err := c.Do(t.Context(), "GET", "/pipelines", nil, nil)
@@ -129,7 +129,7 @@ func TestClientRequestIDsDiffer(t *testing.T) {
 // not JSON-encodable fails before anything is sent.
 func TestClientEncodingErrorSendsNothing(t *testing.T) {
 	t.Parallel()
-	srv, c := newClientServer(t)
+	srv, c := newServer(t)
 	_, err := c.Do(t.Context(), "POST", "/pipelines", map[string]any{"name": make(chan int)}, nil)
 	require.Error(t, err)
 	var unsupported *json.UnsupportedTypeError
@@ -142,11 +142,11 @@ func TestClientEncodingErrorSendsNothing(t *testing.T) {
 // promised, and bodies that are empty.
 func TestClientBadSuccessBodies(t *testing.T) {
 	t.Parallel()
-	ts, ids := clientOddServer(t)
+	ts, ids := oddServer(t)
 	c := &neuracraft.Client{BaseURL: ts.URL + "/v1", APIKey: secretKey}
 
 	t.Run("not JSON", func(t *testing.T) {
-		var out clientPipeline
+		var out pipelineDoc
 		resp, err := c.Do(t.Context(), "GET", "/html", nil, &out)
 		require.Error(t, err)
 		var apiErr *neuracraft.APIError
@@ -159,11 +159,11 @@ func TestClientBadSuccessBodies(t *testing.T) {
 		require.Contains(t, err.Error(), "(request "+id+")")
 		require.True(t, strings.HasPrefix(err.Error(), "neuracraft: GET /v1/html: 200 OK"), err.Error())
 		require.Nil(t, resp, "no metadata beside an error")
-		require.Equal(t, clientPipeline{}, out)
+		require.Equal(t, pipelineDoc{}, out)
 	})
 
 	t.Run("wrong JSON type", func(t *testing.T) {
-		var out clientPipeline
+		var out pipelineDoc
 		_, err := c.Do(t.Context(), "GET", "/wrong-type", nil, &out)
 		var typeErr *json.UnmarshalTypeError
 		require.True(t, errors.As(err, &typeErr), "%v", err)
@@ -177,10 +177,10 @@ func TestClientBadSuccessBodies(t *testing.T) {
 
 	for _, path := range []string{"/blank", "/no-content", "/empty-json"} {
 		t.Run("empty body "+path, func(t *testing.T) {
-			out := clientPipeline{Name: "untouched"}
+			out := pipelineDoc{Name: "untouched"}
 			resp, err := c.Do(t.Context(), "GET", path, nil, &out)
 			require.NoError(t, err)
-			require.Equal(t, clientPipeline{Name: "untouched"}, out)
+			require.Equal(t, pipelineDoc{Name: "untouched"}, out)
 			require.NotEmpty(t, resp.RequestID)
 		})
 	}
@@ -190,8 +190,8 @@ func TestClientBadSuccessBodies(t *testing.T) {
 // MaxResponseBody is an error, never silently cut, and that one of exactly
 // MaxResponseBody bytes is decoded.
 func TestClientMaxResponseBody(t *testing.T) {
-	srv, c := newClientServer(t)
-	p := createClientPipeline(t, srv, c, "nightly-etl")
+	srv, c := newServer(t)
+	p := createPipeline(t, srv, c, "nightly-etl")
 	resp, err := c.Do(t.Context(), "GET", "/pipelines/"+p.ID, nil, nil)
 	require.NoError(t, err)
 	size, err := strconv.ParseInt(resp.Header.Get("Content-Length"), 10, 64)
@@ -210,7 +210,7 @@ func TestClientMaxResponseBody(t *testing.T) {
 	} {
 		t.Run(strconv.FormatInt(tt.limit, 10), func(t *testing.T) {
 			c := &neuracraft.Client{BaseURL: srv.URL, APIKey: srv.APIKey, MaxResponseBody: tt.limit}
-			var out clientPipeline
+			var out pipelineDoc
 			resp, err := c.Do(t.Context(), "GET", "/pipelines/"+p.ID, nil, &out)
 			if !tt.wantErr {
 				require.NoError(t, err)
@@ -221,7 +221,7 @@ func TestClientMaxResponseBody(t *testing.T) {
 			require.Contains(t, err.Error(), fmt.Sprintf("larger than %d bytes", tt.limit))
 			require.Nil(t, resp, "no metadata beside an error")
 			require.Contains(t, err.Error(), "(request ")
-			require.Equal(t, clientPipeline{}, out, "a cut body is not decoded")
+			require.Equal(t, pipelineDoc{}, out, "a cut body is not decoded")
 			var apiErr *neuracraft.APIError
 			require.False(t, errors.As(err, &apiErr))
 		})
@@ -230,9 +230,9 @@ func TestClientMaxResponseBody(t *testing.T) {
 	t.Run("slow body over the limit", func(t *testing.T) {
 		c := &neuracraft.Client{BaseURL: srv.URL, APIKey: srv.APIKey, MaxResponseBody: 100}
 		srv.Fail("GET /pipelines/{id}", 1, neuracrafttest.SlowBody(200, 300, 50, time.Millisecond))
-		var out clientPipeline
+		var out pipelineDoc
 		_, err := c.Do(t.Context(), "GET", "/pipelines/"+p.ID, nil, &out)
 		require.ErrorContains(t, err, "larger than 100 bytes")
-		require.Equal(t, clientPipeline{}, out)
+		require.Equal(t, pipelineDoc{}, out)
 	})
 }

@@ -27,10 +27,10 @@ import (
 func TestClientSuccessCodes(t *testing.T) {
 	t.Parallel()
 	t.Run("200 OK", func(t *testing.T) {
-		srv, c := newClientServer(t)
-		want := createClientPipeline(t, srv, c, "nightly-etl")
+		srv, c := newServer(t)
+		want := createPipeline(t, srv, c, "nightly-etl")
 
-		var got clientPipeline
+		var got pipelineDoc
 		resp, err := c.Do(t.Context(), http.MethodGet, "/pipelines/"+want.ID, nil, &got)
 		require.NoError(t, err)
 		require.Empty(t, cmp.Diff(want, got))
@@ -45,8 +45,8 @@ func TestClientSuccessCodes(t *testing.T) {
 	})
 
 	t.Run("201 Created", func(t *testing.T) {
-		srv, c := newClientServer(t)
-		var got clientPipeline
+		srv, c := newServer(t)
+		var got pipelineDoc
 		resp, err := c.Do(t.Context(), http.MethodPost, "/pipelines",
 			map[string]string{"name": "nightly-etl", "schedule": "0 2 * * *"}, &got)
 		require.NoError(t, err)
@@ -59,16 +59,16 @@ func TestClientSuccessCodes(t *testing.T) {
 		require.True(t, resp.Location.IsAbs())
 
 		// The Location can be used as the path of the next call.
-		var again clientPipeline
+		var again pipelineDoc
 		_, err = c.Do(t.Context(), http.MethodGet, resp.Location.String(), nil, &again)
 		require.NoError(t, err)
 		require.Empty(t, cmp.Diff(got, again))
 	})
 
 	t.Run("202 Accepted", func(t *testing.T) {
-		srv, c := newClientServer(t)
-		p := createClientPipeline(t, srv, c, "nightly-etl")
-		var run clientRun
+		srv, c := newServer(t)
+		p := createPipeline(t, srv, c, "nightly-etl")
+		var run runDoc
 		resp, err := c.Do(t.Context(), http.MethodPost, "/pipelines/"+p.ID+"/run", nil, &run)
 		require.NoError(t, err)
 		require.Equal(t, http.StatusAccepted, resp.StatusCode)
@@ -183,11 +183,11 @@ func TestClientErrorCodes(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Setenv(neuracraft.EnvAPIKey, "") // "no credentials" must mean none
-			srv, c := newClientServer(t)
+			srv, c := newServer(t)
 			if tt.client != nil {
 				c = tt.client(srv)
 			}
-			out := clientPipeline{Name: "untouched"}
+			out := pipelineDoc{Name: "untouched"}
 			resp, err := c.Do(t.Context(), tt.method, tt.path, tt.in, &out)
 			require.Nil(t, resp)
 			apiErr := requireAPIError(t, err)
@@ -198,7 +198,7 @@ func TestClientErrorCodes(t *testing.T) {
 			require.Equal(t, tt.wantReason, apiErr.Reason)
 			require.Equal(t, tt.wantMessage, apiErr.Message)
 			require.False(t, neuracraft.IsRetryable(err))
-			require.Equal(t, clientPipeline{Name: "untouched"}, out, "out must not be touched on failure")
+			require.Equal(t, pipelineDoc{Name: "untouched"}, out, "out must not be touched on failure")
 
 			// One attempt, and the error names the request the server saw.
 			reqs := srv.RequestsFor(tt.route)
@@ -221,7 +221,7 @@ func TestClientErrorCodes(t *testing.T) {
 func TestClientRetriedCodes(t *testing.T) {
 	t.Parallel()
 	get := func(t *testing.T, srv *neuracrafttest.Server, c *neuracraft.Client) (string, any) {
-		return "/pipelines/" + createClientPipeline(t, srv, c, "nightly-etl").ID, nil
+		return "/pipelines/" + createPipeline(t, srv, c, "nightly-etl").ID, nil
 	}
 	post := func(*testing.T, *neuracrafttest.Server, *neuracraft.Client) (string, any) {
 		return "/pipelines", map[string]any{"name": "nightly-etl", "steps": []string{"extract", "load"}}
@@ -262,12 +262,12 @@ func TestClientRetriedCodes(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			srv, c := newClientServer(t)
+			srv, c := newServer(t)
 			path, in := tt.target(t, srv, c)
 			c = &neuracraft.Client{BaseURL: srv.URL, APIKey: srv.APIKey, Retry: tt.policy}
 			srv.Fail(tt.route, tt.n, tt.fault)
 
-			var out clientPipeline
+			var out pipelineDoc
 			resp, err := c.Do(t.Context(), tt.method, path, in, &out)
 
 			reqs := srv.RequestsFor(tt.route)
@@ -318,7 +318,7 @@ func TestClientRetriedCodes(t *testing.T) {
 // cooldown after a 429 comes out of Do as a *CooldownError, unsent.
 func TestClientCooldown(t *testing.T) {
 	t.Parallel()
-	srv, c := newClientServer(t)
+	srv, c := newServer(t)
 	c.Retry = neuracraft.RetryPolicy{MaxAttempts: 1}
 	srv.Fail("GET /pipelines", 1, neuracrafttest.RateLimit("60"))
 

@@ -48,35 +48,35 @@ var requestIDPattern = regexp.MustCompile(`^[0-9a-f]{32}$`)
 // errNoNetwork is what noNetwork's transport answers.
 var errNoNetwork = errors.New("test transport: no network")
 
-// clientPipeline is a pipeline as the fake server returns it.
-type clientPipeline struct {
+// pipelineDoc is a pipeline as the fake server returns it.
+type pipelineDoc struct {
 	ID        string `json:"id"`
 	Name      string `json:"name"`
 	Schedule  string `json:"schedule,omitempty"`
 	CreatedAt string `json:"created_at"`
 }
 
-// clientRun is the answer of POST /pipelines/{id}/run.
-type clientRun struct {
+// runDoc is the answer of POST /pipelines/{id}/run.
+type runDoc struct {
 	RunID      string `json:"run_id"`
 	Status     string `json:"status"`
 	MonitorURL string `json:"monitor_url"`
 }
 
-// newClientServer starts a fake server, closed when t ends, and returns it
+// newServer starts a fake server, closed when t ends, and returns it
 // with a Client that uses its API key and retries quickly.
-func newClientServer(t *testing.T) (*neuracrafttest.Server, *neuracraft.Client) {
+func newServer(t *testing.T) (*neuracrafttest.Server, *neuracraft.Client) {
 	t.Helper()
 	srv := neuracrafttest.NewServer()
 	t.Cleanup(srv.Close)
 	return srv, &neuracraft.Client{BaseURL: srv.URL, APIKey: srv.APIKey, Retry: fastRetry}
 }
 
-// createClientPipeline creates a pipeline named name through c and forgets
+// createPipeline creates a pipeline named name through c and forgets
 // the requests recorded so far, so that the test sees only its own.
-func createClientPipeline(t *testing.T, srv *neuracrafttest.Server, c *neuracraft.Client, name string) clientPipeline {
+func createPipeline(t *testing.T, srv *neuracrafttest.Server, c *neuracraft.Client, name string) pipelineDoc {
 	t.Helper()
-	var p clientPipeline
+	var p pipelineDoc
 	_, err := c.Do(t.Context(), http.MethodPost, "/pipelines", map[string]string{"name": name}, &p)
 	require.NoError(t, err)
 	require.NotEmpty(t, p.ID)
@@ -120,8 +120,8 @@ func requireOneRequestID(t *testing.T, reqs []neuracrafttest.Request) string {
 	return id
 }
 
-// clientSent is what the server received in one request, for comparison.
-type clientSent struct {
+// sentRequest is what the server received in one request, for comparison.
+type sentRequest struct {
 	Method, Path  string
 	Query         url.Values
 	APIKey        string
@@ -131,9 +131,9 @@ type clientSent struct {
 	Body          any
 }
 
-func clientSentOf(t *testing.T, r neuracrafttest.Request) clientSent {
+func sentRequests(t *testing.T, r neuracrafttest.Request) sentRequest {
 	t.Helper()
-	s := clientSent{
+	s := sentRequest{
 		Method: r.Method, Path: r.Path, Query: r.Query,
 		APIKey:        r.Header.Get("X-API-Key"),
 		Authorization: r.Header.Get("Authorization"),
@@ -146,10 +146,10 @@ func clientSentOf(t *testing.T, r neuracrafttest.Request) clientSent {
 	return s
 }
 
-// clientOddServer serves success bodies that are not what the API
+// oddServer serves success bodies that are not what the API
 // promises, and records the X-Request-ID of each request. It sends no
 // X-Request-ID back.
-func clientOddServer(t *testing.T) (*httptest.Server, func() []string) {
+func oddServer(t *testing.T) (*httptest.Server, func() []string) {
 	t.Helper()
 	var mu sync.Mutex
 	var ids []string
