@@ -100,7 +100,7 @@ func TestClientSends(t *testing.T) {
 
 			reqs := srv.Requests()
 			require.Len(t, reqs, 1)
-			got := sentRequests(t, reqs[0])
+			got := sentOf(t, reqs[0])
 			require.Empty(t, cmp.Diff(tt.want(srv, p.ID), got, cmpopts.EquateEmpty()))
 			require.True(t, strings.HasPrefix(reqs[0].Header.Get("User-Agent"), "neuracraft-go"),
 				"User-Agent %q", reqs[0].Header.Get("User-Agent"))

@@ -131,7 +131,8 @@ type sentRequest struct {
 	Body          any
 }
 
-func sentRequests(t *testing.T, r neuracrafttest.Request) sentRequest {
+// sentOf returns the parts of r that tests compare.
+func sentOf(t *testing.T, r neuracrafttest.Request) sentRequest {
 	t.Helper()
 	s := sentRequest{
 		Method: r.Method, Path: r.Path, Query: r.Query,

@@ -39,6 +39,8 @@ type step struct {
 	err    error
 }
 
+// answer is a step that answers status with the header key-value pairs
+// kv and a small error envelope.
 func answer(status int, kv ...string) step {
 	h := http.Header{}
 	for i := 0; i+1 < len(kv); i += 2 {
@@ -104,6 +106,8 @@ type closeTracker struct {
 
 func (c *closeTracker) Close() error { c.closed = true; return nil }
 
+// newReq is a request for method on a pipeline URL, with body when it is
+// not empty.
 func newReq(t *testing.T, ctx context.Context, method, body string) *http.Request {
 	t.Helper()
 	var r io.Reader
@@ -115,10 +119,13 @@ func newReq(t *testing.T, ctx context.Context, method, body string) *http.Reques
 	return req
 }
 
+// half and zero are jitter sources for Transport.rand that make the jitter
+// predictable.
 func half() float64 { return 0.5 }
 
 func zero() float64 { return 0 }
 
+// roundTripFunc is an http.RoundTripper made of a function.
 type roundTripFunc func(*http.Request) (*http.Response, error)
 
 func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
@@ -139,6 +146,7 @@ type apiErrorView struct {
 	HasErr     bool
 }
 
+// viewOf returns the apiErrorView of e.
 func viewOf(e *APIError) apiErrorView {
 	return apiErrorView{
 		StatusCode: e.StatusCode,
@@ -159,7 +167,7 @@ func viewOf(e *APIError) apiErrorView {
 func readErrorFile(t testing.TB, name string) []byte {
 	t.Helper()
 	data, err := os.ReadFile(filepath.Join("testdata", "errors", name))
-	require.NoError(t, err, err)
+	require.NoError(t, err)
 	return data
 }
 
@@ -193,7 +201,7 @@ func apiErrorFor(t testing.TB, status int, body string, kv ...string) *APIError 
 func withRequest(t testing.TB, resp *http.Response, method, rawURL string, kv ...string) *http.Response {
 	t.Helper()
 	req, err := http.NewRequest(method, rawURL, nil)
-	require.NoError(t, err, err)
+	require.NoError(t, err)
 	for i := 0; i+1 < len(kv); i += 2 {
 		req.Header.Set(kv[i], kv[i+1])
 	}
@@ -316,13 +324,15 @@ func newErrorResponse(status int, body string, kv ...string) *http.Response {
 // specRunMessage is the manual's example of a plugin failure.
 const specRunMessage = "PDF Export Plugin: Failed to generate document due to invalid template."
 
-func readRunFile(t *testing.T, name string) []byte {
+// readRunFile returns the contents of testdata/runs/name.
+func readRunFile(t testing.TB, name string) []byte {
 	t.Helper()
 	b, err := os.ReadFile(filepath.Join("testdata", "runs", name))
 	require.NoError(t, err)
 	return b
 }
 
+// mustTime parses s as RFC 3339.
 func mustTime(t *testing.T, s string) time.Time {
 	t.Helper()
 	v, err := time.Parse(time.RFC3339, s)
@@ -330,6 +340,7 @@ func mustTime(t *testing.T, s string) time.Time {
 	return v
 }
 
+// must returns v, and panics on err: for values a test cannot do without.
 func must[T any](v T, err error) T {
 	if err != nil {
 		panic(err)
@@ -413,6 +424,8 @@ func (b *runBase) gaps() []time.Duration {
 	return d
 }
 
+// runAnswerOf is a 200 answer with a run of status and the header
+// key-value pairs.
 func runAnswerOf(status string, header ...string) runAnswer {
 	return runAnswer{body: `{"id":"run_1","status":"` + status + `"}`, header: header}
 }
@@ -447,15 +460,7 @@ func checkRunErrorClean(t *testing.T, e *RunError) {
 		require.False(t, utf8.RuneCountInString(l) > maxMessage+1, "stack entry not clean or not capped: %q", l)
 	}
 	require.False(t, e.Code != 0 && !e.Code.IsPlugin(), "Code %d is not a plugin code", e.Code)
-	msg := e.Error()
-	require.False(t, strings.ContainsAny(msg, "\r\n"), "Error is not one clean line: %q", msg)
-	require.True(t, utf8.ValidString(msg), "Error is not one clean line: %q", msg)
-}
-
-func readRunFileF(f *testing.F, name string) []byte {
-	b, err := os.ReadFile(filepath.Join("testdata", "runs", name))
-	require.NoError(f, err)
-	return b
+	checkOneLine(t, "Error()", e.Error())
 }
 
 // hostileIDs are X-Request-ID values a server or proxy could send, with
@@ -498,6 +503,8 @@ type rawServer struct {
 	wg   sync.WaitGroup
 }
 
+// newRawServer starts a rawServer that calls serve for each connection
+// with its count, and stops it when t ends.
 func newRawServer(t *testing.T, serve func(c net.Conn, hit int)) *rawServer {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -570,6 +577,7 @@ func (l *headerLog) get(path string) ([2]string, bool) {
 	return v, ok
 }
 
+// mustURL parses raw.
 func mustURL(t *testing.T, raw string) *url.URL {
 	t.Helper()
 	u, err := url.Parse(raw)
@@ -577,6 +585,8 @@ func mustURL(t *testing.T, raw string) *url.URL {
 	return u
 }
 
+// assertCleanID checks that id, a hostile X-Request-ID after cleaning,
+// kept its start and lost its line breaks and control characters.
 func assertCleanID(t *testing.T, id string) {
 	t.Helper()
 	assert.True(t, strings.HasPrefix(id, "req_1"), id)

@@ -358,9 +358,9 @@ func TestWaitRunCancelledDuringWait(t *testing.T) {
 func FuzzWaitRun(f *testing.F) {
 	f.Add(200, "", []byte(`{"id":"run_1","status":"completed","output":{}}`))
 	f.Add(200, "5", []byte(`{"id":"run_1","status":"running"}`))
-	f.Add(200, "Wed, 21 Oct 2015 07:28:00 GMT", readRunFileF(f, "failed_timeout_stack.json"))
-	f.Add(200, "", readRunFileF(f, "failed_plugin_8102.json"))
-	f.Add(200, "", readRunFileF(f, "cancelled.json"))
+	f.Add(200, "Wed, 21 Oct 2015 07:28:00 GMT", readRunFile(f, "failed_timeout_stack.json"))
+	f.Add(200, "", readRunFile(f, "failed_plugin_8102.json"))
+	f.Add(200, "", readRunFile(f, "cancelled.json"))
 	f.Add(200, "-1", []byte(`{"status":"canceled"}`))
 	f.Add(404, "", []byte(`{"error":{"code":"not_found","message":"Resource not found"}}`))
 	f.Add(500, "1", []byte(`<html>oops</html>`))

@@ -153,6 +153,7 @@ type runEnv struct {
 	pid string
 }
 
+// newRunEnv starts a testEnv with one pipeline.
 func newRunEnv(t *testing.T) *runEnv {
 	e := newEnv(t)
 	return &runEnv{testEnv: e, pid: e.createPipeline("a")}
@@ -219,6 +220,8 @@ func postToken(t *testing.T, srv *Server, form url.Values, basicID, basicSecret 
 	return resp.StatusCode, resp.Header, doc
 }
 
+// getWithToken sends method to path with the bearer token and returns the
+// status and header of the answer.
 func getWithToken(t *testing.T, srv *Server, method, path, token string) (int, http.Header) {
 	t.Helper()
 	req, err := http.NewRequest(method, srv.URL+path, strings.NewReader(`{"name":"p"}`))
