@@ -14,6 +14,7 @@ import (
 // credentials nor the user information and secret query values of its
 // BaseURL appear.
 func TestClientPrintsNoSecret(t *testing.T) {
+	t.Parallel()
 	secrets := []string{"nc_KEY_SECRET", "TOKEN_SECRET", "PW_SECRET", "QUERY_SECRET"}
 	clients := []*Client{
 		{BaseURL: "https://alice:PW_SECRET@api.neuracraft.com/v1?api_key=QUERY_SECRET&region=eu", APIKey: "nc_KEY_SECRET"},
@@ -36,6 +37,7 @@ func TestClientPrintsNoSecret(t *testing.T) {
 // TestClientInvalidPathHidesQuery: an invalid path is reported without
 // its query, and without url.Parse's echo of the whole input.
 func TestClientInvalidPathHidesQuery(t *testing.T) {
+	t.Parallel()
 	c := &Client{BaseURL: "https://api.neuracraft.com/v1", APIKey: "nc_KEY"}
 	for _, path := range []string{
 		"/pipelines/%zz?token=QUERY_SECRET",
@@ -53,6 +55,7 @@ func TestClientInvalidPathHidesQuery(t *testing.T) {
 // redacted, in any case, and a JWT is redacted whatever its name; other
 // values stay readable.
 func TestRedactURLSecretNames(t *testing.T) {
+	t.Parallel()
 	secret := []string{
 		"api_key", "apikey", "X-API-Key", "token", "access_token", "refresh_token", "id_token",
 		"X-Amz-Security-Token", "client_secret", "password", "passwd", "pwd", "sig", "signature",

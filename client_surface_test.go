@@ -21,6 +21,7 @@ import (
 // be ignored, because HTTPClient already carries a *Transport with its own
 // policy, fails every call unsent, and that a zero Retry there is fine.
 func TestClientRetryBesideOwnTransport(t *testing.T) {
+	t.Parallel()
 	for _, tt := range []struct {
 		name    string
 		retry   neuracraft.RetryPolicy
@@ -66,6 +67,7 @@ func TestClientRetryBesideOwnTransport(t *testing.T) {
 // TestClientRetryAppliesToWrappedClient checks that Client.Retry configures
 // the Transport added around a caller's client without one.
 func TestClientRetryAppliesToWrappedClient(t *testing.T) {
+	t.Parallel()
 	srv := neuracrafttest.NewServer()
 	t.Cleanup(srv.Close)
 	base := &http.Transport{}
@@ -84,6 +86,7 @@ func TestClientRetryAppliesToWrappedClient(t *testing.T) {
 // exactly when it returns no error, also when a success's body or
 // headers cannot be used.
 func TestClientDoNoResponseBesideError(t *testing.T) {
+	t.Parallel()
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("X-Request-ID", "req_surface")
 		switch r.URL.Path {

@@ -14,6 +14,8 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 // referenceText is the response-code reference (docs: response-codes.md),
@@ -36,6 +38,7 @@ var referenceText = []struct {
 }
 
 func TestCodeReference(t *testing.T) {
+	t.Parallel()
 	var order []Code
 	for _, r := range referenceText {
 		order = append(order, r.code)
@@ -43,81 +46,59 @@ func TestCodeReference(t *testing.T) {
 			got := []string{r.code.String(), r.code.Error(), r.code.Name(), r.code.Description(), r.code.Resolution()}
 			want := []string{strconv.Itoa(int(r.code)) + " " + r.name, strconv.Itoa(int(r.code)) + " " + r.name,
 				r.name, r.description, r.resolution}
-			if diff := cmp.Diff(want, got); diff != "" {
-				t.Errorf("String, Error, Name, Description, Resolution (-want +got):\n%s", diff)
-			}
-			if r.code.IsPlugin() {
-				t.Errorf("%d.IsPlugin() = true", int(r.code))
-			}
+			assert.Empty(t, cmp.Diff(want, got), "String, Error, Name, Description, Resolution (-want +got)")
+			assert.False(t, r.code.IsPlugin(), "%d.IsPlugin() = true", int(r.code))
 		})
 	}
-	if diff := cmp.Diff(order, referenceOrder); diff != "" {
-		t.Errorf("referenceOrder (-reference +referenceOrder):\n%s", diff)
-	}
-	if len(reference) != len(referenceText) {
-		t.Errorf("reference has %d codes, the reference document %d", len(reference), len(referenceText))
-	}
+	assert.Empty(t, cmp.Diff(order, referenceOrder), "referenceOrder (-reference +referenceOrder)")
+	assert.Equal(t, len(referenceText), len(reference), "reference has %d codes, the reference document %d", len(reference), len(referenceText))
 }
 
 func TestCodeOtherStatuses(t *testing.T) {
+	t.Parallel()
 	for _, c := range []Code{402, 409, 422, 502, 504} {
 		t.Run(strconv.Itoa(int(c)), func(t *testing.T) {
 			name := http.StatusText(int(c))
-			if got, want := c.String(), strconv.Itoa(int(c))+" "+name; got != want {
-				t.Errorf("String() = %q, want %q", got, want)
-			}
-			if got := c.Name(); got != name {
-				t.Errorf("Name() = %q, want %q", got, name)
-			}
-			if c.Description() == "" || c.Resolution() == "" {
-				t.Errorf("Description() = %q, Resolution() = %q; want both set", c.Description(), c.Resolution())
-			}
+			assert.Equal(t, strconv.Itoa(int(c))+" "+name, c.String(), "String()")
+			assert.Equal(t, name, c.Name(), "Name()")
+			require.NotEmpty(t, c.Description(), "Description() = %q, Resolution() = %q; want both set", c.Description(), c.Resolution())
+			assert.NotEmpty(t, c.Resolution(), "Description() = %q, Resolution() = %q; want both set", c.Description(), c.Resolution())
 		})
 	}
 	// A server error can pass; a client error needs a changed request.
-	if got := CodeBadGateway.Resolution(); !strings.Contains(got, "Retry") {
-		t.Errorf("502 Resolution() = %q, want advice to retry", got)
-	}
-	if got := Code(409).Resolution(); strings.Contains(got, "Retry") {
-		t.Errorf("409 Resolution() = %q, want no advice to retry", got)
-	}
+	got := CodeBadGateway.Resolution()
+	assert.True(t, strings.Contains(got, "Retry"), "502 Resolution() = %q, want advice to retry", got)
+	got = Code(409).Resolution()
+	assert.False(t, strings.Contains(got, "Retry"), "409 Resolution() = %q, want no advice to retry", got)
 }
 
 func TestCodeBareNumbers(t *testing.T) {
+	t.Parallel()
 	for _, c := range []Code{-1, 0, 1, 99, 600, 999, 1000, 7999, 9000, 10000} {
 		t.Run(strconv.Itoa(int(c)), func(t *testing.T) {
-			if got, want := c.String(), strconv.Itoa(int(c)); got != want {
-				t.Errorf("String() = %q, want %q", got, want)
-			}
-			if c.Name() != "" || c.Description() != "" || c.Resolution() != "" {
-				t.Errorf("Name, Description, Resolution = %q, %q, %q; want all empty",
-					c.Name(), c.Description(), c.Resolution())
-			}
+			assert.Equal(t, strconv.Itoa(int(c)), c.String(), "String()")
+			require.Empty(t, c.Name(), "Name, Description, Resolution = %q, %q, %q; want all empty", c.Name(), c.Description(), c.Resolution())
+			require.Empty(t, c.Description(), "Name, Description, Resolution = %q, %q, %q; want all empty", c.Name(), c.Description(), c.Resolution())
+			assert.Empty(t, c.Resolution(), "Name, Description, Resolution = %q, %q, %q; want all empty", c.Name(), c.Description(), c.Resolution())
 		})
 	}
 }
 
 func TestCodeUnregisteredPlugin(t *testing.T) {
+	t.Parallel()
 	c := Code(8998) // never registered by any test
-	if got, want := c.String(), "8998 Plugin Error"; got != want {
-		t.Errorf("String() = %q, want %q", got, want)
-	}
-	if got := c.Resolution(); !strings.Contains(got, "plugin-specific documentation") ||
-		!strings.Contains(got, "X-Request-ID") {
-		t.Errorf("Resolution() = %q, want the reference's plugin advice", got)
-	}
-	if c.Description() == "" {
-		t.Error("Description() is empty")
-	}
+	assert.Equal(t, "8998 Plugin Error", c.String(), "String()")
+	assert.Contains(t, c.Resolution(), "plugin-specific documentation", "the reference's plugin advice")
+	assert.Contains(t, c.Resolution(), "X-Request-ID", "the reference's plugin advice")
+	assert.NotEmpty(t, c.Description(), "Description() is empty")
 }
 
 func TestCodeIsPluginBoundaries(t *testing.T) {
+	t.Parallel()
 	for c, want := range map[Code]bool{
 		0: false, 404: false, 7999: false, 8000: true, 8001: true, 8102: true, 8998: true, 8999: true, 9000: false, -8000: false,
 	} {
-		if got := c.IsPlugin(); got != want {
-			t.Errorf("Code(%d).IsPlugin() = %v, want %v", int(c), got, want)
-		}
+		assert.Equal(t, want, c.IsPlugin(), "Code(%d).IsPlugin()", int(c))
 	}
 }
 
@@ -137,6 +118,7 @@ var sentinels = []struct {
 }
 
 func TestCodeIsSentinel(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		code Code
 		want string // name of the one sentinel that matches, or ""
@@ -157,20 +139,15 @@ func TestCodeIsSentinel(t *testing.T) {
 	for _, tt := range tests {
 		for _, s := range sentinels {
 			want := s.name == tt.want
-			if got := errors.Is(tt.code, s.err); got != want {
-				t.Errorf("errors.Is(Code(%d), %s) = %v, want %v", int(tt.code), s.name, got, want)
-			}
-			if got := tt.code.Is(s.err); got != want {
-				t.Errorf("Code(%d).Is(%s) = %v, want %v", int(tt.code), s.name, got, want)
-			}
+			assert.Equal(t, want, errors.Is(tt.code, s.err), "errors.Is(Code(%d), %s)", int(tt.code), s.name)
+			assert.Equal(t, want, tt.code.Is(s.err), "Code(%d).Is(%s)", int(tt.code), s.name)
 		}
-		if tt.code.Is(errors.New(tt.code.Error())) {
-			t.Errorf("Code(%d).Is(an unrelated error with the same text) = true", int(tt.code))
-		}
+		assert.False(t, tt.code.Is(errors.New(tt.code.Error())), "Code(%d).Is(an unrelated error with the same text) = true", int(tt.code))
 	}
 }
 
 func TestCodeAsErrorTarget(t *testing.T) {
+	t.Parallel()
 	err := fmt.Errorf("loading pipeline: %w", CodeNotFound)
 	for _, tt := range []struct {
 		target error
@@ -183,31 +160,25 @@ func TestCodeAsErrorTarget(t *testing.T) {
 		{ErrPlugin, false},
 		{Code(8404), false},
 	} {
-		if got := errors.Is(err, tt.target); got != tt.want {
-			t.Errorf("errors.Is(wrapped 404, %v) = %v, want %v", tt.target, got, tt.want)
-		}
+		assert.Equal(t, tt.want, errors.Is(err, tt.target), "errors.Is(wrapped 404, %v)", tt.target)
 	}
 	var c Code
-	if !errors.As(err, &c) || c != CodeNotFound {
-		t.Errorf("errors.As(wrapped 404, *Code) = %v, %d; want true, 404", errors.As(err, &c), int(c))
-	}
-	if got, want := err.Error(), "loading pipeline: 404 Not Found"; got != want {
-		t.Errorf("Error() = %q, want %q", got, want)
-	}
+	require.True(t, errors.As(err, &c), "errors.As(wrapped 404, *Code) = %v, %d; want true, 404", errors.As(err, &c), int(c))
+	assert.Equal(t, CodeNotFound, c, "errors.As(wrapped 404, *Code) = %v, %d; want true, 404", errors.As(err, &c), int(c))
+	assert.Equal(t, "loading pipeline: 404 Not Found", err.Error(), "Error()")
 }
 
 // TestREADMECodeTable checks that README.md prints the reference table as
 // the reference map holds it: the header, the separator, then one row per
 // code of referenceOrder, `| code | Name | Description | Resolution |`.
 func TestREADMECodeTable(t *testing.T) {
+	t.Parallel()
 	const (
 		header    = "| Code | Name | Description | Resolution |"
 		separator = "|---|---|---|---|"
 	)
 	f, err := os.Open("README.md")
-	if err != nil {
-		t.Fatalf("the README must print the response-code table: %v", err)
-	}
+	require.NoError(t, err, "the README must print the response-code table")
 	defer f.Close()
 
 	var got [][]string
@@ -222,9 +193,7 @@ func TestREADMECodeTable(t *testing.T) {
 				state = "separator"
 			}
 		case "separator":
-			if line != separator {
-				t.Fatalf("line after %q is %q, want %q", header, line, separator)
-			}
+			require.Equal(t, separator, line, "line after %q is %q", header, line)
 			state = "rows"
 		case "rows":
 			if strings.TrimSpace(line) == "" {
@@ -236,26 +205,19 @@ func TestREADMECodeTable(t *testing.T) {
 			got = append(got, parseTableRow(line))
 		}
 	}
-	if err := sc.Err(); err != nil {
-		t.Fatal(err)
-	}
-	if state == "before header" {
-		t.Fatalf("README.md has no line %q", header)
-	}
+	require.NoError(t, sc.Err(), err)
+	require.NotEqual(t, "before header", state, "README.md has no line %q", header)
 
 	var want [][]string
 	for _, c := range referenceOrder {
 		ci := reference[c]
 		want = append(want, []string{strconv.Itoa(int(c)), ci.name, ci.description, ci.resolution})
 	}
-	if diff := cmp.Diff(want, got); diff != "" {
-		t.Errorf("README code table cells (-reference +README):\n%s", diff)
-	}
+	assert.Empty(t, cmp.Diff(want, got), "README code table cells (-reference +README)")
 	for i, line := range lines {
 		if i < len(want) {
-			if w := "| " + strings.Join(want[i], " | ") + " |"; line != w {
-				t.Errorf("README row %d:\n got %s\nwant %s", i+1, line, w)
-			}
+			w := "| " + strings.Join(want[i], " | ") + " |"
+			assert.Equal(t, w, line, "README row %d:\n", i+1)
 		}
 	}
 }

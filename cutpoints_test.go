@@ -1,7 +1,6 @@
 package neuracraft
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -10,11 +9,8 @@ import (
 	"net/http"
 	"os"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"syscall"
 	"testing"
-	"time"
 
 	"github.com/neuracraft/neuracraft-go/internal/leakcheck"
 	"github.com/stretchr/testify/assert"
@@ -24,54 +20,6 @@ import (
 // cutHeadResponse is a typical response head; the tests cut the
 // connection after each of its bytes.
 const cutHeadResponse = "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nX-Request-Id: req_1\r\nContent-Length: 2\r\n\r\n"
-
-// rawServer is a loopback listener that reads one request per connection
-// and lets serve write whatever it likes, then closes the connection.
-// hits counts the requests.
-type rawServer struct {
-	ln   net.Listener
-	hits atomic.Int32
-	wg   sync.WaitGroup
-}
-
-func newRawServer(t *testing.T, serve func(c net.Conn, hit int)) *rawServer {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	s := &rawServer{ln: ln}
-	s.wg.Go(func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			s.wg.Go(func() {
-				defer c.Close()
-				req, err := http.ReadRequest(bufio.NewReader(c))
-				if err != nil {
-					return
-				}
-				_, _ = io.Copy(io.Discard, req.Body)
-				serve(c, int(s.hits.Add(1)))
-			})
-		}
-	})
-	t.Cleanup(func() { _ = ln.Close(); s.wg.Wait() })
-	return s
-}
-
-func (s *rawServer) url() string { return "http://" + s.ln.Addr().String() + "/v1/pipelines" }
-
-// fastRetries is a Transport over a fresh http.Transport that retries at
-// once, without a budget or a cooldown in the way.
-func fastRetries() *Transport {
-	return &Transport{
-		Base: &http.Transport{DisableKeepAlives: true},
-		Retry: RetryPolicy{BaseDelay: time.Nanosecond, MaxDelay: time.Nanosecond,
-			Budget: RetryBudget{Disabled: true}},
-		DisableCooldown: true,
-	}
-}
 
 // TestCutInsideResponseHead cuts the connection after every byte of a
 // response head: a GET is retried and succeeds whatever the cut point,
@@ -97,15 +45,7 @@ func TestCutInsideResponseHead(t *testing.T) {
 			require.NoError(t, err, "GET cut after %d bytes was not retried", n)
 			_ = resp.Body.Close()
 			assert.Equal(t, int32(2), srv.hits.Load())
-
-			srv.hits.Store(0)
-			post, err := http.NewRequest("POST", srv.url(), strings.NewReader(`{"name":"x"}`))
-			require.NoError(t, err)
-			_, err = tr.RoundTrip(post)
-			require.Error(t, err)
-			assert.True(t, IsRetryable(err), "the cut is transient: %v", err)
-			assert.False(t, DefaultShouldRetry(post, err))
-			assert.Equal(t, int32(1), srv.hits.Load(), "POST sent twice")
+			assertPOSTSentOnce(t, tr, srv.url(), &srv.hits)
 		})
 	}
 }
@@ -114,6 +54,7 @@ func TestCutInsideResponseHead(t *testing.T) {
 // other SDKs retry (aws-sdk-go-v2: net.ErrClosed and any dial error), as
 // IsRetryable's doc comment decides them.
 func TestConnectionFailureDecisions(t *testing.T) {
+	t.Parallel()
 	dial := func(err error) error { return &net.OpError{Op: "dial", Net: "tcp", Err: err} }
 	tests := []struct {
 		name string
@@ -144,6 +85,7 @@ func TestConnectionFailureDecisions(t *testing.T) {
 // TestDialErrorsForReal dials a closed port (refused: retryable) and a
 // malformed address (not retryable) through http.Transport.
 func TestDialErrorsForReal(t *testing.T) {
+	t.Parallel()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
 	addr := ln.Addr().String()
@@ -167,6 +109,7 @@ func TestDialErrorsForReal(t *testing.T) {
 // TestNilResponseFromBase: a Base that breaks the RoundTripper contract
 // with (nil, nil) gets an error naming it, not a panic, and no retry.
 func TestNilResponseFromBase(t *testing.T) {
+	t.Parallel()
 	calls := 0
 	tr := &Transport{Base: roundTripFunc(func(*http.Request) (*http.Response, error) {
 		calls++
@@ -190,7 +133,8 @@ func TestNilResponseFromBase(t *testing.T) {
 // TestResponseWithErrorFromBase: a Base that returns a response and an
 // error has the response's body closed.
 func TestResponseWithErrorFromBase(t *testing.T) {
-	body := &closeRecorder{Reader: strings.NewReader("x")}
+	t.Parallel()
+	body := &closeTracker{Reader: strings.NewReader("x")}
 	tr := &Transport{Base: roundTripFunc(func(*http.Request) (*http.Response, error) {
 		return &http.Response{StatusCode: 200, Body: body}, errors.New("both")
 	}), Retry: RetryPolicy{MaxAttempts: 1}}
@@ -202,16 +146,10 @@ func TestResponseWithErrorFromBase(t *testing.T) {
 	assert.True(t, body.closed)
 }
 
-type closeRecorder struct {
-	io.Reader
-	closed bool
-}
-
-func (c *closeRecorder) Close() error { c.closed = true; return nil }
-
 // TestHTTP2ResetCodes pins the stream-reset codes that are retryable, on
 // a value of the shape net/http converts its stream errors into.
 func TestHTTP2ResetCodes(t *testing.T) {
+	t.Parallel()
 	names := map[uint32]string{0x0: "NO_ERROR", 0x1: "PROTOCOL_ERROR", 0x2: "INTERNAL_ERROR",
 		0x3: "FLOW_CONTROL_ERROR", 0x4: "SETTINGS_TIMEOUT", 0x5: "STREAM_CLOSED", 0x6: "FRAME_SIZE_ERROR",
 		0x7: "REFUSED_STREAM", 0x8: "CANCEL", 0x9: "COMPRESSION_ERROR", 0xa: "CONNECT_ERROR",

@@ -25,17 +25,14 @@ func ExampleAPIError() {
 
 	var apiErr *neuracraft.APIError
 	if errors.As(err, &apiErr) {
-		fmt.Println(apiErr.StatusCode) // the HTTP status
-		fmt.Println(apiErr.Code)       // the most specific NeuraCraft code
-		fmt.Println(apiErr.Reason)     // the body's string code
-		fmt.Println(apiErr.RequestID)  // quote it when reporting the error
+		// apiErr.StatusCode is the HTTP status (404), apiErr.Reason the
+		// body's string code ("not_found") and apiErr.RequestID the ID to
+		// quote when reporting the error ("req_abc123").
+		fmt.Println(apiErr.Code) // the most specific NeuraCraft code, named
 	}
 	fmt.Println(err)
 	// Output:
-	// 404
 	// 404 Not Found
-	// not_found
-	// req_abc123
 	// loading pipeline: neuracraft: 404 Not Found: Pipeline pipe_1 not found. (request req_abc123)
 }
 

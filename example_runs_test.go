@@ -50,7 +50,9 @@ func ExampleClient_WaitRun() {
 	_, err = client.WaitRun(ctx, run.ID)
 	var runErr *neuracraft.RunError
 	if errors.As(err, &runErr) {
-		fmt.Println("failed:", int(runErr.Code), runErr.PluginID, runErr.Message)
+		// runErr.Code, PluginID, Message and RequestID say what failed
+		// where; a code in 8000-8999 comes from a plugin.
+		fmt.Println("run error from a plugin:", runErr.Code.IsPlugin())
 	}
 	if errors.Is(err, neuracraft.Code(8102)) {
 		// the PDF template is invalid: fix it, running again will not help
@@ -63,7 +65,7 @@ func ExampleClient_WaitRun() {
 	// Output:
 	// started: queued
 	// ended: completed {"pages":3}
-	// failed: 8102 pdf-export-1 PDF Export Plugin: Failed to generate document due to invalid template.
+	// run error from a plugin: true
 	// fix the template
 	// run failed: true
 	// plugin: true

@@ -16,6 +16,8 @@ import (
 	"testing"
 	"time"
 	"unicode/utf8"
+
+	"github.com/stretchr/testify/require"
 )
 
 // FuzzFromResponse feeds FromResponse arbitrary statuses, headers
@@ -26,9 +28,7 @@ import (
 // Error; a lower status leaves the body alone.
 func FuzzFromResponse(f *testing.F) {
 	entries, err := os.ReadDir(filepath.Join("testdata", "errors"))
-	if err != nil {
-		f.Fatal(err)
-	}
+	require.NoError(f, err)
 	statuses := []int{400, 401, 403, 404, 429, 500, 502, 503, 504}
 	contentTypes := []string{"application/json", "text/html; charset=UTF-8", "text/plain", "", "application/problem+json", "text/html; charset"}
 	retryAfters := []string{"", "30", "Wed, 21 Oct 2015 07:28:00 GMT", "-1", "99999999999999999999", "soon"}
@@ -39,9 +39,7 @@ func FuzzFromResponse(f *testing.F) {
 		`Bearer error="unterminated`, "Bearer error=\"\x1b[31m\", error_description=\"" + strings.Repeat("d ", 400) + "\""}
 	for i, e := range entries {
 		body, err := os.ReadFile(filepath.Join("testdata", "errors", e.Name()))
-		if err != nil {
-			f.Fatal(err)
-		}
+		require.NoError(f, err)
 		f.Add(statuses[i%len(statuses)], contentTypes[i%len(contentTypes)], retryAfters[i%len(retryAfters)],
 			requestIDs[i%len(requestIDs)], challenges[i%len(challenges)], i%2 == 0, body)
 	}
@@ -74,61 +72,47 @@ func FuzzFromResponse(f *testing.F) {
 			resp.Header["Www-Authenticate"] = []string{challenge, challenge}
 		}
 		req, err := http.NewRequest(http.MethodGet, "https://api.neuracraft.com/v1/pipelines/pipe_1?limit=5&api_key=k_secret", nil)
-		if err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, err, err)
 		req.Header.Set("X-Request-ID", "req_fuzz")
 		resp.Request = req
 
 		err = FromResponse(resp)
 		if status < 400 {
-			if err != nil || rb.read != 0 || rb.closed != 0 {
-				t.Fatalf("status %d: FromResponse = %v, read %d bytes, closed %d times; want nil, 0, 0", status, err, rb.read, rb.closed)
-			}
+			require.NoError(t, err, "status %d: FromResponse = %v, read %d bytes, closed %d times; want nil, 0, 0", status, err, rb.read, rb.closed)
+			require.Zero(t, rb.read, "status %d: FromResponse = %v, read %d bytes, closed %d times; want nil, 0, 0", status, err, rb.read, rb.closed)
+			require.Zero(t, rb.closed, "status %d: FromResponse = %v, read %d bytes, closed %d times; want nil, 0, 0", status, err, rb.read, rb.closed)
 			return
 		}
 		apiErr, ok := err.(*APIError)
-		if !ok {
-			t.Fatalf("status %d: FromResponse = %T %v, want *APIError", status, err, err)
-		}
-		if len(apiErr.Body) > defaultMaxErrorBody || !bytes.HasPrefix(body, apiErr.Body) ||
-			apiErr.Truncated != (len(body) > defaultMaxErrorBody) {
-			t.Fatalf("Body of %d bytes, Truncated %v, from a %d-byte body", len(apiErr.Body), apiErr.Truncated, len(body))
-		}
-		if rb.closed != 1 {
-			t.Fatalf("closed the body %d times, want once", rb.closed)
-		}
+		require.True(t, ok, "status %d: FromResponse = %T %v, want *APIError", status, err, err)
+		require.LessOrEqual(t, len(apiErr.Body), defaultMaxErrorBody, "Body from a %d-byte body", len(body))
+		require.True(t, bytes.HasPrefix(body, apiErr.Body), "Body of %d bytes is not the start of the %d-byte body", len(apiErr.Body), len(body))
+		require.Equal(t, len(body) > defaultMaxErrorBody, apiErr.Truncated, "Truncated, from a %d-byte body", len(body))
+		require.EqualValues(t, 1, rb.closed, "closed the body %d times", rb.closed)
 		wantID := cleanHeaderValue(requestID)
 		if wantID == "" {
 			wantID = "req_fuzz"
 		}
-		if apiErr.StatusCode != status || apiErr.RequestID != wantID || apiErr.RetryAfter < 0 {
-			t.Fatalf("StatusCode %d, RequestID %q, RetryAfter %v; want RequestID %q", apiErr.StatusCode, apiErr.RequestID, apiErr.RetryAfter, wantID)
-		}
+		require.Equal(t, status, apiErr.StatusCode, "StatusCode %d, RequestID %q, RetryAfter %v; want RequestID %q", apiErr.StatusCode, apiErr.RequestID, apiErr.RetryAfter, wantID)
+		require.Equal(t, wantID, apiErr.RequestID, "StatusCode %d, RequestID %q, RetryAfter %v; want RequestID %q", apiErr.StatusCode, apiErr.RequestID, apiErr.RetryAfter, wantID)
+		require.False(t, apiErr.RetryAfter < 0, "StatusCode %d, RequestID %q, RetryAfter %v; want RequestID %q", apiErr.StatusCode, apiErr.RequestID, apiErr.RetryAfter, wantID)
 		checkOneLine(t, "RequestID", apiErr.RequestID)
-		if len(apiErr.RequestID) > maxHeaderValue {
-			t.Fatalf("RequestID of %d bytes", len(apiErr.RequestID))
-		}
+		require.LessOrEqual(t, len(apiErr.RequestID), maxHeaderValue, "RequestID of %d bytes", len(apiErr.RequestID))
 		if apiErr.Reason != "" {
 			checkOneLine(t, "Reason", apiErr.Reason)
 		}
-		if n := utf8.RuneCountInString(apiErr.Reason); n > maxReason+1 {
-			t.Fatalf("Reason of %d runes", n)
-		}
-		if n := utf8.RuneCountInString(apiErr.Message); n > maxMessage+1 {
-			t.Fatalf("Message of %d runes", n)
-		}
-		if n := len(apiErr.Error()); n > 2048 {
-			t.Fatalf("Error() of %d bytes", n)
-		}
-		if c := apiErr.Code; c != Code(status) && !c.IsPlugin() && (c < 100 || c > 599) {
-			t.Fatalf("Code = %d for status %d", int(c), status)
-		}
+		n := utf8.RuneCountInString(apiErr.Reason)
+		require.False(t, n > maxReason+1, "Reason of %d runes", n)
+		n = utf8.RuneCountInString(apiErr.Message)
+		require.False(t, n > maxMessage+1, "Message of %d runes", n)
+		n = len(apiErr.Error())
+		require.False(t, n > 2048, "Error() of %d bytes", n)
+		c := apiErr.Code
+		require.False(t, c != Code(status) && !c.IsPlugin() && (c < 100 || c > 599), "Code = %d for status %d", int(c), status)
 		checkOneLine(t, "Message", apiErr.Message)
 		checkOneLine(t, "Error()", apiErr.Error())
-		if strings.Contains(apiErr.Error(), "k_secret") || strings.Contains(apiErr.URL, "k_secret") {
-			t.Fatalf("the API key shows: %q, %q", apiErr.Error(), apiErr.URL)
-		}
+		require.False(t, strings.Contains(apiErr.Error(), "k_secret"), "the API key shows: %q, %q", apiErr.Error(), apiErr.URL)
+		require.False(t, strings.Contains(apiErr.URL, "k_secret"), "the API key shows: %q, %q", apiErr.Error(), apiErr.URL)
 	})
 }
 
@@ -146,15 +130,11 @@ func FuzzParseRetryAfter(f *testing.F) {
 	f.Fuzz(func(t *testing.T, v string, unix int64) {
 		at := time.Unix(unix, 0)
 		d := parseRetryAfter(v, at)
-		if d < 0 {
-			t.Fatalf("parseRetryAfter(%q, %v) = %v, negative", v, at, d)
-		}
+		require.False(t, d < 0, "parseRetryAfter(%q, %v) = %v, negative", v, at, d)
 		if s := strings.TrimSpace(v); s != "" && strings.Trim(s, "0123456789") == "" {
-			if later := parseRetryAfter(v, at.Add(time.Hour)); later != d {
-				t.Fatalf("parseRetryAfter(%q) = %v, then %v an hour later", v, d, later)
-			}
-			if n, err := strconv.ParseInt(s, 10, 64); err == nil && n < 1<<33 && d != time.Duration(n)*time.Second {
-				t.Fatalf("parseRetryAfter(%q) = %v, want %ds", v, d, n)
+			require.Equal(t, d, parseRetryAfter(v, at.Add(time.Hour)), "parseRetryAfter(%q)", v)
+			if n, err := strconv.ParseInt(s, 10, 64); err == nil && n < 1<<33 {
+				require.Equal(t, time.Duration(n)*time.Second, d, "parseRetryAfter(%q)", v)
 			}
 		}
 	})
@@ -189,21 +169,17 @@ func FuzzClientDo(f *testing.F) {
 			HTTPClient: &http.Client{Transport: &Transport{Base: base, Retry: RetryPolicy{MaxAttempts: 1}}}}
 		var out map[string]any
 		meta, err := c.Do(context.Background(), "POST", "/pipelines", map[string]string{"name": "x"}, &out)
-		if err != nil && strings.Contains(err.Error(), "nc_fuzz_secret") {
-			t.Fatalf("the API key leaked into %q", err)
-		}
+		require.False(t, err != nil && strings.Contains(err.Error(), "nc_fuzz_secret"), "the API key leaked into %q", err)
 		if status >= 400 {
 			var apiErr *APIError
-			if !errors.As(err, &apiErr) || apiErr.StatusCode != status {
-				t.Fatalf("status %d: got %v, want an *APIError", status, err)
-			}
+			require.True(t, errors.As(err, &apiErr), "status %d: got %v, want an *APIError", status, err)
+			require.Equal(t, status, apiErr.StatusCode, "status %d: got %v, want an *APIError", status, err)
 			return
 		}
-		if (meta == nil) == (err == nil) || (meta != nil && meta.StatusCode != status) {
-			t.Fatalf("status %d: metadata %+v", status, meta)
+		require.NotEqual(t, err == nil, meta == nil, "status %d: metadata %+v", status, meta)
+		if meta != nil {
+			require.Equal(t, status, meta.StatusCode, "status %d: metadata %+v", status, meta)
 		}
-		if err != nil && !strings.Contains(err.Error(), "req_fuzz") {
-			t.Fatalf("the error %q does not name the request ID", err)
-		}
+		require.False(t, err != nil && !strings.Contains(err.Error(), "req_fuzz"), "the error %q does not name the request ID", err)
 	})
 }

@@ -31,6 +31,7 @@ import (
 // RST_STREAM INTERNAL_ERROR before any response head: a GET through
 // WrapClient is retried, a POST is not sent twice.
 func TestHTTP2ResetOverTLS(t *testing.T) {
+	t.Parallel()
 	var hits atomic.Int32
 	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		_, _ = io.Copy(io.Discard, r.Body)
@@ -206,6 +207,7 @@ func selfSigned(t *testing.T) (tls.Certificate, *x509.CertPool) {
 // its second attempt and leave a POST sent once; the others end the GET
 // at once.
 func TestHTTP2ResetsAndGoAway(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name  string
 		first h2Action
@@ -246,14 +248,7 @@ func TestHTTP2ResetsAndGoAway(t *testing.T) {
 			_ = resp.Body.Close()
 			assert.Equal(t, "HTTP/2.0", resp.Proto)
 			assert.Equal(t, int32(2), srv.hits.Load())
-
-			srv.hits.Store(0)
-			post, err := http.NewRequest("POST", srv.url(), strings.NewReader(`{"name":"x"}`))
-			require.NoError(t, err)
-			_, err = tr.RoundTrip(post)
-			require.Error(t, err)
-			assert.True(t, IsRetryable(err), "%v", err)
-			assert.Equal(t, int32(1), srv.hits.Load(), "POST sent twice")
+			assertPOSTSentOnce(t, tr, srv.url(), &srv.hits)
 		})
 	}
 }
@@ -262,6 +257,7 @@ func TestHTTP2ResetsAndGoAway(t *testing.T) {
 // while the server holds the stream, net/http resets the stream with
 // CANCEL itself; that is not retried.
 func TestHTTP2CallerCancelNotRetried(t *testing.T) {
+	t.Parallel()
 	srv := newH2Server(t, func(int) h2Action { return h2Action{stall: true} })
 	tr := fastRetries()
 	tr.Base = srv.transport()
@@ -320,6 +316,7 @@ func TestCallerDeadlinesAgree(t *testing.T) {
 // TestNetHTTPText runs net/http into each error that netHTTPText reads
 // by its text, so that a change of wording fails here.
 func TestNetHTTPText(t *testing.T) {
+	t.Parallel()
 	classified := func(err error, kind int) bool {
 		return inTree(err, func(e error) bool { return netHTTPText(e.Error()) == kind })
 	}

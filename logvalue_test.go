@@ -1,9 +1,7 @@
 package neuracraft
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -20,21 +18,11 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-// logJSON logs err under "err" with slog's JSON handler and returns the
-// decoded "err" member and the raw line.
-func logJSON(t *testing.T, v any) (any, string) {
-	t.Helper()
-	var buf bytes.Buffer
-	slog.New(slog.NewJSONHandler(&buf, nil)).Error("call failed", "err", v)
-	var rec map[string]any
-	require.NoError(t, json.Unmarshal(buf.Bytes(), &rec), buf.String())
-	return rec["err"], buf.String()
-}
-
 // TestLogValueWrapClient: the error of a wrapped http.Client logs as the
 // APIError's fields with a redacted URL, where slog.Any of the error
 // itself logs *url.Error's text with the secret query value.
 func TestLogValueWrapClient(t *testing.T) {
+	t.Parallel()
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("X-Request-ID", "req_42")
 		w.Header().Set("Content-Type", "application/json")
@@ -72,6 +60,7 @@ func TestLogValueWrapClient(t *testing.T) {
 // TestLogValueNetworkError: a network failure through a wrapped client
 // logs as the RequestError's fields.
 func TestLogValueNetworkError(t *testing.T) {
+	t.Parallel()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
 	addr := ln.Addr().String()
@@ -98,6 +87,7 @@ func TestLogValueNetworkError(t *testing.T) {
 }
 
 func TestLogValueCooldownAndForeign(t *testing.T) {
+	t.Parallel()
 	cd := &CooldownError{Method: "GET", URL: "https://api.neuracraft.com/v1/pipelines", RequestID: "req_1",
 		Host: "api.neuracraft.com", Cause: 429, RetryAfter: 2 * time.Second}
 	got, _ := logJSON(t, LogValue(&url.Error{Op: "Get", URL: "https://api.neuracraft.com/v1/pipelines", Err: cd}))
@@ -125,6 +115,7 @@ func TestLogValueCooldownAndForeign(t *testing.T) {
 }
 
 func TestLogValueCapsText(t *testing.T) {
+	t.Parallel()
 	v := LogValue(errors.New(strings.Repeat("é", 5000)))
 	assert.Len(t, []rune(v.String()), maxLogText+1) // and an ellipsis
 	assert.Equal(t, 1024, maxLogText, "the README says 1024")

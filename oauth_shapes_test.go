@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
 
@@ -86,9 +87,7 @@ func TestFromResponseOAuthShapes(t *testing.T) {
 			t.Parallel()
 			e := apiErrorFor(t, tt.status, tt.body, tt.kv...)
 			got := oauthView{Code: e.Code, Reason: e.Reason, Message: e.Message, Details: string(e.Details)}
-			if diff := cmp.Diff(tt.want, got); diff != "" {
-				t.Errorf("FromResponse (-want +got):\n%s", diff)
-			}
+			assert.Empty(t, cmp.Diff(tt.want, got), "FromResponse (-want +got)")
 			require.NoError(t, e.Err, "a well-formed body")
 			checkOneLine(t, "Error()", e.Error())
 		})
@@ -116,9 +115,7 @@ func TestTransportOAuthChallenge(t *testing.T) {
 	require.ErrorAs(t, err, &apiErr)
 	require.ErrorIs(t, err, ErrUnauthorized)
 	got := oauthView{Code: apiErr.Code, Reason: apiErr.Reason, Message: apiErr.Message}
-	if diff := cmp.Diff(oauthView{Code: 401, Reason: "invalid_token", Message: "The token was revoked"}, got); diff != "" {
-		t.Errorf("APIError (-want +got):\n%s", diff)
-	}
+	assert.Empty(t, cmp.Diff(oauthView{Code: 401, Reason: "invalid_token", Message: "The token was revoked"}, got), "APIError (-want +got)")
 	require.Equal(t, 1, calls, "a 401 is not retried")
 	require.True(t, strings.HasPrefix(apiErr.Error(), "neuracraft: GET /v1/pipelines: 401 Unauthorized: The token was revoked (request "), apiErr.Error())
 }
@@ -161,9 +158,7 @@ func TestBearerError(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			code, des := bearerError(tt.values)
-			if diff := cmp.Diff([2]string{tt.code, tt.des}, [2]string{code, des}); diff != "" {
-				t.Errorf("bearerError(%q) (-want +got):\n%s", tt.values, diff)
-			}
+			assert.Empty(t, cmp.Diff([2]string{tt.code, tt.des}, [2]string{code, des}), "bearerError(%q) (-want +got)", tt.values)
 		})
 	}
 }
@@ -180,8 +175,10 @@ func FuzzBearerError(f *testing.F) {
 	f.Fuzz(func(t *testing.T, before, code, description string) {
 		lines := []string{before}
 		c, d := bearerError(lines)
-		if len(c) > maxChallengeBytes || len(d) > maxChallengeBytes || (c == "" && d != "") {
-			t.Fatalf("bearerError(%q) = %q, %q", before, c, d)
+		require.LessOrEqual(t, len(c), maxChallengeBytes, "bearerError(%q) = %q, %q", before, c, d)
+		require.LessOrEqual(t, len(d), maxChallengeBytes, "bearerError(%q) = %q, %q", before, c, d)
+		if c == "" {
+			require.Empty(t, d, "bearerError(%q): a description without a code", before)
 		}
 		if code == "" || strings.ContainsAny(code+description, "\x00\r\n") || len(code)+len(description) > 1000 {
 			return
@@ -192,8 +189,7 @@ func FuzzBearerError(f *testing.F) {
 			return // the first line had its own
 		}
 		c, d = bearerError(lines)
-		if c != code || d != description {
-			t.Fatalf("bearerError(%q) = %q, %q; want %q, %q", lines, c, d, code, description)
-		}
+		require.Equal(t, code, c, "bearerError(%q) = %q, %q; want %q, %q", lines, c, d, code, description)
+		require.Equal(t, description, d, "bearerError(%q) = %q, %q; want %q, %q", lines, c, d, code, description)
 	})
 }

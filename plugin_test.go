@@ -6,7 +6,6 @@ package neuracraft
 
 import (
 	"fmt"
-	"io"
 	"net/http"
 	"strconv"
 	"strings"
@@ -14,79 +13,45 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
-// registerPluginCodesForTest registers codes and forgets them when t ends.
-func registerPluginCodesForTest(t *testing.T, codes ...PluginCodeInfo) {
-	t.Helper()
-	if err := RegisterPluginCodes(codes...); err != nil {
-		t.Fatalf("RegisterPluginCodes: %v", err)
-	}
-	t.Cleanup(func() {
-		for _, p := range codes {
-			forgetPluginCode(p.Code)
-		}
-	})
-}
-
-// forgetPluginCode removes c from the registry, which the package itself
-// never does.
-func forgetPluginCode(c Code) {
-	registry.mu.Lock()
-	delete(registry.codes, c)
-	registry.mu.Unlock()
-}
-
-// forgetPluginCodesAfter forgets codes when t ends, whatever registered
-// them.
-func forgetPluginCodesAfter(t *testing.T, codes ...Code) {
-	t.Cleanup(func() {
-		for _, c := range codes {
-			forgetPluginCode(c)
-		}
-	})
-}
-
 func TestPluginCode(t *testing.T) {
+	t.Parallel()
 	for id, want := range map[int]Code{0: 8000, 1: 8001, 102: 8102, 999: 8999} {
 		got, err := PluginCode(id)
-		if err != nil || got != want {
-			t.Errorf("PluginCode(%d) = %d, %v; want %d, nil", id, int(got), err, int(want))
-		}
+		require.NoError(t, err, "PluginCode(%d) = %d, %v; want %d, nil", id, int(got), err, int(want))
+		assert.Equal(t, want, got, "PluginCode(%d) = %d, %v; want %d, nil", id, int(got), err, int(want))
 	}
 	for id := range 1000 {
 		c, err := PluginCode(id)
-		if err != nil {
-			t.Fatalf("PluginCode(%d): %v", id, err)
-		}
+		require.NoError(t, err, "PluginCode(%d)", id)
 		back, ok := c.PluginID()
-		if !ok || back != id || !c.IsPlugin() {
-			t.Fatalf("PluginCode(%d) = %d; PluginID() = %d, %v; IsPlugin() = %v", id, int(c), back, ok, c.IsPlugin())
-		}
+		require.True(t, ok, "PluginCode(%d) = %d; PluginID() = %d, %v; IsPlugin() = %v", id, int(c), back, ok, c.IsPlugin())
+		require.Equal(t, id, back, "PluginCode(%d) = %d; PluginID() = %d, %v; IsPlugin() = %v", id, int(c), back, ok, c.IsPlugin())
+		require.True(t, c.IsPlugin(), "PluginCode(%d) = %d; PluginID() = %d, %v; IsPlugin() = %v", id, int(c), back, ok, c.IsPlugin())
 	}
 }
 
 func TestPluginCodeOutOfRange(t *testing.T) {
+	t.Parallel()
 	for _, id := range []int{-1, 1000, -8102, 8102, 1 << 40} {
 		c, err := PluginCode(id)
-		if err == nil {
-			t.Errorf("PluginCode(%d) = %d, nil; want an error", id, int(c))
+		if !assert.Error(t, err, "PluginCode(%d) = %d", id, int(c)) {
 			continue
 		}
-		if c != 0 {
-			t.Errorf("PluginCode(%d) = %d with an error; want 0", id, int(c))
-		}
-		if !strings.Contains(err.Error(), strconv.Itoa(id)) {
-			t.Errorf("PluginCode(%d) error %q does not name the identifier", id, err)
-		}
+		assert.Zero(t, c, "PluginCode(%d)", id)
+		assert.True(t, strings.Contains(err.Error(), strconv.Itoa(id)), "PluginCode(%d) error %q does not name the identifier", id, err)
 	}
 }
 
 func TestPluginIDNotPlugin(t *testing.T) {
+	t.Parallel()
 	for _, c := range []Code{0, 404, 7999, 9000, -8102} {
-		if id, ok := c.PluginID(); ok || id != 0 {
-			t.Errorf("Code(%d).PluginID() = %d, %v; want 0, false", int(c), id, ok)
-		}
+		id, ok := c.PluginID()
+		assert.False(t, ok, "Code(%d).PluginID()", int(c))
+		assert.Zero(t, id, "Code(%d).PluginID()", int(c))
 	}
 }
 
@@ -98,36 +63,20 @@ func TestRegisterPluginCodes(t *testing.T) {
 
 	for _, want := range []PluginCodeInfo{vector, ocr} {
 		got, ok := lookupPluginCode(want.Code)
-		if !ok {
-			t.Fatalf("lookupPluginCode(%d) found nothing", int(want.Code))
-		}
-		if diff := cmp.Diff(want, got); diff != "" {
-			t.Errorf("lookupPluginCode(%d) (-want +got):\n%s", int(want.Code), diff)
-		}
+		require.True(t, ok, "lookupPluginCode(%d) found nothing", int(want.Code))
+		assert.Empty(t, cmp.Diff(want, got), "lookupPluginCode(%d) (-want +got)", int(want.Code))
 	}
-	if got, want := Code(8901).String(), "8901 Vector Index Rebuilding"; got != want {
-		t.Errorf("String() = %q, want %q", got, want)
-	}
-	if got := Code(8901).Description(); got != vector.Description {
-		t.Errorf("Description() = %q, want %q", got, vector.Description)
-	}
-	if got := Code(8901).Resolution(); !strings.Contains(got, "plugin-specific documentation") {
-		t.Errorf("Resolution() = %q, want the reference's plugin advice", got)
-	}
+	assert.Equal(t, "8901 Vector Index Rebuilding", Code(8901).String(), "String()")
+	assert.Equal(t, vector.Description, Code(8901).Description(), "Description()")
+	got := Code(8901).Resolution()
+	assert.True(t, strings.Contains(got, "plugin-specific documentation"), "Resolution() = %q, want the reference's plugin advice", got)
 
 	// The same information again is fine, alone or in a batch.
-	if err := RegisterPluginCodes(vector); err != nil {
-		t.Errorf("re-registering the same information: %v", err)
-	}
-	if err := RegisterPluginCodes(ocr, vector, ocr); err != nil {
-		t.Errorf("re-registering the same batch: %v", err)
-	}
-	if err := RegisterPluginCodes(); err != nil {
-		t.Errorf("registering nothing: %v", err)
-	}
-	if _, ok := lookupPluginCode(8903); ok {
-		t.Error("lookupPluginCode(8903) found a code nobody registered")
-	}
+	assert.NoError(t, RegisterPluginCodes(vector), "re-registering the same information")
+	assert.NoError(t, RegisterPluginCodes(ocr, vector, ocr), "re-registering the same batch")
+	assert.NoError(t, RegisterPluginCodes(), "registering nothing")
+	_, ok := lookupPluginCode(8903)
+	assert.False(t, ok, "lookupPluginCode(8903) found a code nobody registered")
 }
 
 func TestRegisterPluginCodesFailuresRegisterNothing(t *testing.T) {
@@ -155,22 +104,19 @@ func TestRegisterPluginCodesFailuresRegisterNothing(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if err := RegisterPluginCodes(tt.batch...); err == nil {
-				t.Fatal("RegisterPluginCodes succeeded, want an error")
-			} else if !strings.HasPrefix(err.Error(), "neuracraft: register plugin code ") {
-				t.Errorf("error %q does not say which code failed", err)
-			}
+			err := RegisterPluginCodes(tt.batch...)
+			require.Error(t, err, "RegisterPluginCodes succeeded")
+			assert.True(t, strings.HasPrefix(err.Error(), "neuracraft: register plugin code "), "error %q does not say which code failed", err)
 			for _, p := range tt.batch {
 				if !p.Code.IsPlugin() {
 					continue
 				}
 				got, ok := lookupPluginCode(p.Code)
 				if p.Code == registered.Code {
-					if diff := cmp.Diff(registered, got); !ok || diff != "" {
-						t.Errorf("after the failed batch, %d (-before +after):\n%s", int(p.Code), diff)
-					}
+					require.True(t, ok, "after the failed batch, %d is not registered", int(p.Code))
+					assert.Empty(t, cmp.Diff(registered, got), "after the failed batch, %d (-before +after)", int(p.Code))
 				} else if ok {
-					t.Errorf("code %d of the failed batch was registered: %+v", int(p.Code), got)
+					assert.Fail(t, "registered by a failed batch", "code %d: %+v", int(p.Code), got)
 				}
 			}
 		})
@@ -184,16 +130,15 @@ func TestRegisteredNameInErrors(t *testing.T) {
 		"X-Request-ID", "req_8920")
 	err := FromResponse(resp)
 	want := "neuracraft: 8920 PDF Template Invalid: PDF Export Plugin: Failed to generate document due to invalid template. (HTTP 500, request req_8920)"
-	if err == nil || err.Error() != want {
-		t.Errorf("Error() =\n%v\nwant\n%s", err, want)
-	}
+	require.NotNil(t, err, "Error() =\n%v\nwant\n%s", err, want)
+	assert.Equal(t, want, err.Error(), "Error() =\n%v\nwant\n%s", err, want)
 
 	// A message that only repeats the name is not printed twice.
 	err = FromResponse(newErrorResponse(http.StatusBadRequest,
 		`{"error":{"code":8920,"message":"PDF Template Invalid"}}`))
-	if want := "neuracraft: 8920 PDF Template Invalid (HTTP 400)"; err == nil || err.Error() != want {
-		t.Errorf("Error() = %v, want %s", err, want)
-	}
+	want = "neuracraft: 8920 PDF Template Invalid (HTTP 400)"
+	require.NotNil(t, err, "Error() = %v, want %s", err, want)
+	assert.Equal(t, want, err.Error(), "Error() = %v, want %s", err, want)
 }
 
 func TestRegisteredRetryableFlag(t *testing.T) {
@@ -215,9 +160,7 @@ func TestRegisteredRetryableFlag(t *testing.T) {
 	}
 	for _, tt := range tests {
 		err := FromResponse(newErrorResponse(tt.status, tt.body))
-		if got := IsRetryable(err); got != tt.want {
-			t.Errorf("IsRetryable(%d %s) = %v, want %v", tt.status, tt.body, got, tt.want)
-		}
+		assert.Equal(t, tt.want, IsRetryable(err), "IsRetryable(%d %s)", tt.status, tt.body)
 	}
 }
 
@@ -243,9 +186,7 @@ func TestRegistryConcurrent(t *testing.T) {
 	for i := range goroutines {
 		wg.Go(func() {
 			// Everyone registers the same shared codes: all must succeed.
-			if err := RegisterPluginCodes(shared...); err != nil {
-				t.Errorf("goroutine %d: %v", i, err)
-			}
+			assert.NoError(t, RegisterPluginCodes(shared...), "goroutine %d", i)
 			// Everyone claims the contested code with its own name: one wins.
 			name := fmt.Sprintf("Racer %d", i)
 			if RegisterPluginCodes(PluginCodeInfo{Code: contested, Name: name}) == nil {
@@ -255,12 +196,10 @@ func TestRegistryConcurrent(t *testing.T) {
 			}
 			// Registered before, so seen now.
 			for _, p := range shared {
-				if got, ok := lookupPluginCode(p.Code); !ok || got != p {
-					t.Errorf("lookupPluginCode(%d) = %+v, %v; want %+v", int(p.Code), got, ok, p)
-				}
-				if got, want := p.Code.String(), strconv.Itoa(int(p.Code))+" "+p.Name; got != want {
-					t.Errorf("String() = %q, want %q", got, want)
-				}
+				got, ok := lookupPluginCode(p.Code)
+				assert.True(t, ok, "lookupPluginCode(%d)", int(p.Code))
+				assert.Equal(t, p, got, "lookupPluginCode(%d)", int(p.Code))
+				assert.Equal(t, strconv.Itoa(int(p.Code))+" "+p.Name, p.Code.String(), "String()")
 			}
 			err := FromResponse(newErrorResponse(503, `{"error":{"code":8941,"message":"busy"}}`))
 			_ = err.Error()
@@ -269,34 +208,12 @@ func TestRegistryConcurrent(t *testing.T) {
 	}
 	wg.Wait()
 
-	if len(winners) != 1 {
-		t.Fatalf("%d goroutines registered code %d, want exactly 1: %v", len(winners), int(contested), winners)
-	}
-	if got, _ := lookupPluginCode(contested); got.Name != winners[0] {
-		t.Errorf("code %d is registered as %q, but %q was told it won", int(contested), got.Name, winners[0])
-	}
+	require.Len(t, winners, 1, "%d goroutines registered code %d", len(winners), int(contested))
+	got, _ := lookupPluginCode(contested)
+	assert.Equal(t, winners[0], got.Name, "code %d: the name of the goroutine told it won", int(contested))
 	for _, p := range shared {
-		if got, ok := lookupPluginCode(p.Code); !ok || got != p {
-			t.Errorf("lookupPluginCode(%d) = %+v, %v; want %+v", int(p.Code), got, ok, p)
-		}
-	}
-}
-
-// newErrorResponse returns a response with the status, body and header
-// key-value pairs, and no request.
-func newErrorResponse(status int, body string, kv ...string) *http.Response {
-	h := make(http.Header)
-	for i := 0; i+1 < len(kv); i += 2 {
-		h.Add(kv[i], kv[i+1])
-	}
-	return &http.Response{
-		Status:        strconv.Itoa(status) + " " + http.StatusText(status),
-		StatusCode:    status,
-		Proto:         "HTTP/1.1",
-		ProtoMajor:    1,
-		ProtoMinor:    1,
-		Header:        h,
-		Body:          io.NopCloser(strings.NewReader(body)),
-		ContentLength: int64(len(body)),
+		got, ok := lookupPluginCode(p.Code)
+		assert.True(t, ok, "lookupPluginCode(%d)", int(p.Code))
+		assert.Equal(t, p, got, "lookupPluginCode(%d)", int(p.Code))
 	}
 }

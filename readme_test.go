@@ -238,6 +238,7 @@ func vetSnippets(t *testing.T, src string) (string, bool) {
 // each as the body of a function, and checks that each closes the body of
 // every response it gets.
 func TestREADMESnippetsBuild(t *testing.T) {
+	t.Parallel()
 	var snips []snippet
 	for _, s := range goSnippets(t, "README.md") {
 		if s.source != "" {
@@ -289,6 +290,7 @@ func excerptProblem(s snippet, source string) string {
 // TestSnippetExcerpts checks that an excerpt is recognised by its fence,
 // and that one which drifted from its source is caught.
 func TestSnippetExcerpts(t *testing.T) {
+	t.Parallel()
 	const source = "package main\n\nfunc main() {\n\ta := 1\n\t_ = a\n}\n"
 	readme := filepath.Join(t.TempDir(), "README.md")
 	require.NoError(t, os.WriteFile(readme, []byte("```go main.go\na := 1\n_ = a\n```\n\n"+

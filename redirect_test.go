@@ -4,41 +4,18 @@ import (
 	"context"
 	"net/http"
 	"net/http/httptest"
-	"net/url"
-	"sync"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
 
-// headerLog records the credentials each path was sent.
-type headerLog struct {
-	mu   sync.Mutex
-	seen map[string][2]string // path -> X-API-Key, Authorization
-}
-
-func (l *headerLog) record(r *http.Request) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if l.seen == nil {
-		l.seen = map[string][2]string{}
-	}
-	l.seen[r.URL.Path] = [2]string{r.Header.Get("X-API-Key"), r.Header.Get("Authorization")}
-}
-
-func (l *headerLog) get(path string) ([2]string, bool) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	v, ok := l.seen[path]
-	return v, ok
-}
-
 // TestWrapClientKeepsCredentialsHome: the wrapped client drops X-API-Key
 // and Authorization on a redirect to another port (another origin), keeps
 // them on a redirect within the origin, and still runs the caller's own
 // redirect policy.
 func TestWrapClientKeepsCredentialsHome(t *testing.T) {
+	t.Parallel()
 	var log headerLog
 	elsewhere := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		log.record(r)
@@ -98,6 +75,7 @@ func TestWrapClientKeepsCredentialsHome(t *testing.T) {
 // TestWrapClientDefaultRedirectLimit: with no policy of the caller's, the
 // wrapped client stops after 10 redirects like net/http's default.
 func TestWrapClientDefaultRedirectLimit(t *testing.T) {
+	t.Parallel()
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, "/loop", http.StatusFound)
 	}))
@@ -108,6 +86,7 @@ func TestWrapClientDefaultRedirectLimit(t *testing.T) {
 }
 
 func TestSameOriginAndIsUnder(t *testing.T) {
+	t.Parallel()
 	base := mustURL(t, "https://api.neuracraft.com/v1")
 	tests := []struct {
 		target      string
@@ -133,6 +112,7 @@ func TestSameOriginAndIsUnder(t *testing.T) {
 // TestClientCredentialsOnlyUnderBaseURL: a same-host redirect outside the
 // base path carries no credentials; one within it does.
 func TestClientCredentialsOnlyUnderBaseURL(t *testing.T) {
+	t.Parallel()
 	var log headerLog
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		log.record(r)
@@ -167,11 +147,4 @@ func TestClientCredentialsOnlyUnderBaseURL(t *testing.T) {
 			assert.NotEqual(t, [2]string{"", ""}, got)
 		})
 	}
-}
-
-func mustURL(t *testing.T, raw string) *url.URL {
-	t.Helper()
-	u, err := url.Parse(raw)
-	require.NoError(t, err)
-	return u
 }

@@ -15,6 +15,7 @@ import (
 // cleaned and capped whether it comes from a custom Base's response or
 // from the caller's own request header (which is still sent as is).
 func TestTransportCleansRequestIDs(t *testing.T) {
+	t.Parallel()
 	hostile := "req_1\r\nlevel=ERROR msg=forged\x1b[31m\u0085" + strings.Repeat("x", 1<<20)
 	var sent string
 	tr := &Transport{Retry: RetryPolicy{MaxAttempts: 1}, Base: roundTripFunc(func(req *http.Request) (*http.Response, error) {
@@ -41,14 +42,4 @@ func TestTransportCleansRequestIDs(t *testing.T) {
 	require.True(t, errors.As(err, &reqErr))
 	assertCleanID(t, reqErr.RequestID)
 	assert.Equal(t, hostile, sent, "the caller's header must be sent unchanged")
-}
-
-func assertCleanID(t *testing.T, id string) {
-	t.Helper()
-	assert.True(t, strings.HasPrefix(id, "req_1"), id)
-	assert.NotContains(t, id, "\r")
-	assert.NotContains(t, id, "\n")
-	assert.NotContains(t, id, "\x1b")
-	assert.NotContains(t, id, "\u0085")
-	assert.LessOrEqual(t, len(id), maxHeaderValue)
 }

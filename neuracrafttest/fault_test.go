@@ -15,6 +15,7 @@ import (
 )
 
 func TestEnvelopeFaults(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	tests := []struct {
 		name       string
@@ -99,6 +100,7 @@ func TestEnvelopeFaults(t *testing.T) {
 }
 
 func TestProxyHTML(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	for _, status := range []int{502, 503, 504} {
 		t.Run(strconv.Itoa(status), func(t *testing.T) {
@@ -113,6 +115,7 @@ func TestProxyHTML(t *testing.T) {
 }
 
 func TestTruncated(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	tests := []struct {
 		status int
@@ -137,6 +140,7 @@ func TestTruncated(t *testing.T) {
 }
 
 func TestResetConnection(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	// Without keep-alives every request has its own connection, so the
 	// client's transport cannot retry a GET on a fresh one.
@@ -251,6 +255,7 @@ func TestSlowBodyClose(t *testing.T) {
 }
 
 func TestWithHeader(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	base := Error(500, "internal_error", "boom")
 	a := base.WithHeader("X-A", "1")

@@ -1,8 +1,6 @@
 package neuracrafttest
 
 import (
-	"encoding/json"
-	"io"
 	"net/http"
 	"net/url"
 	"strings"
@@ -15,38 +13,8 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-// postToken sends a token request with form values and, when id is not
-// empty, HTTP Basic client authentication.
-func postToken(t *testing.T, srv *Server, form url.Values, basicID, basicSecret string) (int, http.Header, map[string]any) {
-	t.Helper()
-	req, err := http.NewRequest("POST", srv.TokenURL, strings.NewReader(form.Encode()))
-	require.NoError(t, err)
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	if basicID != "" {
-		req.SetBasicAuth(url.QueryEscape(basicID), url.QueryEscape(basicSecret))
-	}
-	resp, err := srv.Client().Do(req)
-	require.NoError(t, err)
-	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
-	require.NoError(t, err)
-	var doc map[string]any
-	require.NoError(t, json.Unmarshal(body, &doc), string(body))
-	return resp.StatusCode, resp.Header, doc
-}
-
-func getWithToken(t *testing.T, srv *Server, method, path, token string) (int, http.Header) {
-	t.Helper()
-	req, err := http.NewRequest(method, srv.URL+path, strings.NewReader(`{"name":"p"}`))
-	require.NoError(t, err)
-	req.Header.Set("Authorization", "Bearer "+token)
-	resp, err := srv.Client().Do(req)
-	require.NoError(t, err)
-	_ = resp.Body.Close()
-	return resp.StatusCode, resp.Header
-}
-
 func TestTokenEndpointIssuesScopedTokens(t *testing.T) {
+	t.Parallel()
 	srv := NewServer()
 	defer srv.Close()
 	form := url.Values{"grant_type": {"client_credentials"}, "client_id": {srv.ClientID},
@@ -75,6 +43,7 @@ func TestTokenEndpointIssuesScopedTokens(t *testing.T) {
 }
 
 func TestTokenEndpointFailures(t *testing.T) {
+	t.Parallel()
 	srv := NewServer()
 	defer srv.Close()
 	srv.AddClient("reader", "reader-secret", "pipeline:read")
@@ -142,6 +111,7 @@ func TestTokenEndpointFailures(t *testing.T) {
 // TestIssuedTokensExpire: a token is accepted until its lifetime ends,
 // then answered 401 invalid_token naming the expiry.
 func TestIssuedTokensExpire(t *testing.T) {
+	t.Parallel()
 	srv := NewServer()
 	defer srv.Close()
 	var mu sync.Mutex
@@ -177,6 +147,7 @@ func TestIssuedTokensExpire(t *testing.T) {
 // endpoint over HTTPS with HTTP/2 to the client it returns; a
 // ResetConnection fault resets the stream.
 func TestTLSServerSpeaksHTTP2(t *testing.T) {
+	t.Parallel()
 	srv := NewTLSServer()
 	defer srv.Close()
 	require.True(t, strings.HasPrefix(srv.URL, "https://127.0.0.1:"), srv.URL)

@@ -1,10 +1,8 @@
 package neuracrafttest
 
 import (
-	"bytes"
 	"fmt"
 	"io"
-	"mime/multipart"
 	"net/http"
 	"strings"
 	"testing"
@@ -14,15 +12,8 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-// createPipeline creates a pipeline named name and returns its ID.
-func (e *testEnv) createPipeline(name string) string {
-	e.t.Helper()
-	r := e.do("POST", "/pipelines", strings.NewReader(`{"name":"`+name+`"}`))
-	require.Equal(e.t, http.StatusCreated, r.status, "body: %s", r.body)
-	return decode(e.t, r.body)["id"].(string)
-}
-
 func TestCreatePipeline(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 
 	r := e.do("POST", "/pipelines", strings.NewReader(`{"name":"nightly","schedule":"@daily","id":"forged"}`))
@@ -72,6 +63,7 @@ func TestCreatePipeline(t *testing.T) {
 }
 
 func TestGetAndDeletePipeline(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	id := e.createPipeline("a")
 
@@ -96,6 +88,7 @@ func TestGetAndDeletePipeline(t *testing.T) {
 }
 
 func TestListPipelines(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	var ids []string
 	for i := range 105 {
@@ -137,31 +130,8 @@ func TestListPipelines(t *testing.T) {
 	}
 }
 
-// multipartBody returns a multipart/form-data body with the given parts
-// (field name, file name, content) and its content type.
-func multipartBody(t *testing.T, parts ...[3]string) (io.Reader, string) {
-	t.Helper()
-	var buf bytes.Buffer
-	mw := multipart.NewWriter(&buf)
-	for _, p := range parts {
-		var (
-			w   io.Writer
-			err error
-		)
-		if p[1] != "" {
-			w, err = mw.CreateFormFile(p[0], p[1])
-		} else {
-			w, err = mw.CreateFormField(p[0])
-		}
-		require.NoError(t, err)
-		_, err = io.WriteString(w, p[2])
-		require.NoError(t, err)
-	}
-	require.NoError(t, mw.Close())
-	return &buf, mw.FormDataContentType()
-}
-
 func TestPlugins(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 
 	r := e.do("GET", "/plugins", nil)

@@ -10,61 +10,9 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-// runEnv is a server with a pipeline, and helpers to start, read and
-// cancel its runs.
-type runEnv struct {
-	*testEnv
-	pid string
-}
-
-func newRunEnv(t *testing.T) *runEnv {
-	e := newEnv(t)
-	return &runEnv{testEnv: e, pid: e.createPipeline("a")}
-}
-
-// start starts a run of pipeline pid and returns its ID.
-func (e *runEnv) start(pid string) string {
-	e.t.Helper()
-	r := e.do("POST", "/pipelines/"+pid+"/run", strings.NewReader(`{"input":{"x":1}}`))
-	require.Equal(e.t, http.StatusAccepted, r.status, "body: %s", r.body)
-	got := decode(e.t, r.body)
-	rid, _ := got["run_id"].(string)
-	require.Regexp(e.t, `^run_[0-9a-f]{12}$`, rid)
-	require.Empty(e.t, cmp.Diff(map[string]any{
-		"run_id": rid, "status": "queued", "monitor_url": e.srv.URL + "/runs/" + rid,
-	}, got))
-	return rid
-}
-
-// poll reads run rid once and returns the document and its Retry-After.
-func (e *runEnv) poll(rid string) (map[string]any, string) {
-	e.t.Helper()
-	r := e.do("GET", "/runs/"+rid, nil)
-	require.Equal(e.t, http.StatusOK, r.status, "body: %s", r.body)
-	require.Equal(e.t, "application/json", r.header.Get("Content-Type"))
-	return decode(e.t, r.body), r.header.Get("Retry-After")
-}
-
-// statuses polls rid n times and returns the statuses read.
-func (e *runEnv) statuses(rid string, n int) []string {
-	e.t.Helper()
-	var got []string
-	for range n {
-		doc, _ := e.poll(rid)
-		got = append(got, doc["status"].(string))
-	}
-	return got
-}
-
-func (e *runEnv) cancel(rid string) {
-	e.t.Helper()
-	r := e.do("POST", "/runs/"+rid+"/cancel", nil)
-	require.Equal(e.t, http.StatusOK, r.status, "body: %s", r.body)
-	require.Empty(e.t, cmp.Diff(map[string]any{"status": "cancellation_requested"}, decode(e.t, r.body)))
-}
-
 // TestRunDocument: the default run, read as the API's run document.
 func TestRunDocument(t *testing.T) {
+	t.Parallel()
 	e := newRunEnv(t)
 	rid := e.start(e.pid)
 	var startedAt string
@@ -103,6 +51,7 @@ func TestRunDocument(t *testing.T) {
 // TestRunScripts: each script's runs read back what it says, poll after
 // poll.
 func TestRunScripts(t *testing.T) {
+	t.Parallel()
 	type read struct {
 		status     string
 		retryAfter string
@@ -168,6 +117,7 @@ func TestRunScripts(t *testing.T) {
 
 // TestRunScriptIsAValue: With... return copies; a script may be reused.
 func TestRunScriptIsAValue(t *testing.T) {
+	t.Parallel()
 	base := RunCompleted(nil).WithPolls("queued", 1)
 	a := base.WithPolls("running", 1)
 	b := base.WithPolls("paused", 1).WithRetryAfter("5")
@@ -193,6 +143,7 @@ func TestRunScriptIsAValue(t *testing.T) {
 }
 
 func TestScriptRuns(t *testing.T) {
+	t.Parallel()
 	e := newRunEnv(t)
 	other := e.createPipeline("b")
 	third := e.createPipeline("c")
@@ -214,6 +165,7 @@ func TestScriptRuns(t *testing.T) {
 }
 
 func TestRunCancel(t *testing.T) {
+	t.Parallel()
 	e := newRunEnv(t)
 	t.Run("while queued", func(t *testing.T) {
 		rid := e.start(e.pid)
@@ -261,6 +213,7 @@ func TestRunCancel(t *testing.T) {
 }
 
 func TestRunRouteErrors(t *testing.T) {
+	t.Parallel()
 	e := newRunEnv(t)
 	tests := []struct {
 		name   string
@@ -290,6 +243,7 @@ func TestRunRouteErrors(t *testing.T) {
 }
 
 func TestRunScriptPanics(t *testing.T) {
+	t.Parallel()
 	srv := NewServer()
 	defer srv.Close()
 	tests := []struct {

@@ -10,89 +10,13 @@ import (
 	"strings"
 	"sync"
 	"testing"
-	"time"
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/stretchr/testify/require"
 )
 
-// testEnv is a running Server and a plain client for it.
-type testEnv struct {
-	t   *testing.T
-	srv *Server
-	hc  *http.Client
-}
-
-// newEnv starts a Server that is closed when the test ends.
-func newEnv(t *testing.T) *testEnv {
-	t.Helper()
-	srv := NewServer()
-	t.Cleanup(srv.Close)
-	tr := &http.Transport{}
-	t.Cleanup(tr.CloseIdleConnections)
-	return &testEnv{t: t, srv: srv, hc: &http.Client{Transport: tr}}
-}
-
-// response is a fully read response.
-type response struct {
-	status int
-	header http.Header
-	body   []byte
-}
-
-// do sends method to srv.URL+path with body and the header pairs hdr. When
-// hdr holds neither X-API-Key nor Authorization, it sends srv.APIKey.
-func (e *testEnv) do(method, path string, body io.Reader, hdr ...string) response {
-	e.t.Helper()
-	req, err := http.NewRequest(method, e.srv.URL+path, body)
-	require.NoError(e.t, err)
-	for i := 0; i < len(hdr); i += 2 {
-		req.Header.Set(hdr[i], hdr[i+1])
-	}
-	if req.Header.Get("X-API-Key") == "" && req.Header.Get("Authorization") == "" {
-		req.Header.Set("X-API-Key", e.srv.APIKey)
-	}
-	return e.send(req)
-}
-
-// send sends req as it is and reads the whole response.
-func (e *testEnv) send(req *http.Request) response {
-	e.t.Helper()
-	resp, err := e.hc.Do(req)
-	require.NoError(e.t, err)
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	require.NoError(e.t, err)
-	return response{status: resp.StatusCode, header: resp.Header, body: b}
-}
-
-// decode decodes a JSON body into a generic value.
-func decode(t *testing.T, b []byte) map[string]any {
-	t.Helper()
-	var v map[string]any
-	require.NoError(t, json.Unmarshal(b, &v), "body: %s", b)
-	return v
-}
-
-// envelopeOf builds the decoded form of an error envelope.
-func envelopeOf(code any, message string) map[string]any {
-	return map[string]any{"error": map[string]any{"code": code, "message": message}}
-}
-
-// requireError checks that r is status with the envelope (code, message);
-// an empty message is not checked.
-func requireError(t *testing.T, r response, status int, code any) {
-	t.Helper()
-	require.Equal(t, status, r.status, "body: %s", r.body)
-	require.Equal(t, "application/json", r.header.Get("Content-Type"))
-	got := decode(t, r.body)
-	e, ok := got["error"].(map[string]any)
-	require.True(t, ok, "body: %s", r.body)
-	require.Equal(t, code, e["code"])
-	require.NotEmpty(t, e["message"])
-}
-
 func TestNewServer(t *testing.T) {
+	t.Parallel()
 	srv := NewServer()
 	u, err := url.Parse(srv.URL)
 	require.NoError(t, err)
@@ -109,6 +33,7 @@ func TestNewServer(t *testing.T) {
 }
 
 func TestAuth(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	e.srv.AddAPIKey("key_read", "pipeline:read")
 	e.srv.AddAPIKey("key_none")
@@ -167,6 +92,7 @@ func TestAuth(t *testing.T) {
 // TestRouteScopes checks that each route needs exactly its documented
 // scope.
 func TestRouteScopes(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	scopes := []string{"pipeline:read", "pipeline:write", "workflow:execute", "plugin:manage"}
 	for _, d := range routeDefs {
@@ -193,6 +119,7 @@ func TestRouteScopes(t *testing.T) {
 }
 
 func TestRouting(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	tests := []struct {
 		method string
@@ -274,6 +201,7 @@ func TestRequestID(t *testing.T) {
 }
 
 func TestFailQueue(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name  string
 		setup func(s *Server)
@@ -346,6 +274,7 @@ func TestFailQueue(t *testing.T) {
 }
 
 func TestFailPanics(t *testing.T) {
+	t.Parallel()
 	srv := NewServer()
 	defer srv.Close()
 	tests := []struct {
@@ -367,6 +296,7 @@ func TestFailPanics(t *testing.T) {
 }
 
 func TestFaultSkipsAuthAndState(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	e.srv.Fail("POST /pipelines", 1, Error(500, "internal_error", "boom"))
 	e.srv.Fail("POST /pipelines", 1, RateLimit("3"))
@@ -393,6 +323,7 @@ func TestFaultSkipsAuthAndState(t *testing.T) {
 }
 
 func TestRequests(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	e.srv.Fail("GET /pipelines/{id}", 1, ProxyHTML(502))
 
@@ -438,6 +369,7 @@ func TestRequests(t *testing.T) {
 }
 
 func TestRequestBodyLimits(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	const hundredMiB = 100 << 20
 
@@ -461,15 +393,13 @@ func TestRequestBodyLimits(t *testing.T) {
 	require.Len(t, got[0].Body, 64<<10)
 }
 
-// zeros is an endless reader of zero bytes.
-type zeros struct{}
-
 func (zeros) Read(p []byte) (int, error) {
 	clear(p)
 	return len(p), nil
 }
 
 func TestConcurrency(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	const workers = 24
 	e.srv.Fail("GET /plugins", 10, Error(503, "service_unavailable", "down"))
@@ -564,20 +494,4 @@ func TestConcurrency(t *testing.T) {
 	require.Empty(t, cmp.Diff(map[int]int{200: workers - 10, 503: 10}, statuses))
 	require.Len(t, e.srv.Requests(), workers*9)
 	require.Equal(t, float64(0), decode(t, e.do("GET", "/pipelines", nil).body)["total"])
-}
-
-// closeReturns closes srv and fails the test if Close does not return
-// promptly.
-func closeReturns(t *testing.T, srv *Server) {
-	t.Helper()
-	done := make(chan struct{})
-	go func() {
-		srv.Close()
-		close(done)
-	}()
-	select {
-	case <-done:
-	case <-time.After(5 * time.Second):
-		t.Fatal("Close did not return")
-	}
 }
