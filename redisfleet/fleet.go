@@ -139,10 +139,15 @@ type Fleet struct {
 // entry is what a member knows of one host's fleet state, in its own
 // clock.
 type entry struct {
-	until time.Time     // end of the cooldown
-	drain time.Time     // end of the release queue, as last seen
-	gap   time.Duration // between two release slots
-	cause neuracraft.Code
+	until time.Time // end of the cooldown
+	// shared is the latest end of the cooldown that the fleet is known
+	// to hold: written to Redis by this member, or read from it. An
+	// announcement that did not reach Redis leaves it as it was, so the
+	// next one for the host is sent again rather than deduplicated.
+	shared time.Time
+	drain  time.Time     // end of the release queue, as last seen
+	gap    time.Duration // between two release slots
+	cause  neuracraft.Code
 }
 
 var _ neuracraft.Coordinator = (*Fleet)(nil)
@@ -248,7 +253,8 @@ func (f *Fleet) Announce(host string, pause, gap time.Duration, cause neuracraft
 	pause = min(pause, f.opt.MaxRetryAfter)
 	gap = min(max(gap, 0), maxGap)
 	cause = validCause(cause)
-	if !f.raise(host, time.Now().Add(pause), time.Time{}, gap, cause) {
+	until := time.Now().Add(pause)
+	if !f.raise(host, until, time.Time{}, gap, cause, false) {
 		return
 	}
 	res, err := do(f, context.Background(), "announce", func(ctx context.Context) ([]int64, error) {
@@ -261,6 +267,7 @@ func (f *Fleet) Announce(host string, pause, gap time.Duration, cause neuracraft
 		}
 		return
 	}
+	f.markShared(host, until)
 	f.addToIndex(host, res[1], res[2])
 }
 
@@ -318,7 +325,7 @@ func (f *Fleet) Reserve(ctx context.Context, host string) (neuracraft.Turn, erro
 		f.report(err)
 		return neuracraft.Turn{}, err
 	}
-	f.raise(host, now.Add(capped(res[3], limit)), now.Add(capped(res[4], limit)), gap, e.cause)
+	f.raise(host, now.Add(capped(res[3], limit)), now.Add(capped(res[4], limit)), gap, e.cause, true)
 	wait := fromMicros(res[1])
 	if res[0] == 0 { // not taken: its turn comes after the deadline
 		return neuracraft.Turn{Wait: max(wait, deadline.Sub(now)+time.Microsecond)}, nil

@@ -17,9 +17,11 @@ import (
 )
 
 // raise records what the member learnt of host: a cooldown until, a queue
-// that drains at drain (either may be zero). It reports whether until is
-// later, by more than slack, than the cooldown known before.
-func (f *Fleet) raise(host string, until, drain time.Time, gap time.Duration, cause neuracraft.Code) bool {
+// that drains at drain (either may be zero); shared says it was learnt
+// from the fleet (a message or Redis), not from this member's own answer.
+// It reports whether until is later, by more than slack, than the
+// cooldown the fleet is known to hold: whether it is worth announcing.
+func (f *Fleet) raise(host string, until, drain time.Time, gap time.Duration, cause neuracraft.Code, shared bool) bool {
 	now := time.Now()
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -34,7 +36,10 @@ func (f *Fleet) raise(host string, until, drain time.Time, gap time.Duration, ca
 			return false // the table is full of live hosts: the Transport's own cooldown applies
 		}
 	}
-	raised := until.After(e.until.Add(slack))
+	raised := until.After(e.shared.Add(slack))
+	if shared && until.After(e.shared) {
+		e.shared = until
+	}
 	if until.After(e.until) {
 		e.until, e.gap, e.cause = until, gap, cause
 	}
@@ -47,6 +52,16 @@ func (f *Fleet) raise(host string, until, drain time.Time, gap time.Duration, ca
 	f.hosts[host] = e
 	f.live.Store(int32(len(f.hosts)))
 	return raised
+}
+
+// markShared records that the fleet holds host's cooldown until until.
+func (f *Fleet) markShared(host string, until time.Time) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if e, ok := f.hosts[host]; ok && until.After(e.shared) {
+		e.shared = until
+		f.hosts[host] = e
+	}
 }
 
 // forget drops host's entry when its cooldown and queue are over.
@@ -76,7 +91,7 @@ func (f *Fleet) apply(payload string, now time.Time) {
 		return
 	}
 	f.raise(host, now.Add(min(fromMicros(pause), f.opt.MaxRetryAfter)), time.Time{},
-		min(fromMicros(gap), maxGap), validCause(neuracraft.Code(cause)))
+		min(fromMicros(gap), maxGap), validCause(neuracraft.Code(cause)), true)
 }
 
 // subscribe runs until Close: it subscribes to the channel, reads the
@@ -196,6 +211,6 @@ func (f *Fleet) resync() {
 			continue // over
 		}
 		f.raise(valid[i], start.Add(capped(v[0], limit)), start.Add(capped(v[1], limit)),
-			min(fromMicros(v[2]), maxGap), validCause(neuracraft.Code(v[3])))
+			min(fromMicros(v[2]), maxGap), validCause(neuracraft.Code(v[3])), true)
 	}
 }

@@ -119,3 +119,27 @@ func BenchmarkFleetIdle(b *testing.B) {
 		})
 	}
 }
+
+// TestAnnounceNotSharedIsSentAgain: an announcement that did not reach
+// Redis does not count as shared, so the next announcement of the same
+// cooldown is sent instead of being taken for a repeat; one learnt from
+// the fleet is not sent back.
+func TestAnnounceNotSharedIsSentAgain(t *testing.T) {
+	m := offline(Options{}) // every command fails: no Redis
+	until := time.Now().Add(2 * time.Second)
+	if !m.raise("h.example", until, time.Time{}, 10*time.Millisecond, 429, false) {
+		t.Fatal("a new cooldown is worth announcing")
+	}
+	m.Announce("h.example", 2*time.Second, 10*time.Millisecond, 429) // fails: not shared
+	if !m.raise("h.example", until.Add(time.Millisecond), time.Time{}, 10*time.Millisecond, 429, false) {
+		t.Error("a cooldown that never reached Redis must be announced again")
+	}
+	m.raise("h.example", until.Add(time.Second), time.Time{}, 10*time.Millisecond, 429, true) // from the fleet
+	if m.raise("h.example", until.Add(time.Second+time.Millisecond), time.Time{}, 10*time.Millisecond, 429, false) {
+		t.Error("a cooldown the fleet already holds is not announced again")
+	}
+	m.markShared("h.example", until.Add(3*time.Second))
+	if m.raise("h.example", until.Add(3*time.Second), time.Time{}, 10*time.Millisecond, 429, false) {
+		t.Error("a cooldown written to Redis is not announced again")
+	}
+}
