@@ -141,13 +141,14 @@ type Fleet struct {
 type entry struct {
 	until time.Time // end of the cooldown
 	// shared is the latest end of the cooldown that the fleet is known
-	// to hold: written to Redis by this member, or read from it. An
-	// announcement that did not reach Redis leaves it as it was, so the
-	// next one for the host is sent again rather than deduplicated.
-	shared time.Time
-	drain  time.Time     // end of the release queue, as last seen
-	gap    time.Duration // between two release slots
-	cause  neuracraft.Code
+	// to hold: written to Redis by this member, or read from it; pending
+	// is the end being announced now. An announcement that did not reach
+	// Redis clears pending and leaves shared as it was, so the next one
+	// for the host is sent again rather than taken for a repeat.
+	shared, pending time.Time
+	drain           time.Time     // end of the release queue, as last seen
+	gap             time.Duration // between two release slots
+	cause           neuracraft.Code
 }
 
 var _ neuracraft.Coordinator = (*Fleet)(nil)
@@ -265,9 +266,10 @@ func (f *Fleet) Announce(host string, pause, gap time.Duration, cause neuracraft
 		if err == nil && len(res) != 3 {
 			f.report(fmt.Errorf("%w: announce answered %v", ErrGarbled, res))
 		}
+		f.settleAnnounce(host, until, err == nil)
 		return
 	}
-	f.markShared(host, until)
+	f.settleAnnounce(host, until, true)
 	f.addToIndex(host, res[1], res[2])
 }
 

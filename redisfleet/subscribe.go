@@ -36,9 +36,12 @@ func (f *Fleet) raise(host string, until, drain time.Time, gap time.Duration, ca
 			return false // the table is full of live hosts: the Transport's own cooldown applies
 		}
 	}
-	raised := until.After(e.shared.Add(slack))
-	if shared && until.After(e.shared) {
+	raised := until.After(later(e.shared, e.pending).Add(slack))
+	switch {
+	case shared && until.After(e.shared):
 		e.shared = until
+	case !shared && raised:
+		e.pending = until // announced now: the member's other calls need not
 	}
 	if until.After(e.until) {
 		e.until, e.gap, e.cause = until, gap, cause
@@ -54,14 +57,31 @@ func (f *Fleet) raise(host string, until, drain time.Time, gap time.Duration, ca
 	return raised
 }
 
-// markShared records that the fleet holds host's cooldown until until.
-func (f *Fleet) markShared(host string, until time.Time) {
+// settleAnnounce records the end of the announcement of host's cooldown
+// until until: when it reached Redis (ok), the fleet holds the cooldown;
+// either way it is no longer pending, so a later announcement that did
+// not reach Redis is sent again.
+func (f *Fleet) settleAnnounce(host string, until time.Time, ok bool) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if e, ok := f.hosts[host]; ok && until.After(e.shared) {
-		e.shared = until
-		f.hosts[host] = e
+	e, found := f.hosts[host]
+	if !found {
+		return
 	}
+	if ok && until.After(e.shared) {
+		e.shared = until
+	}
+	if e.pending.Equal(until) {
+		e.pending = time.Time{}
+	}
+	f.hosts[host] = e
+}
+
+func later(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
 }
 
 // forget drops host's entry when its cooldown and queue are over.

@@ -120,26 +120,34 @@ func BenchmarkFleetIdle(b *testing.B) {
 	}
 }
 
-// TestAnnounceNotSharedIsSentAgain: an announcement that did not reach
-// Redis does not count as shared, so the next announcement of the same
-// cooldown is sent instead of being taken for a repeat; one learnt from
-// the fleet is not sent back.
+// TestAnnounceNotSharedIsSentAgain: a member announces a cooldown once,
+// however many of its calls meet it; an announcement that did not reach
+// Redis does not count as shared, so the next one is sent instead of being
+// taken for a repeat; one learnt from the fleet is not sent back.
 func TestAnnounceNotSharedIsSentAgain(t *testing.T) {
 	m := offline(Options{}) // every command fails: no Redis
+	gap := 10 * time.Millisecond
 	until := time.Now().Add(2 * time.Second)
-	if !m.raise("h.example", until, time.Time{}, 10*time.Millisecond, 429, false) {
+	if !m.raise("h.example", until, time.Time{}, gap, 429, false) {
 		t.Fatal("a new cooldown is worth announcing")
 	}
-	m.Announce("h.example", 2*time.Second, 10*time.Millisecond, 429) // fails: not shared
-	if !m.raise("h.example", until.Add(time.Millisecond), time.Time{}, 10*time.Millisecond, 429, false) {
+	if m.raise("h.example", until.Add(time.Millisecond), time.Time{}, gap, 429, false) {
+		t.Error("a cooldown being announced is not announced again by the member's other calls")
+	}
+	m.settleAnnounce("h.example", until, false) // it did not reach Redis
+	if !m.raise("h.example", until.Add(2*time.Millisecond), time.Time{}, gap, 429, false) {
 		t.Error("a cooldown that never reached Redis must be announced again")
 	}
-	m.raise("h.example", until.Add(time.Second), time.Time{}, 10*time.Millisecond, 429, true) // from the fleet
-	if m.raise("h.example", until.Add(time.Second+time.Millisecond), time.Time{}, 10*time.Millisecond, 429, false) {
+	m.Announce("h.example", 3*time.Second, gap, 429) // fails: no Redis
+	if !m.raise("h.example", until.Add(time.Second+time.Millisecond), time.Time{}, gap, 429, false) {
+		t.Error("after a failed Announce, the next announcement must be sent")
+	}
+	m.raise("h.example", until.Add(5*time.Second), time.Time{}, gap, 429, true) // from the fleet
+	if m.raise("h.example", until.Add(5*time.Second+time.Millisecond), time.Time{}, gap, 429, false) {
 		t.Error("a cooldown the fleet already holds is not announced again")
 	}
-	m.markShared("h.example", until.Add(3*time.Second))
-	if m.raise("h.example", until.Add(3*time.Second), time.Time{}, 10*time.Millisecond, 429, false) {
+	m.settleAnnounce("h.example", until.Add(8*time.Second), true)
+	if m.raise("h.example", until.Add(8*time.Second), time.Time{}, gap, 429, false) {
 		t.Error("a cooldown written to Redis is not announced again")
 	}
 }
