@@ -1,5 +1,5 @@
 // Tests for Code: the reference table, names of other statuses, the
-// mapping to sentinels, and the README's copy of the table.
+// mapping to sentinels, and docs/errors.md's copy of the table.
 
 package neuracraft
 
@@ -196,17 +196,18 @@ func TestCodeAsErrorTarget(t *testing.T) {
 	}
 }
 
-// TestREADMECodeTable checks that README.md prints the reference table as
+// TestDocsCodeTable checks that docs/errors.md prints the reference table as
 // the reference map holds it: the header, the separator, then one row per
 // code of referenceOrder, `| code | Name | Description | Resolution |`.
-func TestREADMECodeTable(t *testing.T) {
+func TestDocsCodeTable(t *testing.T) {
 	const (
 		header    = "| Code | Name | Description | Resolution |"
 		separator = "|---|---|---|---|"
 	)
-	f, err := os.Open("README.md")
+	const doc = "docs/errors.md"
+	f, err := os.Open(doc)
 	if err != nil {
-		t.Fatalf("the README must print the response-code table: %v", err)
+		t.Fatalf("%s must print the response-code table: %v", doc, err)
 	}
 	defer f.Close()
 
@@ -231,7 +232,7 @@ func TestREADMECodeTable(t *testing.T) {
 				state = "done"
 				break
 			}
-			line = strings.ReplaceAll(line, "`", "") // the README's formatting; the API's texts are plain
+			line = strings.ReplaceAll(line, "`", "") // the Markdown's formatting; the API's texts are plain
 			lines = append(lines, line)
 			got = append(got, parseTableRow(line))
 		}
@@ -240,7 +241,7 @@ func TestREADMECodeTable(t *testing.T) {
 		t.Fatal(err)
 	}
 	if state == "before header" {
-		t.Fatalf("README.md has no line %q", header)
+		t.Fatalf("%s has no line %q", doc, header)
 	}
 
 	var want [][]string
@@ -249,12 +250,12 @@ func TestREADMECodeTable(t *testing.T) {
 		want = append(want, []string{strconv.Itoa(int(c)), ci.name, ci.description, ci.resolution})
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
-		t.Errorf("README code table cells (-reference +README):\n%s", diff)
+		t.Errorf("%s code table cells (-reference +doc):\n%s", doc, diff)
 	}
 	for i, line := range lines {
 		if i < len(want) {
 			if w := "| " + strings.Join(want[i], " | ") + " |"; line != w {
-				t.Errorf("README row %d:\n got %s\nwant %s", i+1, line, w)
+				t.Errorf("%s row %d:\n got %s\nwant %s", doc, i+1, line, w)
 			}
 		}
 	}
