@@ -17,6 +17,7 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 	"unicode"
 
 	"github.com/stretchr/testify/assert"
@@ -450,4 +451,32 @@ func TestMarkdownLinkChecksCatchMistakes(t *testing.T) {
 		page + ":4: missing.md: no such file",
 		page + ":5: other.md#nowhere: no heading with that anchor",
 	}, linkProblems(t, page))
+}
+
+// TestDocumentedLimits pins the limits and defaults that README.md and
+// docs/*.md state as numbers, so that changing one fails here and sends
+// the change to the docs too.
+func TestDocumentedLimits(t *testing.T) {
+	for _, tt := range []struct {
+		what      string
+		got, want any
+	}{
+		{"RetryPolicy.MaxAttempts default (README settings table)", defaultMaxAttempts, 5},
+		{"RetryPolicy.BaseDelay default (README settings table)", defaultBaseDelay, 500 * time.Millisecond},
+		{"RetryPolicy.MaxDelay default (README settings table)", defaultMaxDelay, 30 * time.Second},
+		{"RetryPolicy.MaxRetryAfter default (README settings table)", defaultMaxRetryAfter, 60 * time.Second},
+		{"Transport.MaxErrorBody default, 64 KiB (README, docs/errors.md)", defaultMaxErrorBody, 64 << 10},
+		{"drain of a failed attempt, 256 KiB (docs/retries.md)", maxDrain, 256 << 10},
+		{"hosts in trouble tracked, 1024 (docs/retries.md, docs/choices.md)", maxHosts, 1024},
+		{"gap between released requests, 10 ms (README, docs/retries.md)", maxReleaseGap, 10 * time.Millisecond},
+		{"APIError.Message cap, 300 (docs/errors.md)", maxMessage, 300},
+		{"APIError.Reason cap, 64 (docs/errors.md)", maxReason, 64},
+		{"Client.MaxResponseBody default, 10 MiB (docs/client.md)", defaultMaxResponseBody, 10 << 20},
+		{"RunError.Stack entries, 50 (docs/client.md)", maxStackFrames, 50},
+		{"WaitRun first backoff ceiling, 1 s (docs/client.md)", runPollBase, time.Second},
+		{"WaitRun backoff cap, 30 s (docs/client.md)", runPollMax, 30 * time.Second},
+		{"WaitRun Retry-After honoured up to 60 s (docs/client.md)", runPollMaxRetryAfter, 60 * time.Second},
+	} {
+		assert.EqualValues(t, tt.want, tt.got, tt.what)
+	}
 }
