@@ -100,7 +100,7 @@ func TestBreakerOutageAndRecovery(t *testing.T) {
 				t.Logf("outage: %d attempts for 200 calls (%.3f a call), the last failed after %v", failed, amplification, time.Since(start))
 				assert.LessOrEqual(t, amplification, 1.05, "server attempts per call during the outage")
 				// Typically 208: 200 first attempts, 4 retries from the full
-				// bucket, 4 probes (the README's figure).
+				// bucket, 4 probes (the figure in docs/retries.md).
 				assert.GreaterOrEqual(t, failed, 204)
 				// No call waited longer than its backoff ceilings add up
 				// to: 0.5 + 1 + 2 + 4 s, plus its round trips.
@@ -126,7 +126,7 @@ func TestBreakerOutageAndRecovery(t *testing.T) {
 				wg.Wait()
 				t.Logf("recovery: %d of 50 in-flight calls succeeded", succeeded)
 				assert.GreaterOrEqual(t, succeeded, 45, "in-flight calls that succeed after the recovery")
-				assert.Equal(t, 50, succeeded, "the README's figure")
+				assert.Equal(t, 50, succeeded, "the figure in docs/retries.md")
 			})
 		})
 	}

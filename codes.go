@@ -71,8 +71,8 @@ type codeInfo struct {
 // reference is NeuraCraft's response-code reference
 // (docs: response-codes.md), word for word but as plain text: the
 // reference's Markdown code spans (Location in backticks) lose them, since
-// these texts reach terminals and logs. README.md prints the same table
-// with the formatting; TestREADMECodeTable keeps the two equal.
+// these texts reach terminals and logs. docs/errors.md prints the same table
+// with the formatting; TestDocsCodeTable keeps the two equal.
 var reference = map[Code]codeInfo{
 	CodeOK: {"OK",
 		"Successful request. Response body contains requested data.",
@@ -107,7 +107,7 @@ var reference = map[Code]codeInfo{
 }
 
 // referenceOrder lists the reference's codes in the order the reference
-// (and the README) gives them.
+// (and docs/errors.md) gives them.
 var referenceOrder = []Code{
 	CodeOK, CodeCreated, CodeAccepted,
 	CodeBadRequest, CodeUnauthorized, CodeForbidden, CodeNotFound, CodeTooManyRequests,

@@ -1,5 +1,5 @@
 // Tests that the texts of Code are plain text: Markdown formatting belongs
-// in the README's table only.
+// in the table of docs/errors.md only.
 
 package neuracraft
 

@@ -1,5 +1,5 @@
 // Tests for Code: the reference table, names of other statuses, the
-// mapping to sentinels, and the README's copy of the table.
+// mapping to sentinels, and docs/errors.md's copy of the table.
 
 package neuracraft
 
@@ -168,17 +168,18 @@ func TestCodeAsErrorTarget(t *testing.T) {
 	assert.Equal(t, "loading pipeline: 404 Not Found", err.Error(), "Error()")
 }
 
-// TestREADMECodeTable checks that README.md prints the reference table as
+// TestDocsCodeTable checks that docs/errors.md prints the reference table as
 // the reference map holds it: the header, the separator, then one row per
 // code of referenceOrder, `| code | Name | Description | Resolution |`.
-func TestREADMECodeTable(t *testing.T) {
+func TestDocsCodeTable(t *testing.T) {
 	t.Parallel()
 	const (
 		header    = "| Code | Name | Description | Resolution |"
 		separator = "|---|---|---|---|"
 	)
-	f, err := os.Open("README.md")
-	require.NoError(t, err, "the README must print the response-code table")
+	const doc = "docs/errors.md"
+	f, err := os.Open(doc)
+	require.NoError(t, err, "%s must print the response-code table", doc)
 	defer f.Close()
 
 	var got [][]string
@@ -200,24 +201,24 @@ func TestREADMECodeTable(t *testing.T) {
 				state = "done"
 				break
 			}
-			line = strings.ReplaceAll(line, "`", "") // the README's formatting; the API's texts are plain
+			line = strings.ReplaceAll(line, "`", "") // the Markdown's formatting; the API's texts are plain
 			lines = append(lines, line)
 			got = append(got, parseTableRow(line))
 		}
 	}
-	require.NoError(t, sc.Err(), err)
-	require.NotEqual(t, "before header", state, "README.md has no line %q", header)
+	require.NoError(t, sc.Err())
+	require.NotEqual(t, "before header", state, "%s has no line %q", doc, header)
 
 	var want [][]string
 	for _, c := range referenceOrder {
 		ci := reference[c]
 		want = append(want, []string{strconv.Itoa(int(c)), ci.name, ci.description, ci.resolution})
 	}
-	assert.Empty(t, cmp.Diff(want, got), "README code table cells (-reference +README)")
+	assert.Empty(t, cmp.Diff(want, got), "%s code table cells (-reference +doc)", doc)
 	for i, line := range lines {
 		if i < len(want) {
 			w := "| " + strings.Join(want[i], " | ") + " |"
-			assert.Equal(t, w, line, "README row %d:\n", i+1)
+			assert.Equal(t, w, line, "%s row %d", doc, i+1)
 		}
 	}
 }

@@ -36,7 +36,7 @@ func TestLogValueWrapClient(t *testing.T) {
 
 	// What *url.Error prints: the URL as sent, secret included.
 	_, raw := logJSON(t, err)
-	assert.Contains(t, raw, "QUERY_SECRET", "if url.Error stops printing the query, update the README")
+	assert.Contains(t, raw, "QUERY_SECRET", "if url.Error stops printing the query, update README.md (Logging) and docs/errors.md")
 
 	got, line := logJSON(t, LogValue(err))
 	assert.NotContains(t, line, "QUERY_SECRET")
@@ -118,6 +118,6 @@ func TestLogValueCapsText(t *testing.T) {
 	t.Parallel()
 	v := LogValue(errors.New(strings.Repeat("é", 5000)))
 	assert.Len(t, []rune(v.String()), maxLogText+1) // and an ellipsis
-	assert.Equal(t, 1024, maxLogText, "the README says 1024")
-	assert.Equal(t, 128, maxHeaderValue, "the README says 128")
+	assert.Equal(t, 1024, maxLogText, "README.md and docs/errors.md say 1024")
+	assert.Equal(t, 128, maxHeaderValue, "README.md and docs/errors.md say 128")
 }

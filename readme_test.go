@@ -1,5 +1,6 @@
-// Tests that every Go snippet of README.md builds, passes go vet, and
-// closes the body of every response it gets.
+// Tests that every Go snippet of README.md and docs/*.md builds, passes
+// go vet, and closes the body of every response it gets, and that their
+// relative links lead somewhere.
 
 package neuracraft
 
@@ -13,8 +14,11 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
+	"time"
+	"unicode"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -25,7 +29,8 @@ import (
 // its own (an example with dependencies this module does not have); it
 // is checked to be one, not compiled here.
 type snippet struct {
-	line   int // of the block's first line of code, from 1
+	file   string // the Markdown file, as given to goSnippets
+	line   int    // of the block's first line of code, from 1
 	code   string
 	source string // the file a block is an excerpt of, or ""
 }
@@ -42,9 +47,9 @@ func goSnippets(t *testing.T, path string) []snippet {
 		line := sc.Text()
 		switch {
 		case cur == nil && line == "```go":
-			cur = &snippet{line: n + 1}
+			cur = &snippet{file: path, line: n + 1}
 		case cur == nil && strings.HasPrefix(line, "```go "):
-			cur = &snippet{line: n + 1, source: strings.TrimSpace(strings.TrimPrefix(line, "```go "))}
+			cur = &snippet{file: path, line: n + 1, source: strings.TrimSpace(strings.TrimPrefix(line, "```go "))}
 		case cur != nil && line == "```":
 			out = append(out, *cur)
 			cur = nil
@@ -58,7 +63,7 @@ func goSnippets(t *testing.T, path string) []snippet {
 }
 
 // snippetParams are the variables a snippet may use without declaring
-// them, as the README's prose introduces them: the fake server, an error
+// them, as the Markdown's prose introduces them: the fake server, an error
 // to inspect, a logger, and the client a service already has.
 const snippetParams = "srv *neuracrafttest.Server, err error, logger *slog.Logger, old *http.Client"
 
@@ -77,11 +82,11 @@ var snippetImports = []struct{ path, use string }{
 
 // snippetFile returns a Go file that holds each snippet as the body of a
 // function of snippetParams returning error. Line directives make the
-// compiler and go vet report README.md's own lines. A snippet's variables
+// compiler and go vet report the Markdown file's own lines. A snippet's variables
 // that nothing after it uses are marked used: a snippet is a fragment of
 // a longer program. What that would hide, a response nobody closes, is
 // checked by unclosedResponses.
-func snippetFile(t *testing.T, readme string, snips []snippet) string {
+func snippetFile(t *testing.T, snips []snippet) string {
 	t.Helper()
 	var b strings.Builder
 	b.WriteString("package snippets\n\nimport (\n")
@@ -95,7 +100,7 @@ func snippetFile(t *testing.T, readme string, snips []snippet) string {
 	b.WriteString(")\n")
 	for i, s := range snips {
 		fmt.Fprintf(&b, "\nfunc snippet%d(%s) error {\n\t_, _, _, _ = srv, err, logger, old\n\t{\n", i+1, snippetParams)
-		fmt.Fprintf(&b, "//line %s:%d\n%s", readme, s.line, s.code)
+		fmt.Fprintf(&b, "//line %s:%d\n%s", s.file, s.line, s.code)
 		fmt.Fprintf(&b, "//line snippet%d.go:1\n", i+1)
 		for _, name := range declaredNames(t, s) {
 			fmt.Fprintf(&b, "\t\t_ = %s\n", name)
@@ -109,7 +114,7 @@ func snippetFile(t *testing.T, readme string, snips []snippet) string {
 func declaredNames(t *testing.T, s snippet) []string {
 	t.Helper()
 	f, err := parser.ParseFile(token.NewFileSet(), "", "package p\nfunc _() {\n"+s.code+"\n}\n", 0)
-	require.NoError(t, err, "README.md:%d: the snippet is not a list of Go statements", s.line)
+	require.NoError(t, err, "%s:%d: the snippet is not a list of Go statements", s.file, s.line)
 	var names []string
 	for _, st := range f.Decls[0].(*ast.FuncDecl).Body.List {
 		switch st := st.(type) {
@@ -234,28 +239,44 @@ func vetSnippets(t *testing.T, src string) (string, bool) {
 	return string(out), err == nil
 }
 
-// TestREADMESnippetsBuild builds and vets every ```go block of README.md,
-// each as the body of a function, and checks that each closes the body of
-// every response it gets.
-func TestREADMESnippetsBuild(t *testing.T) {
+// markdownFiles are the Markdown files whose Go snippets and links are
+// checked: the README and every page under docs/.
+func markdownFiles(t *testing.T) []string {
+	t.Helper()
+	docs, err := filepath.Glob(filepath.Join("docs", "*.md"))
+	require.NoError(t, err)
+	return append([]string{"README.md"}, docs...)
+}
+
+// TestMarkdownSnippetsBuild builds and vets every ```go block of README.md
+// and docs/*.md, each as the body of a function, checks that each closes
+// the body of every response it gets, and that each excerpt is still in
+// its source file. Problems are reported as file:line.
+func TestMarkdownSnippetsBuild(t *testing.T) {
 	t.Parallel()
 	var snips []snippet
-	for _, s := range goSnippets(t, "README.md") {
-		if s.source != "" {
-			t.Run(fmt.Sprintf("excerpt at line %d", s.line), func(t *testing.T) {
-				checkExcerpt(t, s)
-			})
-			continue
+	for _, file := range markdownFiles(t) {
+		n := 0
+		for _, s := range goSnippets(t, file) {
+			if s.source != "" {
+				t.Run(fmt.Sprintf("excerpt %s:%d", s.file, s.line), func(t *testing.T) {
+					checkExcerpt(t, s)
+				})
+				continue
+			}
+			snips = append(snips, s)
+			n++
 		}
-		snips = append(snips, s)
+		if file == "README.md" {
+			require.NotZero(t, n, "README.md has no Go snippets")
+		}
 	}
-	require.NotEmpty(t, snips, "README.md has no Go snippets")
-	src := snippetFile(t, "README.md", snips)
+	src := snippetFile(t, snips)
 	for _, p := range unclosedResponses(t, src) {
 		t.Error(p)
 	}
 	if out, ok := vetSnippets(t, src); !ok {
-		t.Errorf("the README's Go snippets do not build or vet:\n%s", out)
+		t.Errorf("the Go snippets of the Markdown files do not build or vet:\n%s", out)
 	}
 }
 
@@ -264,7 +285,7 @@ func TestREADMESnippetsBuild(t *testing.T) {
 func checkExcerpt(t *testing.T, s snippet) {
 	t.Helper()
 	data, err := os.ReadFile(s.source)
-	require.NoError(t, err, "README.md:%d: the excerpt's source", s.line)
+	require.NoError(t, err, "%s:%d: the excerpt's source", s.file, s.line)
 	if p := excerptProblem(s, string(data)); p != "" {
 		t.Error(p)
 	}
@@ -280,7 +301,7 @@ func excerptProblem(s snippet, source string) string {
 			i++
 		}
 		if i == len(lines) {
-			return fmt.Sprintf("README.md:%d: %q is not in %s (after the lines before it)", s.line+n, want, s.source)
+			return fmt.Sprintf("%s:%d: %q is not in %s (after the lines before it)", s.file, s.line+n, want, s.source)
 		}
 		i++
 	}
@@ -299,8 +320,8 @@ func TestSnippetExcerpts(t *testing.T) {
 	require.Len(t, snips, 3)
 	assert.Equal(t, "main.go", snips[0].source)
 	assert.Empty(t, excerptProblem(snips[0], source))
-	assert.Equal(t, `README.md:8: "a := 1" is not in main.go (after the lines before it)`, excerptProblem(snips[1], source))
-	assert.Equal(t, `README.md:12: "a := 2" is not in main.go (after the lines before it)`, excerptProblem(snips[2], source))
+	assert.Equal(t, readme+`:8: "a := 1" is not in main.go (after the lines before it)`, excerptProblem(snips[1], source))
+	assert.Equal(t, readme+`:12: "a := 2" is not in main.go (after the lines before it)`, excerptProblem(snips[2], source))
 }
 
 // TestSnippetChecksCatchMistakes feeds the checks snippets that must fail:
@@ -322,15 +343,142 @@ func TestSnippetChecksCatchMistakes(t *testing.T) {
 	require.Len(t, snips, 4)
 	assert.Equal(t, []int{4, 12, 16, 24}, []int{snips[0].line, snips[1].line, snips[2].line, snips[3].line})
 
-	src := snippetFile(t, "README.md", snips)
+	src := snippetFile(t, snips)
 	problems := unclosedResponses(t, src)
 	require.Len(t, problems, 2, "%q", problems)
-	assert.Equal(t, "README.md:4: resp.Body is never closed", problems[0])
-	assert.Equal(t, "README.md:12: the response is dropped: its body is never closed", problems[1])
+	assert.Equal(t, path+":4: resp.Body is never closed", problems[0])
+	assert.Equal(t, path+":12: the response is dropped: its body is never closed", problems[1])
 
 	out, ok := vetSnippets(t, src)
 	require.False(t, ok, "a snippet naming neuracraft.NoSuchName passed go vet")
 	assert.Contains(t, out, "README.md:24:")
 	assert.Contains(t, out, "NoSuchName")
 	assert.NotContains(t, out, "README.md:4:", "the leak compiles; only the missing name is a build error")
+}
+
+// markdownLink matches an inline Markdown link's target: [text](target).
+var markdownLink = regexp.MustCompile(`\]\(([^)\s]+)\)`)
+
+// headingAnchors returns the anchors GitHub gives the headings of the
+// Markdown text md: lower case, spaces as hyphens, punctuation other
+// than hyphens and underscores dropped.
+func headingAnchors(md string) map[string]bool {
+	anchors := map[string]bool{}
+	inFence := false
+	for line := range strings.SplitSeq(md, "\n") {
+		if strings.HasPrefix(line, "```") {
+			inFence = !inFence
+			continue
+		}
+		if inFence || !strings.HasPrefix(line, "#") {
+			continue
+		}
+		title := strings.TrimSpace(strings.TrimLeft(line, "#"))
+		var b strings.Builder
+		for _, r := range strings.ToLower(title) {
+			switch {
+			case r == ' ':
+				b.WriteRune('-')
+			case r == '-' || r == '_' || unicode.IsLetter(r) || unicode.IsDigit(r):
+				b.WriteRune(r)
+			}
+		}
+		anchors[b.String()] = true
+	}
+	return anchors
+}
+
+// linkProblems returns a message for each relative link of the Markdown
+// file at path whose file does not exist, or whose #anchor is not a
+// heading of its Markdown target.
+func linkProblems(t *testing.T, path string) []string {
+	t.Helper()
+	data, err := os.ReadFile(path)
+	require.NoError(t, err)
+	var problems []string
+	inFence := false
+	for n, line := range strings.Split(string(data), "\n") {
+		if strings.HasPrefix(line, "```") {
+			inFence = !inFence
+		}
+		if inFence {
+			continue
+		}
+		for _, m := range markdownLink.FindAllStringSubmatch(line, -1) {
+			target := m[1]
+			if strings.Contains(target, "://") || strings.HasPrefix(target, "mailto:") {
+				continue
+			}
+			file, anchor, _ := strings.Cut(target, "#")
+			dest := path
+			if file != "" {
+				dest = filepath.Join(filepath.Dir(path), filepath.FromSlash(file))
+			}
+			body, err := os.ReadFile(dest)
+			if err != nil {
+				if info, serr := os.Stat(dest); serr == nil && info.IsDir() && anchor == "" {
+					continue
+				}
+				problems = append(problems, fmt.Sprintf("%s:%d: %s: no such file", path, n+1, target))
+				continue
+			}
+			if anchor != "" && strings.HasSuffix(dest, ".md") && !headingAnchors(string(body))[anchor] {
+				problems = append(problems, fmt.Sprintf("%s:%d: %s: no heading with that anchor", path, n+1, target))
+			}
+		}
+	}
+	return problems
+}
+
+// TestMarkdownLinks checks that every relative link of README.md and
+// docs/*.md leads to a file of the repository and, with an anchor, to a
+// heading of it, as GitHub renders them.
+func TestMarkdownLinks(t *testing.T) {
+	for _, file := range markdownFiles(t) {
+		for _, p := range linkProblems(t, file) {
+			t.Error(p)
+		}
+	}
+}
+
+// TestMarkdownLinkChecksCatchMistakes feeds the link check a page with a
+// good link, a missing file and a missing anchor.
+func TestMarkdownLinkChecksCatchMistakes(t *testing.T) {
+	dir := t.TempDir()
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "other.md"), []byte("# Other page\n\n## HTTPS, HTTP/2 and OAuth 2.0\n"), 0o644))
+	page := filepath.Join(dir, "page.md")
+	require.NoError(t, os.WriteFile(page, []byte("# Page\n\n[a](other.md#https-http2-and-oauth-20) [b](#page)\n"+
+		"[c](missing.md)\n[d](other.md#nowhere) [e](https://example.com/x)\n"), 0o644))
+	assert.Equal(t, []string{
+		page + ":4: missing.md: no such file",
+		page + ":5: other.md#nowhere: no heading with that anchor",
+	}, linkProblems(t, page))
+}
+
+// TestDocumentedLimits pins the limits and defaults that README.md and
+// docs/*.md state as numbers, so that changing one fails here and sends
+// the change to the docs too.
+func TestDocumentedLimits(t *testing.T) {
+	for _, tt := range []struct {
+		what      string
+		got, want any
+	}{
+		{"RetryPolicy.MaxAttempts default (README settings table)", defaultMaxAttempts, 5},
+		{"RetryPolicy.BaseDelay default (README settings table)", defaultBaseDelay, 500 * time.Millisecond},
+		{"RetryPolicy.MaxDelay default (README settings table)", defaultMaxDelay, 30 * time.Second},
+		{"RetryPolicy.MaxRetryAfter default (README settings table)", defaultMaxRetryAfter, 60 * time.Second},
+		{"Transport.MaxErrorBody default, 64 KiB (README, docs/errors.md)", defaultMaxErrorBody, 64 << 10},
+		{"drain of a failed attempt, 256 KiB (docs/retries.md)", maxDrain, 256 << 10},
+		{"hosts in trouble tracked, 1024 (docs/retries.md, docs/choices.md)", maxHosts, 1024},
+		{"gap between released requests, 10 ms (README, docs/retries.md)", maxReleaseGap, 10 * time.Millisecond},
+		{"APIError.Message cap, 300 (docs/errors.md)", maxMessage, 300},
+		{"APIError.Reason cap, 64 (docs/errors.md)", maxReason, 64},
+		{"Client.MaxResponseBody default, 10 MiB (docs/client.md)", defaultMaxResponseBody, 10 << 20},
+		{"RunError.Stack entries, 50 (docs/client.md)", maxStackFrames, 50},
+		{"WaitRun first backoff ceiling, 1 s (docs/client.md)", runPollBase, time.Second},
+		{"WaitRun backoff cap, 30 s (docs/client.md)", runPollMax, 30 * time.Second},
+		{"WaitRun Retry-After honoured up to 60 s (docs/client.md)", runPollMaxRetryAfter, 60 * time.Second},
+	} {
+		assert.EqualValues(t, tt.want, tt.got, tt.what)
+	}
 }
