@@ -6,7 +6,8 @@
 package neuracraft
 
 import (
-	"hash/maphash"
+	"math/rand/v2"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -118,18 +119,22 @@ func later(a, b time.Time) time.Time {
 
 // hostTable holds the states of at most maxHosts hosts in trouble. A host
 // with no entry is healthy, and a call to it costs one atomic load when no
-// host is in trouble, and a hash and one more atomic load otherwise: the
-// lookup takes no lock unless the host may have an entry. Entries are kept
+// host is in trouble; a comparison with the names of the hosts in trouble
+// while they are at most fewHosts; and a hash and one more atomic load
+// past that: the lookup takes no lock unless the host may have an entry. Entries are kept
 // in recency order (by their last failure); past maxHosts the oldest one
 // is dropped, in constant time. A settled entry is dropped when its last
 // call ends.
 type hostTable struct {
 	cfg   hostConfig
-	seed  maphash.Seed
+	salt  uint64 // of fingerprint, per table
 	count atomic.Int32
 	added atomic.Uint64 // entries ever created: a call that saw no entry for its host looks again only if this moved
-	// marks counts the entries whose host hashes to each slot: zero means
-	// "certainly no entry", read without a lock.
+	// few lists the hosts of the table while it has at most fewHosts
+	// entries, nil past that; marks counts the entries whose host hashes
+	// to each slot. Both are read without a lock: a host not in few, or
+	// whose mark is zero, certainly has no entry.
+	few   atomic.Pointer[[]string]
 	marks [markSlots]atomic.Uint32
 
 	mu             sync.RWMutex // guards m and the recency list
@@ -137,22 +142,65 @@ type hostTable struct {
 	newest, oldest *hostState
 }
 
-// markSlots is the size of hostTable.marks: four slots per entry, so a
-// healthy host shares a slot with a host in trouble at most one time in
-// four when the table is full.
-const markSlots = 4 * maxHosts
+// fewHosts is how many hosts in trouble hostTable.lookup tells apart from
+// a healthy one by comparing names (a length, mostly), before it hashes.
+const fewHosts = 8
+
+// markSlots is the size of hostTable.marks: four slots per entry
+// (4 * maxHosts), so a healthy host shares a slot with a host in trouble
+// about one time in four when the table is full.
+const (
+	markBits  = 12
+	markSlots = 1 << markBits
+)
 
 func newHostTable(cfg hostConfig) *hostTable {
-	return &hostTable{cfg: cfg, seed: maphash.MakeSeed(), m: make(map[string]*hostState)}
+	h := &hostTable{cfg: cfg, salt: rand.Uint64(), m: make(map[string]*hostState)}
+	h.few.Store(new([]string))
+	return h
 }
 
 func (h *hostTable) slot(host string) *atomic.Uint32 {
-	return &h.marks[maphash.String(h.seed, host)%markSlots]
+	return &h.marks[fingerprint(host, h.salt)]
+}
+
+// fingerprint is a hash of a host name for hostTable.marks, in
+// [0, markSlots): its length and its first and last eight bytes, mixed,
+// which is cheaper than hashing every byte. Two hosts that share a slot
+// cost the healthy one a read lock and a map lookup, never a wrong answer.
+func fingerprint(s string, salt uint64) uint64 {
+	var head, tail uint64
+	if n := len(s); n >= 8 {
+		head = le64(s[:8])
+		tail = le64(s[n-8:])
+	} else {
+		for i := 0; i < n; i++ {
+			head = head<<8 | uint64(s[i])
+		}
+	}
+	x := (head^salt)*0x9e3779b97f4a7c15 ^ tail ^ uint64(len(s))
+	x = (x ^ x>>32) * 0xc2b2ae3d27d4eb4f
+	x = (x ^ x>>29) * 0x165667b19e3779f9
+	return x >> (64 - markBits) // the top bits, where every input bit has reached
+}
+
+// le64 reads the 8 bytes of s as a little-endian number.
+func le64(s string) uint64 {
+	_ = s[7]
+	return uint64(s[0]) | uint64(s[1])<<8 | uint64(s[2])<<16 | uint64(s[3])<<24 |
+		uint64(s[4])<<32 | uint64(s[5])<<40 | uint64(s[6])<<48 | uint64(s[7])<<56
 }
 
 // lookup returns host's state, or nil when it has none.
 func (h *hostTable) lookup(host string) *hostState {
-	if h.count.Load() == 0 || h.slot(host).Load() == 0 {
+	if h.count.Load() == 0 {
+		return nil
+	}
+	if few := h.few.Load(); few != nil {
+		if !slices.Contains(*few, host) {
+			return nil
+		}
+	} else if h.slot(host).Load() == 0 {
 		return nil
 	}
 	h.mu.RLock()
@@ -178,6 +226,7 @@ func (h *hostTable) get(host string) *hostState {
 		h.slot(host).Add(1)
 		h.count.Add(1)
 		h.added.Add(1)
+		h.listFew()
 	}
 	s.older, s.newer = h.newest, nil
 	if h.newest != nil {
@@ -207,6 +256,22 @@ func (h *hostTable) drop(s *hostState) {
 	delete(h.m, s.host)
 	h.slot(s.host).Add(^uint32(0))
 	h.count.Add(-1)
+	h.listFew()
+}
+
+// listFew publishes the list of hosts for lookup while there are at most
+// fewHosts, a new one at each change (readers hold the old). h.mu must be
+// held.
+func (h *hostTable) listFew() {
+	if len(h.m) > fewHosts {
+		h.few.Store(nil)
+		return
+	}
+	few := make([]string, 0, len(h.m))
+	for host := range h.m {
+		few = append(few, host)
+	}
+	h.few.Store(&few)
 }
 
 // unlink takes s out of the recency list. h.mu must be held.

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -470,4 +471,62 @@ func TestRewindFailureEndsCall(t *testing.T) {
 		require.NotNil(t, s)
 		assert.Equal(t, 9.0, s.tokens, "one token, for the one 503")
 	})
+}
+
+// TestFingerprintSpreads: the cheap fingerprint of hostTable spreads
+// hosts that differ only in a digit, a port or a suffix over the slots
+// (a collision costs speed, not correctness), and reads short names too.
+func TestFingerprintSpreads(t *testing.T) {
+	t.Parallel()
+	for _, salt := range []uint64{0, 0x5eed} {
+		slots := map[uint64]bool{}
+		for i := range maxHosts {
+			for _, host := range []string{fmt.Sprintf("h%d.example", i), fmt.Sprintf("api.neuracraft.com:%d", 8000+i)} {
+				slots[fingerprint(host, salt)%markSlots] = true
+			}
+		}
+		// 2048 hosts in 4096 slots: about 1613 distinct slots if hashed at random.
+		assert.Greater(t, len(slots), 1500, "salt %#x", salt)
+		assert.NotEqual(t, fingerprint("a", salt), fingerprint("b", salt))
+		assert.NotEqual(t, fingerprint("", salt), fingerprint("a", salt))
+	}
+}
+
+func TestMarkSlots(t *testing.T) {
+	t.Parallel()
+	assert.Equal(t, 4*maxHosts, markSlots, "four slots per entry")
+	for _, host := range []string{"", "a", "api.neuracraft.com", strings.Repeat("x", 300)} {
+		assert.Less(t, fingerprint(host, ^uint64(0)), uint64(markSlots))
+	}
+}
+
+// TestHostTableLookupAcrossFew: lookup finds every entry and no other
+// host, whether the table lists its few hosts by name (up to fewHosts) or
+// marks them by fingerprint (past that), and as it shrinks back.
+func TestHostTableLookupAcrossFew(t *testing.T) {
+	t.Parallel()
+	h := newHostTable(hostConfig{maxTokens: 10, refill: 0.1})
+	check := func(n int) {
+		t.Helper()
+		assert.Equal(t, n <= fewHosts, h.few.Load() != nil, "%d entries", n)
+		for i := range n {
+			host := fmt.Sprintf("h%d.example", i)
+			if s := h.lookup(host); assert.NotNil(t, s, host) {
+				assert.Equal(t, host, s.host)
+			}
+		}
+		assert.Nil(t, h.lookup("api.neuracraft.com"))
+		assert.Nil(t, h.lookup(fmt.Sprintf("h%d.example", n)))
+	}
+	check(0)
+	for i := range fewHosts + 2 {
+		h.get(fmt.Sprintf("h%d.example", i))
+		check(i + 1)
+	}
+	for i := fewHosts + 1; i >= 0; i-- {
+		h.mu.Lock()
+		h.drop(h.m[fmt.Sprintf("h%d.example", i)])
+		h.mu.Unlock()
+		check(i)
+	}
 }
