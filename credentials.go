@@ -38,13 +38,7 @@ func (c *Client) GoString() string { return c.String() }
 
 // Format prints String for every verb (%q quotes it), so that no verb,
 // %d and %x included, prints the Client's fields.
-func (c *Client) Format(f fmt.State, verb rune) {
-	if verb == 'q' {
-		fmt.Fprintf(f, "%q", c.String())
-		return
-	}
-	io.WriteString(f, c.String())
-}
+func (c *Client) Format(f fmt.State, verb rune) { formatText(f, verb, c.String()) }
 
 func (c *Client) baseURL() string {
 	if c.BaseURL != "" {

@@ -108,13 +108,7 @@ func (e *APIError) Error() string {
 
 // Format prints Error() for every verb (%v, %+v, %s, and %q quoted), so
 // that formatting an APIError never dumps its Header or Body.
-func (e *APIError) Format(f fmt.State, verb rune) {
-	if verb == 'q' {
-		fmt.Fprintf(f, "%q", e.Error())
-		return
-	}
-	io.WriteString(f, e.Error())
-}
+func (e *APIError) Format(f fmt.State, verb rune) { formatText(f, verb, e.Error()) }
 
 // LogValue implements [slog.LogValuer]: the error as a group of its
 // status, code, reason, message, request ID, retry wait, attempts, method
@@ -253,6 +247,16 @@ func (e *RequestError) LogValue() slog.Value {
 		slog.String("request_id", e.RequestID),
 		slog.Int("attempts", e.Attempts),
 		slog.String("error", cause))
+}
+
+// formatText prints text for every verb of fmt (quoted for %q): the
+// Format method of the types whose fields must never be dumped.
+func formatText(f fmt.State, verb rune, text string) {
+	if verb == 'q' {
+		fmt.Fprintf(f, "%q", text)
+		return
+	}
+	io.WriteString(f, text)
 }
 
 // errorLine renders the one line that every error of this package prints,

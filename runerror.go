@@ -6,7 +6,6 @@ package neuracraft
 import (
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"strings"
 )
@@ -99,13 +98,7 @@ func (e *RunError) Error() string {
 
 // Format prints Error() for every verb (%v, %+v, %#v, %s, and %q quoted),
 // so that formatting a RunError never dumps its Stack.
-func (e *RunError) Format(f fmt.State, verb rune) {
-	if verb == 'q' {
-		fmt.Fprintf(f, "%q", e.Error())
-		return
-	}
-	io.WriteString(f, e.Error())
-}
+func (e *RunError) Format(f fmt.State, verb rune) { formatText(f, verb, e.Error()) }
 
 // LogValue implements [slog.LogValuer]: the error as a group of its run
 // ID, outcome, code, reason, message, plugin and request ID. Stack is
