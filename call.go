@@ -138,10 +138,10 @@ func (c *call) afterFailure(err error) error {
 		c.hostState().coolUntil(now.Add(apiErr.RetryAfter), apiErr.RetryAfter, Code(apiErr.StatusCode))
 		c.t.announceCooldown(c.host, apiErr.RetryAfter, Code(apiErr.StatusCode)) // fleet hook (coordinator.go)
 	}
-	retry := c.t.shouldRetry(c.req, err)
+	retry, retryable := c.t.shouldRetry(c.req, err), IsRetryable(err)
 	budgetLeft := true
 	switch {
-	case !retry && !IsRetryable(err):
+	case !retry && !retryable:
 		if h := c.t.table(); apiErr != nil && h != nil {
 			c.hold(h.lookup(c.host))
 			if c.state != nil {
@@ -164,7 +164,7 @@ func (c *call) afterFailure(err error) error {
 		c.probe = nil
 	}
 
-	stop := c.decide(retry, budgetLeft, delay, honoured, apiErr, now)
+	stop := c.decide(retry, retryable, budgetLeft, delay, honoured, apiErr, now)
 	if stop == stopBudget {
 		return c.awaitProbe(err, delay)
 	}

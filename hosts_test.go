@@ -424,10 +424,16 @@ func TestStopReasons(t *testing.T) {
 				return req
 			},
 			path + errReset.Error() + " (request r, attempt 1, not retried: retry budget exhausted)"},
-		{"not retryable for the method: no note", []step{answer(500, "X-Request-ID", "r")},
+		{"retryable, but not for the method", []step{answer(500, "X-Request-ID", "r")},
 			func(b http.RoundTripper) *Transport { return &Transport{Base: b} },
 			func(t *testing.T) *http.Request { return newReq(t, context.Background(), "POST", "") },
-			"neuracraft: POST /v1/pipelines/pipe_1: 500 Internal Server Error: scripted (request r)"},
+			"neuracraft: POST /v1/pipelines/pipe_1: 500 Internal Server Error: scripted (request r, not retried: method not idempotent)"},
+		{"retryable, but the policy declined", []step{answer(503, "X-Request-ID", "r")},
+			func(b http.RoundTripper) *Transport {
+				return &Transport{Base: b, Retry: RetryPolicy{ShouldRetry: func(*http.Request, error) bool { return false }}}
+			},
+			nil,
+			path + "503 Service Unavailable: scripted (request r, not retried: ShouldRetry declined)"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -529,4 +535,15 @@ func TestHostTableLookupAcrossFew(t *testing.T) {
 		h.mu.Unlock()
 		check(i)
 	}
+}
+
+// TestNotRetryableHasNoNote: a failure that no retry could help (a 404)
+// says nothing about retries.
+func TestNotRetryableHasNoNote(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		base := &scriptBase{steps: []step{answer(404, "X-Request-ID", "r")}}
+		_, err := (&Transport{Base: base}).RoundTrip(newReq(t, context.Background(), "GET", ""))
+		require.Error(t, err)
+		assert.Equal(t, "neuracraft: GET /v1/pipelines/pipe_1: 404 Not Found: scripted (request r)", err.Error())
+	})
 }

@@ -166,7 +166,9 @@ type stopReason uint8
 
 const (
 	retrying       stopReason = iota
-	notRetryable              // the failure is not one to retry, for this request
+	notRetryable              // the failure is not one to retry (IsRetryable is false)
+	stopMethod                // retryable, but not for this request's method (DefaultShouldRetry)
+	stopPolicy                // retryable, but RetryPolicy.ShouldRetry declined
 	stopContext               // the request's context is done
 	stopRetryAfter            // the server asked for a wait beyond MaxRetryAfter
 	stopAttempts              // MaxAttempts reached
@@ -179,6 +181,10 @@ const (
 // retried, as a note of its line; "" when there is nothing to say.
 func (r stopReason) note() string {
 	switch r {
+	case stopMethod:
+		return "not retried: method not idempotent"
+	case stopPolicy:
+		return "not retried: ShouldRetry declined"
 	case stopContext:
 		return "not retried: context done"
 	case stopRetryAfter:
@@ -208,15 +214,20 @@ func withStop(err error, r stopReason) error {
 }
 
 // decide is the retry decision after a failed attempt, at now: retrying,
-// or why not. retry is the policy's answer (ShouldRetry), budgetLeft the
-// host budget's, delay the wait before the retry and honoured whether a
-// Retry-After is within MaxRetryAfter. The first reason that applies, in
-// the order of the stopReason constants, is the one reported.
-func (c *call) decide(retry, budgetLeft bool, delay time.Duration, honoured bool, apiErr *APIError, now time.Time) stopReason {
+// or why not. retry is the policy's answer (ShouldRetry), retryable
+// IsRetryable's, budgetLeft the host budget's, delay the wait before the
+// retry and honoured whether a Retry-After is within MaxRetryAfter. The
+// first reason that applies, in the order of the stopReason constants, is
+// the one reported.
+func (c *call) decide(retry, retryable, budgetLeft bool, delay time.Duration, honoured bool, apiErr *APIError, now time.Time) stopReason {
 	deadline, hasDeadline := c.ctx.Deadline()
 	switch {
-	case !retry:
+	case !retry && !retryable:
 		return notRetryable
+	case !retry && c.t.Retry.ShouldRetry != nil:
+		return stopPolicy
+	case !retry:
+		return stopMethod
 	case c.ctx.Err() != nil:
 		return stopContext
 	case apiErr != nil && apiErr.RetryAfter > 0 && !honoured:

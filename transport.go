@@ -54,7 +54,8 @@ const requestIDHeader = "X-Request-Id" // canonical form of X-Request-ID
 //     the order of release are shared with the other processes of a fleet.
 //   - The error of a retryable failure that was not retried says why, as
 //     the last note of its line: "not retried: retry budget exhausted",
-//     "attempts exhausted", "body not replayable", "deadline too close",
+//     "method not idempotent", "ShouldRetry declined", "attempts
+//     exhausted", "body not replayable", "deadline too close",
 //     "Retry-After beyond MaxRetryAfter" or "context done".
 //
 // Returning 4xx and 5xx answers as errors is a deliberate difference from
