@@ -24,9 +24,10 @@ const maxLogText = 1024
 // logs that text and never the fields of the error inside.
 //
 // When err's chain (through *url.Error, fmt.Errorf's %w, errors.Join)
-// holds an [*APIError], [*RequestError] or [*CooldownError], LogValue is
-// that error's own LogValue: a group of its fields (status, code, reason,
-// message, request ID, attempts, method, URL, ...). When something wraps it
+// holds an [*APIError], [*RequestError], [*CooldownError] or [*RunError],
+// LogValue is that error's own LogValue: a group of its fields (status,
+// code, reason, message, request ID, attempts, method, URL, ...). When
+// something wraps it
 // (a message of the caller's, a retry wait cut short by the context), the
 // group ends with "text": the whole error's one line. Any other error is
 // logged as its text. Every text is redacted: each URL of a *url.Error in
@@ -48,6 +49,8 @@ func LogValue(err error) slog.Value {
 		case *RequestError:
 			own = x
 		case *CooldownError:
+			own = x
+		case *RunError:
 			own = x
 		default:
 			return false

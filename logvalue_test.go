@@ -121,3 +121,19 @@ func TestLogValueCapsText(t *testing.T) {
 	assert.Equal(t, 1024, maxLogText, "README.md and docs/errors.md say 1024")
 	assert.Equal(t, 128, maxHeaderValue, "README.md and docs/errors.md say 128")
 }
+
+// TestLogValueRunError: a failed run's error, wrapped by the caller, logs
+// its fields (never its stack) and the whole line.
+func TestLogValueRunError(t *testing.T) {
+	t.Parallel()
+	runErr := &RunError{RunID: "run_1", Code: 8102, Reason: "RUNTIME", Message: "bad template",
+		PluginID: "pdf-export-1", RequestID: "req_1", Stack: []string{"STACK_FRAME"}}
+	got, line := logJSON(t, LogValue(fmt.Errorf("nightly export: %w", runErr)))
+	assert.NotContains(t, line, "STACK_FRAME")
+	group, ok := got.(map[string]any)
+	require.True(t, ok, line)
+	assert.Equal(t, "run_1", group["run_id"])
+	assert.Equal(t, 8102.0, group["code"])
+	assert.Equal(t, "pdf-export-1", group["plugin_id"])
+	assert.Contains(t, group["text"], "nightly export: neuracraft: run run_1")
+}
