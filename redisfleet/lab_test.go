@@ -3,7 +3,6 @@ package redisfleet
 import (
 	"context"
 	"fmt"
-	"io"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -12,8 +11,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/neuracraft/neuracraft-go"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 	"golang.org/x/time/rate"
+
+	"github.com/neuracraft/neuracraft-go"
 )
 
 // The fleet lab: labMembers processes (in-process Transports, each with
@@ -70,15 +72,11 @@ func TestFleetLab(t *testing.T) {
 	if os.Getenv("LAB_BURST") != "" {
 		return // another API than the one the targets are set for: figures only
 	}
-	if fleet.later429*5 > alone.later429 {
-		t.Errorf("with a Fleet: %d 429s after the first wave, want at most a fifth of %d", fleet.later429, alone.later429)
-	}
-	if fleet.wall > limit*3/2 {
-		t.Errorf("with a Fleet: wall time %v, want at most 1.5x the API's limit (%v)", fleet.wall, limit*3/2)
-	}
-	if fleet.failed != 0 {
-		t.Errorf("with a Fleet: %d calls failed", fleet.failed)
-	}
+	assert.LessOrEqual(t, fleet.later429*5, alone.later429,
+		"with a Fleet: %d 429s after the first wave, want at most a fifth of %d", fleet.later429, alone.later429)
+	assert.LessOrEqual(t, fleet.wall, limit*3/2,
+		"with a Fleet: wall time %v, want at most 1.5x the API's limit (%v)", fleet.wall, limit*3/2)
+	assert.Zero(t, fleet.failed, "with a Fleet: calls failed")
 }
 
 // runLab runs the lab once; s nil means members on their own.
@@ -126,7 +124,7 @@ func runLab(t *testing.T, s *redisServer) labResult {
 				<-begin
 				for call := range labCalls {
 					ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-					err := labCall(ctx, tr, api.URL, fmt.Sprintf("m%d-c%d-%d", m, c, call))
+					_, err := get(ctx, tr, api.URL, fmt.Sprintf("m%d-c%d-%d", m, c, call))
 					cancel()
 					if err != nil {
 						mu.Lock()
@@ -158,23 +156,7 @@ func labBurst(t *testing.T) int {
 		return 20
 	}
 	n, err := strconv.Atoi(v)
-	if err != nil || n < 1 {
-		t.Fatalf("LAB_BURST=%q: want a positive number", v)
-	}
+	require.NoError(t, err, "LAB_BURST=%q: want a positive number", v)
+	require.Positive(t, n, "LAB_BURST=%q: want a positive number", v)
 	return n
-}
-
-func labCall(ctx context.Context, tr http.RoundTripper, server, id string) error {
-	req, err := http.NewRequestWithContext(ctx, "GET", "https://"+host+"/v1/pipelines", nil)
-	if err != nil {
-		return err
-	}
-	req.Header.Set("X-Test-Server", server)
-	req.Header.Set("X-Request-ID", id)
-	resp, err := tr.RoundTrip(req)
-	if err != nil {
-		return err
-	}
-	_, _ = io.Copy(io.Discard, resp.Body)
-	return resp.Body.Close()
 }

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+	"github.com/stretchr/testify/require"
 )
 
 // redisServer is a throwaway redis-server on a loopback port, without
@@ -35,15 +36,11 @@ func startRedis(t testing.TB) *redisServer {
 	if err != nil {
 		msg := "redis-server is not on PATH: the fleet tests need a real Redis " +
 			"(Debian/Ubuntu: apt-get install -y redis-server)"
-		if os.Getenv("CI") == "true" {
-			t.Fatal(msg)
-		}
+		require.NotEqual(t, "true", os.Getenv("CI"), msg) // in CI, a failure rather than a skip
 		t.Skip(msg)
 	}
 	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	port := l.Addr().(*net.TCPAddr).Port
 	l.Close()
 	s := &redisServer{t: t, path: path, port: port, dir: t.TempDir()}
@@ -61,9 +58,7 @@ func (s *redisServer) start() {
 	defer s.mu.Unlock()
 	cmd := exec.Command(s.path, "--port", strconv.Itoa(s.port), "--bind", "127.0.0.1",
 		"--save", "", "--appendonly", "no", "--dir", s.dir)
-	if err := cmd.Start(); err != nil {
-		s.t.Fatal(err)
-	}
+	require.NoError(s.t, cmd.Start(), "starting redis-server")
 	s.cmd = cmd
 	rdb := redis.NewClient(&redis.Options{Addr: s.addr(), MaxRetries: -1})
 	defer rdb.Close()
@@ -74,9 +69,7 @@ func (s *redisServer) start() {
 		if err == nil {
 			return
 		}
-		if time.Now().After(deadline) {
-			s.t.Fatalf("redis-server on %s did not start: %v", s.addr(), err)
-		}
+		require.False(s.t, time.Now().After(deadline), "redis-server on %s did not start: %v", s.addr(), err)
 		time.Sleep(10 * time.Millisecond)
 	}
 }
@@ -101,9 +94,7 @@ func (s *redisServer) thaw()   { s.signal("CONT") }
 func (s *redisServer) signal(name string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if err := exec.Command("kill", "-"+name, strconv.Itoa(s.cmd.Process.Pid)).Run(); err != nil {
-		s.t.Fatal(err)
-	}
+	require.NoError(s.t, exec.Command("kill", "-"+name, strconv.Itoa(s.cmd.Process.Pid)).Run(), "kill -%s redis-server", name)
 }
 
 // client returns a go-redis client for s with go-redis's defaults except

@@ -7,12 +7,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
 	"github.com/neuracraft/neuracraft-go"
 )
-
-// offline is a Fleet without Redis: enough for what a member does in
-// memory.
-func offline(opts Options) *Fleet { return New(nil, opts) }
 
 // FuzzApply feeds any message of the channel to a member: it never
 // panics, and a cooldown it accepts holds no longer than MaxRetryAfter,
@@ -28,27 +27,38 @@ func FuzzApply(f *testing.F) {
 		now := time.Now()
 		m.apply(payload, now)
 		for h, e := range m.hosts {
-			if !validHost(h) {
-				t.Errorf("accepted host %q", h)
-			}
-			if e.until.Sub(now) > 2*time.Second || e.gap > maxGap || (e.cause != 429 && e.cause != 503) {
-				t.Errorf("accepted %+v from %q", e, payload)
-			}
+			assert.True(t, validHost(h), "accepted host %q", h)
+			assert.LessOrEqual(t, e.until.Sub(now), 2*time.Second, "accepted %+v from %q: holds past MaxRetryAfter", e, payload)
+			assert.LessOrEqual(t, e.gap, maxGap, "accepted %+v from %q: gap past maxGap", e, payload)
+			assert.Contains(t, []neuracraft.Code{429, 503}, e.cause, "accepted %+v from %q: cause", e, payload)
 		}
-		if len(m.hosts) == 0 && reported == 0 {
-			t.Errorf("%q neither accepted nor reported", payload)
+		if len(m.hosts) == 0 {
+			assert.NotZero(t, reported, "%q neither accepted nor reported", payload)
 		}
 	})
 }
 
 func TestValidHost(t *testing.T) {
-	for host, want := range map[string]bool{
-		"api.neuracraft.com": true, "127.0.0.1:8080": true, "[::1]:443": true,
-		"": false, "a b": false, "user@host": false, "{tag}": false, "h\n": false, strings.Repeat("a", 301): false,
+	t.Parallel()
+	for _, tc := range []struct {
+		name string
+		in   string
+		want bool
+	}{
+		{"name", "api.neuracraft.com", true},
+		{"IPv4 and port", "127.0.0.1:8080", true},
+		{"IPv6 and port", "[::1]:443", true},
+		{"empty", "", false},
+		{"space", "a b", false},
+		{"userinfo", "user@host", false},
+		{"hash tag", "{tag}", false},
+		{"newline", "h\n", false},
+		{"too long", strings.Repeat("a", 301), false},
 	} {
-		if got := validHost(host); got != want {
-			t.Errorf("validHost(%q) = %v, want %v", host, got, want)
-		}
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			assert.Equal(t, tc.want, validHost(tc.in), "validHost(%q)", tc.in)
+		})
 	}
 }
 
@@ -64,16 +74,12 @@ func (staticBase) RoundTrip(req *http.Request) (*http.Response, error) {
 // touches no Redis (this Fleet has none).
 func TestFleetIdleCostsNoAllocation(t *testing.T) {
 	req, err := http.NewRequestWithContext(context.Background(), "GET", "https://"+host+"/v1/pipelines", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	req.Header.Set("X-Request-ID", "req_1")
 	allocs := func(tr *neuracraft.Transport) float64 {
 		return testing.AllocsPerRun(200, func() {
 			resp, err := tr.RoundTrip(req)
-			if err != nil {
-				t.Fatal(err)
-			}
+			require.NoError(t, err)
 			resp.Body.Close()
 		})
 	}
@@ -81,9 +87,7 @@ func TestFleetIdleCostsNoAllocation(t *testing.T) {
 	f.Announce("other.example", time.Minute, 10*time.Millisecond, 429) // another host cools down
 	without := allocs(&neuracraft.Transport{Base: staticBase{}})
 	with := allocs(&neuracraft.Transport{Base: staticBase{}, Coordinator: f})
-	if with != without {
-		t.Errorf("%v allocations per call with a Fleet, %v without", with, without)
-	}
+	assert.Equal(t, without, with, "allocations per call with a Fleet (actual) and without (expected)")
 }
 
 // BenchmarkFleetIdle: a successful call through a Transport without a
@@ -128,26 +132,20 @@ func TestAnnounceNotSharedIsSentAgain(t *testing.T) {
 	m := offline(Options{}) // every command fails: no Redis
 	gap := 10 * time.Millisecond
 	until := time.Now().Add(2 * time.Second)
-	if !m.raise("h.example", until, time.Time{}, gap, 429, false) {
-		t.Fatal("a new cooldown is worth announcing")
-	}
-	if m.raise("h.example", until.Add(time.Millisecond), time.Time{}, gap, 429, false) {
-		t.Error("a cooldown being announced is not announced again by the member's other calls")
-	}
+	require.True(t, m.raise("h.example", until, time.Time{}, gap, 429, false),
+		"a new cooldown is worth announcing")
+	assert.False(t, m.raise("h.example", until.Add(time.Millisecond), time.Time{}, gap, 429, false),
+		"a cooldown being announced is not announced again by the member's other calls")
 	m.settleAnnounce("h.example", until, false) // it did not reach Redis
-	if !m.raise("h.example", until.Add(2*time.Millisecond), time.Time{}, gap, 429, false) {
-		t.Error("a cooldown that never reached Redis must be announced again")
-	}
+	assert.True(t, m.raise("h.example", until.Add(2*time.Millisecond), time.Time{}, gap, 429, false),
+		"a cooldown that never reached Redis must be announced again")
 	m.Announce("h.example", 3*time.Second, gap, 429) // fails: no Redis
-	if !m.raise("h.example", until.Add(time.Second+time.Millisecond), time.Time{}, gap, 429, false) {
-		t.Error("after a failed Announce, the next announcement must be sent")
-	}
+	assert.True(t, m.raise("h.example", until.Add(time.Second+time.Millisecond), time.Time{}, gap, 429, false),
+		"after a failed Announce, the next announcement must be sent")
 	m.raise("h.example", until.Add(5*time.Second), time.Time{}, gap, 429, true) // from the fleet
-	if m.raise("h.example", until.Add(5*time.Second+time.Millisecond), time.Time{}, gap, 429, false) {
-		t.Error("a cooldown the fleet already holds is not announced again")
-	}
+	assert.False(t, m.raise("h.example", until.Add(5*time.Second+time.Millisecond), time.Time{}, gap, 429, false),
+		"a cooldown the fleet already holds is not announced again")
 	m.settleAnnounce("h.example", until.Add(8*time.Second), true)
-	if m.raise("h.example", until.Add(8*time.Second), time.Time{}, gap, 429, false) {
-		t.Error("a cooldown written to Redis is not announced again")
-	}
+	assert.False(t, m.raise("h.example", until.Add(8*time.Second), time.Time{}, gap, 429, false),
+		"a cooldown written to Redis is not announced again")
 }
