@@ -94,7 +94,8 @@ func TestFleetHeldCallsWaitTheirTurn(t *testing.T) {
 	}
 	start := time.Now()
 	a.Announce(host, 500*time.Millisecond, 10*time.Millisecond, 429)
-	waitFor(time.Second, func() bool { _, _, ok := b.Cooldown(host); return ok })
+	_, learnt := waitFor(time.Second, func() bool { _, _, ok := b.Cooldown(host); return ok })
+	require.True(t, learnt, "the cooldown did not reach the member within 1s")
 
 	// A call whose deadline comes before the end fails at once, unsent.
 	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
@@ -135,7 +136,8 @@ func TestFleetOnePaceAcrossMembers(t *testing.T) {
 	}
 	members[0].Announce(host, 300*time.Millisecond, 10*time.Millisecond, 429)
 	for _, m := range members {
-		waitFor(time.Second, func() bool { _, _, ok := m.Cooldown(host); return ok })
+		_, learnt := waitFor(time.Second, func() bool { _, _, ok := m.Cooldown(host); return ok })
+		require.True(t, learnt, "the cooldown did not reach the member within 1s")
 	}
 	// Turns asked one after another, round the members, follow each other
 	// exactly one gap apart in the server's clock, in the order asked.
@@ -214,7 +216,8 @@ func TestFleetCancelGivesTurnBack(t *testing.T) {
 	s := startRedis(t)
 	a, b := member(t, s, Options{}), member(t, s, Options{})
 	a.Announce(host, time.Second, 10*time.Millisecond, 429)
-	waitFor(time.Second, func() bool { _, _, ok := b.Cooldown(host); return ok })
+	_, learnt := waitFor(time.Second, func() bool { _, _, ok := b.Cooldown(host); return ok })
+	require.True(t, learnt, "the cooldown did not reach the member within 1s")
 	var turns []neuracraft.Turn
 	for i := range 4 {
 		turn, err := []*Fleet{a, b}[i%2].Reserve(context.Background(), host)
@@ -258,7 +261,8 @@ func TestFleetGarbageInRedis(t *testing.T) {
 		"500000 99999999999 777 gap.example", "500000 10000 429 bad{host}", "500000 10000 429 last.example"} {
 		require.NoError(t, rdb.Publish(ctx, "neuracraft:cooldowns", msg).Err())
 	}
-	waitFor(time.Second, func() bool { _, _, ok := f.Cooldown("last.example"); return ok })
+	_, learnt := waitFor(time.Second, func() bool { _, _, ok := f.Cooldown("last.example"); return ok })
+	require.True(t, learnt, "the cooldown did not reach the member within 1s")
 	until, _, ok := f.Cooldown("long.example")
 	assert.True(t, ok, "a pause of 3 years from a message: dropped, want it clamped")
 	assert.LessOrEqual(t, time.Until(until), 2*time.Second, "a pause of 3 years from a message: holds too long (cap 2s)")
@@ -278,8 +282,13 @@ func TestFleetGarbageInRedis(t *testing.T) {
 			assert.LessOrEqual(t, turn.Wait, 2*time.Second, "turn past MaxRetryAfter")
 		})
 	}
-	// A server answering garbage to the script: the request falls back.
+	// State rewritten under a member's feet (instants from 1970): a turn
+	// is still given at once or within MaxRetryAfter, never refused for it.
 	require.NoError(t, rdb.HSet(ctx, keys("gap.example")[0], "until", "1", "next", "1").Err())
+	turn, err := f.Reserve(ctx, "gap.example")
+	require.NoError(t, err)
+	assert.GreaterOrEqual(t, turn.Wait, time.Duration(0))
+	assert.LessOrEqual(t, turn.Wait, 2*time.Second, "turn past MaxRetryAfter")
 }
 
 func TestFleetRedisKilledMidStorm(t *testing.T) {
@@ -412,7 +421,8 @@ func TestFleetRedisRestarted(t *testing.T) {
 	opts := Options{RetryInterval: 100 * time.Millisecond}
 	a, b := member(t, s, opts), member(t, s, opts)
 	a.Announce(host, 5*time.Second, 10*time.Millisecond, 429)
-	waitFor(time.Second, func() bool { _, _, ok := b.Cooldown(host); return ok })
+	_, learnt := waitFor(time.Second, func() bool { _, _, ok := b.Cooldown(host); return ok })
+	require.True(t, learnt, "the cooldown did not reach the member within 1s")
 	s.stop()
 	s.start() // empty: the cooldown is lost in Redis, not in the members
 	// Both reconnect by themselves: an announcement reaches the other.
