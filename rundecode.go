@@ -5,6 +5,7 @@ package neuracraft
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/json"
 	"errors"
 	"strconv"
@@ -12,28 +13,28 @@ import (
 	"time"
 )
 
-// runDocument is the API's run document. Every field is raw so that a
-// field of the wrong type spoils only itself.
+// runDocument is the API's run document, read in one pass into lenient
+// leaf types (lenient.go).
 type runDocument struct {
-	ID          json.RawMessage `json:"id"`
-	RunID       json.RawMessage `json:"run_id"`
-	PipelineID  json.RawMessage `json:"pipeline_id"`
-	Status      json.RawMessage `json:"status"`
-	Output      json.RawMessage `json:"output"`
-	Error       json.RawMessage `json:"error"`
-	MonitorURL  json.RawMessage `json:"monitor_url"`
-	StartedAt   json.RawMessage `json:"started_at"`
-	CompletedAt json.RawMessage `json:"completed_at"`
+	ID          jsonText  `json:"id"`
+	RunID       jsonText  `json:"run_id"`
+	PipelineID  jsonText  `json:"pipeline_id"`
+	Status      jsonText  `json:"status"`
+	Output      jsonValue `json:"output"`
+	Error       jsonValue `json:"error"` // a string or an object: see decodeRunError
+	MonitorURL  jsonText  `json:"monitor_url"`
+	StartedAt   jsonText  `json:"started_at"`
+	CompletedAt jsonText  `json:"completed_at"`
 }
 
 // runErrorDocument is the "error" object of a failed run, as the manual's
 // execution log gives it.
 type runErrorDocument struct {
-	Code          json.RawMessage `json:"code"`
-	Message       json.RawMessage `json:"message"`
-	PluginID      json.RawMessage `json:"plugin_id"`
-	PluginIDCamel json.RawMessage `json:"pluginId"`
-	Stack         json.RawMessage `json:"stack"`
+	Code          jsonCode  `json:"code"`
+	Message       jsonText  `json:"message"`
+	PluginID      jsonText  `json:"plugin_id"`
+	PluginIDCamel jsonText  `json:"pluginId"`
+	Stack         jsonValue `json:"stack"`
 }
 
 // UnmarshalJSON decodes the API's run document into r, replacing what r
@@ -63,18 +64,15 @@ func (r *Run) UnmarshalJSON(data []byte) error {
 		return err
 	}
 	*r = Run{
-		ID:          jsonString(doc.ID),
-		PipelineID:  jsonString(doc.PipelineID),
-		Status:      jsonString(doc.Status),
-		MonitorURL:  jsonString(doc.MonitorURL),
-		StartedAt:   jsonTime(doc.StartedAt),
-		CompletedAt: jsonTime(doc.CompletedAt),
+		ID:          cmp.Or(string(doc.ID), string(doc.RunID)),
+		PipelineID:  string(doc.PipelineID),
+		Status:      string(doc.Status),
+		MonitorURL:  string(doc.MonitorURL),
+		StartedAt:   parseTime(doc.StartedAt),
+		CompletedAt: parseTime(doc.CompletedAt),
 	}
-	if r.ID == "" {
-		r.ID = jsonString(doc.RunID)
-	}
-	if len(doc.Output) > 0 && string(doc.Output) != "null" {
-		r.Output = doc.Output
+	if len(doc.Output) > 0 {
+		r.Output = json.RawMessage(doc.Output)
 	}
 	if strings.EqualFold(strings.TrimSpace(r.Status), "failed") {
 		r.Error = decodeRunError(doc.Error)
@@ -84,26 +82,22 @@ func (r *Run) UnmarshalJSON(data []byte) error {
 }
 
 // decodeRunError decodes a failed run's "error", whatever its shape.
-func decodeRunError(raw json.RawMessage) *RunError {
+func decodeRunError(raw jsonValue) *RunError {
 	e := &RunError{}
 	if len(raw) == 0 {
 		return e
 	}
 	switch raw[0] {
 	case '"':
-		e.Message = cleanText(jsonString(raw), maxMessage)
+		e.Message = cleanText(textOf(raw), maxMessage)
 	case '{':
 		var doc runErrorDocument
 		if json.Unmarshal(raw, &doc) != nil {
 			return e
 		}
 		e.Code, e.Reason = runErrorCode(doc.Code)
-		e.Message = cleanText(jsonString(doc.Message), maxMessage)
-		e.PluginID = jsonString(doc.PluginID)
-		if e.PluginID == "" {
-			e.PluginID = jsonString(doc.PluginIDCamel)
-		}
-		e.PluginID = cleanText(e.PluginID, maxRunID)
+		e.Message = cleanText(string(doc.Message), maxMessage)
+		e.PluginID = cleanText(cmp.Or(string(doc.PluginID), string(doc.PluginIDCamel)), maxRunID)
 		e.Stack = decodeStack(doc.Stack)
 	}
 	return e
@@ -112,43 +106,34 @@ func decodeRunError(raw json.RawMessage) *RunError {
 // runErrorCode reads a run error's code: a plugin code (a number or a
 // numeric string in 8000-8999), else the code as sent, cleaned, as the
 // reason ("TIMEOUT", or a number that is not a plugin code).
-func runErrorCode(raw json.RawMessage) (Code, string) {
-	if len(raw) == 0 {
-		return 0, ""
+func runErrorCode(c jsonCode) (Code, string) {
+	switch {
+	case c.isNumber && Code(c.number).IsPlugin():
+		return Code(c.number), ""
+	case c.isNumber:
+		return 0, strconv.Itoa(c.number)
 	}
-	var text string
-	switch c := raw[0]; {
-	case c == '"':
-		text = strings.TrimSpace(jsonString(raw))
-	case c == '-' || (c >= '0' && c <= '9'):
-		text = string(raw)
-	default: // null, true, an object, ...
-		return 0, ""
-	}
-	if n, err := strconv.Atoi(text); err == nil && Code(n).IsPlugin() {
-		return Code(n), ""
-	}
-	return 0, cleanText(text, maxRunReason)
+	return 0, cleanText(cmp.Or(c.reason, c.other), maxRunReason)
 }
 
 // decodeStack reads a stack, an array of strings or one string of lines,
 // cleaning each entry and keeping at most maxStackFrames of them; when it
 // cuts, the last entry says how many were left out.
-func decodeStack(raw json.RawMessage) []string {
+func decodeStack(raw jsonValue) []string {
 	var lines []string
 	switch {
 	case len(raw) == 0:
 		return nil
 	case raw[0] == '"':
-		lines = strings.Split(jsonString(raw), "\n")
+		lines = strings.Split(textOf(raw), "\n")
 	case raw[0] == '[':
-		var items []json.RawMessage
+		var items []jsonText
 		if json.Unmarshal(raw, &items) != nil {
 			return nil
 		}
 		lines = make([]string, len(items))
 		for i, item := range items {
-			lines[i] = jsonString(item)
+			lines[i] = string(item)
 		}
 	default:
 		return nil
@@ -169,20 +154,18 @@ func decodeStack(raw json.RawMessage) []string {
 	return stack
 }
 
-// jsonString returns raw as a string, or "" when it is not a JSON string.
-func jsonString(raw json.RawMessage) string {
-	var s string
-	if len(raw) == 0 || raw[0] != '"' || json.Unmarshal(raw, &s) != nil {
-		return ""
-	}
-	return s
+// textOf returns raw, a JSON string, as a Go string ("" when it is not one).
+func textOf(raw []byte) string {
+	var t jsonText
+	_ = t.UnmarshalJSON(raw)
+	return string(t)
 }
 
-// jsonTime returns raw as an RFC 3339 time, or the zero time.
-func jsonTime(raw json.RawMessage) time.Time {
-	t, err := time.Parse(time.RFC3339, jsonString(raw))
+// parseTime returns t as an RFC 3339 time, or the zero time.
+func parseTime(t jsonText) time.Time {
+	parsed, err := time.Parse(time.RFC3339, string(t))
 	if err != nil {
 		return time.Time{}
 	}
-	return t
+	return parsed
 }
