@@ -171,10 +171,7 @@ func (c *call) afterFailure(err error) error {
 	if stop != retrying {
 		return withStop(err, stop)
 	}
-	if c.t.OnRetry != nil {
-		c.t.OnRetry(RetryEvent{Method: c.req.Method, URL: redactURL(c.req.URL), RequestID: c.id,
-			Attempt: c.attempt, Delay: delay, Err: err})
-	}
+	c.onRetry(delay, err)
 	if cooling {
 		return nil // waitTurn waits, in turn with the requests the cooldown holds
 	}
@@ -191,10 +188,7 @@ func (c *call) afterFailure(err error) error {
 // nil to retry, or the error the call ends with.
 func (c *call) awaitProbe(err error, delay time.Duration) error {
 	s := c.state
-	var deadline time.Time
-	if d, ok := c.ctx.Deadline(); ok {
-		deadline = d
-	}
+	deadline := c.deadline()
 	for {
 		now := time.Now()
 		ceiling := backoffCeiling(c.t.Retry.BaseDelay, c.t.Retry.MaxDelay, c.tries)
@@ -206,19 +200,13 @@ func (c *call) awaitProbe(err error, delay time.Duration) error {
 			return withStop(err, stopBudget)
 		case sender:
 			c.probe = p
-			if c.t.OnRetry != nil {
-				c.t.OnRetry(RetryEvent{Method: c.req.Method, URL: redactURL(c.req.URL), RequestID: c.id,
-					Attempt: c.attempt, Delay: p.at.Sub(now), Err: err})
-			}
+			c.onRetry(p.at.Sub(now), err)
 			if werr := sleep(c.ctx, p.at.Sub(now)); werr != nil {
 				return joinWait(err, werr) // end abandons the probe
 			}
 			return nil
 		}
-		if c.t.OnRetry != nil {
-			c.t.OnRetry(RetryEvent{Method: c.req.Method, URL: redactURL(c.req.URL), RequestID: c.id,
-				Attempt: c.attempt, Delay: max(p.at.Sub(now), 0), Err: err})
-		}
+		c.onRetry(max(p.at.Sub(now), 0), err)
 		select {
 		case <-c.ctx.Done():
 			return joinWait(err, c.ctx.Err())
@@ -258,18 +246,14 @@ func (c *call) waitTurn() error {
 	if err := c.ctx.Err(); err != nil {
 		return c.abandon(err)
 	}
-	var deadline time.Time
-	if d, ok := c.ctx.Deadline(); ok {
-		deadline = d
-	}
+	deadline := c.deadline()
 	now := time.Now()
 	h, turn := s.holdAt(now, deadline)
 	if h == nil {
 		if !turn.After(now) {
 			return nil
 		}
-		return c.abandon(&CooldownError{Method: c.req.Method, URL: redactURL(c.req.URL), RequestID: c.id,
-			Host: c.host, Cause: s.cooldownCause(), RetryAfter: turn.Sub(now)})
+		return c.abandon(c.cooldownError(s.cooldownCause(), turn.Sub(now)))
 	}
 	for {
 		wake, released := s.takeTurnAt(h, time.Now())
@@ -331,4 +315,26 @@ func sleep(ctx context.Context, d time.Duration) error {
 	case <-timer.C:
 		return nil
 	}
+}
+
+// deadline is the call's deadline, or the zero time when it has none.
+func (c *call) deadline() time.Time {
+	d, _ := c.ctx.Deadline()
+	return d
+}
+
+// onRetry tells the Transport's OnRetry hook, if any, that the call waits
+// delay before its next attempt because of err.
+func (c *call) onRetry(delay time.Duration, err error) {
+	if c.t.OnRetry != nil {
+		c.t.OnRetry(RetryEvent{Method: c.req.Method, URL: redactURL(c.req.URL), RequestID: c.id,
+			Attempt: c.attempt, Delay: delay, Err: err})
+	}
+}
+
+// cooldownError is the error of the call when it cannot wait its turn,
+// wait from now, in its host's cooldown started by cause.
+func (c *call) cooldownError(cause Code, wait time.Duration) *CooldownError {
+	return &CooldownError{Method: c.req.Method, URL: redactURL(c.req.URL), RequestID: c.id,
+		Host: c.host, Cause: cause, RetryAfter: wait}
 }

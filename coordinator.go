@@ -140,8 +140,3 @@ func (c *call) waitFleet() (done bool, err error) {
 		}
 	}
 }
-
-func (c *call) cooldownError(cause Code, wait time.Duration) *CooldownError {
-	return &CooldownError{Method: c.req.Method, URL: redactURL(c.req.URL), RequestID: c.id,
-		Host: c.host, Cause: cause, RetryAfter: wait}
-}
