@@ -27,6 +27,7 @@ type call struct {
 	tries   int        // attempts sent, plus failed probes waited for
 	last    error      // the last attempt's error
 	probe   *probe     // the probe that the next attempt is, or nil
+	ticket  ticket     // the pace the attempt was let go at (pace.go)
 }
 
 // start sets c up for a call of req through t.
@@ -114,7 +115,11 @@ func (c *call) send() (*http.Response, error) {
 			c.hold(h.lookup(c.host)) // the host got an entry during the call
 		}
 		if c.state != nil {
-			c.state.answeredAt(time.Now())
+			now := time.Now()
+			c.state.answeredAt(now)
+			if c.ticket.gap > 0 {
+				c.state.pacedAnswerAt(now, c.ticket)
+			}
 			c.probe = nil
 		}
 		return resp, nil
@@ -136,6 +141,7 @@ func (c *call) afterFailure(err error) error {
 	cooling := honoured && !c.t.DisableCooldown && serverPacing(apiErr.StatusCode)
 	if cooling {
 		c.hostState().coolUntil(now.Add(apiErr.RetryAfter), apiErr.RetryAfter, Code(apiErr.StatusCode))
+		c.state.pushbackAt(now, c.ticket, c.t.random())
 		c.t.announceCooldown(c.host, apiErr.RetryAfter, Code(apiErr.StatusCode)) // fleet hook (coordinator.go)
 	}
 	retry, retryable := c.t.shouldRetry(c.req, err), IsRetryable(err)
@@ -226,14 +232,18 @@ func (c *call) awaitProbe(err error, delay time.Duration) error {
 }
 
 // waitTurn holds the call while its host cools down: held requests are
-// let go in the order they came, releaseGap apart, from the end of the
-// cooldown, so they neither hit the server in the same instant nor
-// overtake each other, and a request that arrives while the queue drains
-// joins its end. A request whose context's deadline comes before its turn
+// let go in the order they came, the host's gap apart (its pace, see
+// pace.go, else releaseGap), from the end of the cooldown, so they neither
+// hit the server in the same instant nor overtake each other, and a
+// request that arrives while the queue drains joins its end; while the
+// host is paced, a request that finds nobody held waits for its gap too.
+// It records in c.ticket the pace the request is let go at. A request
+// whose context's deadline comes before its turn
 // gets a *CooldownError at once, unsent; one whose context is done, or
 // ends while it waits, gives its place up and ends with the context's
 // error. A request that a new cooldown catches while it waits waits on.
 func (c *call) waitTurn() error {
+	c.ticket = ticket{}
 	if c.t.Coordinator != nil && !c.t.DisableCooldown { // fleet hook (coordinator.go)
 		if done, err := c.waitFleet(); done {
 			return err
@@ -248,7 +258,7 @@ func (c *call) waitTurn() error {
 	}
 	deadline := c.deadline()
 	now := time.Now()
-	h, turn := s.holdAt(now, deadline)
+	h, turn := s.holdAt(now, deadline, &c.ticket)
 	if h == nil {
 		if !turn.After(now) {
 			return nil
@@ -258,6 +268,7 @@ func (c *call) waitTurn() error {
 	for {
 		wake, released := s.takeTurnAt(h, time.Now())
 		if released {
+			c.ticket = h.ticket
 			return nil
 		}
 		if err := waitWake(c.ctx, h.wake, wake); err != nil {

@@ -51,13 +51,14 @@ type hostState struct {
 	probeAt time.Time
 
 	// The cooldown: until its end nothing is sent; then the held requests
-	// go in the order they came, releaseGap(span) apart.
+	// go in the order they came, gapAt apart (pace.go).
 	until       time.Time
 	span        time.Duration
 	cause       Code
 	lastRelease time.Time // when the last held request was let go
 	head, tail  *holder   // the held requests, in arrival order
 	held        int       // how many
+	pace        pacer     // the pace of the requests let go (pace.go)
 
 	// newer and older link the state into its table's recency list;
 	// guarded by the table's mu.
@@ -74,7 +75,7 @@ func (s *hostState) settledAt(now time.Time) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.tokens >= s.cfg.maxTokens && s.probe == nil && s.head == nil &&
-		!s.until.After(now) && !s.lastRelease.Add(releaseGap(s.span)).After(now) &&
+		!s.until.After(now) && !s.lastRelease.Add(s.gapAt(now)).After(now) && s.pace.gapAt(now) == 0 &&
 		s.calls.Load() == 0
 }
 

@@ -217,3 +217,53 @@ func (p *pacer) quotaAt(gap time.Duration, until time.Time) {
 	}
 	p.quotaGap, p.quotaUntil = gap, until
 }
+
+// The hostState's side of the pace: the one place where it changes is
+// pushbackAt and pacedAnswerAt, which report the new gap to the call (for
+// an observer, told once the lock is released).
+
+// gapAt is the time between two requests let go to the host at now: its
+// pace while it is paced, else releaseGap of its cooldown. s.mu must be
+// held.
+func (s *hostState) gapAt(now time.Time) time.Duration {
+	if g := s.pace.gapAt(now); g > 0 {
+		return g
+	}
+	return releaseGap(s.span)
+}
+
+// letGoAt records that a request is let go to the host at now, and
+// returns its ticket. s.mu must be held.
+func (s *hostState) letGoAt(now time.Time) ticket {
+	s.lastRelease = now
+	return s.pace.letGoAt(now)
+}
+
+// pushbackAt records at now a 429 or 503 whose Retry-After is honoured,
+// answered to a request that carried t, once its cooldown is recorded:
+// the first engages the pace, a later one to a request let go at the pace
+// slows it. The first request held goes a random part r (in [0, 1)) of
+// the pace after the cooldown ends, so that processes that met the same
+// pushback do not all send again at the same instant. It returns the
+// host's gap from now on (0: not paced), and whether the pace changed.
+func (s *hostState) pushbackAt(now time.Time, t ticket, r float64) (gap time.Duration, changed bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	changed = s.pace.pushbackAt(now, t)
+	if gap = s.pace.gapAt(now); gap > 0 {
+		s.lastRelease = later(s.lastRelease, s.until.Add(time.Duration(r*float64(gap))-gap))
+	}
+	return gap, changed
+}
+
+// pacedAnswerAt records at now an answer that is not pushback to a
+// request let go at the pace with ticket t. It returns the host's gap
+// from now on (0: not paced), and whether the pace changed.
+func (s *hostState) pacedAnswerAt(now time.Time, t ticket) (gap time.Duration, changed bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if changed = s.pace.successAt(now, t); changed {
+		s.head.nudge() // the first held request looks at its turn again
+	}
+	return s.pace.gapAt(now), changed
+}
