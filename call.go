@@ -110,6 +110,9 @@ func (c *call) send() (*http.Response, error) {
 		}
 		resp = nil
 	}
+	if err == nil && quotaStated(resp.Header) {
+		c.applyQuota(resp.Header) // ratelimit.go
+	}
 	if err == nil && resp.StatusCode < 400 {
 		if h := c.t.table(); c.state == nil && h != nil && h.added.Load() != c.added {
 			c.hold(h.lookup(c.host)) // the host got an entry during the call

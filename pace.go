@@ -267,3 +267,12 @@ func (s *hostState) pacedAnswerAt(now time.Time, t ticket) (gap time.Duration, c
 	}
 	return s.pace.gapAt(now), changed
 }
+
+// quotaAt records that the host's answers ask for requests gap apart
+// until until (a zero gap: no longer); see call.applyQuota.
+func (s *hostState) quotaAt(gap time.Duration, until time.Time) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.pace.quotaAt(gap, until)
+	s.head.nudge()
+}

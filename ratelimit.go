@@ -411,8 +411,43 @@ func (p *sfParser) bare() (string, bool) {
 	return p.s[start:p.i], true
 }
 
+// quotaLow is how many requests left count as few when the server does
+// not state its limit; when it does, a quarter of it is few.
+const quotaLow = 10
+
 // quotaStated reports whether h has one of the fields that state a
 // quota: the whole cost of a response without them.
 func quotaStated(h http.Header) bool {
 	return len(h[hdrRateLimit]) > 0 || len(h[hdrRemaining]) > 0 || len(h[hdrXRemaining]) > 0
+}
+
+// applyQuota paces the call's host from the quota that a response's
+// header h states. With none left, every request to the host waits for
+// the reset, as for a Retry-After; with few left (a quarter of the limit,
+// or quotaLow when the limit is not stated), requests go no faster than
+// what is left spread over the time to the reset, until then; with more
+// left, a pace from an earlier response ends. A quota whose reset is
+// unknown or beyond MaxRetryAfter changes nothing: a server cannot hold
+// requests longer than a Retry-After could. DisableCooldown turns it off.
+func (c *call) applyQuota(h http.Header) {
+	if c.t.DisableCooldown {
+		return
+	}
+	now := time.Now()
+	q, ok := parseQuota(h, now)
+	if !ok || q.reset <= 0 || q.reset > c.t.maxRetryAfter() {
+		return
+	}
+	low := q.remaining <= quotaLow
+	if q.limit > 0 {
+		low = q.remaining*4 <= q.limit
+	}
+	switch {
+	case q.remaining == 0:
+		c.hostState().coolUntil(now.Add(q.reset), q.reset, CodeTooManyRequests)
+	case low:
+		c.hostState().quotaAt(q.reset/time.Duration(q.remaining), now.Add(q.reset))
+	case c.state != nil:
+		c.state.quotaAt(0, time.Time{})
+	}
 }

@@ -1,12 +1,15 @@
 package neuracraft
 
 import (
+	"context"
 	"net/http"
 	"strings"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 func TestParseQuota(t *testing.T) {
@@ -146,6 +149,79 @@ func FuzzParseQuota(f *testing.F) {
 	})
 }
 
+// TestTransportQuota: the quota that a server's rate-limit fields state
+// paces the requests to its host, and nothing a server says holds a
+// request longer than MaxRetryAfter.
+func TestTransportQuota(t *testing.T) {
+	ms := time.Millisecond
+	for _, tc := range []struct {
+		name   string
+		header []string      // of the first answer; the others have none
+		max    time.Duration // RetryPolicy.MaxRetryAfter
+		want   []time.Duration
+	}{
+		{name: "none left: every request waits for the reset, as after a Retry-After",
+			header: []string{"RateLimit", `"default";r=0;t=2`, "RateLimit-Policy", `"default";q=100;w=2`},
+			want:   []time.Duration{0, 2000 * ms, 2010 * ms, 2020 * ms}},
+		{name: "few left: spread over the time to the reset, then no pace",
+			header: []string{"X-RateLimit-Remaining", "2", "X-RateLimit-Reset", "1", "X-RateLimit-Limit", "100"},
+			want:   []time.Duration{0, 0, 500 * ms, 1000 * ms}},
+		{name: "few left, no limit stated: 10 or fewer",
+			header: []string{"RateLimit-Remaining", "10", "RateLimit-Reset", "1"},
+			want:   []time.Duration{0, 0, 100 * ms, 200 * ms}},
+		{name: "plenty left: no pace", header: []string{"RateLimit", `"default";r=26;t=1`, "RateLimit-Policy", `"default";q=100;w=1`},
+			want: []time.Duration{0, 0, 0, 0}},
+		{name: "a reset beyond MaxRetryAfter is not waited for",
+			header: []string{"X-RateLimit-Remaining", "0", "X-RateLimit-Reset", "3600"}, want: []time.Duration{0, 0, 0, 0}},
+		{name: "nor one beyond a shorter MaxRetryAfter", max: 10 * time.Second,
+			header: []string{"RateLimit", `"default";r=0;t=11`}, want: []time.Duration{0, 0, 0, 0}},
+		{name: "a reset at MaxRetryAfter is", max: 10 * time.Second,
+			header: []string{"RateLimit", `"default";r=0;t=10`}, want: []time.Duration{0, 10 * time.Second, 10010 * ms, 10020 * ms}},
+		{name: "one left at MaxRetryAfter: the wait of one", max: 10 * time.Second,
+			header: []string{"RateLimit", `"default";r=1;t=10`}, want: []time.Duration{0, 0, 10 * time.Second, 10 * time.Second}},
+		{name: "garbage", header: []string{"RateLimit", `"default";r=0;t=-5`, "X-RateLimit-Remaining", "none"},
+			want: []time.Duration{0, 0, 0, 0}},
+		{name: "a reset in the past", header: []string{"X-RateLimit-Remaining", "0", "X-RateLimit-Reset", "1000000000"},
+			want: []time.Duration{0, 0, 0, 0}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				base := &scriptBase{steps: []step{answer(200, tc.header...), answer(200)}}
+				tr := &Transport{Base: base, Retry: RetryPolicy{MaxRetryAfter: tc.max}}
+				start := time.Now()
+				for range len(tc.want) {
+					require.NoError(t, get(t, tr, context.Background()))
+				}
+				var got []time.Duration
+				for _, s := range base.log() {
+					got = append(got, s.at.Sub(start))
+				}
+				assert.Equal(t, tc.want, got)
+			})
+		})
+	}
+	t.Run("a caller that cannot wait for the reset fails at once", func(t *testing.T) {
+		synctest.Test(t, func(t *testing.T) {
+			base := &scriptBase{steps: []step{answer(200, "RateLimit", `"default";r=0;t=5`), answer(200)}}
+			tr := &Transport{Base: base}
+			require.NoError(t, get(t, tr, context.Background()))
+			ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+			defer cancel()
+			err := get(t, tr, ctx)
+			var cd *CooldownError
+			require.ErrorAs(t, err, &cd)
+			assert.Equal(t, Code(429), cd.Cause)
+			assert.Equal(t, 5*time.Second, cd.RetryAfter)
+			assert.Equal(t, 1, base.attempts())
+		})
+	})
+	t.Run("no field: no host entry", func(t *testing.T) {
+		tr := &Transport{Base: &scriptBase{steps: []step{answer(200, "X-RateLimit-Limit", "100")}}}
+		require.NoError(t, get(t, tr, context.Background()))
+		assert.Nil(t, tr.table(), "nothing in trouble: nothing kept")
+	})
+}
+
 // typicalHeader is the header of a typical success of the API, without
 // quota fields.
 func typicalHeader() http.Header {
@@ -156,6 +232,27 @@ func typicalHeader() http.Header {
 		"X-Request-Id":   {"req_0123456789ab"},
 		"Vary":           {"Accept-Encoding"},
 		"Cache-Control":  {"no-store"},
+	}
+}
+
+// BenchmarkSuccessWithHeaders is TransportOverhead/caller-id with an
+// answer that has a typical header: what the Transport adds to a success,
+// the look for quota fields included. Compare with the code before them:
+//
+//	go test -run '^$' -bench SuccessWithHeaders -benchmem -count 10 .
+func BenchmarkSuccessWithHeaders(b *testing.B) {
+	resp := &http.Response{StatusCode: 200, Header: typicalHeader(), Body: http.NoBody}
+	tr := &Transport{Base: roundTripFunc(func(*http.Request) (*http.Response, error) { return resp, nil })}
+	req, err := http.NewRequest("GET", "https://api.neuracraft.com/v1/pipelines/pipe_1", nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	req.Header.Set("X-Request-ID", "req_caller")
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := tr.RoundTrip(req); err != nil {
+			b.Fatal(err)
+		}
 	}
 }
 

@@ -58,8 +58,13 @@ const requestIDHeader = "X-Request-Id" // canonical form of X-Request-ID
 //     sent at it succeed, and slows down when one of them draws a 429 or
 //     503 (which pauses every request again for its Retry-After). The pace
 //     holds for 10 s after such an answer before it speeds up again, and
-//     ends 30 s after the last one. A host that never met one is not
-//     paced and costs nothing more.
+//     ends 30 s after the last one. When answers state the quota left
+//     (RateLimit, RateLimit-Remaining or X-RateLimit-Remaining, with the
+//     time to its reset), requests wait for the reset when none is left,
+//     and go no faster than what is left spread over that time when little
+//     is, never for longer than MaxRetryAfter. A host that never met any
+//     of these is not paced: its requests cost what they did, plus a look
+//     for those fields in each answer.
 //   - The error of a retryable failure that was not retried says why, as
 //     the last note of its line: "not retried: retry budget exhausted",
 //     "method not idempotent", "ShouldRetry declined", "attempts
@@ -104,7 +109,8 @@ type Transport struct {
 	MaxErrorBody int64
 
 	// DisableCooldown turns the shared per-host cooldown and the pace off:
-	// requests are then sent regardless of earlier 429 or 503 answers.
+	// requests are then sent regardless of earlier 429 or 503 answers and
+	// of the quota that answers state.
 	DisableCooldown bool
 
 	// DisableRequestID stops the Transport from adding an X-Request-ID
