@@ -35,11 +35,6 @@ const (
 	paceHold      = 10 * time.Second
 	paceProbeWins = 8
 
-	// paceSteadyWins is how many successes at a pace make a pushback to
-	// it look like noise (a late packet) rather than a limit: it then
-	// slows the pace by a tenth, not a quarter.
-	paceSteadyWins = 32
-
 	// paceQuiet is how long the pace lasts after the last pushback: 30
 	// seconds, thirty times the usual Retry-After and longer than the
 	// windows of the limiters that send one (a second to a minute), so
@@ -74,8 +69,10 @@ const (
 //     five sevenths of the rate the host admitted since the pause, and
 //     what it admitted beyond that may go at paceStartEnd after the next
 //     pause;
-//   - met at a pace that held, the pace slows by a quarter, or by a tenth
-//     after paceSteadyWins successes.
+//   - met at a pace that held, the pace slows by an eighth: enough when
+//     the limit moved or a late packet made two requests arrive too close,
+//     and small enough that processes that share a limiter without knowing
+//     of each other do not slow down far below it.
 //
 // Then it holds for paceHold before probing faster again, and it ends
 // paceQuiet after the last pushback.
@@ -168,10 +165,8 @@ func (p *pacer) pushbackAt(now time.Time, t ticket) bool {
 		admitted := now.Sub(p.from) / time.Duration(p.won) // the mean gap the host admitted
 		next = max(t.gap+t.gap/4, admitted+2*admitted/5)
 		p.burst = max(p.won-int(now.Sub(p.from)/next), 0)
-	case p.won >= paceSteadyWins:
-		next = t.gap + t.gap/10
 	default:
-		next = t.gap + t.gap/4
+		next = t.gap + t.gap/8
 	}
 	p.gap = min(max(next, p.gap), paceMaxGap)
 	p.start, p.wins, p.won, p.from = false, 0, 0, time.Time{}
