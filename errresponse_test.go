@@ -139,6 +139,9 @@ func TestErrorResponseRetries(t *testing.T) {
 	})
 }
 
+// errNoBody is the error of a GetBody that cannot give the body again.
+var errNoBody = errors.New("body gone")
+
 // TestErrorResponseStaysError: what is not an answer, and a Retry-After
 // beyond MaxRetryAfter, remains an error with the option set.
 func TestErrorResponseStaysError(t *testing.T) {
@@ -150,6 +153,7 @@ func TestErrorResponseStaysError(t *testing.T) {
 		first       bool          // a call with a 1 ms deadline goes first
 		timeout     time.Duration // of the call's context; 0 means none
 		cancelAfter time.Duration // cancels the call's context after this; 0 means never
+		noGetBody   bool          // the call is a PUT whose GetBody fails
 		check       func(t *testing.T, err error)
 	}{
 		{
@@ -196,6 +200,18 @@ func TestErrorResponseStaysError(t *testing.T) {
 				assert.Nil(t, apiErr.head, "the error keeps no response")
 			},
 		},
+		{
+			name:      "body not given again for the retry",
+			steps:     []step{answer(503, "Retry-After", "1"), answer(200)},
+			noGetBody: true,
+			check: func(t *testing.T, err error) {
+				var apiErr *APIError
+				require.ErrorAs(t, err, &apiErr)
+				assert.Equal(t, 503, apiErr.StatusCode)
+				assert.ErrorIs(t, err, errNoBody)
+				assert.Nil(t, apiErr.head, "the error keeps no response")
+			},
+		},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -218,7 +234,12 @@ func TestErrorResponseStaysError(t *testing.T) {
 				if tc.cancelAfter > 0 {
 					time.AfterFunc(tc.cancelAfter, cancel)
 				}
-				resp, err := tr.RoundTrip(newReq(t, ctx, "GET", ""))
+				req := newReq(t, ctx, "GET", "")
+				if tc.noGetBody {
+					req = newReq(t, ctx, "PUT", `{"name":"x"}`)
+					req.GetBody = func() (io.ReadCloser, error) { return nil, errNoBody }
+				}
+				resp, err := tr.RoundTrip(req)
 				require.Error(t, err)
 				assert.Nil(t, resp)
 				tc.check(t, err)

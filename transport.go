@@ -116,9 +116,11 @@ type Transport struct {
 	// [WithLastError] reaches it for clients that never return the response.
 	//
 	// What is not an answer stays an error: a network failure, a request
-	// held back by a cooldown, a wait for a retry that the context ended.
-	// So does a Retry-After beyond MaxRetryAfter: the *APIError carries the
-	// wait, for the caller to schedule.
+	// held back by a cooldown, and a call ended after an answer by
+	// something else (its context, during the wait for a retry, or a body
+	// that GetBody could not give again), whose error wraps the answer's
+	// *APIError. So does a Retry-After beyond MaxRetryAfter: the *APIError
+	// carries the wait, for the caller to schedule.
 	ReturnErrorResponses bool
 
 	// DisableCooldown turns the shared per-host cooldown off: requests are
