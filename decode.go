@@ -154,7 +154,7 @@ type oauthEnvelope struct {
 	Description jsonText `json:"error_description"`
 }
 
-// decode fills Code, Reason, Message, Details and RetryHint from Body and,
+// decode fills Code, Reason, Message, Details and Retryable from Body and,
 // for what the body leaves out, from a Bearer challenge in the
 // WWW-Authenticate header (RFC 6750 section 3). It never fails: what
 // cannot be decoded is left out, Message falls back to the body's text or
@@ -214,7 +214,7 @@ func (e *APIError) decodeEnvelope(env *envelope) {
 	}
 	if obj.Retryable.set {
 		hint := obj.Retryable.value
-		e.RetryHint = &hint
+		e.Retryable = &hint
 	}
 }
 

@@ -49,8 +49,10 @@ type APIError struct {
 	// Details is the body's "details", of any JSON type (object, array,
 	// string, ...), as sent; nil when the body has none or null.
 	Details json.RawMessage
-	// RetryHint is the body's "retryable" flag; nil when the body has none.
-	RetryHint *bool
+	// Retryable is the body's "retryable" flag, the server's word on
+	// whether trying again can help, which [IsRetryable] puts before its
+	// own rules; nil when the body has none.
+	Retryable *bool
 	// RequestID is the response's X-Request-ID header; when the response
 	// has none, the X-Request-ID the request was sent with. Control
 	// characters (CR, LF, ESC, C1) and invalid UTF-8 are dropped, and it

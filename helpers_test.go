@@ -138,7 +138,7 @@ type apiErrorView struct {
 	Reason     string
 	Message    string
 	Details    string
-	RetryHint  *bool
+	Retryable  *bool
 	RequestID  string
 	RetryAfter time.Duration
 	Body       string
@@ -154,7 +154,7 @@ func viewOf(e *APIError) apiErrorView {
 		Reason:     e.Reason,
 		Message:    e.Message,
 		Details:    string(e.Details),
-		RetryHint:  e.RetryHint,
+		Retryable:  e.Retryable,
 		RequestID:  e.RequestID,
 		RetryAfter: e.RetryAfter,
 		Body:       string(e.Body),

@@ -112,7 +112,7 @@ func DefaultShouldRetry(req *http.Request, err error) bool {
 	}
 	var apiErr *APIError
 	if errors.As(err, &apiErr) {
-		if serverPacing(apiErr.StatusCode) || apiErr.RetryHint != nil {
+		if serverPacing(apiErr.StatusCode) || apiErr.Retryable != nil {
 			return true
 		}
 	}
