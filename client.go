@@ -46,7 +46,7 @@ const userAgent = "neuracraft-go"
 // under BaseURL: a redirect that leaves it (another scheme, host or port,
 // or a path outside BaseURL's) is followed without them. They never appear
 // in errors, and a *Client prints without them with every fmt verb
-// (String, GoString and Format), BaseURL without user information or
+// (String and Format), BaseURL without user information or
 // secret query values. (Print the *Client: a Client value has no
 // methods, and copying one is a mistake go vet reports, since it holds a
 // sync.Once.)

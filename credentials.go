@@ -33,11 +33,8 @@ func (c *Client) String() string {
 	return fmt.Sprintf("neuracraft.Client{BaseURL: %q, credentials: %s}", redactRaw(c.baseURL()), cred)
 }
 
-// GoString is String, so that %#v does not print credentials either.
-func (c *Client) GoString() string { return c.String() }
-
 // Format prints String for every verb (%q quotes it), so that no verb,
-// %d and %x included, prints the Client's fields.
+// %#v, %d and %x included, prints the Client's fields.
 func (c *Client) Format(f fmt.State, verb rune) { formatText(f, verb, c.String()) }
 
 func (c *Client) baseURL() string {
