@@ -11,7 +11,6 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
-	"reflect"
 	"sync"
 )
 
@@ -45,11 +44,11 @@ const userAgent = "neuracraft-go"
 // [github.com/neuracraft/neuracraft-go/neuracrafttest]), and only to URLs
 // under BaseURL: a redirect that leaves it (another scheme, host or port,
 // or a path outside BaseURL's) is followed without them. They never appear
-// in errors, and a *Client prints without them with every fmt verb
-// (String and Format), BaseURL without user information or
-// secret query values. (Print the *Client: a Client value has no
-// methods, and copying one is a mistake go vet reports, since it holds a
-// sync.Once.)
+// in errors, and a *Client prints without them with every fmt verb and
+// in log/slog (String, Format and LogValue), BaseURL without user
+// information or secret query values. (Print the *Client: a Client value
+// has no methods, and copying one is a mistake go vet reports, since it
+// holds a sync.Once.)
 //
 // A Client is safe for concurrent use. Do not change its fields after the
 // first call.
@@ -69,22 +68,14 @@ type Client struct {
 	Token string
 
 	// HTTPClient sends the requests. nil means a client whose transport is
-	// a Transport with policy Retry over http.DefaultTransport. A client
-	// given here is wrapped as WrapClient does (with policy Retry), unless
-	// its transport already is a *Transport, which is then used as it is;
-	// the client itself is not modified.
-	HTTPClient *http.Client
-
-	// Retry is the retry policy of the Transport the Client adds. The zero
-	// value means the defaults listed on [RetryPolicy].
+	// a Transport over http.DefaultTransport, with the defaults of
+	// [RetryPolicy]. A client given here is wrapped as [WrapClient] does,
+	// unless its transport already is a *Transport, which is then used as
+	// it is; the client itself is not modified. So a Client's retry policy
+	// is its Transport's: to choose one, give HTTPClient a Transport,
 	//
-	// When HTTPClient's transport already is a *Transport, that
-	// Transport's own Retry applies and Retry must be left zero: a
-	// non-zero Retry there makes every call fail, unsent, with an error
-	// saying so. (The Client neither wraps a second Transport around the
-	// first, which would multiply the attempts, nor uses a copy of it,
-	// which would no longer share its retry budget and cooldowns.)
-	Retry RetryPolicy
+	//	&http.Client{Transport: &neuracraft.Transport{Retry: policy}}
+	HTTPClient *http.Client
 
 	// MaxResponseBody is the largest success body decoded; a larger one is
 	// an error, never silently cut. Zero means 10 MiB.
@@ -94,9 +85,8 @@ type Client struct {
 	// nil means math/rand/v2. Tests set it.
 	rand func() float64
 
-	once     sync.Once
-	hc       *http.Client
-	setupErr error // why hc cannot be used, such as errRetryUnused
+	once sync.Once
+	hc   *http.Client
 }
 
 // Response is the metadata of a successful call.
@@ -118,26 +108,14 @@ type Response struct {
 	Header http.Header
 }
 
-// errRetryUnused is the error of every call of a Client whose Retry would
-// be ignored; see [Client.Retry].
-var errRetryUnused = errors.New("Client.Retry cannot apply: HTTPClient's transport is a *neuracraft.Transport, " +
-	"whose own Retry is used (set the policy there, or leave Client.Retry zero)")
-
-// httpClient returns the client that sends the calls, built on first use,
-// or the error that every call returns.
-func (c *Client) httpClient() (*http.Client, error) {
+// httpClient returns the client that sends the calls, built on first use.
+func (c *Client) httpClient() *http.Client {
 	c.once.Do(func() {
-		if c.HTTPClient != nil {
-			if _, ok := c.HTTPClient.Transport.(*Transport); ok && !reflect.ValueOf(c.Retry).IsZero() {
-				c.setupErr = errRetryUnused
-				return
-			}
-		}
-		w := wrapClient(c.HTTPClient, c.Retry)
+		w := WrapClient(c.HTTPClient)
 		w.CheckRedirect = keepCredentialsHome(w.CheckRedirect, c.underBase)
 		c.hc = w
 	})
-	return c.hc, c.setupErr
+	return c.hc
 }
 
 // Do calls the API: method on path, which is relative to BaseURL and may
@@ -162,11 +140,7 @@ func (c *Client) Do(ctx context.Context, method, path string, in, out any) (*Res
 	if err != nil {
 		return nil, err
 	}
-	hc, err := c.httpClient()
-	if err != nil {
-		return nil, fmt.Errorf("neuracraft: %s %s: %w", method, req.URL.EscapedPath(), err)
-	}
-	resp, err := hc.Do(req)
+	resp, err := c.httpClient().Do(req)
 	if err != nil {
 		var urlErr *url.Error
 		if errors.As(err, &urlErr) {

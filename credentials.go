@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/url"
@@ -36,6 +37,11 @@ func (c *Client) String() string {
 // Format prints String for every verb (%q quotes it), so that no verb,
 // %#v, %d and %x included, prints the Client's fields.
 func (c *Client) Format(f fmt.State, verb rune) { formatText(f, verb, c.String()) }
+
+// LogValue implements [slog.LogValuer]: String, so that no slog handler
+// (slog.JSONHandler would encode the exported fields) logs the Client's
+// credentials.
+func (c *Client) LogValue() slog.Value { return slog.StringValue(c.String()) }
 
 func (c *Client) baseURL() string {
 	if c.BaseURL != "" {

@@ -42,6 +42,13 @@ const (
 // retries without a Retry-After do not slow the tests down.
 var fastRetry = neuracraft.RetryPolicy{BaseDelay: time.Millisecond, MaxDelay: 5 * time.Millisecond}
 
+// retrying returns an http.Client whose transport is a neuracraft.Transport
+// with policy p over base (nil: http.DefaultTransport): how a caller gives
+// a Client its retry policy.
+func retrying(base http.RoundTripper, p neuracraft.RetryPolicy) *http.Client {
+	return &http.Client{Transport: &neuracraft.Transport{Base: base, Retry: p}}
+}
+
 // requestIDPattern is the form of the X-Request-ID the client generates.
 var requestIDPattern = regexp.MustCompile(`^[0-9a-f]{32}$`)
 
@@ -69,7 +76,7 @@ func newServer(t *testing.T) (*neuracrafttest.Server, *neuracraft.Client) {
 	t.Helper()
 	srv := neuracrafttest.NewServer()
 	t.Cleanup(srv.Close)
-	return srv, &neuracraft.Client{BaseURL: srv.URL, APIKey: srv.APIKey, Retry: fastRetry}
+	return srv, &neuracraft.Client{BaseURL: srv.URL, APIKey: srv.APIKey, HTTPClient: retrying(nil, fastRetry)}
 }
 
 // createPipeline creates a pipeline named name through c and forgets

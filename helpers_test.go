@@ -349,9 +349,10 @@ func must[T any](v T, err error) T {
 }
 
 // runClient returns a Client of srv whose polls wait no backoff and whose
-// transport retries after 1 ms.
-func runClient(srv *neuracrafttest.Server) *Client {
-	return &Client{BaseURL: srv.URL, APIKey: srv.APIKey, Retry: RetryPolicy{BaseDelay: time.Millisecond},
+// transport makes maxAttempts attempts (0: the default), 1 ms apart.
+func runClient(srv *neuracrafttest.Server, maxAttempts int) *Client {
+	tr := &Transport{Retry: RetryPolicy{MaxAttempts: maxAttempts, BaseDelay: time.Millisecond}}
+	return &Client{BaseURL: srv.URL, APIKey: srv.APIKey, HTTPClient: &http.Client{Transport: tr},
 		rand: func() float64 { return 0 }}
 }
 
@@ -360,7 +361,7 @@ func newRunServer(t *testing.T) (srv *neuracrafttest.Server, c *Client, pipeline
 	t.Helper()
 	srv = neuracrafttest.NewServer()
 	t.Cleanup(srv.Close)
-	c = runClient(srv)
+	c = runClient(srv, 0)
 	var p struct {
 		ID string `json:"id"`
 	}

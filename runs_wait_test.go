@@ -146,8 +146,7 @@ func TestWaitRunPollFailures(t *testing.T) {
 	})
 	t.Run("transient failures that outlast the retries", func(t *testing.T) {
 		srv, _, pid := newRunServer(t)
-		c := runClient(srv) // a Client's fields are fixed after its first call
-		c.Retry.MaxAttempts = 3
+		c := runClient(srv, 3)
 		started, err := c.StartRun(t.Context(), pid, nil)
 		require.NoError(t, err)
 		srv.Fail("GET /runs/{run_id}", 3, neuracrafttest.Error(503, "service_unavailable", "down"))
@@ -378,7 +377,7 @@ func FuzzWaitRun(f *testing.F) {
 			}
 			base := &runBase{answers: []runAnswer{a}}
 			c := base.client(func() float64 { return 0.5 })
-			c.Retry = RetryPolicy{MaxAttempts: 1}
+			c.HTTPClient.Transport.(*Transport).Retry.MaxAttempts = 1
 			ctx, cancel := context.WithTimeout(t.Context(), 100*time.Millisecond)
 			defer cancel()
 			start := time.Now()
