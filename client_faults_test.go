@@ -83,7 +83,7 @@ func TestClientFaults(t *testing.T) {
 		_, _, err := doWithFault(t, faultCase{method: "POST", route: "POST /pipelines", in: map[string]string{"name": "nightly-etl"}, fault: neuracrafttest.ProxyHTML(502), n: 1, wantAttempts: 1})
 		apiErr := requireAPIError(t, err)
 		require.Equal(t, 502, apiErr.StatusCode)
-		require.Equal(t, neuracraft.CodeBadGateway, apiErr.Code)
+		require.Equal(t, neuracraft.Code(502), apiErr.Code)
 		require.Equal(t, "Bad Gateway", apiErr.Message)
 		require.Empty(t, apiErr.Reason)
 		require.Contains(t, string(apiErr.Body), "<h1>502 Bad Gateway</h1>")

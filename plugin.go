@@ -106,5 +106,7 @@ func lookupPluginCode(c Code) (PluginCodeInfo, bool) {
 }
 
 // IsPlugin reports whether err, through any wrapping, carries a plugin
-// code (8000-8999). It is errors.Is(err, ErrPlugin).
+// code (8000-8999): an [*APIError] whose body code or status, or a
+// [*RunError] whose code, passes [Code.IsPlugin]. It is
+// errors.Is(err, ErrPlugin), whose match is that test.
 func IsPlugin(err error) bool { return errors.Is(err, ErrPlugin) }
