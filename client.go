@@ -155,16 +155,8 @@ func (c *Client) Do(ctx context.Context, method, path string, in, out any) (*Res
 		return nil, FromResponse(resp)
 	}
 	defer resp.Body.Close()
-	meta := &Response{StatusCode: resp.StatusCode, Header: resp.Header,
-		RequestID: cleanHeaderValue(resp.Header.Get(requestIDHeader))}
-	if meta.RequestID == "" && resp.Request != nil {
-		meta.RequestID = cleanHeaderValue(resp.Request.Header.Get(requestIDHeader))
-	}
-	// fail names the call and its answer in an error about a success.
-	fail := func(err error) error {
-		return &successError{method: method, path: req.URL.EscapedPath(),
-			status: Code(resp.StatusCode).String(), id: meta.RequestID, err: err}
-	}
+	meta := &Response{StatusCode: resp.StatusCode, Header: resp.Header, RequestID: answerRequestID(resp)}
+	fail := func(err error) error { return answerError(method, req.URL.EscapedPath(), meta, err) }
 	if loc := resp.Header.Get("Location"); loc != "" && resp.StatusCode == http.StatusCreated {
 		u, err := req.URL.Parse(loc)
 		if err != nil {
@@ -207,18 +199,28 @@ func (c *Client) Do(ctx context.Context, method, path string, in, out any) (*Res
 	return meta, nil
 }
 
-// successError is a successful answer whose body or headers could not be
-// used: it names the call and the answer, and unwraps to the cause.
-type successError struct {
-	method, path, status, id string
-	err                      error
+// callError is a failed Client call that is neither an answer of 400 or
+// more nor the Transport's: a request that could not be built or may not
+// carry its credentials, or a successful answer whose body or headers
+// could not be used. It names the call (and the answer's status and
+// request ID, once there is one) on one line, and unwraps to the cause.
+type callError struct {
+	method, path string
+	status, id   string // the answer's code ("200 OK") and request ID, or ""
+	err          error
 }
 
-func (e *successError) Error() string {
+func (e *callError) Error() string {
 	return errorLine(e.method, e.path, e.status, e.err.Error(), requestNote(e.id))
 }
 
-func (e *successError) Unwrap() error { return e.err }
+func (e *callError) Unwrap() error { return e.err }
+
+// answerError is the error of a successful answer, resp, to method path
+// that could not be used because of err.
+func answerError(method, path string, resp *Response, err error) error {
+	return &callError{method: method, path: path, status: Code(resp.StatusCode).String(), id: resp.RequestID, err: err}
+}
 
 // isOwnError reports whether err comes from this package's Transport,
 // whose errors already name the method, path and request ID.

@@ -132,17 +132,18 @@ func (c *Client) newRequest(ctx context.Context, method, path string, in any) (*
 	if err != nil {
 		return nil, err
 	}
+	fail := func(err error) error { return &callError{method: method, path: u.EscapedPath(), err: err} }
 	var body io.Reader
 	if in != nil {
 		b, err := json.Marshal(in)
 		if err != nil {
-			return nil, fmt.Errorf("neuracraft: %s %s: encoding the request body: %w", method, u.EscapedPath(), err)
+			return nil, fail(fmt.Errorf("encoding the request body: %w", err))
 		}
 		body = bytes.NewReader(b)
 	}
 	req, err := http.NewRequestWithContext(ctx, method, u.String(), body)
 	if err != nil {
-		return nil, fmt.Errorf("neuracraft: %s %s: %w", method, u.EscapedPath(), err)
+		return nil, fail(err)
 	}
 	req.Header.Set("Accept", "application/json")
 	req.Header.Set("User-Agent", userAgent)
@@ -152,8 +153,7 @@ func (c *Client) newRequest(ctx context.Context, method, path string, in any) (*
 	key := c.apiKey()
 	if c.Token != "" || key != "" {
 		if u.Scheme != "https" && !isLoopback(u.Hostname()) {
-			return nil, fmt.Errorf("neuracraft: %s %s: refusing to send credentials over %s to %s; use https",
-				method, u.EscapedPath(), u.Scheme, u.Host)
+			return nil, fail(fmt.Errorf("refusing to send credentials over %s to %s; use https", u.Scheme, u.Host))
 		}
 		if c.Token != "" {
 			req.Header.Set("Authorization", "Bearer "+c.Token)

@@ -2,10 +2,13 @@ package neuracraft
 
 import (
 	"bytes"
+	"context"
+	"encoding/json"
 	"log/slog"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 // TestClientLogsNoSecret logs a Client with slog's JSON and text
@@ -25,5 +28,39 @@ func TestClientLogsNoSecret(t *testing.T) {
 			assert.NotContains(t, buf.String(), s, name)
 		}
 		assert.Contains(t, buf.String(), "credentials: bearer token", name)
+	}
+}
+
+// TestNewRequestErrors: a request that cannot be built, or may not carry
+// its credentials, fails with one line naming the call, and unwraps to
+// the cause.
+func TestNewRequestErrors(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name    string
+		client  *Client
+		method  string
+		in      any
+		want    string
+		wantErr any // a pointer to the type errors.As must find, or nil
+	}{
+		{"body not JSON", &Client{BaseURL: "https://api.neuracraft.com/v1", APIKey: "k"}, "POST", make(chan int),
+			"neuracraft: POST /v1/pipelines: encoding the request body: json: unsupported type: chan int",
+			new(*json.UnsupportedTypeError)},
+		{"invalid method", &Client{BaseURL: "https://api.neuracraft.com/v1", APIKey: "k"}, "BAD METHOD", nil,
+			`neuracraft: BAD METHOD /v1/pipelines: net/http: invalid method "BAD METHOD"`, nil},
+		{"credentials over plain HTTP", &Client{BaseURL: "http://api.neuracraft.com/v1", APIKey: "k"}, "GET", nil,
+			"neuracraft: GET /v1/pipelines: refusing to send credentials over http to api.neuracraft.com; use https", nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			req, err := tt.client.newRequest(context.Background(), tt.method, "/pipelines", tt.in)
+			assert.Nil(t, req)
+			require.EqualError(t, err, tt.want)
+			if tt.wantErr != nil {
+				assert.ErrorAs(t, err, tt.wantErr)
+			}
+		})
 	}
 }

@@ -59,15 +59,12 @@ func newAPIError(resp *http.Response, limit int64) *APIError {
 		StatusCode: resp.StatusCode,
 		Code:       Code(resp.StatusCode),
 		Header:     resp.Header,
-		RequestID:  cleanHeaderValue(resp.Header.Get(requestIDHeader)),
+		RequestID:  answerRequestID(resp),
 		RetryAfter: parseRetryAfter(resp.Header.Get("Retry-After"), time.Now()),
 	}
 	if req := resp.Request; req != nil {
 		e.Method = req.Method
 		e.URL = redactURL(req.URL)
-		if e.RequestID == "" {
-			e.RequestID = cleanHeaderValue(req.Header.Get(requestIDHeader))
-		}
 	}
 	if resp.Body != nil {
 		var err error
@@ -82,6 +79,17 @@ func newAPIError(resp *http.Response, limit int64) *APIError {
 	}
 	e.decode(resp.Header)
 	return e
+}
+
+// answerRequestID is the request ID that names resp: its X-Request-ID,
+// cleaned (see [APIError.RequestID]), else the one its request was sent
+// with.
+func answerRequestID(resp *http.Response) string {
+	id := cleanHeaderValue(resp.Header.Get(requestIDHeader))
+	if id == "" && resp.Request != nil {
+		id = cleanHeaderValue(resp.Request.Header.Get(requestIDHeader))
+	}
+	return id
 }
 
 // readCapped reads at most limit bytes of r and reports whether there was

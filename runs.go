@@ -118,8 +118,7 @@ func (c *Client) StartRun(ctx context.Context, pipelineID string, input any) (*R
 		if u, err := c.resolve(path); err == nil {
 			path = u.EscapedPath()
 		}
-		return nil, &successError{method: http.MethodPost, path: path, status: Code(resp.StatusCode).String(),
-			id: resp.RequestID, err: errors.New("the answer names no run")}
+		return nil, answerError(http.MethodPost, path, resp, errors.New("the answer names no run"))
 	}
 	if run.PipelineID == "" {
 		run.PipelineID = pipelineID
