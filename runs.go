@@ -62,21 +62,30 @@ type Run struct {
 // "failed", "cancelled" or "canceled", in any case. Any other status,
 // including one this package does not know, means the run may still
 // change. Done is false for a nil Run.
-func (r *Run) Done() bool {
-	if r == nil {
-		return false
-	}
-	switch strings.ToLower(strings.TrimSpace(r.Status)) {
-	case "completed", "failed", "cancelled", "canceled":
-		return true
-	}
-	return false
-}
+func (r *Run) Done() bool { return r != nil && stateOf(r.Status) != runActive }
 
-// canceled reports whether the run ended cancelled.
-func (r *Run) canceled() bool {
-	s := strings.ToLower(strings.TrimSpace(r.Status))
-	return s == "cancelled" || s == "canceled"
+// runState is what a run's status says of it.
+type runState int
+
+const (
+	runActive    runState = iota // any status but the three below: the run may still change
+	runCompleted                 // "completed"
+	runFailed                    // "failed"
+	runCanceled                  // "cancelled" or "canceled"
+)
+
+// stateOf reads a run's status, in any case and with surrounding space.
+// It is the one place a status is compared.
+func stateOf(status string) runState {
+	switch strings.ToLower(strings.TrimSpace(status)) {
+	case "completed":
+		return runCompleted
+	case "failed":
+		return runFailed
+	case "cancelled", "canceled":
+		return runCanceled
+	}
+	return runActive
 }
 
 // end is the error of a run that has ended: nil for a completed run,
@@ -86,7 +95,7 @@ func (r *Run) end(requestID string) error {
 	switch {
 	case r.Error != nil:
 		return r.Error
-	case r.canceled():
+	case stateOf(r.Status) == runCanceled:
 		return &RunError{RunID: cleanText(r.ID, maxRunID), Canceled: true, RequestID: requestID}
 	}
 	return nil

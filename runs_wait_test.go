@@ -387,7 +387,7 @@ func FuzzWaitRun(f *testing.F) {
 				require.NotNil(t, run, "nil error with run %+v", run)
 				require.True(t, run.Done(), "nil error with run %+v", run)
 				require.Nil(t, run.Error, "nil error with run %+v", run)
-				require.False(t, run.canceled(), "nil error with run %+v", run)
+				require.Equal(t, runCompleted, stateOf(run.Status), "nil error with run %+v", run)
 				return
 			}
 			msg := err.Error()
