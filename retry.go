@@ -10,6 +10,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/neuracraft/neuracraft-go/internal/limits"
 )
 
 // Defaults of [RetryPolicy] and [RetryBudget], used for zero fields. The
@@ -19,7 +21,7 @@ const (
 	defaultMaxAttempts   = 5
 	defaultBaseDelay     = 500 * time.Millisecond
 	defaultMaxDelay      = 30 * time.Second
-	defaultMaxRetryAfter = 60 * time.Second
+	defaultMaxRetryAfter = limits.DefaultMaxRetryAfter // 60 s, shared with redisfleet
 	defaultBudgetTokens  = 10
 	defaultBudgetRefill  = 0.1
 )

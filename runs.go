@@ -19,11 +19,10 @@ import (
 // The pacing of [Client.WaitRun] between two polls that carry no
 // Retry-After: full jitter, up to runPollBase after the first poll,
 // doubling at each poll, capped at runPollMax. A poll's Retry-After is
-// honoured up to runPollMaxRetryAfter.
+// honoured up to defaultMaxRetryAfter (60 s).
 const (
-	runPollBase          = time.Second
-	runPollMax           = 30 * time.Second
-	runPollMaxRetryAfter = defaultMaxRetryAfter // 60 s
+	runPollBase = time.Second
+	runPollMax  = 30 * time.Second
 )
 
 // Run is a pipeline run as the API reports it: what [Client.StartRun]
@@ -213,7 +212,7 @@ func (c *Client) WaitRun(ctx context.Context, runID string) (*Run, error) {
 // header h.
 func (c *Client) pollDelay(h http.Header, poll int) time.Duration {
 	if d := parseRetryAfter(h.Get("Retry-After"), time.Now()); d > 0 {
-		return min(d, runPollMaxRetryAfter)
+		return min(d, defaultMaxRetryAfter)
 	}
 	return backoff(runPollBase, runPollMax, poll, c.random())
 }

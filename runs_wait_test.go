@@ -247,7 +247,6 @@ func TestPollDelay(t *testing.T) {
 	}
 	assert.Equal(t, time.Second, runPollBase, "the docs' 1 s")
 	assert.Equal(t, 30*time.Second, runPollMax, "the docs' 30 s")
-	assert.Equal(t, 60*time.Second, runPollMaxRetryAfter, "the docs' 60 s")
 }
 
 // TestWaitRunBackoffBounds polls a run that never ends with the real
