@@ -29,7 +29,18 @@ import (
 	"github.com/neuracraft/neuracraft-go/neuracrafttest"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"go.uber.org/goleak"
 )
+
+// noLeaks fails t if a goroutine started after this call still runs when
+// t ends (a process-wide check: such a test is not parallel). Call it
+// before anything that registers a cleanup of its own, so that the check
+// runs after those. (helpers_external_test.go has the same for package
+// neuracraft_test.)
+func noLeaks(t *testing.T) {
+	opt := goleak.IgnoreCurrent()
+	t.Cleanup(func() { goleak.VerifyNone(t, opt) })
+}
 
 // step is one scripted answer of a scriptBase: a response or an error.
 type step struct {
