@@ -93,13 +93,15 @@ func answerRequestID(resp *http.Response) string {
 }
 
 // readCapped reads at most limit bytes of r and reports whether there was
-// more, without ever holding more than limit+1 bytes. A known content
-// length sizes the buffer in one allocation. Error and success bodies
-// both go through it.
+// more, without ever holding more than limit+1 bytes. A content length
+// sizes the buffer in one allocation; without one (-1, or 0, which a
+// Response built by hand has whatever its body) the buffer starts at 512
+// bytes, as io.ReadAll's does. Error and success bodies both go through
+// it.
 func readCapped(r io.Reader, limit, contentLength int64) (body []byte, truncated bool, err error) {
 	limit = min(limit, math.MaxInt64-1) // limit+1 must not overflow
-	size := int64(512)
-	if contentLength >= 0 {
+	size := min(limit+1, 512)
+	if contentLength > 0 {
 		// Room to see the end of the body, within the limit; a huge
 		// limit and a lying Content-Length must not size it.
 		size = min(contentLength, limit, maxPrealloc) + 1
@@ -172,11 +174,10 @@ func (e *APIError) decode(h http.Header) {
 	if len(body) > 0 && (body[0] == '{' || body[0] == '[') {
 		var env envelope
 		err := json.Unmarshal(body, &env)
-		var typeErr *json.UnmarshalTypeError
 		switch {
 		case err == nil:
 			e.decodeEnvelope(&env)
-		case body[0] == '{' && errors.As(err, &typeErr):
+		case body[0] == '{' && isTypeError(err):
 			// Valid JSON whose "error" is not an object: every other
 			// field is lenient, so nothing else can be of the wrong type.
 			var oauth oauthEnvelope
@@ -201,6 +202,13 @@ func (e *APIError) decode(h http.Header) {
 	if e.Message == "" {
 		e.Message = fallbackMessage(body, h.Get("Content-Type"), e.StatusCode)
 	}
+}
+
+// isTypeError reports whether err is a *json.UnmarshalTypeError: valid
+// JSON with a value of the wrong type.
+func isTypeError(err error) bool {
+	var typeErr *json.UnmarshalTypeError
+	return errors.As(err, &typeErr)
 }
 
 func (e *APIError) decodeEnvelope(env *envelope) {
