@@ -12,11 +12,10 @@ import (
 // Code is a NeuraCraft response code: an HTTP status (200-599) or a plugin
 // code (8000-8999).
 //
-// A Code is a value: switch on [APIError.Code], or compare it with the
-// Code constants. The sentinel errors ([ErrNotFound], [ErrRateLimited],
-// [ErrPlugin], ...) are the categories, for [errors.Is]; test a kind of
-// failure with them. A Code is itself an error, so that a code that has
-// no sentinel can be tested with errors.Is too:
+// A Code is a value, to switch on ([APIError.Code]); the sentinel errors
+// ([ErrNotFound], [ErrPlugin], ...) are categories, for [errors.Is]. A
+// Code is itself an error, so that a code without a sentinel can be
+// tested with errors.Is too:
 //
 //	errors.Is(err, neuracraft.Code(409))  // status or body code is 409
 //	errors.Is(err, neuracraft.Code(8102)) // the PDF Export plugin's code
@@ -47,13 +46,10 @@ const (
 	maxPluginCode Code = 8999
 )
 
-// The sentinel errors below are categories of failure, for [errors.Is];
-// the code each one classifies is named beside it. For a code's value use
-// [Code] (a switch on APIError.Code, or errors.Is(err, Code(409)) for a
-// code that has no sentinel). An [*APIError] matches a sentinel when
-// either its body code or its HTTP status is in the sentinel's category,
-// so a plugin failure sent as HTTP 500 matches both ErrPlugin and
-// ErrInternal.
+// The sentinel errors below are categories of failure, for [errors.Is]
+// (a code's value is a [Code]). An [*APIError] matches a sentinel when its
+// body code or its HTTP status is in the category named beside it, so a
+// plugin failure sent as HTTP 500 matches both ErrPlugin and ErrInternal.
 var (
 	ErrBadRequest   = errors.New("neuracraft: bad request")           // CodeBadRequest
 	ErrUnauthorized = errors.New("neuracraft: unauthorized")          // CodeUnauthorized
@@ -181,9 +177,8 @@ func (c Code) Description() string { return c.info().description }
 // Markdown.
 func (c Code) Resolution() string { return c.info().resolution }
 
-// IsPlugin reports whether c is a plugin code (8000-8999): the range test
-// on a code value. For an error, use [IsPlugin], which applies this test to
-// the codes the error carries.
+// IsPlugin reports whether c is a plugin code (8000-8999). For an error,
+// use [IsPlugin], which applies this test to the error's codes.
 func (c Code) IsPlugin() bool { return c >= minPluginCode && c <= maxPluginCode }
 
 // Is reports whether the sentinel target classifies c: ErrNotFound matches

@@ -38,9 +38,8 @@ func (c *Client) String() string {
 // %#v, %d and %x included, prints the Client's fields.
 func (c *Client) Format(f fmt.State, verb rune) { formatText(f, verb, c.String()) }
 
-// LogValue implements [slog.LogValuer]: String, so that no slog handler
-// (slog.JSONHandler would encode the exported fields) logs the Client's
-// credentials.
+// LogValue implements [slog.LogValuer] with String, so that slog's JSON
+// handler does not encode the Client's fields, credentials included.
 func (c *Client) LogValue() slog.Value { return slog.StringValue(c.String()) }
 
 func (c *Client) baseURL() string {

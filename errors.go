@@ -49,9 +49,8 @@ type APIError struct {
 	// Details is the body's "details", of any JSON type (object, array,
 	// string, ...), as sent; nil when the body has none or null.
 	Details json.RawMessage
-	// Retryable is the body's "retryable" flag, the server's word on
-	// whether trying again can help, which [IsRetryable] puts before its
-	// own rules; nil when the body has none.
+	// Retryable is the body's "retryable" flag, which [IsRetryable]
+	// puts first; nil when the body has none.
 	Retryable *bool
 	// RequestID is the response's X-Request-ID header; when the response
 	// has none, the X-Request-ID the request was sent with. Control
