@@ -39,12 +39,13 @@ type APIError struct {
 	// Reason is the body's string code, such as "insufficient_scope", or
 	// the "error" of an OAuth body ({"error": "invalid_client", ...}, RFC
 	// 6749) or, failing both, of a Bearer challenge in WWW-Authenticate
-	// (RFC 6750); else "". At most 64 runes, on one line.
+	// (RFC 6750); else "". At most 64 characters, on one line.
 	Reason string
 	// Message is the body's message, or the "error_description" of the
 	// OAuth body or Bearer challenge. Without one (an HTML page from a
 	// gateway, an empty or broken body) it is a short excerpt of a
-	// plain-text body, or the status text. At most 300 runes, on one line.
+	// plain-text body, or the status text. At most 300 characters, on one
+	// line.
 	Message string
 	// Details is the body's "details", of any JSON type (object, array,
 	// string, ...), as sent; nil when the body has none or null.
@@ -52,9 +53,10 @@ type APIError struct {
 	// RetryHint is the body's "retryable" flag; nil when the body has none.
 	RetryHint *bool
 	// RequestID is the response's X-Request-ID header; when the response
-	// has none, the X-Request-ID the request was sent with. Control
-	// characters (CR, LF, ESC, C1) and invalid UTF-8 are dropped, and it
-	// is at most 128 bytes (a longer value is cut and ends in "…").
+	// has none, the X-Request-ID the request was sent with, cleaned like
+	// every text of an error: on one line, without control or
+	// bidirectional characters, at most 128 characters (a longer value
+	// keeps 127 and ends in "…").
 	RequestID string
 	// RetryAfter is the wait the Retry-After header asks for (delay-seconds
 	// or an HTTP-date), zero when the header is absent, invalid or in the
@@ -119,11 +121,11 @@ func (e *APIError) LogValue() slog.Value {
 		slog.Int("status", e.StatusCode),
 		slog.Int("code", int(e.Code)))
 	if e.Reason != "" {
-		attrs = append(attrs, slog.String("reason", e.Reason))
+		attrs = append(attrs, textAttr("reason", e.Reason, maxReason))
 	}
-	attrs = append(attrs, slog.String("message", e.Message))
+	attrs = append(attrs, textAttr("message", e.Message, maxMessage))
 	if e.RequestID != "" {
-		attrs = append(attrs, slog.String("request_id", e.RequestID))
+		attrs = append(attrs, textAttr("request_id", e.RequestID, maxHeaderValue))
 	}
 	if e.RetryAfter > 0 {
 		attrs = append(attrs, slog.Duration("retry_after", e.RetryAfter))
@@ -132,10 +134,10 @@ func (e *APIError) LogValue() slog.Value {
 		attrs = append(attrs, slog.Int("attempts", e.Attempts))
 	}
 	if e.Method != "" {
-		attrs = append(attrs, slog.String("method", e.Method))
+		attrs = append(attrs, textAttr("method", e.Method, maxLogText))
 	}
 	if e.URL != "" {
-		attrs = append(attrs, slog.String("url", e.URL))
+		attrs = append(attrs, textAttr("url", e.URL, maxLogText))
 	}
 	return slog.GroupValue(attrs...)
 }
@@ -222,7 +224,7 @@ type RequestError struct {
 func (e *RequestError) Error() string {
 	cause := "no answer"
 	if e.Err != nil {
-		cause = e.Err.Error()
+		cause = redactedText(e.Err)
 	}
 	var attempt string
 	if e.Attempts > 0 {
@@ -239,12 +241,12 @@ func (e *RequestError) Unwrap() error { return e.Err }
 func (e *RequestError) LogValue() slog.Value {
 	cause := ""
 	if e.Err != nil {
-		cause = e.Err.Error()
+		cause = redactedText(e.Err)
 	}
 	return slog.GroupValue(
-		slog.String("method", e.Method),
-		slog.String("url", e.URL),
-		slog.String("request_id", e.RequestID),
+		textAttr("method", e.Method, maxLogText),
+		textAttr("url", e.URL, maxLogText),
+		textAttr("request_id", e.RequestID, maxHeaderValue),
 		slog.Int("attempts", e.Attempts),
 		slog.String("error", cause))
 }
@@ -264,7 +266,8 @@ func formatText(f fmt.State, verb rune, text string) {
 //	neuracraft: METHOD /path: what: detail (note, note)
 //
 // leaving out empty parts with their separators, so that a zero value
-// still reads as a sentence.
+// still reads as a sentence. The line is cleaned as every error text is
+// (redact.go): one line, at most 1024 characters.
 func errorLine(method, path, what, detail string, notes ...string) string {
 	var b strings.Builder
 	b.WriteString("neuracraft: ")
@@ -295,7 +298,7 @@ func errorLine(method, path, what, detail string, notes ...string) string {
 	if open {
 		b.WriteByte(')')
 	}
-	return b.String()
+	return cleanText(b.String(), maxLogText)
 }
 
 // requestNote is the note naming a request ID, or "" without one.

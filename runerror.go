@@ -20,8 +20,8 @@ var (
 // Caps on the server's text kept in a RunError (Message uses maxMessage,
 // like APIError.Message).
 const (
-	maxRunID       = 128 // runes of RunID and PluginID
-	maxRunReason   = 64  // runes of Reason and of a status in an error
+	maxRunID       = 128 // characters of RunID and PluginID
+	maxRunReason   = 64  // characters of Reason and of a status in an error
 	maxStackFrames = 50  // entries of Stack
 )
 
@@ -105,7 +105,7 @@ func (e *RunError) Format(f fmt.State, verb rune) { formatText(f, verb, e.Error(
 // left out.
 func (e *RunError) LogValue() slog.Value {
 	attrs := make([]slog.Attr, 0, 7)
-	attrs = append(attrs, slog.String("run_id", e.RunID))
+	attrs = append(attrs, textAttr("run_id", e.RunID, maxRunID))
 	if e.Canceled {
 		attrs = append(attrs, slog.Bool("canceled", true))
 	}
@@ -113,16 +113,16 @@ func (e *RunError) LogValue() slog.Value {
 		attrs = append(attrs, slog.Int("code", int(e.Code)))
 	}
 	if e.Reason != "" {
-		attrs = append(attrs, slog.String("reason", e.Reason))
+		attrs = append(attrs, textAttr("reason", e.Reason, maxRunReason))
 	}
 	if e.Message != "" {
-		attrs = append(attrs, slog.String("message", e.Message))
+		attrs = append(attrs, textAttr("message", e.Message, maxMessage))
 	}
 	if e.PluginID != "" {
-		attrs = append(attrs, slog.String("plugin_id", e.PluginID))
+		attrs = append(attrs, textAttr("plugin_id", e.PluginID, maxRunID))
 	}
 	if e.RequestID != "" {
-		attrs = append(attrs, slog.String("request_id", e.RequestID))
+		attrs = append(attrs, textAttr("request_id", e.RequestID, maxHeaderValue))
 	}
 	return slog.GroupValue(attrs...)
 }

@@ -57,7 +57,7 @@ func TestRunErrorTextIsCleanedAndCapped(t *testing.T) {
 		{"PluginID", e.PluginID, maxRunID},
 	}
 	for _, c := range checks {
-		assert.Equal(t, c.max+1, utf8.RuneCountInString(c.value), "%s: capped, with an ellipsis", c.field)
+		assert.Equal(t, c.max, utf8.RuneCountInString(c.value), "%s: capped, the ellipsis within the cap", c.field)
 		assert.True(t, strings.HasSuffix(c.value, "…"), c.field)
 		assert.Equal(t, cleanText(c.value, 1<<20), c.value, "%s is clean", c.field)
 	}
@@ -70,7 +70,7 @@ func TestRunErrorTextIsCleanedAndCapped(t *testing.T) {
 	require.Len(t, e.Stack, 50)
 	assert.Equal(t, "… 11 more", e.Stack[49], "the last entry says how many were left out")
 	for i, f := range e.Stack[:49] {
-		assert.Equal(t, maxMessage+1, utf8.RuneCountInString(f), "frame %d capped", i)
+		assert.Equal(t, maxMessage, utf8.RuneCountInString(f), "frame %d capped", i)
 		assert.True(t, strings.HasPrefix(f, fmt.Sprintf("at f%d (", i)))
 	}
 
@@ -192,12 +192,12 @@ func TestRunErrorMatches(t *testing.T) {
 
 // TestRunRequestIDIsCleanedAndCapped: the poll's X-Request-ID reaches a
 // RunError and a wait's error cleaned and capped like APIError.RequestID
-// (128 bytes).
+// (128 characters).
 func TestRunRequestIDIsCleanedAndCapped(t *testing.T) {
 	id := "req_\x1b[2J" + strings.Repeat("x", 1000)
 	want := cleanHeaderValue(id) // as APIError.RequestID
 	require.Equal(t, "req_[2J", want[:7])
-	require.Equal(t, 128, len(want))
+	require.Equal(t, 128, utf8.RuneCountInString(want))
 
 	base := &runBase{answers: []runAnswer{{body: `{"id":"run_1","status":"failed","error":{"code":"RUNTIME"}}`,
 		header: []string{"X-Request-ID", id}}}}

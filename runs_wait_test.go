@@ -312,7 +312,7 @@ func TestWaitRunDeadline(t *testing.T) {
 			name:    "status cleaned",
 			answers: []runAnswer{{body: `{"id":"run_1","status":"run\nning\u001b[31m"}`, header: []string{"Retry-After", "30"}}},
 			timeout: 10 * time.Second, wantAt: 0, wantPolls: 1,
-			wantText: `neuracraft: run run_1: stopped waiting: last status "run ning [31m"; the next poll, in 30s, would come after the context deadline (request req_1): context deadline exceeded`,
+			wantText: `neuracraft: run run_1: stopped waiting: last status "run ning[31m"; the next poll, in 30s, would come after the context deadline (request req_1): context deadline exceeded`,
 		},
 	}
 	for _, tt := range tests {
