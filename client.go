@@ -157,7 +157,8 @@ func (c *Client) httpClient() (*http.Client, error) {
 // whose body could not be decoded still created or started something on
 // the server: the error text names the status and request ID, and out
 // may have been partly filled.
-func (c *Client) Do(ctx context.Context, method, path string, in, out any) (*Response, error) {
+func (c *Client) Do(ctx context.Context, method, path string, in, out any) (_ *Response, err error) {
+	defer func() { err = hideCredentials(err, c.credentials()) }() // credentials.go
 	req, err := c.newRequest(ctx, method, path, in)
 	if err != nil {
 		return nil, err
@@ -177,7 +178,10 @@ func (c *Client) Do(ctx context.Context, method, path string, in, out any) (*Res
 		}
 		return nil, err
 	}
-	if resp.StatusCode >= 400 { // HTTPClient's transport was not ours after all
+	if resp.StatusCode >= 400 {
+		// HTTPClient's Transport handed a 4xx or 5xx back as a response
+		// rather than as an error: the same *APIError (without the
+		// credentials, as every error of Do), decoded here.
 		return nil, FromResponse(resp)
 	}
 	defer resp.Body.Close()

@@ -70,10 +70,14 @@ type APIError struct {
 	// are replaced by "REDACTED".
 	Method string
 	URL    string
-	// Header is the response's header.
+	// Header is the response's header. When a name or value holds a
+	// credential the request carried, Header is a copy with it replaced
+	// by "[REDACTED]".
 	Header http.Header
 	// Body is the raw body as read: at most the configured limit
-	// (64 KiB by default).
+	// (64 KiB by default), with each credential the request carried
+	// replaced by "[REDACTED]"; nil when the body also spells one with
+	// JSON escapes.
 	Body []byte
 	// Truncated reports that the body was longer than the limit and Body
 	// holds only its beginning.

@@ -101,7 +101,8 @@ func (r *Run) end(requestID string) error {
 // Errors are those of [Client.Do], and an error naming the request when
 // the answer has no run ID. Being a POST, the start is retried by the
 // Transport only after 429 or 503, never after a 500.
-func (c *Client) StartRun(ctx context.Context, pipelineID string, input any) (*Run, error) {
+func (c *Client) StartRun(ctx context.Context, pipelineID string, input any) (_ *Run, err error) {
+	defer func() { err = hideCredentials(err, c.credentials()) }() // credentials.go
 	if err := checkID("POST /pipelines/{id}/run", "pipeline", pipelineID); err != nil {
 		return nil, err
 	}
@@ -154,6 +155,7 @@ func (c *Client) getRun(ctx context.Context, runID string) (*Run, *Response, err
 	if run.Error != nil {
 		run.Error.RunID = cleanText(run.ID, maxRunID)
 		run.Error.RequestID = resp.RequestID // cleaned by Do
+		_ = hideCredentials(run.Error, c.credentials())
 	}
 	return run, resp, nil
 }
@@ -178,7 +180,8 @@ func (c *Client) getRun(ctx context.Context, runID string) (*Run, *Response, err
 // transient failures; a poll error that remains (an [*APIError], a
 // network error, ...) ends the wait and is returned as it is. With any
 // error, WaitRun also returns the last Run it read, or nil.
-func (c *Client) WaitRun(ctx context.Context, runID string) (*Run, error) {
+func (c *Client) WaitRun(ctx context.Context, runID string) (_ *Run, err error) {
+	defer func() { err = hideCredentials(err, c.credentials()) }() // credentials.go
 	var last *Run
 	for poll := 1; ; poll++ {
 		run, resp, err := c.getRun(ctx, runID)

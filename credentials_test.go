@@ -1,0 +1,242 @@
+// Tests of where credentials may go and where they never show
+// (credentials.go): the Transport's redirect rule, the path rule, and the
+// hiding of the credentials a request carried from every error and log.
+
+package neuracraft
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// echoKey and echoToken are the credentials the echoing servers below
+// repeat back in every part of their answers.
+const (
+	echoKey   = "nc_live_ECHOKEY0123456789"
+	echoToken = "nc_oauth_ECHOTOKEN987654"
+)
+
+// credentialOf is the credential r carries: its X-API-Key, else its
+// bearer token.
+func credentialOf(r *http.Request) string {
+	if k := r.Header.Get("X-API-Key"); k != "" {
+		return k
+	}
+	return strings.TrimPrefix(r.Header.Get("Authorization"), "Bearer ")
+}
+
+// echoError answers 401 with the request's credential in the message,
+// the reason, the details (a value, a key, an array), a response header,
+// a Bearer challenge and the body.
+func echoError(w http.ResponseWriter, r *http.Request) {
+	cred := credentialOf(r)
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("X-Echo", "you sent "+cred)
+	w.Header().Set("X-Request-ID", "req_"+cred)
+	w.Header().Set("WWW-Authenticate", `Bearer error="invalid_token", error_description="`+cred+` expired"`)
+	w.WriteHeader(http.StatusUnauthorized)
+	body, _ := json.Marshal(map[string]any{"error": map[string]any{
+		"code":    "key_" + cred,
+		"message": "Invalid API key " + cred,
+		"details": map[string]any{"key": cred, cred: 1, "all": []string{cred}},
+	}})
+	_, _ = w.Write(body)
+}
+
+// requireHidden fails if secret shows in err's line, in any of its slog
+// values, in %+v, or in the fields of an *APIError or *RunError in it.
+func requireHidden(t *testing.T, err error, secret string) {
+	t.Helper()
+	require.Error(t, err)
+	assert.NotContains(t, err.Error(), secret, "Error()")
+	assert.NotContains(t, fmt.Sprintf("%+v", err), secret, "%%+v")
+	_, line := logJSON(t, LogValue(err))
+	assert.NotContains(t, line, secret, "LogValue")
+	var apiErr *APIError
+	if errors.As(err, &apiErr) {
+		_, line = logJSON(t, apiErr)
+		assert.NotContains(t, line, secret, "slog of the APIError")
+		for k, vs := range apiErr.Header {
+			assert.NotContains(t, k, secret, "a header name")
+			for _, v := range vs {
+				assert.NotContains(t, v, secret, "header %s", k)
+			}
+		}
+		assert.NotContains(t, string(apiErr.Body), secret, "Body")
+		assert.NotContains(t, string(apiErr.Details), secret, "Details")
+		assert.NotContains(t, jsonUnescape(apiErr.Body), secret, "Body, unescaped")
+	}
+	var runErr *RunError
+	if errors.As(err, &runErr) {
+		_, line = logJSON(t, runErr)
+		assert.NotContains(t, line, secret, "slog of the RunError")
+		assert.NotContains(t, strings.Join(runErr.Stack, " "), secret, "Stack")
+	}
+}
+
+// TestClientHidesEchoedCredentials: a server that echoes the Client's API
+// key or token everywhere it can does not get it into the error: the
+// message, reason and request ID read [REDACTED], the details, headers
+// and body are kept without it.
+func TestClientHidesEchoedCredentials(t *testing.T) {
+	t.Parallel()
+	srv := httptest.NewServer(http.HandlerFunc(echoError))
+	defer srv.Close()
+	for _, tc := range []struct {
+		name, secret string
+		c            *Client
+	}{
+		{"API key", echoKey, &Client{BaseURL: srv.URL + "/v1", APIKey: echoKey}},
+		{"token", echoToken, &Client{BaseURL: srv.URL + "/v1", Token: echoToken}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := tc.c.Do(t.Context(), "GET", "/pipelines", nil, nil)
+			requireHidden(t, err, tc.secret)
+			var apiErr *APIError
+			require.ErrorAs(t, err, &apiErr)
+			assert.Equal(t, "Invalid API key [REDACTED]", apiErr.Message)
+			assert.Equal(t, "key_[REDACTED]", apiErr.Reason)
+			assert.Equal(t, "req_[REDACTED]", apiErr.RequestID)
+			assert.Equal(t, "you sent [REDACTED]", apiErr.Header.Get("X-Echo"))
+			assert.JSONEq(t, `{"key":"[REDACTED]","[REDACTED]":1,"all":["[REDACTED]"]}`, string(apiErr.Details))
+			assert.Contains(t, string(apiErr.Body), `"message":"Invalid API key [REDACTED]"`)
+			assert.ErrorIs(t, err, ErrUnauthorized)
+		})
+	}
+}
+
+// TestTransportHidesTheRequestsCredentials: the rule is the Transport's,
+// so a caller of WrapClient who sets the headers is covered too.
+func TestTransportHidesTheRequestsCredentials(t *testing.T) {
+	t.Parallel()
+	srv := httptest.NewServer(http.HandlerFunc(echoError))
+	defer srv.Close()
+	for _, h := range [][2]string{{"X-API-Key", echoKey}, {"Authorization", "Bearer " + echoToken}} {
+		req, err := http.NewRequest("GET", srv.URL+"/v1/pipelines", nil)
+		require.NoError(t, err)
+		req.Header.Set(h[0], h[1])
+		_, err = WrapClient(nil).Do(req)
+		requireHidden(t, err, strings.TrimPrefix(h[1], "Bearer "))
+		assert.ErrorIs(t, err, ErrUnauthorized)
+	}
+}
+
+// TestHiddenCredentialsEscapedInJSON: a key spelled with JSON escapes in
+// the body is found too: Details is encoded again without it, and the
+// raw Body, which would still spell it, is dropped.
+func TestHiddenCredentialsEscapedInJSON(t *testing.T) {
+	t.Parallel()
+	escaped := `\u006e\u0063` + echoKey[2:] // "nc..." spelled with escapes
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(http.StatusBadRequest)
+		_, _ = io.WriteString(w, `{"error":{"message":"bad `+escaped+`","details":{"k":"`+escaped+`","n":12345678901234567890}}}`)
+	}))
+	defer srv.Close()
+	c := &Client{BaseURL: srv.URL, APIKey: echoKey}
+	_, err := c.Do(t.Context(), "GET", "/x", nil, nil)
+	requireHidden(t, err, echoKey)
+	var apiErr *APIError
+	require.ErrorAs(t, err, &apiErr)
+	assert.Nil(t, apiErr.Body, "a body spelling the key with escapes is dropped")
+	assert.JSONEq(t, `{"k":"[REDACTED]","n":12345678901234567890}`, string(apiErr.Details), "numbers kept as sent")
+	assert.Equal(t, "bad [REDACTED]", apiErr.Message)
+}
+
+// TestHiddenCredentialsInACause: a cause whose text holds the key (a
+// Base of the caller's that quotes the header) is wrapped with its text
+// hidden, and errors.Is still finds it.
+func TestHiddenCredentialsInACause(t *testing.T) {
+	t.Parallel()
+	errProxy := errors.New("proxy refused")
+	base := roundTripFunc(func(req *http.Request) (*http.Response, error) {
+		return nil, fmt.Errorf("%w: bad key %s\n", errProxy, req.Header.Get("X-API-Key"))
+	})
+	c := &Client{BaseURL: "https://api.neuracraft.com/v1", APIKey: echoKey,
+		HTTPClient: &http.Client{Transport: &Transport{Base: base, Retry: RetryPolicy{MaxAttempts: 1}}}}
+	_, err := c.Do(t.Context(), "GET", "/pipelines", nil, nil)
+	requireHidden(t, err, echoKey)
+	assert.ErrorIs(t, err, errProxy)
+	var reqErr *RequestError
+	require.ErrorAs(t, err, &reqErr)
+	assert.Equal(t, "neuracraft: GET /v1/pipelines: proxy refused: bad key [REDACTED] (request "+reqErr.RequestID+", attempt 1)",
+		err.Error())
+}
+
+// TestWaitRunHidesCredentials: a failed run whose error repeats the key
+// (message, reason, plugin, stack) returns a RunError without it.
+func TestWaitRunHidesCredentials(t *testing.T) {
+	t.Parallel()
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		cred := credentialOf(r)
+		w.Header().Set("Content-Type", "application/json")
+		doc, _ := json.Marshal(map[string]any{"id": "run_1", "status": "failed", "error": map[string]any{
+			"code": "KEY_" + cred, "message": "rejected " + cred, "plugin_id": "p-" + cred, "stack": []string{"at " + cred}}})
+		_, _ = w.Write(doc)
+	}))
+	defer srv.Close()
+	c := &Client{BaseURL: srv.URL, APIKey: echoKey}
+	run, err := c.WaitRun(t.Context(), "run_1")
+	requireHidden(t, err, echoKey)
+	require.ErrorIs(t, err, ErrRunFailed)
+	assert.Equal(t, "rejected [REDACTED]", run.Error.Message)
+	assert.Equal(t, []string{"at [REDACTED]"}, run.Error.Stack)
+	got, err := c.GetRun(t.Context(), "run_1")
+	require.NoError(t, err)
+	requireHidden(t, got.Error, echoKey)
+}
+
+// TestClientErrorResponseAsResponse: when the Client's HTTPClient hands a
+// 4xx back as a response (a Transport that returns error responses
+// instead of errors), Do decodes it into the same *APIError, without the
+// credentials.
+func TestClientErrorResponseAsResponse(t *testing.T) {
+	t.Parallel()
+	rec := httptest.NewRecorder()
+	c := &Client{BaseURL: "https://api.neuracraft.com/v1", APIKey: echoKey}
+	c.once.Do(func() {
+		c.hc = &http.Client{Transport: roundTripFunc(func(req *http.Request) (*http.Response, error) {
+			echoError(rec, req)
+			resp := rec.Result()
+			resp.Request = req
+			return resp, nil
+		})}
+	})
+	_, err := c.Do(context.Background(), "GET", "/pipelines", nil, nil)
+	requireHidden(t, err, echoKey)
+	var apiErr *APIError
+	require.ErrorAs(t, err, &apiErr)
+	assert.Equal(t, 401, apiErr.StatusCode)
+	assert.Equal(t, "Invalid API key [REDACTED]", apiErr.Message)
+	assert.Equal(t, "GET", apiErr.Method)
+	assert.Equal(t, "https://api.neuracraft.com/v1/pipelines", apiErr.URL)
+}
+
+// TestCredentialsIn: what counts as a credential of a request.
+func TestCredentialsIn(t *testing.T) {
+	t.Parallel()
+	h := http.Header{}
+	h.Set("X-API-Key", " nc_key ")
+	h["authorization"] = []string{"Bearer tok_1", "Basic dXNlcjpwYXNzd29yZA=="} // user:password
+	h.Set("X-Other", "not a credential")
+	assert.ElementsMatch(t, []string{"nc_key", "tok_1", "dXNlcjpwYXNzd29yZA==", "password"}, credentialsIn(h))
+	assert.Empty(t, credentialsIn(http.Header{"Authorization": {"  "}}))
+}
+
+// TestJSONUnescape: the escapes JSON has, surrogate pairs included; what
+// is not an escape is kept.
+func TestJSONUnescape(t *testing.T) {
+	t.Parallel()
+	assert.Equal(t, "a\"\\/\b\f\n\r\tb", jsonUnescape([]byte(`a\"\\\/\b\f\n\r\tb`)))
+	assert.Equal(t, "nc_😀", jsonUnescape([]byte(`\u006e\u0063_\ud83d\ude00`)))
+	assert.Equal(t, `\x \u12 \`, jsonUnescape([]byte(`\x \u12 \`)))
+}
