@@ -74,8 +74,9 @@ func keepCredentialsHome(next func(*http.Request, []*http.Request) error, home f
 	}
 	return func(req *http.Request, via []*http.Request) error {
 		if !home(via[0].URL, req.URL) {
-			req.Header.Del("X-API-Key")
-			req.Header.Del("Authorization")
+			for _, h := range credentialHeaders {
+				req.Header.Del(h)
+			}
 		}
 		if next != nil {
 			return next(req, via)
@@ -85,6 +86,47 @@ func keepCredentialsHome(next func(*http.Request, []*http.Request) error, home f
 		}
 		return nil
 	}
+}
+
+// keepCredentialsAtOrigin is the Transport's redirect rule: a request
+// that http.Client makes to follow a redirect (req.Response is the
+// redirect's answer) to an origin (scheme, host, port) other than the
+// first request of its chain is sent without X-API-Key and Authorization.
+// It returns req, or a shallow copy of it without those headers (req
+// itself is never modified). When the chain cannot be followed back to
+// its first request (a Response without its Request), the origin is
+// unknown and the credentials are dropped too.
+func keepCredentialsAtOrigin(req *http.Request) *http.Request {
+	if req.Response == nil || !hasCredentials(req.Header) {
+		return req
+	}
+	first := req
+	for i := 0; first != nil && first.Response != nil; i++ {
+		if first = first.Response.Request; i == maxRedirectChain || first == nil || first.URL == nil {
+			first = nil
+		}
+	}
+	if first != nil && sameOrigin(first.URL, req.URL) {
+		return req
+	}
+	c := *req
+	c.Header = req.Header.Clone()
+	for k := range c.Header {
+		if slices.ContainsFunc(credentialHeaders, func(h string) bool { return strings.EqualFold(h, k) }) {
+			delete(c.Header, k)
+		}
+	}
+	return &c
+}
+
+// hasCredentials reports whether h has a credential header, in any case.
+func hasCredentials(h http.Header) bool {
+	for k := range h {
+		if slices.ContainsFunc(credentialHeaders, func(h string) bool { return strings.EqualFold(h, k) }) {
+			return true
+		}
+	}
+	return false
 }
 
 // sameOrigin reports whether a and b have the same scheme, host and port
