@@ -142,9 +142,11 @@ func (c *Client) httpClient() (*http.Client, error) {
 
 // Do calls the API: method on path, which is relative to BaseURL and may
 // carry a query ("/pipelines?limit=10"), or an absolute URL under BaseURL
-// (such as a monitor_url). A non-nil in is sent as JSON; a JSON success
-// body is decoded into out unless out is nil. It returns the response's
-// metadata.
+// (such as a monitor_url). Either form is resolved first (dot segments
+// removed, "%2E" counted as a dot) and must stay under BaseURL, else Do
+// fails without sending anything. A non-nil in is sent as JSON; a JSON
+// success body is decoded into out unless out is nil. It returns the
+// response's metadata.
 //
 // Errors: an [*APIError] for a status of 400 or more; a [*CooldownError]
 // for a request held back; a [*RequestError] for a request that got no

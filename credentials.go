@@ -149,16 +149,88 @@ func portOf(u *url.URL) string {
 	return ""
 }
 
-// isUnder reports whether u is base or below it: the same origin, and a
-// path that is base's path or continues it after a "/", with no ".."
-// segment that could climb out of it.
+// isUnder reports whether u is base or below it: the same origin, and,
+// once the dot segments of both paths are removed (see removeDots), a
+// path that is base's path or continues it after a "/". A path with a
+// segment that a server could read as a dot segment in another way is
+// under nothing.
 func isUnder(base, u *url.URL) bool {
-	if !sameOrigin(base, u) || slices.Contains(strings.Split(u.Path, "/"), "..") {
+	if !sameOrigin(base, u) {
 		return false
 	}
-	prefix := strings.TrimSuffix(base.EscapedPath(), "/")
-	p := u.EscapedPath()
+	b, okBase := removeDots(base.EscapedPath())
+	p, ok := removeDots(u.EscapedPath())
+	if !okBase || !ok {
+		return false
+	}
+	prefix := strings.TrimSuffix(b, "/")
 	return p == prefix || strings.HasPrefix(p, prefix+"/")
+}
+
+// removeDots removes the dot segments of an escaped path as RFC 3986
+// (section 5.2.4) does when it resolves a reference, with dots written as
+// %2E (in any case) counted as dots, since servers decode them first:
+// "/v1/x/../y" and "/v1/x/%2e%2e/y" are "/v1/y", and ".." above the root
+// stays at the root. ok is false when a segment, percent-decoded, holds a
+// "." or ".." that some server would still climb with: one followed by
+// ";" ("..;", read as ".." by servlet containers), or beside a "/" or "\"
+// that the decoding made ("..%2F", "..%5C").
+func removeDots(escaped string) (path string, ok bool) {
+	if escaped == "" {
+		return "", true
+	}
+	segs := strings.Split(strings.TrimPrefix(escaped, "/"), "/")
+	out := make([]string, 0, len(segs))
+	dir := false // the path ends with "/" after a dot segment
+	for _, seg := range segs {
+		dots, ok := dotSegment(seg)
+		if !ok {
+			return "", false
+		}
+		switch dots {
+		case 0:
+			out = append(out, seg)
+			dir = false
+		case 1:
+			dir = true
+		case 2:
+			if len(out) > 0 {
+				out = out[:len(out)-1]
+			}
+			dir = true
+		}
+	}
+	path = "/" + strings.Join(out, "/")
+	if dir && len(out) > 0 {
+		path += "/"
+	}
+	return path, true
+}
+
+// dotSegment reports how many dots the escaped path segment seg is: 1 for
+// "." and 2 for "..", in any percent-encoding, else 0; ok is false for a
+// segment that is not one but that a server could read as one (see
+// removeDots).
+func dotSegment(seg string) (dots int, ok bool) {
+	if !strings.Contains(seg, ".") && !strings.Contains(seg, "%") {
+		return 0, true
+	}
+	dec, err := url.PathUnescape(seg)
+	if err != nil {
+		return 0, true // not a valid escape: no server decodes it to dots
+	}
+	switch dec {
+	case ".":
+		return 1, true
+	case "..":
+		return 2, true
+	}
+	for _, part := range strings.FieldsFunc(dec, func(r rune) bool { return r == '/' || r == '\\' }) {
+		if part, _, _ = strings.Cut(part, ";"); part == "." || part == ".." {
+			return 0, false
+		}
+	}
+	return 0, true
 }
 
 // underBase is the Client's home for credentials on a redirect: URLs
@@ -222,21 +294,30 @@ func (c *Client) resolve(path string) (*url.URL, error) {
 		}
 		return nil, fmt.Errorf("neuracraft: invalid path %q: %w", withoutQuery(path), err)
 	}
-	if ref.IsAbs() {
-		if !isUnder(base, ref) {
-			return nil, fmt.Errorf("neuracraft: URL %s is not under the base URL %s; credentials are only sent there",
-				redactURL(ref), redactURL(base))
-		}
-		return ref, nil
+	u, escaped, shown := *ref, ref.EscapedPath(), redactURL(ref)
+	if !ref.IsAbs() {
+		// Join the escaped forms, so that an escaped "/" in a segment
+		// ("team%2Fetl") stays one segment.
+		u = *base
+		u.RawQuery = ref.RawQuery
+		escaped = strings.TrimSuffix(base.EscapedPath(), "/") + "/" + strings.TrimPrefix(escaped, "/")
+		shown = strconv.Quote(withoutQuery(path))
 	}
-	// Join the escaped forms, so that an escaped "/" in a segment
-	// ("team%2Fetl") stays one segment.
-	u := *base
-	u.RawPath = strings.TrimSuffix(base.EscapedPath(), "/") + "/" + strings.TrimPrefix(ref.EscapedPath(), "/")
-	if u.Path, err = url.PathUnescape(u.RawPath); err != nil {
+	// One rule for both forms: the path with its dot segments resolved
+	// must be under BaseURL, and is what is sent.
+	clean, ok := removeDots(escaped)
+	if !ok {
+		return nil, fmt.Errorf("neuracraft: %s is not under the base URL %s: a segment reads as \"..\" to some servers; "+
+			"credentials are only sent under the base URL", shown, redactURL(base))
+	}
+	u.RawPath = clean
+	if u.Path, err = url.PathUnescape(clean); err != nil {
 		return nil, fmt.Errorf("neuracraft: invalid path %q: %w", withoutQuery(path), err)
 	}
-	u.RawQuery = ref.RawQuery
+	if !isUnder(base, &u) {
+		return nil, fmt.Errorf("neuracraft: %s is not under the base URL %s (it resolves to %s); "+
+			"credentials are only sent under the base URL", shown, redactURL(base), u.EscapedPath())
+	}
 	return &u, nil
 }
 

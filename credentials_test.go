@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -341,4 +342,112 @@ func TestKeepCredentialsAtOrigin(t *testing.T) {
 			assert.Equal(t, tt.req.URL, got.URL)
 		})
 	}
+}
+
+// TestClientPathsStayUnderBaseURL: one rule for relative and absolute
+// forms: the path with its dot segments resolved (dots written as %2E
+// too) must be under BaseURL, else the call fails unsent; when it is, the
+// resolved path is what is sent.
+func TestClientPathsStayUnderBaseURL(t *testing.T) {
+	t.Parallel()
+	var log headerLog
+	var sent atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		log.record(r)
+		sent.Add(1)
+		_, _ = io.WriteString(w, "{}")
+	}))
+	defer srv.Close()
+	c := &Client{BaseURL: srv.URL + "/v1", APIKey: echoKey}
+	for _, path := range []string{
+		"/../admin",
+		"../admin",
+		"/%2e%2e/admin",
+		"/%2E%2E/admin",
+		"/.%2e/admin",
+		"/pipelines/../../admin",
+		"/pipelines/%2e%2e/%2e%2e/admin",
+		srv.URL + "/v1/../admin",
+		srv.URL + "/v1/%2e%2e/admin",
+		"/..;/admin",         // a servlet container reads "..;" as ".."
+		"/pipelines/..%2F..", // a server that decodes %2F before resolving
+		"/pipelines/..%5C..%5Cadmin",
+	} {
+		t.Run(path, func(t *testing.T) {
+			resp, err := c.Do(t.Context(), "GET", path, nil, nil)
+			require.Nil(t, resp)
+			require.ErrorContains(t, err, "is not under the base URL")
+			require.ErrorContains(t, err, "credentials are only sent under the base URL")
+		})
+	}
+	assert.Zero(t, sent.Load(), "a request was sent")
+
+	for _, tc := range []struct{ path, sent string }{
+		{"/pipelines/../runs", "/v1/runs"},
+		{"./pipelines/./p1", "/v1/pipelines/p1"},
+		{"/pipelines/%2e/p2", "/v1/pipelines/p2"},
+		{"/pipelines/x/..", "/v1/pipelines/"},
+		{srv.URL + "/v1/a/../runs/r1", "/v1/runs/r1"},
+		{"/pipelines/a..b", "/v1/pipelines/a..b"},
+		{"/pipelines/...", "/v1/pipelines/..."},
+	} {
+		_, err := c.Do(t.Context(), "GET", tc.path, nil, nil)
+		require.NoError(t, err, tc.path)
+		got, ok := log.get(tc.sent)
+		require.True(t, ok, "%s: %s not sent", tc.path, tc.sent)
+		assert.Equal(t, echoKey, got[0])
+	}
+}
+
+// TestRemoveDots: RFC 3986's removal of dot segments, on escaped paths,
+// with %2E counted as a dot, and the segments refused as ambiguous.
+func TestRemoveDots(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		in, want string
+		ok       bool
+	}{
+		{"", "", true},
+		{"/", "/", true},
+		{"/v1/pipelines", "/v1/pipelines", true},
+		{"/v1/../admin", "/admin", true},
+		{"/v1/%2e%2E/admin", "/admin", true},
+		{"/v1/./x/.", "/v1/x/", true},
+		{"/v1/x/..", "/v1/", true},
+		{"/../../x", "/x", true},
+		{"/v1//x", "/v1//x", true},
+		{"/v1/team%2Fetl", "/v1/team%2Fetl", true},
+		{"/v1/..;/admin", "", false},
+		{"/v1/.;x/admin", "", false},
+		{"/v1/..%2fadmin", "", false},
+		{"/v1/a%5C..", "", false},
+		{"/v1/%zz", "/v1/%zz", true},
+	}
+	for _, tt := range tests {
+		got, ok := removeDots(tt.in)
+		assert.Equal(t, tt.ok, ok, tt.in)
+		assert.Equal(t, tt.want, got, tt.in)
+	}
+}
+
+// TestClientRedirectOutOfBaseWithEncodedDots: a same-origin redirect
+// whose path climbs out of BaseURL with %2E dots is followed without the
+// credentials.
+func TestClientRedirectOutOfBaseWithEncodedDots(t *testing.T) {
+	t.Parallel()
+	var log headerLog
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		log.record(r)
+		if r.URL.Path == "/v1/out" {
+			w.Header().Set("Location", "/v1/%2e%2e/admin")
+			w.WriteHeader(http.StatusFound)
+		}
+	}))
+	defer srv.Close()
+	c := &Client{BaseURL: srv.URL + "/v1", APIKey: echoKey}
+	_, err := c.Do(t.Context(), "GET", "/out", nil, nil)
+	require.NoError(t, err)
+	got, ok := log.get("/v1/../admin") // as the server's router decodes it
+	require.True(t, ok, "the redirect was not followed")
+	assert.Equal(t, [2]string{"", ""}, got)
 }
