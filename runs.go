@@ -73,7 +73,7 @@ func (r *Run) Done() bool {
 	return false
 }
 
-// canceled reports whether the run ended cancelled.
+// canceled reports whether the run ended canceled.
 func (r *Run) canceled() bool {
 	s := strings.ToLower(strings.TrimSpace(r.Status))
 	return s == "cancelled" || s == "canceled"
@@ -81,7 +81,7 @@ func (r *Run) canceled() bool {
 
 // end is the error of a run that has ended: nil for a completed run,
 // r.Error for a failed one, a *RunError matching ErrRunCanceled for a
-// cancelled one. requestID names the poll that saw the end.
+// canceled one. requestID names the poll that saw the end.
 func (r *Run) end(requestID string) error {
 	switch {
 	case r.Error != nil:
@@ -163,7 +163,7 @@ func (c *Client) getRun(ctx context.Context, runID string) (*Run, *Response, err
 // WaitRun polls the run runID with [Client.GetRun] until it has ended
 // (see [Run.Done]) and returns it. A completed run comes back with a nil
 // error; a failed one with its Run.Error, a [*RunError] matching
-// [ErrRunFailed]; a cancelled one with a *RunError matching
+// [ErrRunFailed]; a canceled one with a *RunError matching
 // [ErrRunCanceled]. A status WaitRun does not know is not an end: it
 // keeps polling.
 //
@@ -173,7 +173,7 @@ func (c *Client) getRun(ctx context.Context, runID string) (*Run, *Response, err
 // first poll, up to 2 s after the second, doubling up to 30 s. It never
 // waits past ctx's deadline: when the next poll would come at or after
 // it, WaitRun returns at once with an error that matches
-// context.DeadlineExceeded and names the last status seen. Cancelling
+// context.DeadlineExceeded and names the last status seen. Canceling
 // ctx ends a wait at once.
 //
 // Every poll goes through the Client's Transport, which retries its

@@ -103,10 +103,10 @@ func TestRunErrorError(t *testing.T) {
 		{"unregistered plugin code", &RunError{RunID: "run_1", Code: 8103},
 			"neuracraft: run run_1: failed: 8103 Plugin Error"},
 		{"no details", &RunError{RunID: "run_1", RequestID: "req_1"}, "neuracraft: run run_1: failed (request req_1)"},
-		{"cancelled", &RunError{RunID: "run_1", Canceled: true, RequestID: "req_1"},
-			"neuracraft: run run_1: cancelled (request req_1)"},
+		{"canceled", &RunError{RunID: "run_1", Canceled: true, RequestID: "req_1"},
+			"neuracraft: run run_1: canceled (request req_1)"},
 		{"zero value", &RunError{}, "neuracraft: run failed"},
-		{"zero value, cancelled", &RunError{Canceled: true}, "neuracraft: run cancelled"},
+		{"zero value, canceled", &RunError{Canceled: true}, "neuracraft: run canceled"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -161,7 +161,7 @@ func TestRunErrorMatches(t *testing.T) {
 		{"plugin 8102", &RunError{Code: 8102, Message: "invalid template"}, []string{"ErrRunFailed", "ErrPlugin", "Code(8102)"}},
 		{"string code", &RunError{Reason: "TIMEOUT"}, []string{"ErrRunFailed"}},
 		{"non-plugin code set by hand", &RunError{Code: 404}, []string{"ErrRunFailed"}},
-		{"cancelled", &RunError{Canceled: true}, []string{"ErrRunCanceled"}},
+		{"canceled", &RunError{Canceled: true}, []string{"ErrRunCanceled"}},
 		{"zero", &RunError{}, []string{"ErrRunFailed"}},
 	}
 	for _, tt := range tests {

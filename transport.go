@@ -30,7 +30,7 @@ const requestIDHeader = "X-Request-Id" // canonical form of X-Request-ID
 //     requests (see [DefaultShouldRetry]). Retry-After is honoured up to
 //     MaxRetryAfter; a longer wait is not slept but returned at once in
 //     APIError.RetryAfter. No wait is started that would end after the
-//     request context's deadline, and a cancelled context ends a wait at
+//     request context's deadline, and a canceled context ends a wait at
 //     once.
 //   - Request bodies are never buffered: a request with a body is retried
 //     only when req.GetBody can produce it again (http.NewRequest sets

@@ -177,7 +177,7 @@ func SlowBody(status int, size int, chunk int, every time.Duration) Fault {
 // Stall returns a fault that sends the status and headers, flushes them, and
 // then sends nothing more until the client goes away or the server is
 // closed, when it drops the connection; the body never ends cleanly. A
-// client needs a deadline or a cancelled context to get out. Stall panics
+// client needs a deadline or a canceled context to get out. Stall panics
 // if status is not in 200-599.
 func Stall(status int) Fault {
 	checkStatus("Stall", status)
