@@ -10,11 +10,16 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -450,4 +455,171 @@ func TestClientRedirectOutOfBaseWithEncodedDots(t *testing.T) {
 	got, ok := log.get("/v1/../admin") // as the server's router decodes it
 	require.True(t, ok, "the redirect was not followed")
 	assert.Equal(t, [2]string{"", ""}, got)
+}
+
+// FuzzErrorTexts: whatever a server answers (status, headers, body, a
+// run document), whatever a Base fails with and whatever path a caller
+// asks for, with the Client's key or token inside any of them ("$K" in an
+// input stands for it), no error a Client returns and no log value of it
+// shows the key, no line is longer than its cap, and no control or
+// bidirectional character survives. Every error type is reached:
+// *APIError, *RequestError, *CooldownError, *RunError, a success that
+// could not be decoded, a wait abandoned, and a path refused.
+func FuzzErrorTexts(f *testing.F) {
+	f.Add("ABCdef0123", false, 401, "/pipelines/p1", "you sent $K\r\n", []byte(`{"error":{"code":"bad_$K","message":"Invalid API key $K","details":{"$K":["$K"]}}}`),
+		"dial tcp: lookup $K\n", []byte(`{"id":"run_$K","status":"failed","error":{"code":"$K","message":"m $K","plugin_id":"$K","stack":"a\n$K"}}`))
+	f.Add("tok_987654", true, 503, "/../$K", "Bearer error=\"invalid_token\", error_description=\"$K\u202e\"", []byte("<html>$K</html>"),
+		strings.Repeat("é", 2000)+"$K", []byte(`{"id":"r","status":"running"}`))
+	f.Add("x", false, 429, "/pipelines?api_key=$K", "$K", []byte(`{"error":{"message":"\u006e\u0063_live_x"}}`), "", []byte(`{"id":"r","status":"cancelled"}`))
+	f.Add("0000000000", true, 500, "/p/%zz$K", strings.Repeat("h", 300), []byte(strings.Repeat("$K ", 30000)), "\x1b[31m$K", []byte(`null`))
+
+	f.Fuzz(func(t *testing.T, suffix string, useToken bool, status int, path, header string, body []byte, cause string, runDoc []byte) {
+		key := "nc_live_" + strings.Map(func(r rune) rune {
+			if r > ' ' && r < 0x7f {
+				return r
+			}
+			return -1
+		}, suffix)
+		expand := func(s string) string { return strings.ReplaceAll(s, "$K", key) }
+		path, header, cause = expand(path), expand(header), expand(cause)
+		body, runDoc = []byte(expand(string(body))), []byte(expand(string(runDoc)))
+		status = 400 + (max(status, -status)%200+200)%200 // 400-599
+
+		// client returns a Client over a Transport whose Base answers with
+		// answer, not retrying.
+		client := func(answer func(req *http.Request) (*http.Response, error)) *Client {
+			c := &Client{BaseURL: "https://api.neuracraft.com/v1",
+				HTTPClient: &http.Client{Transport: &Transport{Base: roundTripFunc(answer), Retry: RetryPolicy{MaxAttempts: 1}}}}
+			if useToken {
+				c.Token = key
+			} else {
+				c.APIKey = key
+			}
+			return c
+		}
+		respond := func(req *http.Request, status int, h http.Header, body []byte) *http.Response {
+			return &http.Response{StatusCode: status, Header: h, Request: req,
+				Body: io.NopCloser(strings.NewReader(string(body))), ContentLength: -1}
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		var errs []error
+
+		// An answer of 400 or more, echoing the header everywhere.
+		c := client(func(req *http.Request) (*http.Response, error) {
+			h := http.Header{"X-Request-Id": {header}, "Www-Authenticate": {header}, "X-Echo": {header},
+				"Content-Type": {"application/json"}}
+			return respond(req, status, h, body), nil
+		})
+		_, err := c.Do(ctx, "GET", path, nil, nil)
+		errs = append(errs, err)
+
+		// No answer: a *url.Error (a Base on an http.Client) that quotes
+		// the key in its URL and its cause.
+		c = client(func(req *http.Request) (*http.Response, error) {
+			return nil, &url.Error{Op: "Get", URL: "https://api.neuracraft.com/v1?api_key=" + key + "&q=" + cause, Err: errors.New(cause)}
+		})
+		_, err = c.Do(ctx, "GET", path, nil, nil)
+		errs = append(errs, err)
+
+		// A 201 whose Location and body cannot be used.
+		c = client(func(req *http.Request) (*http.Response, error) {
+			return respond(req, http.StatusCreated, http.Header{"Location": {header}, "X-Request-Id": {header}}, body), nil
+		})
+		var out map[string]any
+		_, err = c.Do(ctx, "POST", path, map[string]string{"k": key}, &out)
+		errs = append(errs, err)
+
+		// A run: failed, canceled, or not ended when the next poll would
+		// come after the deadline.
+		c = client(func(req *http.Request) (*http.Response, error) {
+			return respond(req, http.StatusOK, http.Header{"Retry-After": {"3600"}, "X-Request-Id": {header}}, runDoc), nil
+		})
+		run, err := c.WaitRun(ctx, "run_"+key)
+		errs = append(errs, err)
+		if run != nil && run.Error != nil {
+			errs = append(errs, run.Error)
+		}
+
+		// Held back by a cooldown that ends after the deadline.
+		sent := 0
+		c = client(func(req *http.Request) (*http.Response, error) {
+			sent++
+			return respond(req, http.StatusTooManyRequests, http.Header{"Retry-After": {"59"}, "X-Request-Id": {header}}, body), nil
+		})
+		_, err = c.Do(ctx, "GET", path, nil, nil)
+		errs = append(errs, err)
+		if sent == 1 {
+			short, cancel := context.WithTimeout(ctx, 10*time.Second)
+			defer cancel()
+			_, err = c.Do(short, "GET", path, nil, nil)
+			var cd *CooldownError
+			require.ErrorAs(t, err, &cd)
+			errs = append(errs, err)
+		}
+
+		for _, err := range errs {
+			if err != nil {
+				checkErrorText(t, err, key)
+			}
+		}
+	})
+}
+
+// checkErrorText fails if err's line or any of its log values shows key
+// (when not ""), is longer than its cap, or holds a control or
+// bidirectional character; and, for an *APIError or *RunError in it, if a
+// field, header, body or stack shows key.
+func checkErrorText(t *testing.T, err error, key string) {
+	t.Helper()
+	bad := func(r rune) bool { return unicode.IsControl(r) || unicode.Is(unicode.Bidi_Control, r) }
+	line := err.Error()
+	require.LessOrEqual(t, utf8.RuneCountInString(line), maxLogText, "Error() of %T: %q", err, line)
+	require.False(t, strings.ContainsFunc(line, bad), "Error() of %T: %q", err, line)
+	require.False(t, key != "" && strings.Contains(line, key), "Error() of %T shows the key: %q", err, line)
+	caps := map[string]int{"message": maxMessage, "reason": maxReason, "request_id": maxHeaderValue,
+		"run_id": maxRunID, "plugin_id": maxRunID}
+	var walk func(name string, v slog.Value)
+	walk = func(name string, v slog.Value) {
+		v = v.Resolve()
+		if v.Kind() == slog.KindGroup {
+			for _, a := range v.Group() {
+				walk(a.Key, a.Value)
+			}
+			return
+		}
+		s, limit := v.String(), maxLogText
+		if c, ok := caps[name]; ok {
+			limit = c
+		}
+		require.LessOrEqual(t, utf8.RuneCountInString(s), limit, "logged %s of %T: %q", name, err, s)
+		require.False(t, strings.ContainsFunc(s, bad), "logged %s of %T: %q", name, err, s)
+		require.False(t, key != "" && strings.Contains(s, key), "logged %s of %T shows the key: %q", name, err, s)
+	}
+	walk("err", LogValue(err))
+	if key == "" {
+		return
+	}
+	var apiErr *APIError
+	if errors.As(err, &apiErr) {
+		walk("err", apiErr.LogValue())
+		for k, vs := range apiErr.Header {
+			require.NotContains(t, k, key)
+			for _, v := range vs {
+				require.NotContains(t, v, key, "header %s", k)
+			}
+		}
+		require.NotContains(t, string(apiErr.Body), key, "Body")
+		require.NotContains(t, jsonUnescape(apiErr.Body), key, "Body, unescaped")
+		require.NotContains(t, string(apiErr.Details), key, "Details")
+		require.NotContains(t, jsonUnescape(apiErr.Details), key, "Details, unescaped")
+	}
+	var runErr *RunError
+	if errors.As(err, &runErr) {
+		walk("err", runErr.LogValue())
+		for _, l := range runErr.Stack {
+			require.NotContains(t, l, key, "Stack")
+			require.LessOrEqual(t, utf8.RuneCountInString(l), maxMessage, "Stack entry %q", l)
+		}
+	}
 }
