@@ -120,7 +120,7 @@ func (c *call) send() (*http.Response, error) {
 		return resp, nil
 	}
 	// The error never shows the credentials the request carried
-	// (credentials.go).
+	// (hide.go).
 	if err == nil {
 		return nil, hideCredentials(c.t.decode(resp, c.req, c.id, c.attempt), credentialsOf(c.req))
 	}

@@ -160,7 +160,7 @@ func (c *Client) httpClient() (*http.Client, error) {
 // the server: the error text names the status and request ID, and out
 // may have been partly filled.
 func (c *Client) Do(ctx context.Context, method, path string, in, out any) (_ *Response, err error) {
-	defer func() { err = hideCredentials(err, c.credentials()) }() // credentials.go
+	defer c.hide(&err) // hide.go
 	req, err := c.newRequest(ctx, method, path, in)
 	if err != nil {
 		return nil, err

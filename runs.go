@@ -102,7 +102,7 @@ func (r *Run) end(requestID string) error {
 // the answer has no run ID. Being a POST, the start is retried by the
 // Transport only after 429 or 503, never after a 500.
 func (c *Client) StartRun(ctx context.Context, pipelineID string, input any) (_ *Run, err error) {
-	defer func() { err = hideCredentials(err, c.credentials()) }() // credentials.go
+	defer c.hide(&err) // hide.go
 	if err := checkID("POST /pipelines/{id}/run", "pipeline", pipelineID); err != nil {
 		return nil, err
 	}
@@ -181,7 +181,7 @@ func (c *Client) getRun(ctx context.Context, runID string) (*Run, *Response, err
 // network error, ...) ends the wait and is returned as it is. With any
 // error, WaitRun also returns the last Run it read, or nil.
 func (c *Client) WaitRun(ctx context.Context, runID string) (_ *Run, err error) {
-	defer func() { err = hideCredentials(err, c.credentials()) }() // credentials.go
+	defer c.hide(&err) // hide.go
 	var last *Run
 	for poll := 1; ; poll++ {
 		run, resp, err := c.getRun(ctx, runID)
