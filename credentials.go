@@ -290,7 +290,7 @@ func (c *Client) resolve(path string) (*url.URL, error) {
 	raw := c.baseURL()
 	base, err := url.Parse(raw)
 	if err != nil || base.Host == "" || (base.Scheme != "https" && base.Scheme != "http") {
-		return nil, fmt.Errorf("neuracraft: invalid base URL %q: want an absolute http(s) URL", redactRaw(raw))
+		return nil, errors.New(errorLine("", "", "invalid base URL "+strconv.Quote(redactRaw(raw)), "want an absolute http(s) URL"))
 	}
 	ref, err := url.Parse(path)
 	if err != nil {
@@ -298,7 +298,7 @@ func (c *Client) resolve(path string) (*url.URL, error) {
 		if errors.As(err, &urlErr) {
 			err = urlErr.Err // url.Error repeats the whole input, query included
 		}
-		return nil, fmt.Errorf("neuracraft: invalid path %q: %w", withoutQuery(path), err)
+		return nil, invalidPath(path, err)
 	}
 	u, escaped, shown := *ref, ref.EscapedPath(), redactURL(ref)
 	if !ref.IsAbs() {
@@ -313,18 +313,24 @@ func (c *Client) resolve(path string) (*url.URL, error) {
 	// must be under BaseURL, and is what is sent.
 	clean, ok := removeDots(escaped)
 	if !ok {
-		return nil, fmt.Errorf("neuracraft: %s is not under the base URL %s: a segment reads as \"..\" to some servers; "+
-			"credentials are only sent under the base URL", shown, redactURL(base))
+		return nil, errors.New(errorLine("", "", shown+" is not under the base URL "+redactURL(base),
+			`a segment reads as ".." to some servers; credentials are only sent under the base URL`))
 	}
 	u.RawPath = clean
 	if u.Path, err = url.PathUnescape(clean); err != nil {
-		return nil, fmt.Errorf("neuracraft: invalid path %q: %w", withoutQuery(path), err)
+		return nil, invalidPath(path, err)
 	}
 	if !isUnder(base, &u) {
-		return nil, fmt.Errorf("neuracraft: %s is not under the base URL %s (it resolves to %s); "+
-			"credentials are only sent under the base URL", shown, redactURL(base), u.EscapedPath())
+		return nil, errors.New(errorLine("", "", shown+" is not under the base URL "+redactURL(base),
+			"it resolves to "+u.EscapedPath()+"; credentials are only sent under the base URL"))
 	}
 	return &u, nil
+}
+
+// invalidPath is the error of a path that does not parse: one line
+// without the path's query, unwrapping to why.
+func invalidPath(path string, why error) error {
+	return &textError{text: errorLine("", "", "invalid path "+strconv.Quote(withoutQuery(path)), why.Error()), err: why}
 }
 
 // withoutQuery is a call's path for an error message: its query and

@@ -125,20 +125,20 @@ func hideCredentials(err error, secrets []string) error {
 		return e
 	}
 	if text := urlsRedacted(err); containsAny(text, secrets) {
-		return &hiddenError{text: cleanHiding(text, maxLogText, secrets), err: err}
+		return &textError{text: cleanHiding(text, maxLogText, secrets), err: err}
 	}
 	return err
 }
 
-// hiddenError is an error whose text held a secret: its text with the
-// secret hidden, unwrapping to the error itself.
-type hiddenError struct {
+// textError is an error with a text of its own (one line, without a
+// secret) that stands for err: it unwraps to err.
+type textError struct {
 	text string
 	err  error
 }
 
-func (e *hiddenError) Error() string { return e.text }
-func (e *hiddenError) Unwrap() error { return e.err }
+func (e *textError) Error() string { return e.text }
+func (e *textError) Unwrap() error { return e.err }
 
 // hide hides secrets in every field of e that can hold server text.
 func (e *APIError) hide(secrets []string) {

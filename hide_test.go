@@ -254,6 +254,9 @@ func FuzzErrorTexts(f *testing.F) {
 		strings.Repeat("é", 2000)+"$K", []byte(`{"id":"r","status":"running"}`))
 	f.Add("x", false, 429, "/pipelines?api_key=$K", "$K", []byte(`{"error":{"message":"\u006e\u0063_live_x"}}`), "", []byte(`{"id":"r","status":"cancelled"}`))
 	f.Add("0000000000", true, 500, "/p/%zz$K", strings.Repeat("h", 300), []byte(strings.Repeat("$K ", 30000)), "\x1b[31m$K", []byte(`null`))
+	f.Add("long", false, 404, "/%zz"+strings.Repeat("p", 3000), "", []byte(""), "", []byte(""))
+	f.Add("port", false, 404, "//h:"+strings.Repeat("9$K", 500)+"/x", "", []byte(""), "", []byte(""))
+	f.Add("dots", false, 404, "/"+strings.Repeat("a", 2000)+"/../../$K", "", []byte(""), "", []byte(""))
 
 	f.Fuzz(func(t *testing.T, suffix string, useToken bool, status int, path, header string, body []byte, cause string, runDoc []byte) {
 		key := "nc_live_" + strings.Map(func(r rune) rune {
