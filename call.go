@@ -119,10 +119,13 @@ func (c *call) send() (*http.Response, error) {
 		}
 		return resp, nil
 	}
+	// The error never shows the credentials the request carried
+	// (hide.go).
 	if err == nil {
-		return nil, c.t.decode(resp, c.req, c.id, c.attempt)
+		return nil, hideCredentials(c.t.decode(resp, c.req, c.id, c.attempt), credentialsOf(c.req))
 	}
-	return nil, &RequestError{Method: c.req.Method, URL: redactURL(c.req.URL), RequestID: c.id, Attempts: c.attempt, Err: err}
+	return nil, hideCredentials(&RequestError{Method: c.req.Method, URL: redactURL(c.req.URL), RequestID: c.id,
+		Attempts: c.attempt, Err: err}, credentialsOf(c.req))
 }
 
 // afterFailure records the failed attempt with the host, decides whether

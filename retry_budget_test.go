@@ -252,7 +252,7 @@ func TestTransportCooldown(t *testing.T) {
 			assert.Zero(t, time.Since(start))
 		})
 	})
-	t.Run("cancelled while waiting", func(t *testing.T) {
+	t.Run("canceled while waiting", func(t *testing.T) {
 		synctest.Test(t, func(t *testing.T) {
 			base := &scriptBase{steps: []step{answer(429, "Retry-After", "30"), answer(200)}}
 			tr := &Transport{Base: base, Retry: RetryPolicy{MaxAttempts: 1}}

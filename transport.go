@@ -30,7 +30,7 @@ const requestIDHeader = "X-Request-Id" // canonical form of X-Request-ID
 //     requests (see [DefaultShouldRetry]). Retry-After is honoured up to
 //     MaxRetryAfter; a longer wait is not slept but returned at once in
 //     APIError.RetryAfter. No wait is started that would end after the
-//     request context's deadline, and a cancelled context ends a wait at
+//     request context's deadline, and a canceled context ends a wait at
 //     once.
 //   - Request bodies are never buffered: a request with a body is retried
 //     only when req.GetBody can produce it again (http.NewRequest sets
@@ -38,6 +38,12 @@ const requestIDHeader = "X-Request-Id" // canonical form of X-Request-ID
 //   - Every request carries an X-Request-ID header: the caller's, or a
 //     fresh random one, the same on every attempt of one call (unless
 //     DisableRequestID is set).
+//   - A redirect that http.Client follows to another origin (scheme,
+//     host or port) than the first request of the call is sent without
+//     its X-API-Key and Authorization headers, whatever the client's
+//     CheckRedirect; one within the origin keeps them. The credentials a
+//     request carried never appear in its error: where the server echoes
+//     them, they read "[REDACTED]" (see [APIError.Body]).
 //   - Retries to one host are limited by a retry budget with a circuit
 //     breaker (see [RetryBudget]), so that an outage does not multiply
 //     the load on the server, and calls in flight when it recovers still
@@ -183,6 +189,7 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		closeBody(req)
 		return nil, errors.New("neuracraft: request has no URL")
 	}
+	req = keepCredentialsAtOrigin(req) // a redirect elsewhere goes without them (credentials.go)
 	var c call
 	c.start(t, req)
 	defer c.end()
