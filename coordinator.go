@@ -128,6 +128,7 @@ type Hold struct {
 	Floor time.Duration
 	// MaxWait is the longest the request may still wait because of the
 	// fleet: what is left of the Transport's RetryPolicy.MaxRetryAfter.
+	// Zero means no limit.
 	MaxWait time.Duration
 	// Spent is how long the request has already waited on the
 	// Coordinator's methods (see Pause.Spent).
@@ -198,7 +199,8 @@ func (c *call) waitFleet() (done bool, err error) {
 		if deadline, ok := c.ctx.Deadline(); ok && until.After(deadline) {
 			return true, c.abandon(c.cooldownError(cd.Cause, until.Sub(now)))
 		}
-		hold := Hold{Floor: c.ownCooldown(now), MaxWait: limit.Sub(now), Spent: c.fleetSpent, Requeue: turn}
+		own := c.ownCooldown()
+		hold := Hold{Floor: max(own.Sub(now), 0), MaxWait: max(limit.Sub(now), 1), Spent: c.fleetSpent, Requeue: turn}
 		next, err := co.Reserve(c.ctx, c.host, hold)
 		c.fleetSpent += time.Since(now)
 		if err != nil {
@@ -220,27 +222,37 @@ func (c *call) waitFleet() (done bool, err error) {
 		if turn.ID == 0 || !time.Now().Before(limit) {
 			break // the fleet held the call as long as the Transport allows
 		}
-		if cd, ok = co.Cooldown(c.host); !ok || cd.Epoch <= turn.Epoch {
-			break // no new cooldown since the turn was given: go
+		// Queue again only for a cooldown that came after the turn was
+		// given: a new one in the fleet (a larger Epoch), or a longer one
+		// of the Transport's own (the floor the turn was asked with has
+		// moved).
+		latest, ok := co.Cooldown(c.host)
+		if (!ok || latest.Epoch <= turn.Epoch) && !c.ownCooldown().After(own) {
+			break
 		}
+		if ok {
+			cd = latest
+		}
+		cd.Until = later(cd.Until, c.ownCooldown())
 	}
 	// The Transport's own cooldown is a floor: a turn that came before
-	// its end leaves the call to the local queue.
-	return c.ownCooldown(time.Now()) <= 0, nil
+	// its end (a Coordinator that ignored Hold.Floor) leaves the call to
+	// the local queue.
+	return !c.ownCooldown().After(time.Now()), nil
 }
 
-// ownCooldown is what is left at now of the Transport's own cooldown of
-// the call's host: zero when none runs.
-func (c *call) ownCooldown(now time.Time) time.Duration {
+// ownCooldown is the end of the Transport's own cooldown of the call's
+// host: zero when none ever ran.
+func (c *call) ownCooldown() time.Time {
 	if h := c.t.table(); c.state == nil && h != nil {
 		c.hold(h.lookup(c.host))
 	}
 	if c.state == nil {
-		return 0
+		return time.Time{}
 	}
 	c.state.mu.Lock()
 	defer c.state.mu.Unlock()
-	return max(c.state.until.Sub(now), 0)
+	return c.state.until
 }
 
 func earlier(a, b time.Time) time.Time {

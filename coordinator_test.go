@@ -88,7 +88,7 @@ func (f *fakeFleet) Reserve(ctx context.Context, host string, hold Hold) (Turn, 
 		}
 	}
 	turn := Turn{Wait: slot.Sub(now), Epoch: h.epoch, Gap: h.gap}
-	if deadline, ok := ctx.Deadline(); (ok && slot.After(deadline)) || slot.Sub(now) > hold.MaxWait {
+	if deadline, ok := ctx.Deadline(); (ok && slot.After(deadline)) || (hold.MaxWait > 0 && slot.Sub(now) > hold.MaxWait) {
 		return turn, nil // reserves nothing
 	}
 	turn.ID = slot.UnixNano()
@@ -337,6 +337,60 @@ func TestCoordinatorNewCooldownRequeues(t *testing.T) {
 		assert.Equal(t, Turn{Wait: time.Second, ID: start.Add(time.Second).UnixNano(), Epoch: 1, Gap: 10 * time.Millisecond},
 			holds[1].Requeue, "the turn the new cooldown took back")
 	})
+}
+
+func TestCoordinatorOwnLongerCooldownRequeues(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		// A fleet that hears only the first announcement; the Transport's
+		// second 429 comes 300 ms later and asks for 2 s.
+		fleet := &onceFleet{fakeFleet: &fakeFleet{}}
+		base := &slowBase{scriptBase: &scriptBase{steps: []step{answer(429, "Retry-After", "2"),
+			answer(429, "Retry-After", "1"), answer(200)}}, slow: map[string]time.Duration{"b": 300 * time.Millisecond}}
+		tr := &Transport{Base: base, Coordinator: fleet}
+		start := time.Now()
+		var wg sync.WaitGroup
+		wg.Go(func() { assert.NoError(t, callWith(t, tr, context.Background(), "b")) }) // answered at 300 ms
+		synctest.Wait()
+		wg.Go(func() { assert.NoError(t, callWith(t, tr, context.Background(), "a")) })
+		wg.Wait()
+		// a's turn (1 s) came before the Transport's own cooldown, which
+		// grew after a got it: a asks again, behind b.
+		want := []arrival{{"b", 0}, {"a", 0}, {"b", 2300 * time.Millisecond}, {"a", 2310 * time.Millisecond}}
+		assert.Empty(t, cmp.Diff(want, sentAt(base.scriptBase, start)))
+		holds := fleet.asked()
+		require.Len(t, holds, 3)
+		assert.Equal(t, start.Add(time.Second).UnixNano(), holds[2].Requeue.ID, "a's second Hold names its first turn")
+	})
+}
+
+// onceFleet passes on only the first announcement.
+type onceFleet struct {
+	*fakeFleet
+	heard bool
+}
+
+func (f *onceFleet) Announce(host string, p Pause) {
+	if !f.heard {
+		f.heard = true
+		f.fakeFleet.Announce(host, p)
+	}
+}
+
+// slowBase answers the requests whose X-Request-ID is in slow after that
+// long.
+type slowBase struct {
+	*scriptBase
+	slow map[string]time.Duration
+}
+
+func (b *slowBase) RoundTrip(req *http.Request) (*http.Response, error) {
+	if d := b.slow[req.Header.Get("X-Request-ID")]; d > 0 {
+		delete(b.slow, req.Header.Get("X-Request-ID"))
+		resp, err := b.scriptBase.RoundTrip(req)
+		time.Sleep(d)
+		return resp, err
+	}
+	return b.scriptBase.RoundTrip(req)
 }
 
 func TestCoordinatorOwnCooldownIsAFloor(t *testing.T) {
