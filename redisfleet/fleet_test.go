@@ -520,3 +520,66 @@ func TestFleetStoresOnlyHostsAndInstants(t *testing.T) {
 	assert.LessOrEqual(t, ttl, 3100*time.Millisecond, "the state expires in %v, want about 3s", ttl)
 	t.Logf("in Redis: %q", stored)
 }
+
+// TestFleetNeverBeforeRetryAfter: with a Retry-After of 3 s, no call goes
+// before 3 s through the Transport that honoured it, whatever the Fleet's
+// options (with an OpTimeout of 5 ms Redis may not answer in time, and the
+// other member then cannot know), and none through a member that knew it.
+func TestFleetNeverBeforeRetryAfter(t *testing.T) {
+	for _, opts := range []Options{{}, {OpTimeout: 5 * time.Millisecond, RetryInterval: 10 * time.Millisecond}} {
+		t.Run(fmt.Sprintf("OpTimeout %v", opts.OpTimeout), func(t *testing.T) {
+			noLeaks(t)
+			s := startRedis(t)
+			members := []*Fleet{member(t, s, opts), member(t, s, opts)}
+			if opts.OpTimeout == 0 {
+				synced(t, members...)
+			}
+			var trs []*neuracraft.Transport
+			for _, m := range members {
+				tr := transport(m)
+				t.Cleanup(tr.CloseIdleConnections)
+				trs = append(trs, tr)
+			}
+			api := startHeldAPI(t, "3")
+			got := heldCalls(t, api, trs, members[:1], 4, 20*time.Millisecond)
+			require.Len(t, got, 5, "calls that reached the API after the 429")
+			knew := opts.OpTimeout == 0
+			for _, a := range got {
+				honoured := a.id == "first" || a.id == "h1" || a.id == "h3" // through trs[0]
+				t.Logf("Retry-After: 3, %s sent %v after the 429", a.id, a.at.Sub(api.answered).Round(time.Millisecond))
+				if honoured || knew {
+					assert.GreaterOrEqual(t, a.at.Sub(api.answered), 3*time.Second, "%s sent before the Retry-After", a.id)
+				}
+			}
+		})
+	}
+}
+
+func TestFleetForeignCooldownBoundedByMaxRetryAfter(t *testing.T) {
+	noLeaks(t)
+	s := startRedis(t)
+	f := member(t, s, Options{})
+	rdb := s.client(t)
+	ctx := context.Background()
+	// A foreign cooldown of 60,000 s: in Redis, and on the channel; and
+	// one of half an hour, which the fleet keeps (within an hour).
+	require.NoError(t, rdb.HSet(ctx, "{neuracraft:"+host+"}:cooldown", "until", "99999999999999999", "epoch", "5").Err())
+	require.NoError(t, rdb.Publish(ctx, "neuracraft:cooldowns", "5 60000000000 10000 429 "+host).Err())
+	require.NoError(t, rdb.Publish(ctx, "neuracraft:cooldowns", "6 1800000000 10000 429 "+host).Err())
+	_, learnt := waitFor(time.Second, func() bool { _, ok := f.Cooldown(host); return ok })
+	require.True(t, learnt, "the half-hour cooldown did not reach the member within 1s")
+	api := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
+	defer api.Close()
+	tr := transport(f)
+	tr.Retry.MaxRetryAfter = 2 * time.Second
+	defer tr.CloseIdleConnections()
+	c, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	began := time.Now()
+	_, err := get(c, tr, api.URL, "patient")
+	took := time.Since(began)
+	require.NoError(t, err)
+	t.Logf("held by a foreign half-hour cooldown with MaxRetryAfter 2s: sent after %v", took)
+	assert.GreaterOrEqual(t, took, 2*time.Second-schedulingMargin, "the call was not held")
+	assert.LessOrEqual(t, took, 2*time.Second+schedulingMargin, "the call waited past MaxRetryAfter")
+}
