@@ -204,7 +204,7 @@ func (c *call) waitFleet() (done bool, err error) {
 		next, err := co.Reserve(c.ctx, c.host, hold)
 		c.fleetSpent += time.Since(now)
 		if err != nil {
-			if rest := until.Sub(time.Now()); rest > 0 { // the local queue takes over
+			if rest := time.Until(until); rest > 0 { // the local queue takes over
 				c.hostState().coolUntil(until, rest, cd.Cause)
 			}
 			return false, nil

@@ -133,6 +133,19 @@ func sentAt(base *scriptBase, start time.Time) []arrival {
 	return got
 }
 
+// staggered sends n calls through tr, named prefix0, prefix1..., one
+// millisecond apart, and waits for them; each must succeed.
+func staggered(t *testing.T, tr *Transport, n int, prefix string) {
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() {
+			time.Sleep(time.Duration(i) * time.Millisecond)
+			assert.NoError(t, callWith(t, tr, context.Background(), fmt.Sprint(prefix, i)))
+		})
+	}
+	wg.Wait()
+}
+
 // callWith sends one GET through tr with the given X-Request-ID.
 func callWith(t *testing.T, tr *Transport, ctx context.Context, id string) error {
 	req := newReq(t, ctx, "GET", "")
@@ -259,14 +272,7 @@ func TestCoordinatorFailureFallsBackToLocalQueue(t *testing.T) {
 		base := &scriptBase{steps: []step{answer(200)}}
 		tr := &Transport{Base: base, Coordinator: fleet}
 		start := time.Now()
-		var wg sync.WaitGroup
-		for i := range 3 {
-			wg.Go(func() {
-				time.Sleep(time.Duration(i) * time.Millisecond)
-				assert.NoError(t, callWith(t, tr, context.Background(), fmt.Sprintf("c%d", i)))
-			})
-		}
-		wg.Wait()
+		staggered(t, tr, 3, "c")
 		// The local queue holds them to the fleet's cooldown end, paced by
 		// the local gap of the 1 s that was left: 10 ms.
 		want := []arrival{{"c0", time.Second}, {"c1", time.Second + 10*time.Millisecond}, {"c2", time.Second + 20*time.Millisecond}}
@@ -300,14 +306,7 @@ func TestCoordinatorOneTurnPerHeldCall(t *testing.T) {
 		base := &scriptBase{steps: []step{answer(200)}}
 		tr := &Transport{Base: base, Coordinator: fleet}
 		start := time.Now()
-		var wg sync.WaitGroup
-		for i := range 6 {
-			wg.Go(func() {
-				time.Sleep(time.Duration(i) * time.Millisecond)
-				assert.NoError(t, callWith(t, tr, context.Background(), fmt.Sprint("h", i)))
-			})
-		}
-		wg.Wait()
+		staggered(t, tr, 6, "h")
 		var want []arrival
 		for i := range 6 {
 			want = append(want, arrival{fmt.Sprint("h", i), time.Second + time.Duration(i)*10*time.Millisecond})
