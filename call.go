@@ -27,6 +27,8 @@ type call struct {
 	tries   int        // attempts sent, plus failed probes waited for
 	last    error      // the last attempt's error
 	probe   *probe     // the probe that the next attempt is, or nil
+
+	fleetSpent time.Duration // waited on the Coordinator's methods (coordinator.go)
 }
 
 // start sets c up for a call of req through t.
@@ -139,7 +141,7 @@ func (c *call) afterFailure(err error) error {
 	cooling := honoured && !c.t.DisableCooldown && serverPacing(apiErr.StatusCode)
 	if cooling {
 		c.hostState().coolUntil(now.Add(apiErr.RetryAfter), apiErr.RetryAfter, Code(apiErr.StatusCode))
-		c.t.announceCooldown(c.host, apiErr.RetryAfter, Code(apiErr.StatusCode)) // fleet hook (coordinator.go)
+		c.announce(apiErr.RetryAfter, Code(apiErr.StatusCode)) // fleet hook (coordinator.go)
 	}
 	retry, retryable := c.t.shouldRetry(c.req, err), IsRetryable(err)
 	budgetLeft := true
