@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/neuracraft/neuracraft-go"
+	"github.com/neuracraft/neuracraft-go/internal/limits"
 )
 
 // do runs op against Redis for a request that has already waited spent
@@ -127,17 +128,13 @@ func micros(d time.Duration) int64 { return int64(d / time.Microsecond) }
 func fromMicros(us int64) time.Duration { return time.Duration(us) * time.Microsecond }
 
 // validGap is a release gap a Fleet proposes: at most maxGap, and the
-// Transport's longest (defaultGap) when unknown.
+// Transport's longest (limits.MaxReleaseGap) when unknown.
 func validGap(g time.Duration) time.Duration {
 	if g <= 0 {
-		return defaultGap
+		return limits.MaxReleaseGap
 	}
 	return min(g, maxGap)
 }
-
-// defaultGap is the gap proposed for a queue whose gap the member does
-// not know: the Transport's longest.
-const defaultGap = 10 * time.Millisecond
 
 func validCause(c neuracraft.Code) neuracraft.Code {
 	if c == 503 {
