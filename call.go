@@ -33,7 +33,7 @@ type call struct {
 func (c *call) start(t *Transport, req *http.Request) {
 	*c = call{t: t, ctx: req.Context(), req: req, out: req, host: req.URL.Host,
 		id: headerValue(req.Header, requestIDHeader), max: t.Retry.MaxAttempts}
-	if c.id == "" && !t.DisableRequestID {
+	if c.id == "" {
 		c.out, c.id = withRequestID(req)
 	} else {
 		c.id = cleanHeaderValue(c.id) // the caller's header is sent as is, but named cleaned
@@ -148,7 +148,7 @@ func (c *call) afterFailure(err error) error {
 				c.state.answeredAt(now) // an answer: the host is up
 			}
 		}
-	case !c.t.Retry.Budget.Disabled:
+	case !c.t.DisableBudget:
 		// A 429 with an honoured Retry-After is the server pacing a
 		// healthy service, and the cooldown already holds every request
 		// to it: it does not spend the budget, which is for failures.

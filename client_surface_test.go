@@ -31,7 +31,7 @@ func TestClientRetryBesideOwnTransport(t *testing.T) {
 		{name: "MaxAttempts", retry: neuracraft.RetryPolicy{MaxAttempts: 5}, wantErr: true},
 		{name: "BaseDelay", retry: neuracraft.RetryPolicy{BaseDelay: time.Millisecond}, wantErr: true},
 		{name: "ShouldRetry only", retry: neuracraft.RetryPolicy{ShouldRetry: neuracraft.DefaultShouldRetry}, wantErr: true},
-		{name: "Budget only", retry: neuracraft.RetryPolicy{Budget: neuracraft.RetryBudget{Disabled: true}}, wantErr: true},
+		{name: "Budget only", retry: neuracraft.RetryPolicy{Budget: neuracraft.RetryBudget{MaxTokens: 4}}, wantErr: true},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			srv := neuracrafttest.NewServer()

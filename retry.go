@@ -52,7 +52,8 @@ type RetryPolicy struct {
 	// and MaxRetryAfter still apply.
 	ShouldRetry func(req *http.Request, err error) bool
 
-	// Budget limits retries per host.
+	// Budget limits retries per host. Transport.DisableBudget turns it
+	// off.
 	Budget RetryBudget
 }
 
@@ -87,9 +88,9 @@ type RetryPolicy struct {
 // server is pacing its clients, not failing, and the shared cooldown
 // already keeps every request away until the pause ends. It still needs
 // the budget above half to be retried.
+//
+// [Transport.DisableBudget] turns the budget and the breaker off.
 type RetryBudget struct {
-	// Disabled turns the budget off: every call may use all its attempts.
-	Disabled bool
 	// MaxTokens is the bucket's size. Zero means 10.
 	MaxTokens float64
 	// Refill is what a success puts back while the breaker is closed.
