@@ -36,9 +36,9 @@ func (s *hostState) resolve(p *probe, o probeOutcome) {
 	close(p.done)
 }
 
-// probeFailedAt ends p, sent and failed at now: its waiters count it as
-// one of their tries.
-func (s *hostState) probeFailedAt(p *probe, now time.Time) {
+// probeFailed ends p, sent and failed: its waiters count it as one of
+// their tries.
+func (s *hostState) probeFailed(p *probe) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.resolve(p, probeFailed)

@@ -114,7 +114,7 @@ func (c *call) send() (*http.Response, error) {
 			c.hold(h.lookup(c.host)) // the host got an entry during the call
 		}
 		if c.state != nil {
-			c.state.answeredAt(time.Now())
+			c.state.answered()
 			c.probe = nil
 		}
 		return resp, nil
@@ -145,7 +145,7 @@ func (c *call) afterFailure(err error) error {
 		if h := c.t.table(); apiErr != nil && h != nil {
 			c.hold(h.lookup(c.host))
 			if c.state != nil {
-				c.state.answeredAt(now) // an answer: the host is up
+				c.state.answered() // an answer: the host is up
 			}
 		}
 	case !c.t.DisableBudget:
@@ -153,13 +153,13 @@ func (c *call) afterFailure(err error) error {
 		// healthy service, and the cooldown already holds every request
 		// to it: it does not spend the budget, which is for failures.
 		paced := honoured && apiErr.StatusCode == http.StatusTooManyRequests
-		budgetLeft = c.hostState().failedAt(now, !paced)
+		budgetLeft = c.hostState().failed(!paced)
 	}
 	if c.probe != nil { // it was a probe, and the host did not answer well
 		if c.ctx.Err() != nil {
 			c.state.abandonProbe(c.probe)
 		} else {
-			c.state.probeFailedAt(c.probe, now)
+			c.state.probeFailed(c.probe)
 		}
 		c.probe = nil
 	}

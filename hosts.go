@@ -25,8 +25,9 @@ type hostConfig struct {
 }
 
 // hostState is the budget, breaker and cooldown of one host. Its methods
-// take the current time, so that tests can name instants; all its fields
-// but calls are guarded by mu, which is never held across I/O or a wait.
+// that depend on the time take it as a parameter (their names end in At),
+// so that tests can name instants; all its fields but calls are guarded by
+// mu, which is never held across I/O or a wait.
 //
 // A call that waits (for its turn after a cooldown, or for a probe) holds
 // on to the hostState it found, so it is woken by this state even if the
@@ -82,9 +83,11 @@ func (s *hostState) settledAt(now time.Time) bool {
 // s.mu must be held.
 func (s *hostState) open() bool { return s.tokens <= s.cfg.maxTokens/2 }
 
-// failedAt records a retryable failure at now: it takes a token when
-// charge is set, and reports whether the budget still allows a retry.
-func (s *hostState) failedAt(now time.Time, charge bool) (retryAllowed bool) {
+// failed records a retryable failure: it takes a token when charge is
+// set, and reports whether the budget still allows a retry. It is where
+// the breaker opens. The budget does not depend on the time: only answers
+// refill it.
+func (s *hostState) failed(charge bool) (retryAllowed bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if charge {
@@ -93,10 +96,11 @@ func (s *hostState) failedAt(now time.Time, charge bool) (retryAllowed bool) {
 	return !s.open()
 }
 
-// answeredAt records an answer that is not a retryable failure at now. It
-// puts back refill; when the breaker is open it closes it instead, filling
-// the budget, and the calls waiting for a probe retry at once.
-func (s *hostState) answeredAt(now time.Time) {
+// answered records an answer that is not a retryable failure. It puts
+// back refill; when the breaker is open it closes it instead (the one
+// place where it closes), filling the budget, and the calls waiting for a
+// probe retry at once.
+func (s *hostState) answered() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.open() {

@@ -45,31 +45,31 @@ func TestHostConfigDefaults(t *testing.T) {
 		"how long a denied call may wait for a probe before each of its retries")
 }
 
-func TestHostBudgetAt(t *testing.T) {
+func TestHostBudget(t *testing.T) {
 	s := newHostState("h", defaultHostConfig())
 	var allowed []bool
-	for i := range 6 {
-		allowed = append(allowed, s.failedAt(at(time.Duration(i)*time.Second), true))
+	for range 6 {
+		allowed = append(allowed, s.failed(true))
 	}
 	assert.Equal(t, []bool{true, true, true, true, false, false}, allowed,
 		"from a full bucket of 10, four failures are retried; at 5 tokens (half) retries stop")
 	assert.Equal(t, 4.0, s.tokens)
 
-	assert.True(t, s.failedAt(at(0), false) == false, "an uncharged failure takes no token")
+	assert.False(t, s.failed(false), "an uncharged failure takes no token, and the breaker stays open")
 	assert.Equal(t, 4.0, s.tokens)
 
-	s.answeredAt(at(10 * time.Second))
+	s.answered()
 	assert.Equal(t, 10.0, s.tokens, "one answer while the breaker is open fills the bucket")
-	assert.True(t, s.failedAt(at(11*time.Second), true), "and retries are made again")
+	assert.True(t, s.failed(true), "and retries are made again")
 
-	s.answeredAt(at(12 * time.Second))
+	s.answered()
 	assert.InDelta(t, 9.1, s.tokens, 1e-9, "while closed, an answer puts back 0.1")
 	for range 20 {
-		s.answeredAt(at(13 * time.Second))
+		s.answered()
 	}
 	assert.Equal(t, 10.0, s.tokens, "never more than MaxTokens")
 	for range 20 {
-		s.failedAt(at(14*time.Second), true)
+		s.failed(true)
 	}
 	assert.Equal(t, 0.0, s.tokens, "never fewer than none")
 }
@@ -106,7 +106,7 @@ func TestHostBreakerAt(t *testing.T) {
 		assert.Same(t, p, w, "a second call waits for the same probe")
 		assert.False(t, sender)
 
-		s.probeFailedAt(p, at(own+5*time.Millisecond))
+		s.probeFailed(p)
 		assertClosed(t, p.done)
 		assert.Equal(t, probeFailed, p.outcome)
 
@@ -115,7 +115,7 @@ func TestHostBreakerAt(t *testing.T) {
 		assert.True(t, sender)
 		assert.Equal(t, at(own+500*time.Millisecond), next.at, "500 ms after the last probe")
 
-		s.answeredAt(at(own + 600*time.Millisecond))
+		s.answered()
 		assertClosed(t, next.done)
 		assert.Equal(t, probeSucceeded, next.outcome, "any answer serves the waiters")
 		assert.Equal(t, 10.0, s.tokens)
@@ -146,7 +146,7 @@ func TestHostBreakerAt(t *testing.T) {
 		require.NotNil(t, q)
 		assert.True(t, sender)
 		assert.Equal(t, at(time.Millisecond), q.at, "no interval after a probe never sent")
-		s.probeFailedAt(p, at(time.Millisecond)) // late: changes nothing
+		s.probeFailed(p) // late: changes nothing
 		assert.Equal(t, probeAbandoned, p.outcome)
 	})
 }
@@ -253,11 +253,11 @@ func TestHostTable(t *testing.T) {
 	assert.Nil(t, h.lookup("h0.example"), "the oldest entry is dropped")
 	assert.Same(t, a, h.lookup("a.example"))
 
-	a.failedAt(at(0), true)
+	a.failed(true)
 	h.forgetAt(a, at(0))
 	assert.Same(t, a, h.lookup("a.example"), "not settled: kept")
 	for range 10 { // 0.1 each: full again after exactly 10
-		a.answeredAt(at(0))
+		a.answered()
 	}
 	assert.Equal(t, 10.0, a.tokens)
 	a.calls.Add(1)
@@ -300,13 +300,13 @@ func TestHostWaiterHoldsItsState(t *testing.T) {
 	}
 	fresh := h.get("a.example")
 	require.NotSame(t, old, fresh, "dropped and recreated")
-	fresh.answeredAt(at(time.Millisecond))
+	fresh.answered()
 	select {
 	case <-w.done:
 		t.Fatal("woken by another state's answer")
 	default:
 	}
-	old.answeredAt(at(time.Millisecond))
+	old.answered()
 	assertClosed(t, w.done)
 	assert.Equal(t, probeSucceeded, w.outcome)
 }
