@@ -126,22 +126,24 @@ func (c *call) send() (*http.Response, error) {
 }
 
 // afterFailure records the failed attempt with the host, decides whether
-// to retry, and waits for the retry. It returns nil to retry, or the error
-// the call ends with.
+// to retry ([decideRetry]), and waits for the retry. It returns nil to
+// retry, or the error the call ends with.
 func (c *call) afterFailure(err error) error {
 	c.last = err
 	now := time.Now()
 	apiErr, _ := err.(*APIError)
 	delay, honoured := c.t.retryDelay(apiErr, c.tries)
-	cooling := honoured && !c.t.DisableCooldown && serverPacing(apiErr.StatusCode)
-	if cooling {
+	in := retryInput{now: now, deadline: c.deadline(), delay: delay,
+		tooLong: apiErr != nil && apiErr.RetryAfter > 0 && !honoured,
+		cooling: honoured && !c.t.DisableCooldown && serverPacing(apiErr.StatusCode),
+		tries:   c.tries, maxTries: c.max, rewindable: c.rewindable, budgetLeft: true}
+	if in.cooling {
 		c.hostState().coolUntil(now.Add(apiErr.RetryAfter), apiErr.RetryAfter, Code(apiErr.StatusCode))
 		c.t.announceCooldown(c.host, apiErr.RetryAfter, Code(apiErr.StatusCode)) // fleet hook (coordinator.go)
 	}
-	retry, retryable := c.t.shouldRetry(c.req, err), IsRetryable(err)
-	budgetLeft := true
+	in.shouldRetry, in.customRule, in.retryable = c.t.shouldRetry(c.req, err), c.t.Retry.ShouldRetry != nil, IsRetryable(err)
 	switch {
-	case !retry && !retryable:
+	case !in.shouldRetry && !in.retryable:
 		if h := c.t.table(); apiErr != nil && h != nil {
 			c.hold(h.lookup(c.host))
 			if c.state != nil {
@@ -153,7 +155,7 @@ func (c *call) afterFailure(err error) error {
 		// healthy service, and the cooldown already holds every request
 		// to it: it does not spend the budget, which is for failures.
 		paced := honoured && apiErr.StatusCode == http.StatusTooManyRequests
-		budgetLeft = c.hostState().failed(!paced)
+		in.budgetLeft = c.hostState().failed(!paced)
 	}
 	if c.probe != nil { // it was a probe, and the host did not answer well
 		if c.ctx.Err() != nil {
@@ -163,20 +165,26 @@ func (c *call) afterFailure(err error) error {
 		}
 		c.probe = nil
 	}
+	in.ctxDone = c.ctx.Err() != nil
+	return c.follow(err, decideRetry(in))
+}
 
-	stop := c.decide(retry, retryable, budgetLeft, delay, honoured, apiErr, now)
-	if stop == stopBudget {
-		return c.awaitProbe(err, delay)
+// follow carries out d, the decision after the failed attempt err: it
+// waits for the retry and returns nil, or returns the error the call ends
+// with.
+func (c *call) follow(err error, d retryDecision) error {
+	switch d.step {
+	case stopCall:
+		return withStop(err, d.stop)
+	case waitForProbe:
+		return c.awaitProbe(err, d.delay)
 	}
-	if stop != retrying {
-		return withStop(err, stop)
-	}
-	c.onRetry(delay, err)
-	if cooling {
+	c.onRetry(d.delay, err)
+	if d.step == waitForTurn {
 		return nil // waitTurn waits, in turn with the requests the cooldown holds
 	}
-	if werr := sleep(c.ctx, delay); werr != nil {
-		return joinWait(err, werr)
+	if werr := sleep(c.ctx, d.delay); werr != nil {
+		return joinWait(err, werr) // end abandons the probe, if the retry was one
 	}
 	return nil
 }
@@ -192,27 +200,23 @@ func (c *call) awaitProbe(err error, delay time.Duration) error {
 	for {
 		now := time.Now()
 		ceiling := backoffCeiling(c.t.Retry.BaseDelay, c.t.Retry.MaxDelay, c.tries)
-		p, sender, closed := s.awaitProbeAt(now, delay, ceiling, deadline)
+		d := s.awaitProbeAt(now, delay, ceiling, deadline)
 		switch {
-		case closed:
-			return nil
-		case p == nil:
-			return withStop(err, stopBudget)
-		case sender:
-			c.probe = p
-			c.onRetry(p.at.Sub(now), err)
-			if werr := sleep(c.ctx, p.at.Sub(now)); werr != nil {
-				return joinWait(err, werr) // end abandons the probe
-			}
-			return nil
+		case d.step == retryLater && d.probe == nil:
+			return nil // the breaker closed meanwhile
+		case d.step == retryLater:
+			c.probe = d.probe // this call sends the probe
+			return c.follow(err, d)
+		case d.step != waitForProbe:
+			return c.follow(err, d)
 		}
-		c.onRetry(max(p.at.Sub(now), 0), err)
+		c.onRetry(d.delay, err)
 		select {
 		case <-c.ctx.Done():
 			return joinWait(err, c.ctx.Err())
-		case <-p.done:
+		case <-d.probe.done:
 		}
-		switch p.outcome {
+		switch d.probe.outcome {
 		case probeSucceeded:
 			return nil
 		case probeFailed:

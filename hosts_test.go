@@ -82,70 +82,69 @@ func TestHostBreakerAt(t *testing.T) {
 		return s
 	}
 	const own, ceiling = 200 * time.Millisecond, 500 * time.Millisecond
+	ms := time.Millisecond
+	stop := stopWith(stopBudget)
 
 	t.Run("a call alone stops", func(t *testing.T) {
 		s := newOpen(1)
-		p, sender, closed := s.awaitProbeAt(at(0), own, ceiling, time.Time{})
-		assert.Nil(t, p)
-		assert.False(t, sender || closed)
+		assert.Equal(t, stop, s.awaitProbeAt(at(0), own, ceiling, time.Time{}))
 	})
 	t.Run("closed meanwhile", func(t *testing.T) {
 		s := newOpen(2)
 		s.tokens = 10
-		_, _, closed := s.awaitProbeAt(at(0), own, ceiling, time.Time{})
-		assert.True(t, closed)
+		assert.Equal(t, retryDecision{step: retryLater}, s.awaitProbeAt(at(0), own, ceiling, time.Time{}), "retry at once")
 	})
 	t.Run("one sender at its own backoff, the others wait, one probe per interval", func(t *testing.T) {
 		s := newOpen(3)
-		p, sender, _ := s.awaitProbeAt(at(0), own, ceiling, time.Time{})
+		d := s.awaitProbeAt(at(0), own, ceiling, time.Time{})
+		p := d.probe
 		require.NotNil(t, p)
-		assert.True(t, sender)
-		assert.Equal(t, at(own), p.at, "sent after the sender's own backoff")
+		assert.Equal(t, retryDecision{step: retryLater, delay: own, probe: p}, d, "the call sends the probe after its own backoff")
+		assert.Equal(t, at(own), p.at)
 
-		w, sender, _ := s.awaitProbeAt(at(10*time.Millisecond), 0, ceiling, time.Time{})
-		assert.Same(t, p, w, "a second call waits for the same probe")
-		assert.False(t, sender)
+		w := s.awaitProbeAt(at(10*ms), 0, ceiling, time.Time{})
+		assert.Equal(t, retryDecision{step: waitForProbe, delay: own - 10*ms, probe: p}, w, "a second call waits for the same probe")
 
 		s.probeFailed(p)
 		assertClosed(t, p.done)
 		assert.Equal(t, probeFailed, p.outcome)
 
-		next, sender, _ := s.awaitProbeAt(at(own+5*time.Millisecond), 0, ceiling, time.Time{})
-		require.NotNil(t, next)
-		assert.True(t, sender)
-		assert.Equal(t, at(own+500*time.Millisecond), next.at, "500 ms after the last probe")
+		next := s.awaitProbeAt(at(own+5*ms), 0, ceiling, time.Time{})
+		require.NotNil(t, next.probe)
+		assert.Equal(t, retryDecision{step: retryLater, delay: 495 * ms, probe: next.probe}, next)
+		assert.Equal(t, at(own+500*ms), next.probe.at, "500 ms after the last probe")
 
 		s.answered()
-		assertClosed(t, next.done)
-		assert.Equal(t, probeSucceeded, next.outcome, "any answer serves the waiters")
+		assertClosed(t, next.probe.done)
+		assert.Equal(t, probeSucceeded, next.probe.outcome, "any answer serves the waiters")
 		assert.Equal(t, 10.0, s.tokens)
 	})
 	t.Run("a probe due after the wait allowed is not waited for", func(t *testing.T) {
 		s := newOpen(3)
-		p, _, _ := s.awaitProbeAt(at(0), 400*time.Millisecond, ceiling, time.Time{})
+		p := s.awaitProbeAt(at(0), 400*ms, ceiling, time.Time{}).probe
 		require.NotNil(t, p)
-		w, _, _ := s.awaitProbeAt(at(0), 0, 300*time.Millisecond, time.Time{})
-		assert.Nil(t, w, "due at 400 ms, the call's backoff ceiling is 300 ms")
-		w, _, _ = s.awaitProbeAt(at(0), 0, ceiling, at(300*time.Millisecond))
-		assert.Nil(t, w, "due after the deadline")
-		w, _, _ = s.awaitProbeAt(at(0), 0, ceiling, at(400*time.Millisecond))
-		assert.Same(t, p, w, "due at the deadline")
+		assert.Equal(t, stop, s.awaitProbeAt(at(0), 0, 300*ms, time.Time{}), "due at 400 ms, the call's backoff ceiling is 300 ms")
+		assert.Equal(t, stop, s.awaitProbeAt(at(0), 0, ceiling, at(300*ms)), "due after the deadline")
+		assert.Equal(t, retryDecision{step: waitForProbe, delay: 400 * ms, probe: p},
+			s.awaitProbeAt(at(0), 0, ceiling, at(400*ms)), "due at the deadline")
+		assert.Equal(t, retryDecision{step: waitForProbe, probe: p},
+			s.awaitProbeAt(at(450*ms), 0, ceiling, time.Time{}), "due already (its sender is late): no wait")
 	})
 	t.Run("a sender after the deadline is not made", func(t *testing.T) {
 		s := newOpen(2)
-		p, _, _ := s.awaitProbeAt(at(0), own, ceiling, at(100*time.Millisecond))
-		assert.Nil(t, p)
+		assert.Equal(t, stop, s.awaitProbeAt(at(0), own, ceiling, at(100*ms)))
 	})
 	t.Run("an abandoned probe frees its slot", func(t *testing.T) {
 		s := newOpen(2)
-		p, _, _ := s.awaitProbeAt(at(0), own, ceiling, time.Time{})
+		p := s.awaitProbeAt(at(0), own, ceiling, time.Time{}).probe
+		require.NotNil(t, p)
 		s.abandonProbe(p)
 		assertClosed(t, p.done)
 		assert.Equal(t, probeAbandoned, p.outcome)
-		q, sender, _ := s.awaitProbeAt(at(time.Millisecond), 0, ceiling, time.Time{})
-		require.NotNil(t, q)
-		assert.True(t, sender)
-		assert.Equal(t, at(time.Millisecond), q.at, "no interval after a probe never sent")
+		q := s.awaitProbeAt(at(ms), 0, ceiling, time.Time{})
+		require.NotNil(t, q.probe)
+		assert.Equal(t, retryDecision{step: retryLater, probe: q.probe}, q, "no interval after a probe never sent")
+		assert.Equal(t, at(ms), q.probe.at)
 		s.probeFailed(p) // late: changes nothing
 		assert.Equal(t, probeAbandoned, p.outcome)
 	})
@@ -291,10 +290,11 @@ func TestHostWaiterHoldsItsState(t *testing.T) {
 	old := h.get("a.example")
 	old.tokens = 0
 	old.calls.Store(2)
-	p, sender, _ := old.awaitProbeAt(at(0), 0, time.Second, time.Time{})
-	require.True(t, sender)
-	w, _, _ := old.awaitProbeAt(at(0), 0, time.Second, time.Time{})
-	require.Same(t, p, w)
+	p := old.awaitProbeAt(at(0), 0, time.Second, time.Time{})
+	require.Equal(t, retryLater, p.step, "the first sends the probe")
+	w := old.awaitProbeAt(at(0), 0, time.Second, time.Time{})
+	require.Equal(t, waitForProbe, w.step, "the second waits for it")
+	require.Same(t, p.probe, w.probe)
 	for i := range maxHosts {
 		h.get(fmt.Sprintf("h%d.example", i))
 	}
@@ -302,13 +302,13 @@ func TestHostWaiterHoldsItsState(t *testing.T) {
 	require.NotSame(t, old, fresh, "dropped and recreated")
 	fresh.answered()
 	select {
-	case <-w.done:
+	case <-w.probe.done:
 		t.Fatal("woken by another state's answer")
 	default:
 	}
 	old.answered()
-	assertClosed(t, w.done)
-	assert.Equal(t, probeSucceeded, w.outcome)
+	assertClosed(t, w.probe.done)
+	assert.Equal(t, probeSucceeded, w.probe.outcome)
 }
 
 // TestCooldownOnlyLiveCallersHoldSlots: on fake time, callers that give up
