@@ -21,7 +21,7 @@ type call struct {
 	rewindable bool
 	max        int // tries allowed, the first included
 
-	state   *hostState // nil while the host has no entry
+	state   *hostState // held from start, or from the host's first failure, until end; nil before
 	added   uint64     // the table's count of entries ever created, when the call found none
 	attempt int        // attempts sent
 	tries   int        // attempts sent, plus failed probes waited for
@@ -44,22 +44,17 @@ func (c *call) start(t *Transport, req *http.Request) {
 	}
 	if h := t.table(); h != nil {
 		c.added = h.added.Load()
-		c.hold(h.lookup(c.host))
+		if s := h.lookup(c.host); s != nil { // a healthy host's call stops here
+			c.state = h.hold(c.host, s)
+		}
 	}
 }
 
-// hold makes s the call's host state, counting the call in its calls.
-func (c *call) hold(s *hostState) {
-	if s != nil && c.state == nil {
-		c.state = s
-		s.calls.Add(1)
-	}
-}
-
-// hostState returns the call's host state, creating it.
-func (c *call) hostState() *hostState {
+// hostStateAt returns the call's host state, holding it first, and
+// creating it at now when its host has none.
+func (c *call) hostStateAt(now time.Time) *hostState {
 	if c.state == nil {
-		c.hold(c.t.tableForUpdate().get(c.host))
+		c.state = c.t.tableForUpdate().holdOrAddAt(c.host, now)
 	}
 	return c.state
 }
@@ -73,10 +68,7 @@ func (c *call) end() {
 	if c.probe != nil {
 		s.abandonProbe(c.probe)
 	}
-	s.calls.Add(-1)
-	if now := time.Now(); s.settledAt(now) { // only then lock the table
-		c.t.table().forgetAt(s, now)
-	}
+	c.t.table().releaseAt(s, time.Now())
 }
 
 // rewind gives a retry a fresh body from GetBody; the error ends the
@@ -111,7 +103,7 @@ func (c *call) send() (*http.Response, error) {
 	}
 	if err == nil && resp.StatusCode < 400 {
 		if h := c.t.table(); c.state == nil && h != nil && h.added.Load() != c.added {
-			c.hold(h.lookup(c.host)) // the host got an entry during the call
+			c.state = h.hold(c.host, h.lookup(c.host)) // the host got an entry during the call
 		}
 		if c.state != nil {
 			c.state.answered()
@@ -138,14 +130,16 @@ func (c *call) afterFailure(err error) error {
 		cooling: honoured && !c.t.DisableCooldown && serverPacing(apiErr.StatusCode),
 		tries:   c.tries, maxTries: c.max, rewindable: c.rewindable, budgetLeft: true}
 	if in.cooling {
-		c.hostState().coolUntil(now.Add(apiErr.RetryAfter), apiErr.RetryAfter, Code(apiErr.StatusCode))
+		c.hostStateAt(now).coolUntil(now.Add(apiErr.RetryAfter), apiErr.RetryAfter, Code(apiErr.StatusCode))
 		c.t.announceCooldown(c.host, apiErr.RetryAfter, Code(apiErr.StatusCode)) // fleet hook (coordinator.go)
 	}
 	in.shouldRetry, in.customRule, in.retryable = c.t.shouldRetry(c.req, err), c.t.Retry.ShouldRetry != nil, IsRetryable(err)
 	switch {
 	case !in.shouldRetry && !in.retryable:
 		if h := c.t.table(); apiErr != nil && h != nil {
-			c.hold(h.lookup(c.host))
+			if c.state == nil {
+				c.state = h.hold(c.host, h.lookup(c.host))
+			}
 			if c.state != nil {
 				c.state.answered() // an answer: the host is up
 			}
@@ -155,7 +149,7 @@ func (c *call) afterFailure(err error) error {
 		// healthy service, and the cooldown already holds every request
 		// to it: it does not spend the budget, which is for failures.
 		paced := honoured && apiErr.StatusCode == http.StatusTooManyRequests
-		in.budgetLeft = c.hostState().failed(!paced)
+		in.budgetLeft = c.hostStateAt(now).failed(!paced)
 	}
 	if c.probe != nil { // it was a probe, and the host did not answer well
 		if c.ctx.Err() != nil {

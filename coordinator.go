@@ -126,7 +126,7 @@ func (c *call) waitFleet() (done bool, err error) {
 		turn, err := co.Reserve(c.ctx, c.host)
 		if err != nil {
 			if rest := until.Sub(now); rest > 0 { // the local queue takes over
-				c.hostState().coolUntil(now.Add(rest), rest, cause)
+				c.hostStateAt(now).coolUntil(now.Add(rest), rest, cause)
 			}
 			return false, nil
 		}

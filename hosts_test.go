@@ -234,78 +234,86 @@ func assertNudged(t *testing.T, h *holder) {
 	}
 }
 
+// addFailing gives host an entry in h that stays after its call ends: a
+// call holds it, fails once (a token taken) and ends, at now.
+func addFailing(h *hostTable, host string, now time.Time) *hostState {
+	s := h.holdOrAddAt(host, now)
+	s.failed(true)
+	h.releaseAt(s, now)
+	return s
+}
+
 func TestHostTable(t *testing.T) {
 	h := (&Transport{}).tableForUpdate()
 	assert.Nil(t, h.lookup("a.example"))
-	a := h.get("a.example")
-	assert.Same(t, a, h.get("a.example"))
-	assert.Same(t, a, h.lookup("a.example"))
+	assert.Nil(t, h.hold("a.example", h.lookup("a.example")))
+	a := h.holdOrAddAt("a.example", at(0))
+	assert.Same(t, a, h.holdOrAddAt("a.example", at(0)))
+	assert.Same(t, a, h.hold("a.example", h.lookup("a.example")))
+	assert.Equal(t, int32(3), a.calls.Load(), "held by three calls")
 	assert.Nil(t, h.lookup("b.example"))
+	for range 3 {
+		h.releaseAt(a, at(0))
+	}
+	assert.Nil(t, h.lookup("a.example"), "settled and released: dropped")
+	assert.False(t, a.tryHold(), "a dropped state cannot be held again")
 
+	a = addFailing(h, "a.example", at(0))
 	for i := range maxHosts - 1 {
-		h.get(fmt.Sprintf("h%d.example", i))
+		addFailing(h, fmt.Sprintf("h%d.example", i), at(0))
 	}
 	assert.Equal(t, maxHosts, h.len())
-	h.get("a.example") // a is the newest again: h0 is the oldest
-	h.get("new.example")
+	h.releaseAt(h.holdOrAddAt("a.example", at(0)), at(0)) // a is the newest again: h0 is the oldest
+	addFailing(h, "new.example", at(0))
 	assert.Equal(t, maxHosts, h.len())
 	assert.Nil(t, h.lookup("h0.example"), "the oldest entry is dropped")
 	assert.Same(t, a, h.lookup("a.example"))
 
-	a.failed(true)
 	h.forgetAt(a, at(0))
 	assert.Same(t, a, h.lookup("a.example"), "not settled: kept")
 	for range 10 { // 0.1 each: full again after exactly 10
 		a.answered()
 	}
 	assert.Equal(t, 10.0, a.tokens)
-	a.calls.Add(1)
+	require.Same(t, a, h.hold("a.example", h.lookup("a.example")))
 	h.forgetAt(a, at(0))
 	assert.Same(t, a, h.lookup("a.example"), "a call in flight: kept")
-	a.calls.Add(-1)
-	h.forgetAt(a, at(0))
-	assert.Nil(t, h.lookup("a.example"), "settled: dropped")
+	h.releaseAt(a, at(0))
+	assert.Nil(t, h.lookup("a.example"), "settled: dropped when its last call ends")
 	assert.Equal(t, maxHosts-1, h.len())
 
 	// Dropping every entry clears every mark.
-	for i := range maxHosts {
-		h.mu.Lock()
-		if h.oldest != nil {
-			h.drop(h.oldest)
-		}
-		h.mu.Unlock()
-		_ = i
+	h.mu.Lock()
+	for h.oldest != nil {
+		s := h.oldest
+		h.unlink(s)
+		h.drop(s)
 	}
+	h.mu.Unlock()
 	assert.Zero(t, h.len())
 	for i := range h.marks {
 		require.Zero(t, h.marks[i].Load(), "mark %d", i)
 	}
 }
 
-// TestHostWaiterHoldsItsState: a call waiting for a probe holds the state
-// it found; the table may drop and recreate the host's entry meanwhile,
-// and the probe still wakes it.
-func TestHostWaiterHoldsItsState(t *testing.T) {
+// TestHostWaiterKeepsItsEntry: calls waiting for a probe keep their
+// host's entry, however many other hosts fail meanwhile, and the probe's
+// answer wakes them.
+func TestHostWaiterKeepsItsEntry(t *testing.T) {
 	h := (&Transport{}).tableForUpdate()
-	old := h.get("a.example")
+	old := h.holdOrAddAt("a.example", at(0))
+	require.Same(t, old, h.hold("a.example", h.lookup("a.example")))
 	old.tokens = 0
-	old.calls.Store(2)
 	p := old.awaitProbeAt(at(0), 0, time.Second, time.Time{})
 	require.Equal(t, retryLater, p.step, "the first sends the probe")
 	w := old.awaitProbeAt(at(0), 0, time.Second, time.Time{})
 	require.Equal(t, waitForProbe, w.step, "the second waits for it")
 	require.Same(t, p.probe, w.probe)
 	for i := range maxHosts {
-		h.get(fmt.Sprintf("h%d.example", i))
+		addFailing(h, fmt.Sprintf("h%d.example", i), at(0))
 	}
-	fresh := h.get("a.example")
-	require.NotSame(t, old, fresh, "dropped and recreated")
-	fresh.answered()
-	select {
-	case <-w.probe.done:
-		t.Fatal("woken by another state's answer")
-	default:
-	}
+	assert.Same(t, old, h.lookup("a.example"), "kept")
+	assert.Equal(t, maxHosts, h.len(), "the oldest of the others made room")
 	old.answered()
 	assertClosed(t, w.probe.done)
 	assert.Equal(t, probeSucceeded, w.probe.outcome)
@@ -526,12 +534,14 @@ func TestHostTableLookupAcrossFew(t *testing.T) {
 	}
 	check(0)
 	for i := range fewHosts + 2 {
-		h.get(fmt.Sprintf("h%d.example", i))
+		addFailing(h, fmt.Sprintf("h%d.example", i), at(0))
 		check(i + 1)
 	}
 	for i := fewHosts + 1; i >= 0; i-- {
 		h.mu.Lock()
-		h.drop(h.m[fmt.Sprintf("h%d.example", i)])
+		s := h.m[fmt.Sprintf("h%d.example", i)]
+		h.unlink(s)
+		h.drop(s)
 		h.mu.Unlock()
 		check(i)
 	}

@@ -271,7 +271,7 @@ func TestTransportHostsBounded(t *testing.T) {
 	tr := &Transport{}
 	h := tr.tableForUpdate()
 	for i := range maxHosts + 10 {
-		h.get(fmt.Sprintf("h%d.example", i))
+		addFailing(h, fmt.Sprintf("h%d.example", i), time.Now())
 	}
 	assert.Equal(t, maxHosts, h.len(), "past maxHosts, the oldest hosts are dropped")
 }

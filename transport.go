@@ -42,8 +42,9 @@ const requestIDHeader = "X-Request-Id" // canonical form of X-Request-ID
 //   - Retries to one host are limited by a retry budget with a circuit
 //     breaker (see [RetryBudget]), so that an outage does not multiply
 //     the load on the server, and calls in flight when it recovers still
-//     succeed. The state of at most 1024 hosts in trouble is kept; past
-//     that, the host whose last failure is oldest is forgotten.
+//     succeed. The state of at most 1024 hosts in trouble is kept, plus
+//     those with a cooldown pending or a call in flight; past that, the
+//     host whose last failure is oldest is forgotten.
 //   - After a 429 or 503 with an honoured Retry-After, every request to
 //     that host through this Transport waits until the host's cooldown
 //     ends, instead of hitting the server again; then the held requests
