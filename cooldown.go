@@ -24,8 +24,10 @@ func releaseGap(span time.Duration) time.Duration { return min(span/100, maxRele
 // before until, and then the held requests go releaseGap(span) apart. An
 // earlier until than the one known changes nothing.
 //
-// It is the one place where a cooldown becomes known; a fleet-wide
-// coordinator would call it for pauses learnt from other processes.
+// It is the one place where a cooldown becomes known to the Transport:
+// from its host's answer (call.afterFailure), or from the fleet, when the
+// Coordinator knew a cooldown but could not give a turn and the local
+// queue takes over (call.waitFleet).
 func (s *hostState) coolUntil(until time.Time, span time.Duration, cause Code) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -92,8 +94,9 @@ func (s *hostState) holdAt(now, deadline time.Time) (h *holder, turn time.Time) 
 // sleeps at most (zero: until nudged). Only the first held request has a
 // time; the others wait for a nudge.
 //
-// It is the one place where a held request takes its release turn; a
-// fleet-wide coordinator would pace the turns of its processes here.
+// It is the one place where a request held by the local queue takes its
+// turn. While a Coordinator knows the host's cooldown, requests take the
+// fleet's turns instead (Coordinator.Reserve, in call.waitFleet).
 func (s *hostState) takeTurnAt(h *holder, now time.Time) (wake time.Time, released bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()

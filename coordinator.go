@@ -204,8 +204,8 @@ func (c *call) waitFleet() (done bool, err error) {
 		next, err := co.Reserve(c.ctx, c.host, hold)
 		c.fleetSpent += time.Since(now)
 		if err != nil {
-			if rest := time.Until(until); rest > 0 { // the local queue takes over
-				c.hostState().coolUntil(until, rest, cd.Cause)
+			if rest := until.Sub(now); rest > 0 { // the local queue takes over
+				c.hostStateAt(now).coolUntil(until, rest, cd.Cause)
 			}
 			return false, nil
 		}
@@ -245,7 +245,7 @@ func (c *call) waitFleet() (done bool, err error) {
 // host: zero when none ever ran.
 func (c *call) ownCooldown() time.Time {
 	if h := c.t.table(); c.state == nil && h != nil {
-		c.hold(h.lookup(c.host))
+		c.state = h.hold(c.host, h.lookup(c.host))
 	}
 	if c.state == nil {
 		return time.Time{}

@@ -549,9 +549,9 @@ func (s *rawServer) url() string { return "http://" + s.ln.Addr().String() + "/v
 // once, without a budget or a cooldown in the way.
 func fastRetries() *Transport {
 	return &Transport{
-		Base: &http.Transport{DisableKeepAlives: true},
-		Retry: RetryPolicy{BaseDelay: time.Nanosecond, MaxDelay: time.Nanosecond,
-			Budget: RetryBudget{Disabled: true}},
+		Base:            &http.Transport{DisableKeepAlives: true},
+		Retry:           RetryPolicy{BaseDelay: time.Nanosecond, MaxDelay: time.Nanosecond},
+		DisableBudget:   true,
 		DisableCooldown: true,
 	}
 }

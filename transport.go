@@ -36,8 +36,9 @@ const requestIDHeader = "X-Request-Id" // canonical form of X-Request-ID
 //     only when req.GetBody can produce it again (http.NewRequest sets
 //     GetBody for bytes, strings and their readers).
 //   - Every request carries an X-Request-ID header: the caller's, or a
-//     fresh random one, the same on every attempt of one call (unless
-//     DisableRequestID is set).
+//     fresh random one, the same on every attempt of one call. To choose
+//     the ID, set the header on the request (a caller's ID costs no
+//     allocation).
 //   - A redirect that http.Client follows to another origin (scheme,
 //     host or port) than the first request of the call is sent without
 //     its X-API-Key and Authorization headers, whatever the client's
@@ -47,8 +48,9 @@ const requestIDHeader = "X-Request-Id" // canonical form of X-Request-ID
 //   - Retries to one host are limited by a retry budget with a circuit
 //     breaker (see [RetryBudget]), so that an outage does not multiply
 //     the load on the server, and calls in flight when it recovers still
-//     succeed. The state of at most 1024 hosts in trouble is kept; past
-//     that, the host whose last failure is oldest is forgotten.
+//     succeed. The state of at most 1024 hosts in trouble is kept, plus
+//     those with a cooldown pending or a call in flight; past that, the
+//     host whose last failure is oldest is forgotten.
 //   - After a 429 or 503 with an honoured Retry-After, every request to
 //     that host through this Transport waits until the host's cooldown
 //     ends, instead of hitting the server again; then the held requests
@@ -133,10 +135,12 @@ type Transport struct {
 	// then sent regardless of earlier 429 or 503 answers.
 	DisableCooldown bool
 
-	// DisableRequestID stops the Transport from adding an X-Request-ID
-	// header to requests that have none. Errors then name the request only
-	// by the ID of the response, if it has one.
-	DisableRequestID bool
+	// DisableBudget turns the per-host retry budget and its circuit
+	// breaker off (see [RetryBudget]): every call may then make all its
+	// MaxAttempts, however many other calls to its host fail. To retry
+	// less during an outage instead, keep the budget and lower
+	// RetryBudget.MaxTokens or RetryPolicy.MaxAttempts.
+	DisableBudget bool
 
 	// OnRetry, when set, is called before each wait for a retry, on the
 	// goroutine of the request. It must not block for long. [LogRetries]
