@@ -135,11 +135,14 @@ func TestClientSecrets(t *testing.T) {
 
 	// Two attempts and no budget, so that each scenario uses exactly the
 	// faults it queues.
-	policy := neuracraft.RetryPolicy{MaxAttempts: 2, BaseDelay: time.Millisecond, Budget: neuracraft.RetryBudget{Disabled: true}}
-	keyClient := &neuracraft.Client{BaseURL: srv.URL, APIKey: secretKey, Retry: policy}
-	tokenClient := &neuracraft.Client{BaseURL: srv.URL, Token: secretToken, Retry: policy}
-	resetClient := &neuracraft.Client{BaseURL: srv.URL, APIKey: secretKey, Retry: policy,
-		HTTPClient: &http.Client{Transport: &http.Transport{DisableKeepAlives: true}}}
+	policy := neuracraft.RetryPolicy{MaxAttempts: 2, BaseDelay: time.Millisecond}
+	over := func(base http.RoundTripper) *http.Client {
+		return &http.Client{Transport: &neuracraft.Transport{Base: base, Retry: policy, DisableBudget: true}}
+	}
+	keyClient := &neuracraft.Client{BaseURL: srv.URL, APIKey: secretKey, HTTPClient: over(nil)}
+	tokenClient := &neuracraft.Client{BaseURL: srv.URL, Token: secretToken, HTTPClient: over(nil)}
+	resetClient := &neuracraft.Client{BaseURL: srv.URL, APIKey: secretKey,
+		HTTPClient: over(&http.Transport{DisableKeepAlives: true})}
 	ctx := t.Context()
 	do := func(c *neuracraft.Client, method, path string) error {
 		_, err := c.Do(ctx, method, path, map[string]string{"name": "x"}, &struct{}{})
@@ -215,7 +218,7 @@ func TestClientSecrets(t *testing.T) {
 			return do(resetClient, "POST", "/pipelines?api_key="+secretKey)
 		}},
 		{"rate limited, then held back", func() error {
-			c := &neuracraft.Client{BaseURL: srv.URL, APIKey: secretKey, Retry: neuracraft.RetryPolicy{MaxAttempts: 1}}
+			c := &neuracraft.Client{BaseURL: srv.URL, APIKey: secretKey, HTTPClient: retrying(nil, neuracraft.RetryPolicy{MaxAttempts: 1})}
 			srv.Fail("GET /pipelines", 1, neuracrafttest.RateLimit("30"))
 			if err := do(c, "GET", "/pipelines"); err == nil {
 				return errors.New("want a 429")

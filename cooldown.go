@@ -4,13 +4,15 @@
 
 package neuracraft
 
-import "time"
+import (
+	"time"
 
-// maxReleaseGap caps releaseGap: a long pause does not mean the server can
-// take less once it is over. 10 ms lets through about one request more
-// than the server's limit for each 10 ms of round trip, before the first
-// 429 of the next cooldown comes back.
-const maxReleaseGap = 10 * time.Millisecond
+	"github.com/neuracraft/neuracraft-go/internal/limits"
+)
+
+// maxReleaseGap caps releaseGap: 10 ms, shared with redisfleet (see
+// limits.MaxReleaseGap for why).
+const maxReleaseGap = limits.MaxReleaseGap
 
 // releaseGap is the time between two requests let go after a cooldown of
 // length span when the host is not paced (pace.go): a hundredth of it, and
@@ -24,8 +26,10 @@ func releaseGap(span time.Duration) time.Duration { return min(span/100, maxRele
 // pace, else releaseGap(span)). An earlier until than the one known
 // changes nothing.
 //
-// It is the one place where a cooldown becomes known; a fleet-wide
-// coordinator would call it for pauses learnt from other processes.
+// It is the one place where a cooldown becomes known to the Transport:
+// from its host's answer (call.afterFailure), or from the fleet, when the
+// Coordinator knew a cooldown but could not give a turn and the local
+// queue takes over (call.waitFleet).
 func (s *hostState) coolUntil(until time.Time, span time.Duration, cause Code) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -99,8 +103,9 @@ func (s *hostState) holdAt(now, deadline time.Time, t *ticket) (h *holder, turn 
 // sleeps at most (zero: until nudged). Only the first held request has a
 // time; the others wait for a nudge.
 //
-// It is the one place where a held request takes its release turn; a
-// fleet-wide coordinator would pace the turns of its processes here.
+// It is the one place where a request held by the local queue takes its
+// turn. While a Coordinator knows the host's cooldown, requests take the
+// fleet's turns instead (Coordinator.Reserve, in call.waitFleet).
 func (s *hostState) takeTurnAt(h *holder, now time.Time) (wake time.Time, released bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()

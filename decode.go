@@ -31,7 +31,7 @@ const maxDrain = 256 << 10
 // anything; a longer body grows the buffer as it comes.
 const maxPrealloc = 1 << 20
 
-// maxMessage is the longest Message, in runes, taken from a body.
+// maxMessage is the longest Message, in characters, taken from a body.
 const maxMessage = 300
 
 // FromResponse returns nil for a response with status 1xx-3xx, leaving its
@@ -39,12 +39,25 @@ const maxMessage = 300
 // first 64 KiB of the body, drains a bounded amount more, closes the body, and
 // returns an [*APIError]: always that type, whatever the body holds (JSON
 // envelope, HTML from a gateway, nothing, a cut-off or invalid document).
+//
+// A response that a [Transport] with ReturnErrorResponses returned is not
+// read again: FromResponse closes its body (which stays readable, in
+// memory) and returns the *APIError the Transport decoded, the same value,
+// with its RequestID, Attempts and retry notes, also when the body was
+// read already (as generated clients do). [WithLastError] reaches the
+// same *APIError for a client that never returns the *http.Response.
 func FromResponse(resp *http.Response) error {
 	if resp == nil {
 		return errors.New("neuracraft: FromResponse: nil response")
 	}
 	if resp.StatusCode < 400 {
 		return nil
+	}
+	if apiErr := answerOf(resp); apiErr != nil {
+		if resp.Body != nil {
+			_ = resp.Body.Close() // stops the timer of an http.Client's Timeout
+		}
+		return apiErr
 	}
 	return newAPIError(resp, defaultMaxErrorBody)
 }
@@ -59,21 +72,18 @@ func newAPIError(resp *http.Response, limit int64) *APIError {
 		StatusCode: resp.StatusCode,
 		Code:       Code(resp.StatusCode),
 		Header:     resp.Header,
-		RequestID:  cleanHeaderValue(resp.Header.Get(requestIDHeader)),
+		RequestID:  answerRequestID(resp),
 		RetryAfter: parseRetryAfter(resp.Header.Get("Retry-After"), time.Now()),
 	}
 	if req := resp.Request; req != nil {
 		e.Method = req.Method
 		e.URL = redactURL(req.URL)
-		if e.RequestID == "" {
-			e.RequestID = cleanHeaderValue(req.Header.Get(requestIDHeader))
-		}
 	}
 	if resp.Body != nil {
 		var err error
 		e.Body, e.Truncated, err = readCapped(resp.Body, limit, resp.ContentLength)
 		if err != nil {
-			e.Err = fmt.Errorf("reading error body: %w", err)
+			e.Err, e.readErr = fmt.Errorf("reading error body: %w", err), err
 		}
 		if e.Truncated {
 			_, _ = io.CopyN(io.Discard, resp.Body, maxDrain)
@@ -84,14 +94,27 @@ func newAPIError(resp *http.Response, limit int64) *APIError {
 	return e
 }
 
+// answerRequestID is the request ID that names resp: its X-Request-ID,
+// cleaned (see [APIError.RequestID]), else the one its request was sent
+// with.
+func answerRequestID(resp *http.Response) string {
+	id := cleanHeaderValue(resp.Header.Get(requestIDHeader))
+	if id == "" && resp.Request != nil {
+		id = cleanHeaderValue(resp.Request.Header.Get(requestIDHeader))
+	}
+	return id
+}
+
 // readCapped reads at most limit bytes of r and reports whether there was
-// more, without ever holding more than limit+1 bytes. A known content
-// length sizes the buffer in one allocation. Error and success bodies
-// both go through it.
+// more, without ever holding more than limit+1 bytes. A content length
+// sizes the buffer in one allocation; without one (-1, or 0, which a
+// Response built by hand has whatever its body) the buffer starts at 512
+// bytes, as io.ReadAll's does. Error and success bodies both go through
+// it.
 func readCapped(r io.Reader, limit, contentLength int64) (body []byte, truncated bool, err error) {
 	limit = min(limit, math.MaxInt64-1) // limit+1 must not overflow
-	size := int64(512)
-	if contentLength >= 0 {
+	size := min(limit+1, 512)
+	if contentLength > 0 {
 		// Room to see the end of the body, within the limit; a huge
 		// limit and a lying Content-Length must not size it.
 		size = min(contentLength, limit, maxPrealloc) + 1
@@ -154,7 +177,7 @@ type oauthEnvelope struct {
 	Description jsonText `json:"error_description"`
 }
 
-// decode fills Code, Reason, Message, Details and RetryHint from Body and,
+// decode fills Code, Reason, Message, Details and Retryable from Body and,
 // for what the body leaves out, from a Bearer challenge in the
 // WWW-Authenticate header (RFC 6750 section 3). It never fails: what
 // cannot be decoded is left out, Message falls back to the body's text or
@@ -164,11 +187,10 @@ func (e *APIError) decode(h http.Header) {
 	if len(body) > 0 && (body[0] == '{' || body[0] == '[') {
 		var env envelope
 		err := json.Unmarshal(body, &env)
-		var typeErr *json.UnmarshalTypeError
 		switch {
 		case err == nil:
 			e.decodeEnvelope(&env)
-		case body[0] == '{' && errors.As(err, &typeErr):
+		case body[0] == '{' && isTypeError(err):
 			// Valid JSON whose "error" is not an object: every other
 			// field is lenient, so nothing else can be of the wrong type.
 			var oauth oauthEnvelope
@@ -195,6 +217,13 @@ func (e *APIError) decode(h http.Header) {
 	}
 }
 
+// isTypeError reports whether err is a *json.UnmarshalTypeError: valid
+// JSON with a value of the wrong type.
+func isTypeError(err error) bool {
+	var typeErr *json.UnmarshalTypeError
+	return errors.As(err, &typeErr)
+}
+
 func (e *APIError) decodeEnvelope(env *envelope) {
 	obj := env.Error
 	if obj == nil { // no "error", or null: {"message": "text"}
@@ -214,7 +243,7 @@ func (e *APIError) decodeEnvelope(env *envelope) {
 	}
 	if obj.Retryable.set {
 		hint := obj.Retryable.value
-		e.RetryHint = &hint
+		e.Retryable = &hint
 	}
 }
 
@@ -232,7 +261,7 @@ func (e *APIError) decodeOAuth(env *oauthEnvelope) {
 	e.Message = cleanText(cmp.Or(string(env.Description), code), maxMessage)
 }
 
-// maxReason is the longest Reason, in runes.
+// maxReason is the longest Reason, in characters.
 const maxReason = 64
 
 // isReasonWord reports whether s reads as an error code rather than a

@@ -29,7 +29,18 @@ import (
 	"github.com/neuracraft/neuracraft-go/neuracrafttest"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"go.uber.org/goleak"
 )
+
+// noLeaks fails t if a goroutine started after this call still runs when
+// t ends (a process-wide check: such a test is not parallel). Call it
+// before anything that registers a cleanup of its own, so that the check
+// runs after those. (helpers_external_test.go has the same for package
+// neuracraft_test.)
+func noLeaks(t *testing.T) {
+	opt := goleak.IgnoreCurrent()
+	t.Cleanup(func() { goleak.VerifyNone(t, opt) })
+}
 
 // step is one scripted answer of a scriptBase: a response or an error.
 type step struct {
@@ -138,7 +149,7 @@ type apiErrorView struct {
 	Reason     string
 	Message    string
 	Details    string
-	RetryHint  *bool
+	Retryable  *bool
 	RequestID  string
 	RetryAfter time.Duration
 	Body       string
@@ -154,7 +165,7 @@ func viewOf(e *APIError) apiErrorView {
 		Reason:     e.Reason,
 		Message:    e.Message,
 		Details:    string(e.Details),
-		RetryHint:  e.RetryHint,
+		Retryable:  e.Retryable,
 		RequestID:  e.RequestID,
 		RetryAfter: e.RetryAfter,
 		Body:       string(e.Body),
@@ -349,9 +360,10 @@ func must[T any](v T, err error) T {
 }
 
 // runClient returns a Client of srv whose polls wait no backoff and whose
-// transport retries after 1 ms.
-func runClient(srv *neuracrafttest.Server) *Client {
-	return &Client{BaseURL: srv.URL, APIKey: srv.APIKey, Retry: RetryPolicy{BaseDelay: time.Millisecond},
+// transport makes maxAttempts attempts (0: the default), 1 ms apart.
+func runClient(srv *neuracrafttest.Server, maxAttempts int) *Client {
+	tr := &Transport{Retry: RetryPolicy{MaxAttempts: maxAttempts, BaseDelay: time.Millisecond}}
+	return &Client{BaseURL: srv.URL, APIKey: srv.APIKey, HTTPClient: &http.Client{Transport: tr},
 		rand: func() float64 { return 0 }}
 }
 
@@ -360,7 +372,7 @@ func newRunServer(t *testing.T) (srv *neuracrafttest.Server, c *Client, pipeline
 	t.Helper()
 	srv = neuracrafttest.NewServer()
 	t.Cleanup(srv.Close)
-	c = runClient(srv)
+	c = runClient(srv, 0)
 	var p struct {
 		ID string `json:"id"`
 	}
@@ -468,10 +480,10 @@ func checkRunErrorClean(t *testing.T, e *RunError) {
 var hostileIDs = []struct {
 	name, id, want string
 }{
-	{"CR LF", "req_1\r\nlevel=ERROR msg=\"forged entry\"", `req_1level=ERROR msg="forged entry"`},
+	{"CR LF", "req_1\r\nlevel=ERROR msg=\"forged entry\"", `req_1 level=ERROR msg="forged entry"`},
 	{"ESC", "req_2\x1b]0;pwned\x07", "req_2]0;pwned"},
-	{"C1 and invalid UTF-8", "req_3\u0085\xc0\xafend", "req_3end"},
-	{"1 MiB", strings.Repeat("x", 1<<20), strings.Repeat("x", maxHeaderValue-3) + "…"},
+	{"C1 and invalid UTF-8", "req_3\u0085\xc0\xafend", "req_3 \uFFFDend"},
+	{"1 MiB", strings.Repeat("x", 1<<20), strings.Repeat("x", maxHeaderValue-1) + "…"},
 }
 
 // checkCleanError checks that e carries the request ID want, and that its
@@ -537,9 +549,9 @@ func (s *rawServer) url() string { return "http://" + s.ln.Addr().String() + "/v
 // once, without a budget or a cooldown in the way.
 func fastRetries() *Transport {
 	return &Transport{
-		Base: &http.Transport{DisableKeepAlives: true},
-		Retry: RetryPolicy{BaseDelay: time.Nanosecond, MaxDelay: time.Nanosecond,
-			Budget: RetryBudget{Disabled: true}},
+		Base:            &http.Transport{DisableKeepAlives: true},
+		Retry:           RetryPolicy{BaseDelay: time.Nanosecond, MaxDelay: time.Nanosecond},
+		DisableBudget:   true,
 		DisableCooldown: true,
 	}
 }
@@ -594,7 +606,7 @@ func assertCleanID(t *testing.T, id string) {
 	assert.NotContains(t, id, "\n")
 	assert.NotContains(t, id, "\x1b")
 	assert.NotContains(t, id, "\u0085")
-	assert.LessOrEqual(t, len(id), maxHeaderValue)
+	assert.LessOrEqual(t, utf8.RuneCountInString(id), maxHeaderValue)
 }
 
 // assertPOSTSentOnce sends a POST through tr to url, where the server

@@ -18,8 +18,6 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-
-	"github.com/neuracraft/neuracraft-go/internal/leakcheck"
 )
 
 // loopbackTransport returns a Transport over a fresh http.Transport, whose
@@ -47,11 +45,11 @@ func loopbackGet(ctx context.Context, tr *Transport, url, id string) error {
 }
 
 // TestCooldownPhantomSlots: 400 callers cancel while a cooldown holds
-// them and 200 more come with a context already cancelled; none of them
+// them and 200 more come with a context already canceled; none of them
 // is sent, none keeps a place, and once the cooldown is over a fresh call
 // with a 1 s deadline goes at once.
 func TestCooldownPhantomSlots(t *testing.T) {
-	leakcheck.Goroutines(t)
+	noLeaks(t)
 	var hits, served atomic.Int32
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if hits.Add(1) == 1 {
@@ -70,7 +68,7 @@ func TestCooldownPhantomSlots(t *testing.T) {
 	s := tr.table().lookup(strings.TrimPrefix(srv.URL, "http://"))
 	require.NotNil(t, s, "the host cools down")
 
-	const held, cancelled = 400, 200
+	const held, canceled = 400, 200
 	ctx, cancelHeld := context.WithCancel(t.Context())
 	var wg sync.WaitGroup
 	errs := make([]error, held)
@@ -82,12 +80,12 @@ func TestCooldownPhantomSlots(t *testing.T) {
 		defer s.mu.Unlock()
 		return s.held
 	}
-	require.True(t, leakcheck.Until(10*time.Second, func() bool { return queued() == held }),
-		"%d of %d callers held", queued(), held)
+	require.Eventually(t, func() bool { return queued() == held }, 10*time.Second, time.Millisecond,
+		"callers held (of %d)", held)
 
 	done, cancel := context.WithCancel(t.Context())
 	cancel()
-	for i := range cancelled {
+	for i := range canceled {
 		assert.ErrorIs(t, loopbackGet(done, tr, url, fmt.Sprintf("done-%d", i)), context.Canceled)
 	}
 	cancelHeld()
@@ -115,7 +113,7 @@ func TestCooldownPhantomSlots(t *testing.T) {
 // once during an outage, then 50 calls in flight when the server
 // recovers.
 func TestBreakerOutageLoopback(t *testing.T) {
-	leakcheck.Goroutines(t)
+	noLeaks(t)
 	var (
 		mu     sync.Mutex
 		up     bool

@@ -444,9 +444,9 @@ func (c *call) applyQuota(h http.Header) {
 	}
 	switch {
 	case q.remaining == 0:
-		c.hostState().coolUntil(now.Add(q.reset), q.reset, CodeTooManyRequests)
+		c.hostStateAt(now).coolUntil(now.Add(q.reset), q.reset, CodeTooManyRequests)
 	case low:
-		c.hostState().quotaAt(q.reset/time.Duration(q.remaining), now.Add(q.reset))
+		c.hostStateAt(now).quotaAt(q.reset/time.Duration(q.remaining), now.Add(q.reset))
 	case c.state != nil:
 		c.state.quotaAt(0, time.Time{})
 	}

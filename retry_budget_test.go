@@ -36,22 +36,12 @@ func TestTransportNetworkErrorNamesRequest(t *testing.T) {
 	})
 }
 
-func TestTransportDisableRequestID(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
-		base := &scriptBase{steps: []step{{err: syscall.ECONNRESET}}}
-		tr := &Transport{Base: base, DisableRequestID: true, Retry: RetryPolicy{MaxAttempts: 2}}
-		req := newReq(t, context.Background(), "GET", "")
-		_, err := tr.RoundTrip(req)
-		require.Error(t, err)
-		for _, s := range base.log() {
-			assert.Empty(t, s.requestID)
-		}
-		assert.Equal(t, "neuracraft: GET /v1/pipelines/pipe_1: "+syscall.ECONNRESET.Error()+" (attempt 2, not retried: attempts exhausted)", err.Error())
-
-		cd := &CooldownError{Method: "GET", URL: "https://h/v1/x", Host: "h", Cause: 503, RetryAfter: time.Second}
-		assert.Equal(t, "neuracraft: GET /v1/x: held back locally, not sent: h is cooling down after "+
-			"503 Service Unavailable, turn in 1s", cd.Error())
-	})
+// TestCooldownErrorWithoutRequestID: a *CooldownError that names no
+// request (one built by hand) says nothing of one.
+func TestCooldownErrorWithoutRequestID(t *testing.T) {
+	cd := &CooldownError{Method: "GET", URL: "https://h/v1/x", Host: "h", Cause: 503, RetryAfter: time.Second}
+	assert.Equal(t, "neuracraft: GET /v1/x: held back locally, not sent: h is cooling down after "+
+		"503 Service Unavailable, turn in 1s", cd.Error())
 }
 
 func TestTransportBudget(t *testing.T) {
@@ -75,8 +65,7 @@ func TestTransportBudget(t *testing.T) {
 	})
 	t.Run("outage without a budget", func(t *testing.T) {
 		synctest.Test(t, func(t *testing.T) {
-			tr := &Transport{Base: &scriptBase{steps: []step{answer(500)}},
-				Retry: RetryPolicy{Budget: RetryBudget{Disabled: true}}}
+			tr := &Transport{Base: &scriptBase{steps: []step{answer(500)}}, DisableBudget: true}
 			attempts, _ := run(t, tr, 200)
 			assert.Equal(t, 1000, attempts)
 		})
@@ -252,7 +241,7 @@ func TestTransportCooldown(t *testing.T) {
 			assert.Zero(t, time.Since(start))
 		})
 	})
-	t.Run("cancelled while waiting", func(t *testing.T) {
+	t.Run("canceled while waiting", func(t *testing.T) {
 		synctest.Test(t, func(t *testing.T) {
 			base := &scriptBase{steps: []step{answer(429, "Retry-After", "30"), answer(200)}}
 			tr := &Transport{Base: base, Retry: RetryPolicy{MaxAttempts: 1}}
@@ -282,7 +271,7 @@ func TestTransportHostsBounded(t *testing.T) {
 	tr := &Transport{}
 	h := tr.tableForUpdate()
 	for i := range maxHosts + 10 {
-		h.get(fmt.Sprintf("h%d.example", i))
+		addFailing(h, fmt.Sprintf("h%d.example", i), time.Now())
 	}
 	assert.Equal(t, maxHosts, h.len(), "past maxHosts, the oldest hosts are dropped")
 }

@@ -19,11 +19,10 @@ import (
 // The pacing of [Client.WaitRun] between two polls that carry no
 // Retry-After: full jitter, up to runPollBase after the first poll,
 // doubling at each poll, capped at runPollMax. A poll's Retry-After is
-// honoured up to runPollMaxRetryAfter.
+// honoured up to defaultMaxRetryAfter (60 s).
 const (
-	runPollBase          = time.Second
-	runPollMax           = 30 * time.Second
-	runPollMaxRetryAfter = defaultMaxRetryAfter // 60 s
+	runPollBase = time.Second
+	runPollMax  = 30 * time.Second
 )
 
 // Run is a pipeline run as the API reports it: what [Client.StartRun]
@@ -62,31 +61,40 @@ type Run struct {
 // "failed", "cancelled" or "canceled", in any case. Any other status,
 // including one this package does not know, means the run may still
 // change. Done is false for a nil Run.
-func (r *Run) Done() bool {
-	if r == nil {
-		return false
-	}
-	switch strings.ToLower(strings.TrimSpace(r.Status)) {
-	case "completed", "failed", "cancelled", "canceled":
-		return true
-	}
-	return false
-}
+func (r *Run) Done() bool { return r != nil && stateOf(r.Status) != runActive }
 
-// canceled reports whether the run ended cancelled.
-func (r *Run) canceled() bool {
-	s := strings.ToLower(strings.TrimSpace(r.Status))
-	return s == "cancelled" || s == "canceled"
+// runState is what a run's status says of it.
+type runState int
+
+const (
+	runActive    runState = iota // any status but the three below: the run may still change
+	runCompleted                 // "completed"
+	runFailed                    // "failed"
+	runCanceled                  // "cancelled" or "canceled"
+)
+
+// stateOf reads a run's status, in any case and with surrounding space.
+// It is the one place a status is compared.
+func stateOf(status string) runState {
+	switch strings.ToLower(strings.TrimSpace(status)) {
+	case "completed":
+		return runCompleted
+	case "failed":
+		return runFailed
+	case "cancelled", "canceled":
+		return runCanceled
+	}
+	return runActive
 }
 
 // end is the error of a run that has ended: nil for a completed run,
 // r.Error for a failed one, a *RunError matching ErrRunCanceled for a
-// cancelled one. requestID names the poll that saw the end.
+// canceled one. requestID names the poll that saw the end.
 func (r *Run) end(requestID string) error {
 	switch {
 	case r.Error != nil:
 		return r.Error
-	case r.canceled():
+	case stateOf(r.Status) == runCanceled:
 		return &RunError{RunID: cleanText(r.ID, maxRunID), Canceled: true, RequestID: requestID}
 	}
 	return nil
@@ -101,7 +109,8 @@ func (r *Run) end(requestID string) error {
 // Errors are those of [Client.Do], and an error naming the request when
 // the answer has no run ID. Being a POST, the start is retried by the
 // Transport only after 429 or 503, never after a 500.
-func (c *Client) StartRun(ctx context.Context, pipelineID string, input any) (*Run, error) {
+func (c *Client) StartRun(ctx context.Context, pipelineID string, input any) (_ *Run, err error) {
+	defer c.hide(&err) // hide.go
 	if err := checkID("POST /pipelines/{id}/run", "pipeline", pipelineID); err != nil {
 		return nil, err
 	}
@@ -118,8 +127,7 @@ func (c *Client) StartRun(ctx context.Context, pipelineID string, input any) (*R
 		if u, err := c.resolve(path); err == nil {
 			path = u.EscapedPath()
 		}
-		return nil, &successError{method: http.MethodPost, path: path, status: Code(resp.StatusCode).String(),
-			id: resp.RequestID, err: errors.New("the answer names no run")}
+		return nil, answerError(http.MethodPost, path, resp, errors.New("the answer names no run"))
 	}
 	if run.PipelineID == "" {
 		run.PipelineID = pipelineID
@@ -154,6 +162,7 @@ func (c *Client) getRun(ctx context.Context, runID string) (*Run, *Response, err
 	if run.Error != nil {
 		run.Error.RunID = cleanText(run.ID, maxRunID)
 		run.Error.RequestID = resp.RequestID // cleaned by Do
+		_ = hideCredentials(run.Error, c.credentials())
 	}
 	return run, resp, nil
 }
@@ -161,7 +170,7 @@ func (c *Client) getRun(ctx context.Context, runID string) (*Run, *Response, err
 // WaitRun polls the run runID with [Client.GetRun] until it has ended
 // (see [Run.Done]) and returns it. A completed run comes back with a nil
 // error; a failed one with its Run.Error, a [*RunError] matching
-// [ErrRunFailed]; a cancelled one with a *RunError matching
+// [ErrRunFailed]; a canceled one with a *RunError matching
 // [ErrRunCanceled]. A status WaitRun does not know is not an end: it
 // keeps polling.
 //
@@ -171,14 +180,15 @@ func (c *Client) getRun(ctx context.Context, runID string) (*Run, *Response, err
 // first poll, up to 2 s after the second, doubling up to 30 s. It never
 // waits past ctx's deadline: when the next poll would come at or after
 // it, WaitRun returns at once with an error that matches
-// context.DeadlineExceeded and names the last status seen. Cancelling
+// context.DeadlineExceeded and names the last status seen. Canceling
 // ctx ends a wait at once.
 //
 // Every poll goes through the Client's Transport, which retries its
 // transient failures; a poll error that remains (an [*APIError], a
 // network error, ...) ends the wait and is returned as it is. With any
 // error, WaitRun also returns the last Run it read, or nil.
-func (c *Client) WaitRun(ctx context.Context, runID string) (*Run, error) {
+func (c *Client) WaitRun(ctx context.Context, runID string) (_ *Run, err error) {
+	defer c.hide(&err) // hide.go
 	var last *Run
 	for poll := 1; ; poll++ {
 		run, resp, err := c.getRun(ctx, runID)
@@ -205,7 +215,7 @@ func (c *Client) WaitRun(ctx context.Context, runID string) (*Run, error) {
 // header h.
 func (c *Client) pollDelay(h http.Header, poll int) time.Duration {
 	if d := parseRetryAfter(h.Get("Retry-After"), time.Now()); d > 0 {
-		return min(d, runPollMaxRetryAfter)
+		return min(d, defaultMaxRetryAfter)
 	}
 	return backoff(runPollBase, runPollMax, poll, c.random())
 }

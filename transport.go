@@ -30,19 +30,27 @@ const requestIDHeader = "X-Request-Id" // canonical form of X-Request-ID
 //     requests (see [DefaultShouldRetry]). Retry-After is honoured up to
 //     MaxRetryAfter; a longer wait is not slept but returned at once in
 //     APIError.RetryAfter. No wait is started that would end after the
-//     request context's deadline, and a cancelled context ends a wait at
+//     request context's deadline, and a canceled context ends a wait at
 //     once.
 //   - Request bodies are never buffered: a request with a body is retried
 //     only when req.GetBody can produce it again (http.NewRequest sets
 //     GetBody for bytes, strings and their readers).
 //   - Every request carries an X-Request-ID header: the caller's, or a
-//     fresh random one, the same on every attempt of one call (unless
-//     DisableRequestID is set).
+//     fresh random one, the same on every attempt of one call. To choose
+//     the ID, set the header on the request (a caller's ID costs no
+//     allocation).
+//   - A redirect that http.Client follows to another origin (scheme,
+//     host or port) than the first request of the call is sent without
+//     its X-API-Key and Authorization headers, whatever the client's
+//     CheckRedirect; one within the origin keeps them. The credentials a
+//     request carried never appear in its error: where the server echoes
+//     them, they read "[REDACTED]" (see [APIError.Body]).
 //   - Retries to one host are limited by a retry budget with a circuit
 //     breaker (see [RetryBudget]), so that an outage does not multiply
 //     the load on the server, and calls in flight when it recovers still
-//     succeed. The state of at most 1024 hosts in trouble is kept; past
-//     that, the host whose last failure is oldest is forgotten.
+//     succeed. The state of at most 1024 hosts in trouble is kept, plus
+//     those with a cooldown pending or a call in flight; past that, the
+//     host whose last failure is oldest is forgotten.
 //   - After a 429 or 503 with an honoured Retry-After, every request to
 //     that host through this Transport waits until the host's cooldown
 //     ends, instead of hitting the server again; then the held requests
@@ -76,12 +84,15 @@ const requestIDHeader = "X-Request-Id" // canonical form of X-Request-ID
 // whatever the status: it is what lets errors.Is(err, ErrNotFound) work on
 // the error of http.Client.Do. Code that wraps a Transport and expects a
 // response for every status (a tracing or metrics transport around it)
-// sees an error instead, with the status in the *APIError.
+// sees an error instead, with the status in the *APIError: set
+// ReturnErrorResponses for such code, and for generated API clients, to
+// get every answer as a response.
 //
 // Where other transports go: a tracing transport such as otelhttp's goes
 // inside, as Base, to get a span for each attempt (retries visible, each
 // with its status), or outside, wrapping the Transport, to get one span per
-// call (which then ends with the *APIError as its error). An OAuth 2.0
+// call (which then ends with the *APIError as its error, or, with
+// ReturnErrorResponses, with the final status). An OAuth 2.0
 // transport (golang.org/x/oauth2's, as returned by Config.Client) goes
 // inside, as Base, which [WrapClient] does with such a client: each attempt
 // then carries a valid token, refreshed if it expired during a retry's
@@ -108,15 +119,42 @@ type Transport struct {
 	// Zero means 64 KiB.
 	MaxErrorBody int64
 
+	// ReturnErrorResponses makes the final answer of 400 or more come back
+	// as an *http.Response with a nil error, as the RoundTripper contract
+	// asks, for generated API clients and middleware that reads status
+	// codes. The default, false, returns it as an *APIError. Retries happen
+	// exactly as without it.
+	//
+	// The response has the status and header the server sent, and the body
+	// the Transport read, in memory: at most MaxErrorBody bytes, readable
+	// again (Seek to the start, or read after Close). ContentLength is the
+	// body's length; the Content-Length header stays as sent. A longer body
+	// is cut at MaxErrorBody, never silently: after its first MaxErrorBody
+	// bytes Read returns an error that says so and wraps the *APIError,
+	// instead of io.EOF, and ContentLength is -1 (a body the network cut
+	// ends the same way, with the network's error). [FromResponse] returns
+	// the *APIError of such a response without reading the body again, and
+	// [WithLastError] reaches it for clients that never return the response.
+	//
+	// What is not an answer stays an error: a network failure, a request
+	// held back by a cooldown, and a call ended after an answer by
+	// something else (its context, during the wait for a retry, or a body
+	// that GetBody could not give again), whose error wraps the answer's
+	// *APIError. So does a Retry-After beyond MaxRetryAfter: the *APIError
+	// carries the wait, for the caller to schedule.
+	ReturnErrorResponses bool
+
 	// DisableCooldown turns the shared per-host cooldown and the pace off:
 	// requests are then sent regardless of earlier 429 or 503 answers and
 	// of the quota that answers state.
 	DisableCooldown bool
 
-	// DisableRequestID stops the Transport from adding an X-Request-ID
-	// header to requests that have none. Errors then name the request only
-	// by the ID of the response, if it has one.
-	DisableRequestID bool
+	// DisableBudget turns the per-host retry budget and its circuit
+	// breaker off (see [RetryBudget]): every call may then make all its
+	// MaxAttempts, however many other calls to its host fail. To retry
+	// less during an outage instead, keep the budget and lower
+	// RetryBudget.MaxTokens or RetryPolicy.MaxAttempts.
+	DisableBudget bool
 
 	// OnRetry, when set, is called before each wait for a retry, on the
 	// goroutine of the request. It must not block for long. [LogRetries]
@@ -151,16 +189,13 @@ type Transport struct {
 // The copy's errors are *url.Error values, as http.Client's always are,
 // and a *url.Error prints the request's URL as it is, query included; log
 // them with [LogValue].
-func WrapClient(c *http.Client) *http.Client { return wrapClient(c, RetryPolicy{}) }
-
-// wrapClient is WrapClient with the policy of the Transport it adds.
-func wrapClient(c *http.Client, p RetryPolicy) *http.Client {
+func WrapClient(c *http.Client) *http.Client {
 	if c == nil {
 		c = &http.Client{}
 	}
 	w := *c
 	if _, ok := c.Transport.(*Transport); !ok {
-		w.Transport = &Transport{Base: c.Transport, Retry: p}
+		w.Transport = &Transport{Base: c.Transport}
 	}
 	w.CheckRedirect = keepCredentialsHome(c.CheckRedirect, nil)
 	return &w
@@ -172,22 +207,23 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		closeBody(req)
 		return nil, errors.New("neuracraft: request has no URL")
 	}
+	req = keepCredentialsAtOrigin(req) // a redirect elsewhere goes without them (credentials.go)
 	var c call
 	c.start(t, req)
 	defer c.end()
 	for {
 		if err := c.waitTurn(); err != nil {
-			return nil, err
+			return c.finish(err)
 		}
 		if err := c.rewind(); err != nil {
-			return nil, err
+			return c.finish(err)
 		}
 		resp, err := c.send()
 		if err == nil {
 			return resp, nil
 		}
 		if err := c.afterFailure(err); err != nil {
-			return nil, err
+			return c.finish(err) // errresponse.go
 		}
 	}
 }
@@ -219,6 +255,9 @@ func (t *Transport) decode(resp *http.Response, req *http.Request, id string, at
 	}
 	if apiErr.Method == "" && apiErr.URL == "" {
 		apiErr.Method, apiErr.URL = req.Method, redactURL(req.URL)
+	}
+	if t.ReturnErrorResponses {
+		apiErr.head = responseHead(resp) // for call.finish
 	}
 	return apiErr
 }
