@@ -243,10 +243,10 @@ func (c *call) awaitProbe(err error, delay time.Duration) error {
 // request that arrives while the queue drains joins its end; while the
 // host is paced, a request that finds nobody held waits for its gap too.
 // It records in c.ticket the pace the request is let go at. A request
-// whose context's deadline comes before its turn
-// gets a *CooldownError at once, unsent; one whose context is done, or
-// ends while it waits, gives its place up and ends with the context's
-// error. A request that a new cooldown catches while it waits waits on.
+// whose context's deadline comes before its turn gets a *CooldownError at
+// once, unsent; one whose context is done, or ends while it waits, gives
+// its place up and ends with the context's error. A request that a new
+// cooldown catches while it waits waits on.
 func (c *call) waitTurn() error {
 	c.ticket = ticket{}
 	if c.t.Coordinator != nil && !c.t.DisableCooldown { // fleet hook (coordinator.go)
