@@ -27,6 +27,7 @@ type call struct {
 	tries   int        // attempts sent, plus failed probes waited for
 	last    error      // the last attempt's error
 	probe   *probe     // the probe that the next attempt is, or nil
+	ticket  ticket     // the pace the attempt was let go at (pace.go)
 
 	fleetSpent time.Duration // waited on the Coordinator's methods (coordinator.go)
 }
@@ -103,12 +104,18 @@ func (c *call) send() (*http.Response, error) {
 		}
 		resp = nil
 	}
+	if err == nil && quotaStated(resp.Header) {
+		c.applyQuota(resp.Header) // ratelimit.go
+	}
 	if err == nil && resp.StatusCode < 400 {
 		if h := c.t.table(); c.state == nil && h != nil && h.added.Load() != c.added {
 			c.state = h.hold(c.host, h.lookup(c.host)) // the host got an entry during the call
 		}
 		if c.state != nil {
 			c.state.answered()
+			if c.ticket.gap > 0 {
+				c.state.pacedAnswerAt(time.Now(), c.ticket)
+			}
 			c.probe = nil
 		}
 		return resp, nil
@@ -136,6 +143,7 @@ func (c *call) afterFailure(err error) error {
 		tries:   c.tries, maxTries: c.max, rewindable: c.rewindable, budgetLeft: true}
 	if in.cooling {
 		c.hostStateAt(now).coolUntil(now.Add(apiErr.RetryAfter), apiErr.RetryAfter, Code(apiErr.StatusCode))
+		c.state.pushbackAt(now, c.ticket, c.t.random())
 		c.announce(apiErr.RetryAfter, Code(apiErr.StatusCode)) // fleet hook (coordinator.go)
 	}
 	in.shouldRetry, in.customRule, in.retryable = c.t.shouldRetry(c.req, err), c.t.Retry.ShouldRetry != nil, IsRetryable(err)
@@ -229,14 +237,18 @@ func (c *call) awaitProbe(err error, delay time.Duration) error {
 }
 
 // waitTurn holds the call while its host cools down: held requests are
-// let go in the order they came, releaseGap apart, from the end of the
-// cooldown, so they neither hit the server in the same instant nor
-// overtake each other, and a request that arrives while the queue drains
-// joins its end. A request whose context's deadline comes before its turn
-// gets a *CooldownError at once, unsent; one whose context is done, or
-// ends while it waits, gives its place up and ends with the context's
-// error. A request that a new cooldown catches while it waits waits on.
+// let go in the order they came, the host's gap apart (its pace, see
+// pace.go, else releaseGap), from the end of the cooldown, so they neither
+// hit the server in the same instant nor overtake each other, and a
+// request that arrives while the queue drains joins its end; while the
+// host is paced, a request that finds nobody held waits for its gap too.
+// It records in c.ticket the pace the request is let go at. A request
+// whose context's deadline comes before its turn gets a *CooldownError at
+// once, unsent; one whose context is done, or ends while it waits, gives
+// its place up and ends with the context's error. A request that a new
+// cooldown catches while it waits waits on.
 func (c *call) waitTurn() error {
+	c.ticket = ticket{}
 	if c.t.Coordinator != nil && !c.t.DisableCooldown { // fleet hook (coordinator.go)
 		if done, err := c.waitFleet(); done {
 			return err
@@ -251,7 +263,7 @@ func (c *call) waitTurn() error {
 	}
 	deadline := c.deadline()
 	now := time.Now()
-	h, turn := s.holdAt(now, deadline)
+	h, turn := s.holdAt(now, deadline, &c.ticket)
 	if h == nil {
 		if !turn.After(now) {
 			return nil
@@ -261,6 +273,7 @@ func (c *call) waitTurn() error {
 	for {
 		wake, released := s.takeTurnAt(h, time.Now())
 		if released {
+			c.ticket = h.ticket
 			return nil
 		}
 		if err := waitWake(c.ctx, h.wake, wake); err != nil {

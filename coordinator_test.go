@@ -398,7 +398,7 @@ func TestCoordinatorOwnCooldownIsAFloor(t *testing.T) {
 		// asked for, and answers turns that ignore Hold.Floor.
 		fleet := &shortFleet{fakeFleet: &fakeFleet{}, cap: time.Second}
 		base := &scriptBase{steps: []step{answer(429, "Retry-After", "3"), answer(200)}}
-		tr := &Transport{Base: base, Coordinator: fleet}
+		tr := &Transport{Base: base, Coordinator: fleet, rand: zero}
 		start := time.Now()
 		var wg sync.WaitGroup
 		wg.Go(func() { assert.NoError(t, callWith(t, tr, context.Background(), "first")) })
@@ -407,7 +407,7 @@ func TestCoordinatorOwnCooldownIsAFloor(t *testing.T) {
 			assert.NoError(t, callWith(t, tr, context.Background(), "held"))
 		})
 		wg.Wait()
-		want := []arrival{{"first", 0}, {"first", 3 * time.Second}, {"held", 3*time.Second + 10*time.Millisecond}} // the local queue, one gap apart
+		want := []arrival{{"first", 0}, {"first", 3 * time.Second}, {"held", 3*time.Second + 50*time.Millisecond}} // the local queue, one gap of the pace apart
 		assert.Empty(t, cmp.Diff(want, sentAt(base, start)), "sent before the Retry-After the Transport honoured")
 		holds := fleet.asked()
 		require.NotEmpty(t, holds)

@@ -54,13 +54,14 @@ type hostState struct {
 	probeAt time.Time
 
 	// The cooldown: until its end nothing is sent; then the held requests
-	// go in the order they came, releaseGap(span) apart.
+	// go in the order they came, gapAt apart (pace.go).
 	until       time.Time
 	span        time.Duration
 	cause       Code
 	lastRelease time.Time // when the last held request was let go
 	head, tail  *holder   // the held requests, in arrival order
 	held        int       // how many
+	pace        pacer     // the pace of the requests let go (pace.go)
 
 	// newer and older link the state into its table's recency list;
 	// guarded by the table's mu.
@@ -88,30 +89,32 @@ func (s *hostState) tryHold() bool {
 	}
 }
 
-// idleAt reports whether s has nothing to keep at now but its budget: no
-// cooldown pending or draining, nobody held, no probe scheduled. s.mu must
-// be held.
+// idleAt reports whether s has nothing to keep at now but its budget and
+// its pace: no cooldown pending or draining, nobody held, no probe
+// scheduled. s.mu must be held.
 func (s *hostState) idleAt(now time.Time) bool {
-	return s.head == nil && s.probe == nil && !s.nextRelease().After(now)
+	return s.head == nil && s.probe == nil && !s.nextRelease(now).After(now)
 }
 
 // settledAt reports whether the state holds nothing worth keeping at now:
-// a full budget, no cooldown, nobody held or waiting, no call holding it.
+// a full budget, no pace (pace.go), no cooldown, nobody held or waiting,
+// no call holding it.
 func (s *hostState) settledAt(now time.Time) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.tokens >= s.cfg.maxTokens && s.idleAt(now) && s.calls.Load() == 0
+	return s.tokens >= s.cfg.maxTokens && s.pace.gapAt(now) == 0 && s.idleAt(now) && s.calls.Load() == 0
 }
 
 // retireAt marks s gone, so that no call can hold it again, if at now it
 // has nothing to keep (see idleAt) and no call holds it; with settled set,
-// its budget must be full too. It reports whether s is gone. The check and
-// the mark are one step under s.mu, so that a call cannot record a
-// cooldown in between.
+// its budget must be full and its pace over too (a full table drops a
+// paced host, which then meets its limiter afresh). It reports whether s
+// is gone. The check and the mark are one step under s.mu, so that a call
+// cannot record a cooldown in between.
 func (s *hostState) retireAt(now time.Time, settled bool) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if !s.idleAt(now) || (settled && s.tokens < s.cfg.maxTokens) {
+	if !s.idleAt(now) || (settled && (s.tokens < s.cfg.maxTokens || s.pace.gapAt(now) > 0)) {
 		return false
 	}
 	return s.calls.CompareAndSwap(0, gone)

@@ -63,7 +63,7 @@ func (b *coolingBase) log() []string {
 func TestCoolingHostIsNotEvicted(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		base := &coolingBase{start: time.Now()}
-		tr := &Transport{Base: base, Retry: RetryPolicy{MaxAttempts: 1}}
+		tr := &Transport{Base: base, Retry: RetryPolicy{MaxAttempts: 1}, rand: zero}
 		get := func(host, id string) error {
 			req, err := http.NewRequest("GET", "https://"+host+"/v1/pipelines", nil)
 			require.NoError(t, err)
@@ -91,7 +91,7 @@ func TestCoolingHostIsNotEvicted(t *testing.T) {
 		wg.Wait()
 		assert.NoError(t, errs[0])
 		assert.NoError(t, errs[1])
-		want := []string{"first@0s", "held@10s", "fresh@10.01s"}
+		want := []string{"first@0s", "held@10s", "fresh@10.05s"} // one gap of the host's pace apart
 		assert.Empty(t, cmp.Diff(want, base.log()), "what cool.example received, and when")
 	})
 }
@@ -105,7 +105,7 @@ func TestCoolingHostIsNotEvicted(t *testing.T) {
 func TestHoldWindow(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		base := &scriptBase{steps: []step{answer(429, "Retry-After", "10"), answer(200)}}
-		tr := &Transport{Base: base, Retry: RetryPolicy{MaxAttempts: 1}}
+		tr := &Transport{Base: base, Retry: RetryPolicy{MaxAttempts: 1}, rand: zero}
 		h := tr.tableForUpdate()
 		const host = "api.neuracraft.com"
 		other := h.holdOrAddAt(host, time.Now()) // another call's, settled
@@ -151,7 +151,7 @@ func TestHostTableBound(t *testing.T) {
 			return &http.Response{StatusCode: 429, Header: http.Header{"Retry-After": {"10"}}, Request: req,
 				Body: http.NoBody}, nil
 		})
-		tr := &Transport{Base: base, Retry: RetryPolicy{MaxAttempts: 1}}
+		tr := &Transport{Base: base, Retry: RetryPolicy{MaxAttempts: 1}, rand: zero}
 		get := func(host string) {
 			req, err := http.NewRequest("GET", "https://"+host+"/v1/pipelines", nil)
 			require.NoError(t, err)

@@ -161,7 +161,7 @@ func assertClosed(t *testing.T, c <-chan struct{}) {
 
 func TestHostCooldownQueueAt(t *testing.T) {
 	s := newHostState("h", defaultHostConfig())
-	h, turn := s.holdAt(at(0), time.Time{})
+	h, turn := s.holdAt(at(0), time.Time{}, new(ticket))
 	assert.Nil(t, h, "no cooldown: go at once")
 	assert.Equal(t, at(0), turn)
 
@@ -172,7 +172,7 @@ func TestHostCooldownQueueAt(t *testing.T) {
 	var hs []*holder
 	var turns []time.Duration
 	for range 4 {
-		h, turn := s.holdAt(at(500*time.Millisecond), time.Time{})
+		h, turn := s.holdAt(at(500*time.Millisecond), time.Time{}, new(ticket))
 		require.NotNil(t, h)
 		hs = append(hs, h)
 		turns = append(turns, turn.Sub(t0))
@@ -180,7 +180,7 @@ func TestHostCooldownQueueAt(t *testing.T) {
 	ms := time.Millisecond
 	assert.Equal(t, []time.Duration{2000 * ms, 2010 * ms, 2020 * ms, 2030 * ms}, turns, "10 ms apart, in arrival order")
 
-	h, turn = s.holdAt(at(500*time.Millisecond), at(2035*time.Millisecond))
+	h, turn = s.holdAt(at(500*time.Millisecond), at(2035*time.Millisecond), new(ticket))
 	assert.Nil(t, h, "its turn, 2.04 s, is after its deadline: refused, nothing reserved")
 	assert.Equal(t, at(2040*time.Millisecond), turn)
 
@@ -198,7 +198,7 @@ func TestHostCooldownQueueAt(t *testing.T) {
 	assertNudged(t, hs[2])
 	wake, _ = s.takeTurnAt(hs[2], at(2*time.Second))
 	assert.Equal(t, at(2010*time.Millisecond), wake, "the third goes 10 ms after the first")
-	h, turn = s.holdAt(at(2*time.Second), time.Time{})
+	h, turn = s.holdAt(at(2*time.Second), time.Time{}, new(ticket))
 	require.NotNil(t, h)
 	assert.Equal(t, at(2030*time.Millisecond), turn, "behind the two still held")
 	s.leave(h)
@@ -215,10 +215,10 @@ func TestHostCooldownQueueAt(t *testing.T) {
 	s.leave(hs[3])
 	s.leave(hs[3]) // twice: no harm
 
-	h, _ = s.holdAt(at(5005*time.Millisecond), time.Time{})
+	h, _ = s.holdAt(at(5005*time.Millisecond), time.Time{}, new(ticket))
 	assert.NotNil(t, h, "within 10 ms of the last release, a new request is paced too")
 	s.leave(h)
-	h, turn = s.holdAt(at(5010*time.Millisecond), time.Time{})
+	h, turn = s.holdAt(at(5010*time.Millisecond), time.Time{}, new(ticket))
 	assert.Nil(t, h, "after that, nobody held: go at once")
 	assert.Equal(t, at(5010*time.Millisecond), turn)
 	assert.Zero(t, s.held)
@@ -325,7 +325,7 @@ func TestHostWaiterKeepsItsEntry(t *testing.T) {
 func TestCooldownOnlyLiveCallersHoldSlots(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		base := &scriptBase{steps: []step{answer(429, "Retry-After", "2"), answer(200)}}
-		tr := &Transport{Base: base, Retry: RetryPolicy{MaxAttempts: 1}}
+		tr := &Transport{Base: base, Retry: RetryPolicy{MaxAttempts: 1}, rand: zero}
 		_, err := tr.RoundTrip(newReq(t, context.Background(), "GET", ""))
 		require.Error(t, err)
 		start := time.Now()
@@ -366,20 +366,15 @@ func TestCooldownOnlyLiveCallersHoldSlots(t *testing.T) {
 			got = append(got, fmt.Sprintf("%s@%v", s.requestID, s.at.Sub(start)))
 		}
 		var want []string
-		for i := range 10 {
-			want = append(want, fmt.Sprintf("c%02d@%v", 2*i, 2*time.Second+time.Duration(i)*10*time.Millisecond))
+		at := 2 * time.Second
+		for i, gap := range []time.Duration{50, 40, 40, 32, 32, 25.6e6, 25.6e6, 20.48e6, 20.48e6, 0} {
+			want = append(want, fmt.Sprintf("c%02d@%v", 2*i, at))
+			if gap < time.Microsecond {
+				gap *= time.Millisecond
+			}
+			at += gap
 		}
-		assert.Empty(t, cmp.Diff(want, got), "the live callers, 10 ms apart with no gaps, and nothing from the others")
-
-		// Right after the queue drained, a fresh call goes at once.
-		time.Sleep(10 * time.Millisecond)
-		ctx, cancel := context.WithTimeout(context.Background(), time.Millisecond)
-		defer cancel()
-		before := time.Now()
-		resp, err := tr.RoundTrip(newReq(t, ctx, "GET", ""))
-		require.NoError(t, err)
-		resp.Body.Close()
-		assert.Zero(t, time.Since(before))
+		assert.Empty(t, cmp.Diff(want, got), "the live callers at the pace with no gaps, and nothing from the others")
 	})
 }
 

@@ -134,7 +134,7 @@ func TestTransportCooldown(t *testing.T) {
 	t.Run("holds every request until it ends, then lets them go in order", func(t *testing.T) {
 		synctest.Test(t, func(t *testing.T) {
 			base := &scriptBase{steps: []step{answer(429, "Retry-After", "2"), answer(200)}}
-			tr := &Transport{Base: base}
+			tr := &Transport{Base: base, rand: zero} // the first goes as the cooldown ends
 			start := time.Now()
 			call := func(id string, after time.Duration) {
 				time.Sleep(after)
@@ -160,17 +160,17 @@ func TestTransportCooldown(t *testing.T) {
 			for _, s := range base.log() {
 				got = append(got, at{s.requestID, s.at.Sub(start)})
 			}
-			gap := 10 * time.Millisecond // maxReleaseGap, less than a hundredth of 2s
-			want := []at{{"first", 0}, {"first", 2 * time.Second}, {"w0", 2*time.Second + gap},
-				{"w1", 2*time.Second + 2*gap}, {"w2", 2*time.Second + 3*gap}, {"w3", 2*time.Second + 4*gap},
-				{"late", 2*time.Second + 5*gap}}
+			// At the pace: 50 ms apart, a fifth less every 2 successes.
+			ms := time.Millisecond
+			want := []at{{"first", 0}, {"first", 2 * time.Second}, {"w0", 2050 * ms},
+				{"w1", 2090 * ms}, {"w2", 2130 * ms}, {"w3", 2162 * ms}, {"late", 2194 * ms}}
 			assert.Empty(t, cmp.Diff(want, got))
 		})
 	})
 	t.Run("a turn past the deadline fails at once, unsent", func(t *testing.T) {
 		synctest.Test(t, func(t *testing.T) {
 			base := &scriptBase{steps: []step{answer(429, "Retry-After", "1"), answer(200)}}
-			tr := &Transport{Base: base, Retry: RetryPolicy{MaxAttempts: 1}}
+			tr := &Transport{Base: base, Retry: RetryPolicy{MaxAttempts: 1}, rand: zero}
 			_, err := tr.RoundTrip(newReq(t, context.Background(), "GET", ""))
 			require.Error(t, err)
 			var wg sync.WaitGroup
@@ -181,12 +181,12 @@ func TestTransportCooldown(t *testing.T) {
 				}
 			})
 			synctest.Wait()
-			ctx, cancel := context.WithTimeout(context.Background(), 1005*time.Millisecond)
+			ctx, cancel := context.WithTimeout(context.Background(), 1045*time.Millisecond)
 			defer cancel()
-			_, err = tr.RoundTrip(newReq(t, ctx, "GET", "")) // its turn, 1.01s, is too late
+			_, err = tr.RoundTrip(newReq(t, ctx, "GET", "")) // its turn, 1.05s at the pace, is too late
 			var cd *CooldownError
 			require.ErrorAs(t, err, &cd)
-			assert.Equal(t, 1010*time.Millisecond, cd.RetryAfter)
+			assert.Equal(t, 1050*time.Millisecond, cd.RetryAfter)
 			wg.Wait()
 			assert.Equal(t, 2, base.attempts())
 		})
@@ -194,7 +194,7 @@ func TestTransportCooldown(t *testing.T) {
 	t.Run("a call that cannot wait fails at once, unsent", func(t *testing.T) {
 		synctest.Test(t, func(t *testing.T) {
 			base := &scriptBase{steps: []step{answer(429, "Retry-After", "30"), answer(200)}}
-			tr := &Transport{Base: base, Retry: RetryPolicy{MaxAttempts: 1}}
+			tr := &Transport{Base: base, Retry: RetryPolicy{MaxAttempts: 1}, rand: zero}
 			_, err := tr.RoundTrip(newReq(t, context.Background(), "GET", ""))
 			require.Error(t, err)
 			time.Sleep(10 * time.Second)

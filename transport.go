@@ -54,12 +54,25 @@ const requestIDHeader = "X-Request-Id" // canonical form of X-Request-ID
 //   - After a 429 or 503 with an honoured Retry-After, every request to
 //     that host through this Transport waits until the host's cooldown
 //     ends, instead of hitting the server again; then the held requests
-//     are let go in the order they came, 10 ms apart (a hundredth of the
-//     cooldown, when that is shorter). A request whose context cannot wait
-//     for its turn fails at once with a [*CooldownError], never sent; one
-//     whose context ends while it waits gives its turn up, and the
-//     requests behind it move up. With a [Coordinator], the cooldown and
-//     the order of release are shared with the other processes of a fleet.
+//     are let go in the order they came, at the host's pace. A request
+//     whose context cannot wait for its turn fails at once with a
+//     [*CooldownError], never sent; one whose context ends while it waits
+//     gives its turn up, and the requests behind it move up. With a
+//     [Coordinator], the cooldown and the order of release are shared with
+//     the other processes of a fleet.
+//   - The first such answer also paces the host: from then on, requests to
+//     it (held or not) go no closer together than the pace, which starts
+//     at 20 a second once the cooldown ends, speeds up while the requests
+//     sent at it succeed, and slows down when one of them draws a 429 or
+//     503 (which pauses every request again for its Retry-After). The pace
+//     holds for 10 s after such an answer before it speeds up again, and
+//     ends 30 s after the last one. When answers state the quota left
+//     (RateLimit, RateLimit-Remaining or X-RateLimit-Remaining, with the
+//     time to its reset), requests wait for the reset when none is left,
+//     and go no faster than what is left spread over that time when little
+//     is, never for longer than MaxRetryAfter. A host that never met any
+//     of these is not paced: its requests cost what they did, plus a look
+//     for those fields in each answer.
 //   - The error of a retryable failure that was not retried says why, as
 //     the last note of its line: "not retried: retry budget exhausted",
 //     "method not idempotent", "ShouldRetry declined", "attempts
@@ -131,8 +144,9 @@ type Transport struct {
 	// carries the wait, for the caller to schedule.
 	ReturnErrorResponses bool
 
-	// DisableCooldown turns the shared per-host cooldown off: requests are
-	// then sent regardless of earlier 429 or 503 answers.
+	// DisableCooldown turns the shared per-host cooldown and the pace off:
+	// requests are then sent regardless of earlier 429 or 503 answers and
+	// of the quota that answers state.
 	DisableCooldown bool
 
 	// DisableBudget turns the per-host retry budget and its circuit
