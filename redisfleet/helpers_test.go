@@ -7,12 +7,14 @@ package redisfleet
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"os"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -151,6 +153,24 @@ func get(ctx context.Context, tr http.RoundTripper, server, id string) (*http.Re
 	}
 	_, _ = io.Copy(io.Discard, resp.Body)
 	return resp, resp.Body.Close()
+}
+
+// slowStart is the slot of each turn of the pace's slow start, in µs from
+// the first, as ../testdata/pace_schedules.json has it (TestFleetPaceSchedules
+// holds the scripts to it).
+func slowStart(t testing.TB) []int64 {
+	t.Helper()
+	b, err := os.ReadFile("../testdata/pace_schedules.json")
+	require.NoError(t, err)
+	var scenarios []paceScenario
+	require.NoError(t, json.Unmarshal(b, &scenarios))
+	require.NotEmpty(t, scenarios)
+	require.Equal(t, "slow start", scenarios[0].Name)
+	var offsets []int64
+	for _, turn := range scenarios[0].Phases[0].Turns {
+		offsets = append(offsets, turn[0])
+	}
+	return offsets
 }
 
 // pauseOf is a Pause of d for status cause, with the gap a Transport

@@ -117,18 +117,20 @@ func (f *Fleet) pause() {
 	}
 }
 
-// keys are host's state and holes, in one hash slot.
+// keys are host's state, holes, turns and tickets (luaPrelude), in one
+// hash slot.
 func (f *Fleet) keys(host string) []string {
 	tag := "{" + f.opt.Prefix + ":" + host + "}"
-	return []string{tag + ":cooldown", tag + ":holes"}
+	return []string{tag + ":cooldown", tag + ":holes", tag + ":turns", tag + ":tickets"}
 }
 
 func micros(d time.Duration) int64 { return int64(d / time.Microsecond) }
 
 func fromMicros(us int64) time.Duration { return time.Duration(us) * time.Microsecond }
 
-// validGap is a release gap a Fleet proposes: at most maxGap, and the
-// Transport's longest (limits.MaxReleaseGap) when unknown.
+// validGap is a release gap a Fleet proposes for a host that is not
+// paced: at most maxGap, and the Transport's longest
+// (limits.MaxReleaseGap) when unknown.
 func validGap(g time.Duration) time.Duration {
 	if g <= 0 {
 		return limits.MaxReleaseGap
