@@ -150,7 +150,8 @@ type Fleet struct {
 	hosts map[string]entry // cooldowns, queues and paces known to be pending
 	live  atomic.Int32     // len(hosts), read without mu on the success path
 
-	down atomic.Bool   // Redis failed and has not answered a ping since
+	down     atomic.Bool   // Redis failed and has not answered a ping since
+	answered atomic.Int64  // when Redis last answered a command (Unix ns)
 	wake     chan struct{} // tells the background goroutine that Redis went down
 	news     chan job      // announcements to send (upkeep.go)
 	jobs     chan job      // other work off the request path (upkeep.go)

@@ -81,6 +81,7 @@ func (f *Fleet) upkeep() {
 				return f.rdb.Ping(ctx).Result()
 			})
 			if err == nil {
+				f.answered.Store(time.Now().UnixNano())
 				f.down.Store(false)
 			} else if f.ctx.Err() == nil {
 				interval = min(2*interval, f.opt.RetryInterval)
