@@ -375,7 +375,7 @@ func (f *Fleet) Reserve(ctx context.Context, host string, h neuracraft.Hold) (ne
 	res, err := do(f, ctx, "reserve", h.Spent, func(ctx context.Context) ([]int64, error) {
 		return reserveScript.Run(ctx, f.rdb, f.keys(host), f.args(micros(floor), maxWait,
 			max(h.Requeue.ID, 0), micros(known), micros(validGap(e.gap)), int(validCause(e.cause)),
-			f.channel, host)...).Int64Slice()
+			f.channel, host, micros(slack))...).Int64Slice()
 	})
 	if err != nil {
 		return neuracraft.Turn{}, err

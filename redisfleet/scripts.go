@@ -15,12 +15,13 @@
 //	epoch   the cooldown's epoch: the server's clock when it started, or
 //	        one more than the previous epoch if that is later
 //	seq     the last turn ID handed out (IDs grow like the clock)
-//	pgap, pstart, pss, pwins, pgood, plast, pheld, pburst, pep
+//	pgap, pstart, pss, pwins, pgood, plast, pheld, pburst, pep, pfrom
 //	        the pace (see pace below): its gap (ns, 0: not paced), in the
 //	        slow start, whether its epoch began in the slow start,
 //	        successes in a row, the last gap the slow start left, the last
 //	        pushback, no probing before, turns left at the burst's gap,
-//	        and the epoch of its last change
+//	        the epoch of its last change, and the slot of the first turn
+//	        let go since
 //
 // plus a sorted set {prefix:host}:turns of the turns handed out at the
 // pace's current epoch (member the turn's ID, score its slot), a hash
@@ -72,7 +73,7 @@ if redis.call('TYPE', hk)['ok'] ~= 'zset' then redis.call('DEL', hk) end
 if redis.call('TYPE', tk)['ok'] ~= 'zset' then redis.call('DEL', tk) end
 if redis.call('TYPE', gk)['ok'] ~= 'hash' then redis.call('DEL', gk) end
 local f = redis.call('HMGET', k, 'until', 'next', 'gap', 'cause', 'epoch', 'seq',
-  'pgap', 'pstart', 'pss', 'pwins', 'pgood', 'plast', 'pheld', 'pburst', 'pep')
+  'pgap', 'pstart', 'pss', 'pwins', 'pgood', 'plast', 'pheld', 'pburst', 'pep', 'pfrom')
 local untilv = num(f[1], 0, now + lim) or 0
 local nextv = num(f[2], 0, now + lim) or 0
 local gapv = num(f[3], 1, 1000000)
@@ -81,12 +82,13 @@ local epochv = num(f[5], 0, now + lim) or 0
 local seqv = num(f[6], 0, now + lim) or 0
 local P = {gap = num(f[7], MINGAP, MAXGAP) or 0, start = num(f[8], 0, 1) or 0, ss = num(f[9], 0, 1) or 0,
   wins = num(f[10], 0, 1000000) or 0, good = num(f[11], 0, MAXGAP) or 0, last = num(f[12], 0, now + lim) or 0,
-  held = num(f[13], 0, now + lim + HOLD) or 0, burst = num(f[14], 0, MAXTURNS) or 0, ep = num(f[15], 0, now + lim) or 0}
+  held = num(f[13], 0, now + lim + HOLD) or 0, burst = num(f[14], 0, MAXTURNS) or 0, ep = num(f[15], 0, now + lim) or 0,
+  from = num(f[16], 0, now + lim) or 0}
 
 local function save()
   redis.call('HSET', k, 'until', untilv, 'next', nextv, 'gap', gapv, 'cause', causev, 'epoch', epochv, 'seq', seqv,
     'pgap', P.gap, 'pstart', P.start, 'pss', P.ss, 'pwins', P.wins, 'pgood', P.good, 'plast', P.last,
-    'pheld', P.held, 'pburst', P.burst, 'pep', P.ep)
+    'pheld', P.held, 'pburst', P.burst, 'pep', P.ep, 'pfrom', P.from)
   local at = math.max(untilv, nextv)
   if P.gap > 0 then at = math.max(at, P.last + QUIET) end
   at = math.floor(at / 1000) + 1000
@@ -120,6 +122,7 @@ end
 -- PROBEWINS by a twentieth past the hold; below MINGAP the pace ends.
 local function letGo(s)
   if not paced(s) then return 0 end
+  if P.from == 0 then P.from = s end
   if P.burst > 0 then P.burst = P.burst - 1 end
   local g = P.gap
   P.wins = P.wins + 1
@@ -133,7 +136,7 @@ local function letGo(s)
     P.wins = 0
   end
   if P.gap < MINGAP then
-    P = {gap = 0, start = 0, ss = 0, wins = 0, good = 0, last = 0, held = 0, burst = 0, ep = P.ep}
+    P = {gap = 0, start = 0, ss = 0, wins = 0, good = 0, last = 0, held = 0, burst = 0, ep = P.ep, from = 0}
   end
   return g
 end
@@ -151,7 +154,7 @@ end
 -- where a pushback changes the pace.
 local function pushback(tid, tep, tgap)
   if not paced(now) then
-    P = {gap = START, start = 1, ss = 1, wins = 0, good = 0, last = now, held = 0, burst = 0, ep = P.ep}
+    P = {gap = START, start = 1, ss = 1, wins = 0, good = 0, last = now, held = 0, burst = 0, ep = P.ep, from = 0}
     return true
   end
   P.last = now
@@ -164,9 +167,8 @@ local function pushback(tid, tep, tgap)
     nxt = math.max(tgap + math.floor(tgap / 2), P.good)
   else
     local won = redis.call('ZCOUNT', tk, '-inf', string.format('(%d', T))
-    local first = tonumber(redis.call('ZRANGE', tk, 0, 0, 'WITHSCORES')[2])
-    if tgap < P.good and won > 0 and first then
-      local span = (T - first) * 1000
+    if tgap < P.good and won > 0 and P.from > 0 and T > P.from then
+      local span = (T - P.from) * 1000
       local admitted = math.floor(span / won)
       nxt = math.max(tgap + math.floor(tgap / 4), admitted + math.floor(2 * admitted / 5))
       P.burst = math.max(won - math.floor(span / nxt), 0)
@@ -175,7 +177,7 @@ local function pushback(tid, tep, tgap)
     end
   end
   P.gap = math.min(math.max(nxt, P.gap), MAXGAP)
-  P.start, P.ss, P.wins = 0, 0, 0
+  P.start, P.ss, P.wins, P.from = 0, 0, 0, 0
   P.held = now + HOLD
   return true
 end
@@ -231,6 +233,7 @@ local function cool(pause, cause, repaced, channel, host)
       end
     end
     if nextv > from then nextv = newUntil + (nextv - from) else nextv = newUntil end
+    if P.from > now then P.from = newUntil + (P.from - from) end -- the epoch's first turn had not come
   end
   untilv, causev, epochv = newUntil, cause, epoch
   local g = gapv
@@ -268,7 +271,10 @@ return {changed, epochv, untilv - now, math.max(untilv, nextv) - now, gapNow(), 
 `)
 
 // reserveScript hands out a turn of a host's release queue: for a turn
-// asked again after a new cooldown (ID arg(3)), its moved place; else
+// asked again after a new cooldown (ID arg(3)), its moved place (or the
+// floor, when that comes at most arg(9) µs later: the floor is the
+// caller's own cooldown, the end of the pause it announced itself, which
+// Redis counted from another instant); else
 // the earliest slot given back that is still ahead, or the later of the
 // cooldown's end, the next free slot and now; never before now plus the
 // floor arg(1). The next free slot then moves on by the pace (see
@@ -295,12 +301,12 @@ if kind == 'none' and restore > 0 then
   recorded = 1
 end
 redis.call('ZREMRANGEBYSCORE', hk, '-inf', now)
-local slot, how = nil, 'next'
+local slot, how, moved = nil, 'next', nil
 local rq = arg(3)
 if rq ~= '0' then
-  local moved = tonumber(redis.call('ZSCORE', tk, rq))
-  if moved and moved > now and moved >= floor then
-    slot, how = moved, 'moved'
+  moved = tonumber(redis.call('ZSCORE', tk, rq))
+  if moved and moved > now and moved + tonumber(arg(9)) >= floor then
+    slot, how = math.max(moved, floor), 'moved'
   elseif moved then -- its place has passed, or comes before the floor: the turn is replaced
     drop({rq})
     if moved > now then redis.call('ZADD', hk, moved, moved) end
@@ -320,9 +326,10 @@ if maxWait >= 0 and wait > maxWait then
   taken = 0
   if how == 'moved' then -- its place goes to the next caller
     drop({rq})
-    redis.call('ZADD', hk, slot, slot)
+    redis.call('ZADD', hk, moved, moved)
   end
 elseif how == 'moved' then
+  redis.call('ZADD', tk, slot, rq)
   id, ticket = tonumber(rq), tonumber(redis.call('HGET', gk, rq)) or 0
 else
   if how ~= 'next' then redis.call('ZREM', hk, how) end
