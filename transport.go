@@ -109,6 +109,12 @@ type Transport struct {
 	// returns one that logs with slog.
 	OnRetry func(RetryEvent)
 
+	// Observer, when set, is told of every attempt, wait, retry decision,
+	// and change of a host's breaker or pace (see [Observer]; the module
+	// github.com/neuracraft/neuracraft-go/neuracraftotel records them as
+	// OpenTelemetry metrics and span events). nil costs nothing.
+	Observer Observer
+
 	// Coordinator, when set, shares this Transport's cooldowns with the
 	// other processes of a fleet and paces their held requests together
 	// (see [Coordinator]; the module

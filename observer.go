@@ -1,0 +1,180 @@
+// This file holds Observer, the hook through which a Transport tells what
+// its resilience engine does (attempts, waits, retry decisions, breakers,
+// pace), its Event, and the Transport's side of it.
+
+package neuracraft
+
+import (
+	"context"
+	"time"
+)
+
+// An Observer is told what a [Transport] does with each call: every
+// attempt, every wait before one, every retry decision, and the changes of
+// its hosts' breakers and release pace. Set it as Transport.Observer; the
+// module github.com/neuracraft/neuracraft-go/neuracraftotel provides one
+// that records OpenTelemetry metrics and span events.
+//
+// Observe is called synchronously on the goroutine of the request the
+// event belongs to, with that request's context (the very value of
+// req.Context()), so it can read the request's span or values. It is
+// called by many goroutines at once and must be safe for concurrent use.
+// It is never called with a lock of the Transport held, but it delays
+// the request: it must not block or do I/O, and it must not call back into
+// the Transport. It must not keep e.Err past its return unless it only
+// reads it.
+//
+// A nil Transport.Observer costs nothing: no event is built.
+type Observer interface {
+	Observe(ctx context.Context, e Event)
+}
+
+// An Event is one thing a [Transport] did, for an [Observer]. Kind says
+// which; the fields that do not apply to it are zero.
+type Event struct {
+	Kind EventKind
+
+	// Method and Host name the request: its method, and its URL's host
+	// (with the port when the URL has one), the key of the Transport's
+	// per-host state. Never the path, query or request ID.
+	Method, Host string
+
+	// Attempt is the number of an attempt, from 1: the one started or
+	// ended, or, for RetryDecided and RetryStopped, the one that failed
+	// (so the retry is resend number Attempt).
+	Attempt int
+
+	// Status is the HTTP status of the attempt's answer, for AttemptEnded,
+	// RetryDecided and RetryStopped; 0 when it got none (a network error).
+	Status int
+
+	// Err is the attempt's error, for AttemptEnded (nil for a success),
+	// RetryDecided and RetryStopped: an *APIError or a *RequestError. For
+	// WaitEnded, it is what cut the wait short (the context's error, or a
+	// *CooldownError), or nil.
+	Err error
+
+	// Wait is the kind of wait, for WaitStarted and WaitEnded.
+	Wait WaitKind
+
+	// Stop is why a retryable failure is not retried, for RetryStopped.
+	Stop StopReason
+
+	// Duration is, for AttemptEnded, how long the attempt took until its
+	// response's headers or its error; for WaitStarted, how long the wait
+	// is expected to last (a held request's estimated turn, zero when
+	// unknown); for WaitEnded, how long it lasted; for RetryDecided, the
+	// delay before the retry, as [RetryEvent.Delay].
+	Duration time.Duration
+
+	// Pace is, for PaceChanged, the rate in requests per second at which
+	// the Transport now lets requests to Host go; 0 means Host is no
+	// longer paced.
+	Pace float64
+}
+
+// An EventKind says what an [Event] reports.
+//
+// Per call, the events come in this order: AttemptStarted and
+// AttemptEnded around every attempt; after a failed attempt, RetryDecided
+// or RetryStopped (nothing after a failure that is not retryable); then,
+// before the next attempt, any WaitStarted and WaitEnded pairs (a wait
+// that starts always ends, on the same goroutine). BreakerOpened,
+// BreakerClosed and PaceChanged are reported by the call whose attempt
+// caused the change, after AttemptEnded.
+const (
+	// AttemptStarted: attempt number Attempt is about to be sent.
+	AttemptStarted EventKind = iota + 1
+	// AttemptEnded: the attempt got an answer (Status; Err for 400 and
+	// above) or failed without one (Err), after Duration.
+	AttemptEnded
+	// WaitStarted: the call waits before its next attempt.
+	WaitStarted
+	// WaitEnded: the wait is over, after Duration; Err is set when it was
+	// cut short, and the call then ends.
+	WaitEnded
+	// RetryDecided: the failed attempt is retried after Duration. It
+	// comes before the wait, as Transport.OnRetry is called.
+	RetryDecided
+	// RetryStopped: the failed attempt was retryable but is not retried,
+	// for the reason Stop; the call ends with Err.
+	RetryStopped
+	// BreakerOpened: Host's retry budget is spent and its circuit breaker
+	// opened. For each host, opens and closes alternate in the Transport,
+	// but two goroutines may report theirs in either order: count them
+	// (+1, -1) rather than keep the last one.
+	BreakerOpened
+	// BreakerClosed: an answer from Host closed its breaker and refilled
+	// its budget.
+	BreakerClosed
+	// PaceChanged: requests to Host are now let go at Pace requests per
+	// second (0: no longer paced). Today the pace is set by a cooldown:
+	// its held requests go releaseGap apart once it ends.
+	PaceChanged
+)
+
+// EventKind is the kind of an [Event]. Its String is a short stable name,
+// such as "attempt.ended".
+type EventKind uint8
+
+var eventKindNames = [...]string{"", "attempt.started", "attempt.ended", "wait.started", "wait.ended",
+	"retry.decided", "retry.stopped", "breaker.opened", "breaker.closed", "pace.changed"}
+
+// String returns the kind's short stable name, "attempt.started" for
+// AttemptStarted and so on, or "" for an unknown kind.
+func (k EventKind) String() string {
+	if int(k) < len(eventKindNames) {
+		return eventKindNames[k]
+	}
+	return ""
+}
+
+// WaitKind is what a call waits for before its next attempt, in an
+// [Event]: "backoff" (its own delay after a failure), "cooldown" (held
+// while its host cools down after a 429 or 503, then its release turn),
+// "probe" (its host's breaker is open: the probe it waits for, or sends)
+// or "fleet" (its turn in a [Coordinator]'s fleet-wide release queue).
+// The requests held by cooldowns right now are the waits of kinds
+// "cooldown" and "fleet" started and not yet ended. The values are stable
+// and few, fit for a metric attribute.
+type WaitKind string
+
+// StopReason is why a retryable failure was not retried, in an [Event]:
+// "method" (not idempotent), "policy" (RetryPolicy.ShouldRetry declined),
+// "context" (the context was done), "retry_after" (beyond MaxRetryAfter),
+// "attempts" (MaxAttempts reached), "body" (no GetBody to send it again),
+// "budget" (the host's retry budget is spent) or "deadline" (the wait
+// would end after the context's deadline): the notes of the error's line,
+// in short. The values are stable and few, fit for a metric attribute.
+type StopReason string
+
+// Wait kinds.
+const (
+	waitBackoff  WaitKind = "backoff"
+	waitCooldown WaitKind = "cooldown"
+	waitProbe    WaitKind = "probe"
+	waitFleet    WaitKind = "fleet"
+)
+
+// name is r as a StopReason; "" for retrying and notRetryable.
+func (r stopReason) name() StopReason {
+	switch r {
+	case stopMethod:
+		return "method"
+	case stopPolicy:
+		return "policy"
+	case stopContext:
+		return "context"
+	case stopRetryAfter:
+		return "retry_after"
+	case stopAttempts:
+		return "attempts"
+	case stopBody:
+		return "body"
+	case stopBudget:
+		return "budget"
+	case stopDeadline:
+		return "deadline"
+	}
+	return ""
+}
