@@ -76,6 +76,7 @@ func (c *call) end() {
 	s.calls.Add(-1)
 	if now := time.Now(); s.settledAt(now) { // only then lock the table
 		c.t.table().forgetAt(s, now)
+		c.forgotten(s)
 	}
 }
 
@@ -98,6 +99,7 @@ func (c *call) rewind() error {
 func (c *call) send() (*http.Response, error) {
 	c.attempt++
 	c.tries++
+	began := c.attemptStarted()
 	resp, err := c.t.base().RoundTrip(c.out)
 	switch {
 	case err == nil && resp == nil:
@@ -110,19 +112,24 @@ func (c *call) send() (*http.Response, error) {
 		resp = nil
 	}
 	if err == nil && resp.StatusCode < 400 {
+		c.attemptEnded(began, resp.StatusCode, nil)
 		if h := c.t.table(); c.state == nil && h != nil && h.added.Load() != c.added {
 			c.hold(h.lookup(c.host)) // the host got an entry during the call
 		}
 		if c.state != nil {
-			c.state.answeredAt(time.Now())
+			c.breaker(c.state.answeredAt(time.Now()), false)
 			c.probe = nil
 		}
 		return resp, nil
 	}
 	if err == nil {
-		return nil, c.t.decode(resp, c.req, c.id, c.attempt)
+		apiErr := c.t.decode(resp, c.req, c.id, c.attempt)
+		c.attemptEnded(began, apiErr.StatusCode, apiErr)
+		return nil, apiErr
 	}
-	return nil, &RequestError{Method: c.req.Method, URL: redactURL(c.req.URL), RequestID: c.id, Attempts: c.attempt, Err: err}
+	reqErr := &RequestError{Method: c.req.Method, URL: redactURL(c.req.URL), RequestID: c.id, Attempts: c.attempt, Err: err}
+	c.attemptEnded(began, 0, reqErr)
+	return nil, reqErr
 }
 
 // afterFailure records the failed attempt with the host, decides whether
@@ -135,7 +142,9 @@ func (c *call) afterFailure(err error) error {
 	delay, honoured := c.t.retryDelay(apiErr, c.tries)
 	cooling := honoured && !c.t.DisableCooldown && serverPacing(apiErr.StatusCode)
 	if cooling {
-		c.hostState().coolUntil(now.Add(apiErr.RetryAfter), apiErr.RetryAfter, Code(apiErr.StatusCode))
+		if c.hostState().coolUntil(now.Add(apiErr.RetryAfter), apiErr.RetryAfter, Code(apiErr.StatusCode)) {
+			c.paceChanged(cooldownPace(apiErr.RetryAfter))
+		}
 		c.t.announceCooldown(c.host, apiErr.RetryAfter, Code(apiErr.StatusCode)) // fleet hook (coordinator.go)
 	}
 	retry, retryable := c.t.shouldRetry(c.req, err), IsRetryable(err)
@@ -145,7 +154,7 @@ func (c *call) afterFailure(err error) error {
 		if h := c.t.table(); apiErr != nil && h != nil {
 			c.hold(h.lookup(c.host))
 			if c.state != nil {
-				c.state.answeredAt(now) // an answer: the host is up
+				c.breaker(c.state.answeredAt(now), false) // an answer: the host is up
 			}
 		}
 	case !c.t.Retry.Budget.Disabled:
@@ -153,7 +162,9 @@ func (c *call) afterFailure(err error) error {
 		// healthy service, and the cooldown already holds every request
 		// to it: it does not spend the budget, which is for failures.
 		paced := honoured && apiErr.StatusCode == http.StatusTooManyRequests
-		budgetLeft = c.hostState().failedAt(now, !paced)
+		var opened bool
+		budgetLeft, opened = c.hostState().failedAt(now, !paced)
+		c.breaker(opened, true)
 	}
 	if c.probe != nil { // it was a probe, and the host did not answer well
 		if c.ctx.Err() != nil {
@@ -169,13 +180,13 @@ func (c *call) afterFailure(err error) error {
 		return c.awaitProbe(err, delay)
 	}
 	if stop != retrying {
-		return withStop(err, stop)
+		return c.stop(err, stop)
 	}
 	c.onRetry(delay, err)
 	if cooling {
 		return nil // waitTurn waits, in turn with the requests the cooldown holds
 	}
-	if werr := sleep(c.ctx, delay); werr != nil {
+	if werr := c.wait(backoffWait, delay); werr != nil {
 		return joinWait(err, werr)
 	}
 	return nil
@@ -197,20 +208,23 @@ func (c *call) awaitProbe(err error, delay time.Duration) error {
 		case closed:
 			return nil
 		case p == nil:
-			return withStop(err, stopBudget)
+			return c.stop(err, stopBudget)
 		case sender:
 			c.probe = p
 			c.onRetry(p.at.Sub(now), err)
-			if werr := sleep(c.ctx, p.at.Sub(now)); werr != nil {
+			if werr := c.wait(probeWait, p.at.Sub(now)); werr != nil {
 				return joinWait(err, werr) // end abandons the probe
 			}
 			return nil
 		}
 		c.onRetry(max(p.at.Sub(now), 0), err)
+		began := c.waitStarted(probeWait, max(p.at.Sub(now), 0))
 		select {
 		case <-c.ctx.Done():
+			c.waitEnded(probeWait, began, c.ctx.Err())
 			return joinWait(err, c.ctx.Err())
 		case <-p.done:
+			c.waitEnded(probeWait, began, nil)
 		}
 		switch p.outcome {
 		case probeSucceeded:
@@ -218,7 +232,7 @@ func (c *call) awaitProbe(err error, delay time.Duration) error {
 		case probeFailed:
 			c.tries++
 			if c.tries >= c.max {
-				return withStop(err, stopBudget)
+				return c.stop(err, stopBudget)
 			}
 			delay, _ = c.t.retryDelay(nil, c.tries)
 		}
@@ -255,13 +269,16 @@ func (c *call) waitTurn() error {
 		}
 		return c.abandon(c.cooldownError(s.cooldownCause(), turn.Sub(now)))
 	}
+	began := c.waitStarted(cooldownWait, turn.Sub(now))
 	for {
 		wake, released := s.takeTurnAt(h, time.Now())
 		if released {
+			c.waitEnded(cooldownWait, began, nil)
 			return nil
 		}
 		if err := waitWake(c.ctx, h.wake, wake); err != nil {
 			s.leave(h)
+			c.waitEnded(cooldownWait, began, err)
 			return c.abandon(err)
 		}
 	}
@@ -330,6 +347,7 @@ func (c *call) onRetry(delay time.Duration, err error) {
 		c.t.OnRetry(RetryEvent{Method: c.req.Method, URL: redactURL(c.req.URL), RequestID: c.id,
 			Attempt: c.attempt, Delay: delay, Err: err})
 	}
+	c.observe(Event{Kind: RetryDecided, Attempt: c.attempt, Status: statusOf(err), Err: err, Duration: delay})
 }
 
 // cooldownError is the error of the call when it cannot wait its turn,

@@ -20,18 +20,20 @@ func releaseGap(span time.Duration) time.Duration { return min(span/100, maxRele
 // coolUntil records that host cools down until until, after an answer
 // with status cause that asked for a pause of span: nothing is sent to it
 // before until, and then the held requests go releaseGap(span) apart. An
-// earlier until than the one known changes nothing.
+// earlier until than the one known changes nothing; changed reports
+// whether this one did.
 //
 // It is the one place where a cooldown becomes known; a fleet-wide
 // coordinator would call it for pauses learnt from other processes.
-func (s *hostState) coolUntil(until time.Time, span time.Duration, cause Code) {
+func (s *hostState) coolUntil(until time.Time, span time.Duration, cause Code) (changed bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if !until.After(s.until) {
-		return
+		return false
 	}
 	s.until, s.span, s.cause = until, span, cause
 	s.head.nudge() // the first held request looks at its turn again
+	return true
 }
 
 // A holder is a request held by a cooldown, in its host's queue.

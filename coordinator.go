@@ -126,7 +126,9 @@ func (c *call) waitFleet() (done bool, err error) {
 		turn, err := co.Reserve(c.ctx, c.host)
 		if err != nil {
 			if rest := until.Sub(now); rest > 0 { // the local queue takes over
-				c.hostState().coolUntil(now.Add(rest), rest, cause)
+				if c.hostState().coolUntil(now.Add(rest), rest, cause) {
+					c.paceChanged(cooldownPace(rest))
+				}
 			}
 			return false, nil
 		}
@@ -134,7 +136,7 @@ func (c *call) waitFleet() (done bool, err error) {
 			co.Cancel(c.host, turn) // in case it was reserved after all
 			return true, c.abandon(c.cooldownError(cause, turn.Wait))
 		}
-		if err := sleep(c.ctx, turn.Wait); err != nil {
+		if err := c.wait(fleetWait, turn.Wait); err != nil {
 			co.Cancel(c.host, turn)
 			return true, c.abandon(err)
 		}

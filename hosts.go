@@ -83,23 +83,26 @@ func (s *hostState) settledAt(now time.Time) bool {
 func (s *hostState) open() bool { return s.tokens <= s.cfg.maxTokens/2 }
 
 // failedAt records a retryable failure at now: it takes a token when
-// charge is set, and reports whether the budget still allows a retry.
-func (s *hostState) failedAt(now time.Time, charge bool) (retryAllowed bool) {
+// charge is set, and reports whether the budget still allows a retry,
+// and whether this failure opened the breaker.
+func (s *hostState) failedAt(now time.Time, charge bool) (retryAllowed, opened bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	wasOpen := s.open()
 	if charge {
 		s.tokens = max(s.tokens-1, 0)
 	}
-	return !s.open()
+	return !s.open(), !wasOpen && s.open()
 }
 
 // answeredAt records an answer that is not a retryable failure at now. It
 // puts back refill; when the breaker is open it closes it instead, filling
-// the budget, and the calls waiting for a probe retry at once.
-func (s *hostState) answeredAt(now time.Time) {
+// the budget, and the calls waiting for a probe retry at once. It reports
+// whether it closed the breaker.
+func (s *hostState) answeredAt(now time.Time) (closed bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.open() {
+	if closed = s.open(); closed {
 		s.tokens = s.cfg.maxTokens
 		s.probeAt = time.Time{}
 	} else if s.tokens += s.cfg.refill; s.tokens > s.cfg.maxTokens-1e-9 {
@@ -108,6 +111,7 @@ func (s *hostState) answeredAt(now time.Time) {
 	if s.probe != nil {
 		s.resolve(s.probe, probeSucceeded)
 	}
+	return closed
 }
 
 func later(a, b time.Time) time.Time {

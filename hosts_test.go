@@ -49,18 +49,21 @@ func TestHostBudgetAt(t *testing.T) {
 	s := newHostState("h", defaultHostConfig())
 	var allowed []bool
 	for i := range 6 {
-		allowed = append(allowed, s.failedAt(at(time.Duration(i)*time.Second), true))
+		ok, _ := s.failedAt(at(time.Duration(i)*time.Second), true)
+		allowed = append(allowed, ok)
 	}
 	assert.Equal(t, []bool{true, true, true, true, false, false}, allowed,
 		"from a full bucket of 10, four failures are retried; at 5 tokens (half) retries stop")
 	assert.Equal(t, 4.0, s.tokens)
 
-	assert.True(t, s.failedAt(at(0), false) == false, "an uncharged failure takes no token")
+	ok, _ := s.failedAt(at(0), false)
+	assert.False(t, ok, "an uncharged failure takes no token")
 	assert.Equal(t, 4.0, s.tokens)
 
 	s.answeredAt(at(10 * time.Second))
 	assert.Equal(t, 10.0, s.tokens, "one answer while the breaker is open fills the bucket")
-	assert.True(t, s.failedAt(at(11*time.Second), true), "and retries are made again")
+	ok, _ = s.failedAt(at(11*time.Second), true)
+	assert.True(t, ok, "and retries are made again")
 
 	s.answeredAt(at(12 * time.Second))
 	assert.InDelta(t, 9.1, s.tokens, 1e-9, "while closed, an answer puts back 0.1")
@@ -546,4 +549,23 @@ func TestNotRetryableHasNoNote(t *testing.T) {
 		require.Error(t, err)
 		assert.Equal(t, "neuracraft: GET /v1/pipelines/pipe_1: 404 Not Found: scripted (request r)", err.Error())
 	})
+}
+
+// TestHostTransitionsAt: failedAt reports the failure that opens the
+// breaker, and only that one; answeredAt the answer that closes it;
+// coolUntil whether it changed the cooldown.
+func TestHostTransitionsAt(t *testing.T) {
+	s := newHostState("h", defaultHostConfig())
+	var opened []bool
+	for i := range 6 {
+		_, o := s.failedAt(at(time.Duration(i)*time.Second), true)
+		opened = append(opened, o)
+	}
+	assert.Equal(t, []bool{false, false, false, false, true, false}, opened, "the fifth failure opens it")
+	assert.True(t, s.answeredAt(at(10*time.Second)), "an answer closes it")
+	assert.False(t, s.answeredAt(at(11*time.Second)), "and the next finds it closed")
+
+	assert.True(t, s.coolUntil(at(2*time.Second), 2*time.Second, 429))
+	assert.False(t, s.coolUntil(at(time.Second), time.Second, 503), "an earlier end changes nothing")
+	assert.True(t, s.coolUntil(at(3*time.Second), time.Second, 503))
 }

@@ -150,10 +150,10 @@ type StopReason string
 
 // Wait kinds.
 const (
-	waitBackoff  WaitKind = "backoff"
-	waitCooldown WaitKind = "cooldown"
-	waitProbe    WaitKind = "probe"
-	waitFleet    WaitKind = "fleet"
+	backoffWait  WaitKind = "backoff"
+	cooldownWait WaitKind = "cooldown"
+	probeWait    WaitKind = "probe"
+	fleetWait    WaitKind = "fleet"
 )
 
 // name is r as a StopReason; "" for retrying and notRetryable.
@@ -177,4 +177,128 @@ func (r stopReason) name() StopReason {
 		return "deadline"
 	}
 	return ""
+}
+
+// The Transport's side: each hook below is one call at the point where
+// the thing happens, and costs one nil check when the Transport has no
+// Observer. None is called with a lock held.
+
+// observe tells the Transport's Observer, if any, of e, about c's request.
+func (c *call) observe(e Event) {
+	if o := c.t.Observer; o != nil {
+		e.Method, e.Host = c.req.Method, c.host
+		o.Observe(c.ctx, e)
+	}
+}
+
+// attemptStarted reports that c's attempt is about to be sent, and returns
+// the time it starts for attemptEnded (zero without an Observer).
+func (c *call) attemptStarted() time.Time {
+	if c.t.Observer == nil {
+		return time.Time{}
+	}
+	c.observe(Event{Kind: AttemptStarted, Attempt: c.attempt})
+	return time.Now()
+}
+
+// attemptEnded reports the end of c's attempt started at began: its
+// answer's status, and its error (nil for a success).
+func (c *call) attemptEnded(began time.Time, status int, err error) {
+	if c.t.Observer != nil {
+		c.observe(Event{Kind: AttemptEnded, Attempt: c.attempt, Status: status, Err: err, Duration: time.Since(began)})
+	}
+}
+
+// stop ends the call with err, the error of its last attempt, not retried
+// for r: it reports a retryable failure's reason, and records it on err.
+func (c *call) stop(err error, r stopReason) error {
+	if r != notRetryable && c.t.Observer != nil {
+		c.observe(Event{Kind: RetryStopped, Attempt: c.attempt, Status: statusOf(err), Err: err, Stop: r.name()})
+	}
+	return withStop(err, r)
+}
+
+// wait is sleep(c.ctx, d), reported as a wait of kind k.
+func (c *call) wait(k WaitKind, d time.Duration) error {
+	if c.t.Observer == nil {
+		return sleep(c.ctx, d)
+	}
+	began := c.waitStarted(k, d)
+	err := sleep(c.ctx, d)
+	c.waitEnded(k, began, err)
+	return err
+}
+
+// waitStarted reports that c starts a wait of kind k, expected to last d,
+// and returns the time it starts, for waitEnded (zero without an
+// Observer).
+func (c *call) waitStarted(k WaitKind, d time.Duration) time.Time {
+	if c.t.Observer == nil {
+		return time.Time{}
+	}
+	c.observe(Event{Kind: WaitStarted, Wait: k, Duration: d})
+	return time.Now()
+}
+
+// waitEnded reports the end of c's wait of kind k started at began; err is
+// what cut it short, or nil.
+func (c *call) waitEnded(k WaitKind, began time.Time, err error) {
+	if c.t.Observer != nil {
+		c.observe(Event{Kind: WaitEnded, Wait: k, Duration: time.Since(began), Err: err})
+	}
+}
+
+// breaker reports that c's attempt opened (open) or closed (!open) its
+// host's breaker, when changed is set.
+func (c *call) breaker(changed, open bool) {
+	if changed && c.t.Observer != nil {
+		kind := BreakerClosed
+		if open {
+			kind = BreakerOpened
+		}
+		c.observe(Event{Kind: kind})
+	}
+}
+
+// paceChanged reports that requests to c's host now go at perSecond
+// requests a second (0: no longer paced). It is the one call to make
+// wherever a host's pace changes, after the host's lock is released:
+// today when a cooldown sets its release gap (see cooldownPace), and when
+// a paced host's state is forgotten (forgotten).
+func (c *call) paceChanged(perSecond float64) {
+	if c.t.Observer != nil {
+		c.observe(Event{Kind: PaceChanged, Pace: perSecond})
+	}
+}
+
+// cooldownPace is the pace at which the requests held by a cooldown of
+// length span are let go: one per releaseGap(span), 0 when no gap.
+func cooldownPace(span time.Duration) float64 {
+	if gap := releaseGap(span); gap > 0 {
+		return float64(time.Second) / float64(gap)
+	}
+	return 0
+}
+
+// forgotten reports, after c's end forgot s, that s's host is no longer
+// paced, if s was.
+func (c *call) forgotten(s *hostState) {
+	if c.t.Observer == nil || c.t.table().lookup(s.host) == s {
+		return // not forgotten after all: a new failure or cooldown kept it
+	}
+	s.mu.Lock()
+	paced := s.span > 0
+	s.mu.Unlock()
+	if paced {
+		c.paceChanged(0)
+	}
+}
+
+// statusOf is the HTTP status of err, an attempt's error; 0 when it got
+// no answer.
+func statusOf(err error) int {
+	if apiErr, ok := err.(*APIError); ok {
+		return apiErr.StatusCode
+	}
+	return 0
 }
