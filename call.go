@@ -345,7 +345,7 @@ func (c *call) deadline() time.Time {
 func (c *call) onRetry(delay time.Duration, err error) {
 	if c.t.OnRetry != nil {
 		c.t.OnRetry(RetryEvent{Method: c.req.Method, URL: redactURL(c.req.URL), RequestID: c.id,
-			Attempt: c.attempt, Delay: delay, Err: err})
+			Attempt: c.attempt, Delay: delay, Err: err, ctx: c.ctx})
 	}
 	c.observe(Event{Kind: RetryDecided, Attempt: c.attempt, Status: statusOf(err), Err: err, Duration: delay})
 }
