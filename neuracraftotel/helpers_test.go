@@ -6,8 +6,10 @@ package neuracraftotel
 import (
 	"context"
 	"fmt"
+	"net/http"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -117,4 +119,36 @@ func (h *harness) spanEvents() []string {
 		}
 	}
 	return out
+}
+
+// scripted is a Base that answers the given statuses in turn, the last
+// one again once they run out; a 429 or 503 comes with Retry-After: 1.
+func scripted(statuses ...int) http.RoundTripper {
+	var mu sync.Mutex
+	return roundTripFunc(func(req *http.Request) (*http.Response, error) {
+		mu.Lock()
+		status := statuses[0]
+		if len(statuses) > 1 {
+			statuses = statuses[1:]
+		}
+		mu.Unlock()
+		h := http.Header{}
+		if status == 429 || status == 503 {
+			h.Set("Retry-After", "1")
+		}
+		return &http.Response{StatusCode: status, Header: h, Body: http.NoBody, Request: req}, nil
+	})
+}
+
+// roundTripFunc is an http.RoundTripper made of a function.
+type roundTripFunc func(*http.Request) (*http.Response, error)
+
+func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
+
+// newRequest is a GET of url with ctx.
+func newRequest(t *testing.T, ctx context.Context, url string) *http.Request {
+	t.Helper()
+	req, err := http.NewRequestWithContext(ctx, "GET", url, nil)
+	require.NoError(t, err)
+	return req
 }

@@ -1,0 +1,176 @@
+// Tests of the Observer on a real Transport against neuracrafttest, read
+// with the OpenTelemetry SDK's ManualReader and SpanRecorder.
+
+package neuracraftotel
+
+import (
+	"context"
+	"net/http"
+	"strconv"
+	"strings"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/neuracraft/neuracraft-go"
+	"github.com/neuracraft/neuracraft-go/neuracrafttest"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// fast is a retry policy whose backoffs are at most a millisecond, for
+// tests that run in real time.
+var fast = neuracraft.RetryPolicy{BaseDelay: time.Millisecond, MaxDelay: time.Millisecond, MaxAttempts: 10}
+
+// fetch sends a GET to path of srv through client, with ctx, the server's
+// API key and a request ID of the caller's, and returns its status, or
+// the error.
+func fetch(t *testing.T, ctx context.Context, client *http.Client, srv *neuracrafttest.Server, path string) (int, error) {
+	t.Helper()
+	req, err := http.NewRequestWithContext(ctx, "GET", srv.URL+path, nil)
+	require.NoError(t, err)
+	req.Header.Set("X-API-Key", srv.APIKey)
+	req.Header.Set("X-Request-ID", "req_caller_42")
+	resp, err := client.Do(req)
+	if err != nil {
+		return 0, err
+	}
+	resp.Body.Close()
+	return resp.StatusCode, nil
+}
+
+// TestRetryAfter503: a GET answered 503 then 200 gives two attempts, one
+// retry, one backoff wait and one neuracraft.retry event on the caller's
+// span.
+func TestRetryAfter503(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	srv := neuracrafttest.NewServer()
+	defer srv.Close()
+	srv.Fail("GET /pipelines", 1, neuracrafttest.Error(503, "service_unavailable", "Try again"))
+	client := &http.Client{Transport: &neuracraft.Transport{Base: srv.Client().Transport, Retry: fast, Observer: h.obs}}
+
+	ctx, span := h.tracer.Start(context.Background(), "list pipelines")
+	status, err := fetch(t, ctx, client, srv, "/pipelines?limit=5")
+	span.End()
+	require.NoError(t, err)
+	require.Equal(t, 200, status)
+
+	m := h.collect(t)
+	server := serverAttrs(t, srv)
+	want := map[string][]point{
+		"neuracraft.client.attempts": {
+			{Attrs: []string{"error.type=503", get, "http.response.status_code=503", server[0], server[1]}, Value: 1},
+			{Attrs: []string{get, "http.response.status_code=200", server[0], server[1]}, Value: 1},
+		},
+		"neuracraft.client.retries": {
+			{Attrs: []string{"error.type=503", get, "http.response.status_code=503", server[0], server[1]}, Value: 1},
+		},
+	}
+	if diff := cmp.Diff(want, map[string][]point{"neuracraft.client.attempts": m["neuracraft.client.attempts"],
+		"neuracraft.client.retries": m["neuracraft.client.retries"]}, bySortedText); diff != "" {
+		t.Errorf("metrics (-want +got):\n%s", diff)
+	}
+	waits := m["neuracraft.client.wait.duration"]
+	require.Len(t, waits, 1)
+	assert.Equal(t, []string{get, "neuracraft.wait.kind=backoff", server[0], server[1]}, waits[0].Attrs)
+	assert.Equal(t, 1.0, waits[0].Value, "one wait")
+	assert.NotContains(t, m, "neuracraft.client.stops")
+
+	events := h.spanEvents()
+	require.Len(t, events, 1)
+	assert.True(t, strings.HasPrefix(events[0],
+		"neuracraft.retry error.type=503 http.request.resend_count=1 http.response.status_code=503 neuracraft.retry.delay="), events[0])
+}
+
+// serverAttrs is the server.address and server.port attributes of srv.
+func serverAttrs(t *testing.T, srv *neuracrafttest.Server) [2]string {
+	t.Helper()
+	host, port := splitHostPort(strings.TrimPrefix(strings.TrimSuffix(srv.URL, "/v1"), "http://"))
+	require.NotZero(t, port)
+	return [2]string{"server.address=" + host, "server.port=" + strconv.Itoa(port)}
+}
+
+// TestCooldownWait: a 429 with Retry-After: 1 holds the retry for one
+// second, as a cooldown wait, counted as held meanwhile, with a
+// neuracraft.cooldown event on the caller's span, at the pace of 100
+// requests a second.
+func TestCooldownWait(t *testing.T) {
+	t.Parallel()
+	synctest.Test(t, func(t *testing.T) {
+		h := newHarness(t)
+		tr := &neuracraft.Transport{Base: scripted(429, 200), Observer: h.obs}
+		ctx, span := h.tracer.Start(context.Background(), "caller")
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			resp, err := tr.RoundTrip(newRequest(t, ctx, "https://api.neuracraft.com/v1/pipelines"))
+			if assert.NoError(t, err) {
+				resp.Body.Close()
+			}
+		}()
+		synctest.Wait() // held
+		held := h.collect(t)["neuracraft.client.held"]
+		assert.Equal(t, []point{{Attrs: []string{"neuracraft.wait.kind=cooldown", host}, Value: 1}}, held)
+		<-done
+		span.End()
+
+		m := h.collect(t)
+		assert.Equal(t, []point{{Attrs: []string{get, "neuracraft.wait.kind=cooldown", host}, Value: 1, Sum: 1}},
+			m["neuracraft.client.wait.duration"], "one cooldown wait of one second")
+		assert.Equal(t, []point{{Attrs: []string{"neuracraft.wait.kind=cooldown", host}, Value: 0}}, m["neuracraft.client.held"])
+		assert.Equal(t, []point{{Attrs: []string{host}, Value: 100}}, m["neuracraft.client.pace"])
+		assert.Equal(t, []string{
+			"neuracraft.retry error.type=429 http.request.resend_count=1 http.response.status_code=429 neuracraft.retry.delay=1",
+			"neuracraft.cooldown neuracraft.cooldown.wait=1 neuracraft.wait.kind=cooldown",
+		}, h.spanEvents())
+	})
+}
+
+// TestOutageOpensAndClosesTheBreaker: five 503s in a row spend the host's
+// budget and open its breaker (the call, alone, stops for "budget"); the
+// next answer closes it.
+func TestOutageOpensAndClosesTheBreaker(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	srv := neuracrafttest.NewServer()
+	defer srv.Close()
+	srv.Fail("GET /pipelines", 5, neuracrafttest.Error(503, "service_unavailable", "Down"))
+	client := &http.Client{Transport: &neuracraft.Transport{Base: srv.Client().Transport, Retry: fast, Observer: h.obs}}
+	server := serverAttrs(t, srv)
+
+	_, err := fetch(t, context.Background(), client, srv, "/pipelines")
+	require.ErrorIs(t, err, neuracraft.ErrUnavailable)
+	m := h.collect(t)
+	assert.Equal(t, []point{{Attrs: []string{server[0], server[1]}, Value: 1}}, m["neuracraft.client.breaker.open"], "open")
+	assert.Equal(t, []point{{Attrs: []string{"error.type=503", get, "http.response.status_code=503",
+		"neuracraft.stop.reason=budget", server[0], server[1]}, Value: 1}}, m["neuracraft.client.stops"])
+	assert.Equal(t, 5.0, total(m["neuracraft.client.attempts"]))
+
+	status, err := fetch(t, context.Background(), client, srv, "/pipelines")
+	require.NoError(t, err)
+	assert.Equal(t, 200, status)
+	assert.Equal(t, []point{{Attrs: []string{server[0], server[1]}, Value: 0}}, h.collect(t)["neuracraft.client.breaker.open"], "closed")
+}
+
+// TestAttributesHoldNoURL: after calls that meet every path (retries,
+// a cooldown, a stop, an open breaker) with a query, a path with an ID,
+// and a request ID, no attribute of any metric or span event holds any of
+// them.
+func TestAttributesHoldNoURL(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	srv := neuracrafttest.NewServer()
+	defer srv.Close()
+	client := &http.Client{Transport: &neuracraft.Transport{Base: srv.Client().Transport, Retry: fast, Observer: h.obs}}
+	srv.Fail("GET /pipelines", 1, neuracrafttest.RateLimit("1"))
+	srv.Fail("GET /pipelines/{id}", 1, neuracrafttest.Error(502, "bad_gateway", "Upstream"))
+	srv.Fail("GET /runs/{run_id}", 6, neuracrafttest.Error(503, "service_unavailable", "Down"))
+	ctx, span := h.tracer.Start(context.Background(), "caller")
+	for _, path := range []string{"/pipelines?api_key=secret&limit=5", "/pipelines/pipe_secret?x=1", "/runs/run_secret"} {
+		_, _ = fetch(t, ctx, client, srv, path)
+	}
+	span.End()
+	assertNoSecrets(t, h)
+}
