@@ -97,7 +97,7 @@ func printMetrics(reader *sdkmetric.ManualReader) {
 		parts := []string{name}
 		for _, kv := range set.ToSlice() {
 			if k := string(kv.Key); k != "http.request.method" && !strings.HasPrefix(k, "server.") {
-				parts = append(parts, k+"="+kv.Value.Emit())
+				parts = append(parts, k+"="+kv.Value.String())
 			}
 		}
 		lines = append(lines, strings.Join(parts, " ")+": "+value)

@@ -59,7 +59,7 @@ type point struct {
 func attrStrings(set attribute.Set) []string {
 	var out []string
 	for _, kv := range set.ToSlice() {
-		out = append(out, fmt.Sprintf("%s=%s", kv.Key, kv.Value.Emit()))
+		out = append(out, fmt.Sprintf("%s=%s", kv.Key, kv.Value.String()))
 	}
 	return out
 }
