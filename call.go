@@ -347,7 +347,9 @@ func (c *call) onRetry(delay time.Duration, err error) {
 		c.t.OnRetry(RetryEvent{Method: c.req.Method, URL: redactURL(c.req.URL), RequestID: c.id,
 			Attempt: c.attempt, Delay: delay, Err: err, ctx: c.ctx})
 	}
-	c.observe(Event{Kind: RetryDecided, Attempt: c.attempt, Status: statusOf(err), Err: err, Duration: delay})
+	if c.t.Observer != nil {
+		c.observe(Event{Kind: RetryDecided, Attempt: c.attempt, Status: statusOf(err), Err: err, Duration: delay})
+	}
 }
 
 // cooldownError is the error of the call when it cannot wait its turn,

@@ -21,8 +21,8 @@ import (
 // called by many goroutines at once and must be safe for concurrent use.
 // It is never called with a lock of the Transport held, but it delays
 // the request: it must not block or do I/O, and it must not call back into
-// the Transport. It must not keep e.Err past its return unless it only
-// reads it.
+// the Transport. e.Err is an error the caller gets: read it, never modify
+// it.
 //
 // A nil Transport.Observer costs nothing: no event is built.
 type Observer interface {
@@ -212,10 +212,11 @@ func (c *call) attemptEnded(began time.Time, status int, err error) {
 // stop ends the call with err, the error of its last attempt, not retried
 // for r: it reports a retryable failure's reason, and records it on err.
 func (c *call) stop(err error, r stopReason) error {
+	err = withStop(err, r)
 	if r != notRetryable && c.t.Observer != nil {
 		c.observe(Event{Kind: RetryStopped, Attempt: c.attempt, Status: statusOf(err), Err: err, Stop: r.name()})
 	}
-	return withStop(err, r)
+	return err
 }
 
 // wait is sleep(c.ctx, d), reported as a wait of kind k.

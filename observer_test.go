@@ -8,6 +8,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"strings"
 	"sync"
 	"testing"
 	"testing/synctest"
@@ -35,6 +36,9 @@ func (r *recorder) Observe(ctx context.Context, e Event) {
 	}
 	if e.Method == "" || e.Host == "" {
 		r.t.Errorf("%s: no method or host: %+v", e.Kind, e)
+	}
+	if e.Kind == RetryStopped && !strings.Contains(e.Err.Error(), "not retried: ") {
+		r.t.Errorf("%s: the error does not say why yet: %v", e.Kind, e.Err)
 	}
 	if r.tr != nil {
 		checkUnlocked(r.t, r.tr, e)
@@ -240,7 +244,7 @@ func kinds(lines []string, prefixes ...string) []string {
 	var out []string
 	for _, l := range lines {
 		for _, p := range prefixes {
-			if len(l) >= len(p) && l[:len(p)] == p {
+			if strings.HasPrefix(l, p) {
 				out = append(out, l)
 				break
 			}
