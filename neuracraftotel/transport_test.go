@@ -23,6 +23,17 @@ import (
 // tests that run in real time.
 var fast = neuracraft.RetryPolicy{BaseDelay: time.Millisecond, MaxDelay: time.Millisecond, MaxAttempts: 10}
 
+// newServer starts a neuracrafttest server whose route "GET /pipelines"
+// first answers fault n times, and a client to it through a Transport
+// with h's Observer and fast retries.
+func newServer(t *testing.T, h *harness, n int, fault neuracrafttest.Fault) (*neuracrafttest.Server, *http.Client) {
+	t.Helper()
+	srv := neuracrafttest.NewServer()
+	t.Cleanup(srv.Close)
+	srv.Fail("GET /pipelines", n, fault)
+	return srv, &http.Client{Transport: &neuracraft.Transport{Base: srv.Client().Transport, Retry: fast, Observer: h.obs}}
+}
+
 // fetch sends a GET to path of srv through client, with ctx, the server's
 // API key and a request ID of the caller's, and returns its status, or
 // the error.
@@ -46,10 +57,7 @@ func fetch(t *testing.T, ctx context.Context, client *http.Client, srv *neuracra
 func TestRetryAfter503(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t)
-	srv := neuracrafttest.NewServer()
-	defer srv.Close()
-	srv.Fail("GET /pipelines", 1, neuracrafttest.Error(503, "service_unavailable", "Try again"))
-	client := &http.Client{Transport: &neuracraft.Transport{Base: srv.Client().Transport, Retry: fast, Observer: h.obs}}
+	srv, client := newServer(t, h, 1, neuracrafttest.Error(503, "service_unavailable", "Try again"))
 
 	ctx, span := h.tracer.Start(context.Background(), "list pipelines")
 	status, err := fetch(t, ctx, client, srv, "/pipelines?limit=5")
@@ -134,10 +142,7 @@ func TestCooldownWait(t *testing.T) {
 func TestOutageOpensAndClosesTheBreaker(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t)
-	srv := neuracrafttest.NewServer()
-	defer srv.Close()
-	srv.Fail("GET /pipelines", 5, neuracrafttest.Error(503, "service_unavailable", "Down"))
-	client := &http.Client{Transport: &neuracraft.Transport{Base: srv.Client().Transport, Retry: fast, Observer: h.obs}}
+	srv, client := newServer(t, h, 5, neuracrafttest.Error(503, "service_unavailable", "Down"))
 	server := serverAttrs(t, srv)
 
 	_, err := fetch(t, context.Background(), client, srv, "/pipelines")
@@ -161,10 +166,7 @@ func TestOutageOpensAndClosesTheBreaker(t *testing.T) {
 func TestAttributesHoldNoURL(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t)
-	srv := neuracrafttest.NewServer()
-	defer srv.Close()
-	client := &http.Client{Transport: &neuracraft.Transport{Base: srv.Client().Transport, Retry: fast, Observer: h.obs}}
-	srv.Fail("GET /pipelines", 1, neuracrafttest.RateLimit("1"))
+	srv, client := newServer(t, h, 1, neuracrafttest.RateLimit("1"))
 	srv.Fail("GET /pipelines/{id}", 1, neuracrafttest.Error(502, "bad_gateway", "Upstream"))
 	srv.Fail("GET /runs/{run_id}", 6, neuracrafttest.Error(503, "service_unavailable", "Down"))
 	ctx, span := h.tracer.Start(context.Background(), "caller")
