@@ -77,18 +77,22 @@ type Event struct {
 //
 // Per call, the events come in this order: AttemptStarted and
 // AttemptEnded around every attempt; after a failed attempt, RetryDecided
-// or RetryStopped (nothing after a failure that is not retryable); then,
-// before the next attempt, any WaitStarted and WaitEnded pairs (a wait
-// that starts always ends, on the same goroutine). BreakerOpened,
+// or RetryStopped (nothing after a failure that is not retryable; a call
+// waiting for its host's probes may decide more than one retry for one
+// attempt, as it calls Transport.OnRetry). Before any attempt, the first
+// one included, come the call's waits, each a WaitStarted and a WaitEnded
+// (a wait that starts always ends, on the same goroutine). BreakerOpened,
 // BreakerClosed and PaceChanged are reported by the call whose attempt
-// caused the change, after AttemptEnded.
+// caused the change, after its AttemptEnded; a host's pace also drops to
+// 0 when a call's end lets the Transport forget the host.
 const (
 	// AttemptStarted: attempt number Attempt is about to be sent.
 	AttemptStarted EventKind = iota + 1
 	// AttemptEnded: the attempt got an answer (Status; Err for 400 and
 	// above) or failed without one (Err), after Duration.
 	AttemptEnded
-	// WaitStarted: the call waits before its next attempt.
+	// WaitStarted: the call waits, of kind Wait, before its next attempt
+	// (or its first, when a cooldown holds it).
 	WaitStarted
 	// WaitEnded: the wait is over, after Duration; Err is set when it was
 	// cut short, and the call then ends.
