@@ -177,7 +177,7 @@ func (c *Client) Do(ctx context.Context, method, path string, in, out any) (*Res
 		}
 		return nil, err
 	}
-	if resp.StatusCode >= 400 { // HTTPClient's transport was not ours after all
+	if resp.StatusCode >= 400 { // a transport not ours, or ours with ReturnErrorResponses
 		return nil, FromResponse(resp)
 	}
 	defer resp.Body.Close()

@@ -39,12 +39,25 @@ const maxMessage = 300
 // first 64 KiB of the body, drains a bounded amount more, closes the body, and
 // returns an [*APIError]: always that type, whatever the body holds (JSON
 // envelope, HTML from a gateway, nothing, a cut-off or invalid document).
+//
+// A response that a [Transport] with ReturnErrorResponses returned is not
+// read again: FromResponse closes its body (which stays readable, in
+// memory) and returns the *APIError the Transport decoded, the same value,
+// with its RequestID, Attempts and retry notes, also when the body was
+// read already (as generated clients do). [WithLastError] reaches the
+// same *APIError for a client that never returns the *http.Response.
 func FromResponse(resp *http.Response) error {
 	if resp == nil {
 		return errors.New("neuracraft: FromResponse: nil response")
 	}
 	if resp.StatusCode < 400 {
 		return nil
+	}
+	if apiErr := answerOf(resp); apiErr != nil {
+		if resp.Body != nil {
+			_ = resp.Body.Close() // stops the timer of an http.Client's Timeout
+		}
+		return apiErr
 	}
 	return newAPIError(resp, defaultMaxErrorBody)
 }
@@ -73,7 +86,7 @@ func newAPIError(resp *http.Response, limit int64) *APIError {
 		var err error
 		e.Body, e.Truncated, err = readCapped(resp.Body, limit, resp.ContentLength)
 		if err != nil {
-			e.Err = fmt.Errorf("reading error body: %w", err)
+			e.Err, e.readErr = fmt.Errorf("reading error body: %w", err), err
 		}
 		if e.Truncated {
 			_, _ = io.CopyN(io.Discard, resp.Body, maxDrain)

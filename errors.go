@@ -61,7 +61,8 @@ type APIError struct {
 	// past.
 	RetryAfter time.Duration
 	// Attempts is how many times the request was sent; set by [Transport],
-	// zero from [FromResponse].
+	// zero from [FromResponse] (unless the response came from a Transport
+	// with ReturnErrorResponses: FromResponse then returns its *APIError).
 	Attempts int
 	// Method and URL identify the request, when the response names it.
 	// URL carries no user information and its secret-looking query values
@@ -82,6 +83,13 @@ type APIError struct {
 
 	// stop is why the Transport did not retry a retryable failure.
 	stop stopReason
+	// readErr is the error that stopped the reading of the body before
+	// its end (Err wraps it too), or nil.
+	readErr error
+	// head is the response the error was decoded from, without its Body
+	// and Request, while a Transport with ReturnErrorResponses may still
+	// return it (see errresponse.go); nil otherwise.
+	head *http.Response
 }
 
 // Error returns one line: the request, the code, the message and the

@@ -63,15 +63,18 @@ const requestIDHeader = "X-Request-Id" // canonical form of X-Request-ID
 // whatever the status: it is what lets errors.Is(err, ErrNotFound) work on
 // the error of http.Client.Do. Code that wraps a Transport and expects a
 // response for every status (a tracing or metrics transport around it)
-// sees an error instead, with the status in the *APIError.
+// sees an error instead, with the status in the *APIError: set
+// ReturnErrorResponses for such code, and for generated API clients, to
+// get every answer as a response.
 //
 // Where other transports go: a tracing transport such as otelhttp's goes
 // inside, as Base, to get a span for each attempt (retries visible, each
 // with its status), or outside, wrapping the Transport, to get one span per
-// call (which then ends with the *APIError as its error). Either way, an
-// [Observer] (such as the module neuracraftotel's) adds the retries and
-// cooldown holds as events to the span in the request's context: the
-// outer transport's span, or the caller's around the attempts'. An OAuth 2.0
+// call (which then ends with the *APIError as its error, or, with
+// ReturnErrorResponses, with the final status). Either way, an [Observer]
+// (such as the module neuracraftotel's) adds the retries and cooldown
+// holds as events to the span in the request's context: the outer
+// transport's span, or the caller's around the attempts'. An OAuth 2.0
 // transport (golang.org/x/oauth2's, as returned by Config.Client) goes
 // inside, as Base, which [WrapClient] does with such a client: each attempt
 // then carries a valid token, refreshed if it expired during a retry's
@@ -97,6 +100,31 @@ type Transport struct {
 	// MaxErrorBody caps the bytes of an error body kept in APIError.Body.
 	// Zero means 64 KiB.
 	MaxErrorBody int64
+
+	// ReturnErrorResponses makes the final answer of 400 or more come back
+	// as an *http.Response with a nil error, as the RoundTripper contract
+	// asks, for generated API clients and middleware that reads status
+	// codes. The default, false, returns it as an *APIError. Retries happen
+	// exactly as without it.
+	//
+	// The response has the status and header the server sent, and the body
+	// the Transport read, in memory: at most MaxErrorBody bytes, readable
+	// again (Seek to the start, or read after Close). ContentLength is the
+	// body's length; the Content-Length header stays as sent. A longer body
+	// is cut at MaxErrorBody, never silently: after its first MaxErrorBody
+	// bytes Read returns an error that says so and wraps the *APIError,
+	// instead of io.EOF, and ContentLength is -1 (a body the network cut
+	// ends the same way, with the network's error). [FromResponse] returns
+	// the *APIError of such a response without reading the body again, and
+	// [WithLastError] reaches it for clients that never return the response.
+	//
+	// What is not an answer stays an error: a network failure, a request
+	// held back by a cooldown, and a call ended after an answer by
+	// something else (its context, during the wait for a retry, or a body
+	// that GetBody could not give again), whose error wraps the answer's
+	// *APIError. So does a Retry-After beyond MaxRetryAfter: the *APIError
+	// carries the wait, for the caller to schedule.
+	ReturnErrorResponses bool
 
 	// DisableCooldown turns the shared per-host cooldown off: requests are
 	// then sent regardless of earlier 429 or 503 answers.
@@ -172,17 +200,17 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	defer c.end()
 	for {
 		if err := c.waitTurn(); err != nil {
-			return nil, err
+			return c.finish(err)
 		}
 		if err := c.rewind(); err != nil {
-			return nil, err
+			return c.finish(err)
 		}
 		resp, err := c.send()
 		if err == nil {
 			return resp, nil
 		}
 		if err := c.afterFailure(err); err != nil {
-			return nil, err
+			return c.finish(err) // errresponse.go
 		}
 	}
 }
@@ -214,6 +242,9 @@ func (t *Transport) decode(resp *http.Response, req *http.Request, id string, at
 	}
 	if apiErr.Method == "" && apiErr.URL == "" {
 		apiErr.Method, apiErr.URL = req.Method, redactURL(req.URL)
+	}
+	if t.ReturnErrorResponses {
+		apiErr.head = responseHead(resp) // for call.finish
 	}
 	return apiErr
 }
