@@ -50,8 +50,8 @@ type Event struct {
 
 	// Err is the attempt's error, for AttemptEnded (nil for a success),
 	// RetryDecided and RetryStopped: an *APIError or a *RequestError. For
-	// WaitEnded, it is what cut the wait short (the context's error, or a
-	// *CooldownError), or nil.
+	// WaitEnded, it is what cut the wait short (the context's error), or
+	// nil.
 	Err error
 
 	// Wait is the kind of wait, for WaitStarted and WaitEnded.
@@ -60,8 +60,9 @@ type Event struct {
 	// Stop is why a retryable failure is not retried, for RetryStopped.
 	Stop StopReason
 
-	// Duration is, for AttemptEnded, how long the attempt took until its
-	// response's headers or its error; for WaitStarted, how long the wait
+	// Duration is, for AttemptEnded, how long the attempt took: until the
+	// response's headers of a success, the error body read of a failure,
+	// or the network error; for WaitStarted, how long the wait
 	// is expected to last (a held request's estimated turn, zero when
 	// unknown); for WaitEnded, how long it lasted; for RetryDecided, the
 	// delay before the retry, as [RetryEvent.Delay].
