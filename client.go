@@ -11,7 +11,6 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
-	"reflect"
 	"sync"
 )
 
@@ -45,11 +44,11 @@ const userAgent = "neuracraft-go"
 // [github.com/neuracraft/neuracraft-go/neuracrafttest]), and only to URLs
 // under BaseURL: a redirect that leaves it (another scheme, host or port,
 // or a path outside BaseURL's) is followed without them. They never appear
-// in errors, and a *Client prints without them with every fmt verb
-// (String, GoString and Format), BaseURL without user information or
-// secret query values. (Print the *Client: a Client value has no
-// methods, and copying one is a mistake go vet reports, since it holds a
-// sync.Once.)
+// in errors, and a *Client prints without them with every fmt verb and
+// in log/slog (String, Format and LogValue), BaseURL without user
+// information or secret query values. (Print the *Client: a Client value
+// has no methods, and copying one is a mistake go vet reports, since it
+// holds a sync.Once.)
 //
 // A Client is safe for concurrent use. Do not change its fields after the
 // first call.
@@ -69,22 +68,14 @@ type Client struct {
 	Token string
 
 	// HTTPClient sends the requests. nil means a client whose transport is
-	// a Transport with policy Retry over http.DefaultTransport. A client
-	// given here is wrapped as WrapClient does (with policy Retry), unless
-	// its transport already is a *Transport, which is then used as it is;
-	// the client itself is not modified.
-	HTTPClient *http.Client
-
-	// Retry is the retry policy of the Transport the Client adds. The zero
-	// value means the defaults listed on [RetryPolicy].
+	// a Transport over http.DefaultTransport, with the defaults of
+	// [RetryPolicy]. A client given here is wrapped as [WrapClient] does,
+	// unless its transport already is a *Transport, which is then used as
+	// it is; the client itself is not modified. So a Client's retry policy
+	// is its Transport's: to choose one, give HTTPClient a Transport,
 	//
-	// When HTTPClient's transport already is a *Transport, that
-	// Transport's own Retry applies and Retry must be left zero: a
-	// non-zero Retry there makes every call fail, unsent, with an error
-	// saying so. (The Client neither wraps a second Transport around the
-	// first, which would multiply the attempts, nor uses a copy of it,
-	// which would no longer share its retry budget and cooldowns.)
-	Retry RetryPolicy
+	//	&http.Client{Transport: &neuracraft.Transport{Retry: policy}}
+	HTTPClient *http.Client
 
 	// MaxResponseBody is the largest success body decoded; a larger one is
 	// an error, never silently cut. Zero means 10 MiB.
@@ -94,9 +85,8 @@ type Client struct {
 	// nil means math/rand/v2. Tests set it.
 	rand func() float64
 
-	once     sync.Once
-	hc       *http.Client
-	setupErr error // why hc cannot be used, such as errRetryUnused
+	once sync.Once
+	hc   *http.Client
 }
 
 // Response is the metadata of a successful call.
@@ -118,26 +108,14 @@ type Response struct {
 	Header http.Header
 }
 
-// errRetryUnused is the error of every call of a Client whose Retry would
-// be ignored; see [Client.Retry].
-var errRetryUnused = errors.New("Client.Retry cannot apply: HTTPClient's transport is a *neuracraft.Transport, " +
-	"whose own Retry is used (set the policy there, or leave Client.Retry zero)")
-
-// httpClient returns the client that sends the calls, built on first use,
-// or the error that every call returns.
-func (c *Client) httpClient() (*http.Client, error) {
+// httpClient returns the client that sends the calls, built on first use.
+func (c *Client) httpClient() *http.Client {
 	c.once.Do(func() {
-		if c.HTTPClient != nil {
-			if _, ok := c.HTTPClient.Transport.(*Transport); ok && !reflect.ValueOf(c.Retry).IsZero() {
-				c.setupErr = errRetryUnused
-				return
-			}
-		}
-		w := wrapClient(c.HTTPClient, c.Retry)
+		w := WrapClient(c.HTTPClient)
 		w.CheckRedirect = keepCredentialsHome(w.CheckRedirect, c.underBase)
 		c.hc = w
 	})
-	return c.hc, c.setupErr
+	return c.hc
 }
 
 // Do calls the API: method on path, which is relative to BaseURL and may
@@ -162,11 +140,7 @@ func (c *Client) Do(ctx context.Context, method, path string, in, out any) (*Res
 	if err != nil {
 		return nil, err
 	}
-	hc, err := c.httpClient()
-	if err != nil {
-		return nil, fmt.Errorf("neuracraft: %s %s: %w", method, req.URL.EscapedPath(), err)
-	}
-	resp, err := hc.Do(req)
+	resp, err := c.httpClient().Do(req)
 	if err != nil {
 		var urlErr *url.Error
 		if errors.As(err, &urlErr) {
@@ -181,16 +155,8 @@ func (c *Client) Do(ctx context.Context, method, path string, in, out any) (*Res
 		return nil, FromResponse(resp)
 	}
 	defer resp.Body.Close()
-	meta := &Response{StatusCode: resp.StatusCode, Header: resp.Header,
-		RequestID: cleanHeaderValue(resp.Header.Get(requestIDHeader))}
-	if meta.RequestID == "" && resp.Request != nil {
-		meta.RequestID = cleanHeaderValue(resp.Request.Header.Get(requestIDHeader))
-	}
-	// fail names the call and its answer in an error about a success.
-	fail := func(err error) error {
-		return &successError{method: method, path: req.URL.EscapedPath(),
-			status: Code(resp.StatusCode).String(), id: meta.RequestID, err: err}
-	}
+	meta := &Response{StatusCode: resp.StatusCode, Header: resp.Header, RequestID: answerRequestID(resp)}
+	fail := func(err error) error { return answerError(method, req.URL.EscapedPath(), meta, err) }
 	if loc := resp.Header.Get("Location"); loc != "" && resp.StatusCode == http.StatusCreated {
 		u, err := req.URL.Parse(loc)
 		if err != nil {
@@ -233,18 +199,28 @@ func (c *Client) Do(ctx context.Context, method, path string, in, out any) (*Res
 	return meta, nil
 }
 
-// successError is a successful answer whose body or headers could not be
-// used: it names the call and the answer, and unwraps to the cause.
-type successError struct {
-	method, path, status, id string
-	err                      error
+// callError is a failed Client call that is neither an answer of 400 or
+// more nor the Transport's: a request that could not be built or may not
+// carry its credentials, or a successful answer whose body or headers
+// could not be used. It names the call (and the answer's status and
+// request ID, once there is one) on one line, and unwraps to the cause.
+type callError struct {
+	method, path string
+	status, id   string // the answer's code ("200 OK") and request ID, or ""
+	err          error
 }
 
-func (e *successError) Error() string {
+func (e *callError) Error() string {
 	return errorLine(e.method, e.path, e.status, e.err.Error(), requestNote(e.id))
 }
 
-func (e *successError) Unwrap() error { return e.err }
+func (e *callError) Unwrap() error { return e.err }
+
+// answerError is the error of a successful answer, resp, to method path
+// that could not be used because of err.
+func answerError(method, path string, resp *Response, err error) error {
+	return &callError{method: method, path: path, status: Code(resp.StatusCode).String(), id: resp.RequestID, err: err}
+}
 
 // isOwnError reports whether err comes from this package's Transport,
 // whose errors already name the method, path and request ID.

@@ -85,12 +85,15 @@ func TestClientUsesOwnHTTPClient(t *testing.T) {
 			return base.RoundTrip(r)
 		})
 		hc := &http.Client{Transport: rt, Timeout: 300 * time.Millisecond}
-		c := &neuracraft.Client{BaseURL: srv.URL, APIKey: srv.APIKey, HTTPClient: hc, Retry: fastRetry}
+		c := &neuracraft.Client{BaseURL: srv.URL, APIKey: srv.APIKey, HTTPClient: hc}
 
-		srv.Fail("GET /pipelines", 1, neuracrafttest.Error(503, "service_unavailable", "maintenance"))
+		// A Transport wraps the caller's: it adds the X-Request-ID and
+		// counts the attempts, and sends them through the caller's.
+		srv.Fail("GET /pipelines", 1, neuracrafttest.Error(404, "not_found", "no such thing"))
 		_, err := c.Do(t.Context(), "GET", "/pipelines", nil, nil)
-		require.NoError(t, err, "the wrapping Transport retries")
-		require.Equal(t, int32(2), used.Load(), "every attempt goes through the caller's transport")
+		require.Equal(t, 1, requireAPIError(t, err).Attempts, "Attempts is set by a Transport only")
+		requireOneRequestID(t, srv.RequestsFor("GET /pipelines"))
+		require.Equal(t, int32(1), used.Load(), "the attempt goes through the caller's transport")
 
 		// The caller's Timeout applies: a stalled body ends the call, whose
 		// context has no deadline of its own.
@@ -119,8 +122,8 @@ func TestClientUsesOwnHTTPClient(t *testing.T) {
 	})
 }
 
-// TestClientRetryPolicy checks that Client.Retry configures the Transport
-// the Client adds.
+// TestClientRetryPolicy checks that a Client's retry policy is the one of
+// its HTTPClient's Transport.
 func TestClientRetryPolicy(t *testing.T) {
 	t.Parallel()
 	for _, tt := range []struct {
@@ -134,7 +137,7 @@ func TestClientRetryPolicy(t *testing.T) {
 	} {
 		t.Run("MaxAttempts "+strconv.Itoa(tt.maxAttempts), func(t *testing.T) {
 			srv, c := newServer(t)
-			c.Retry.MaxAttempts = tt.maxAttempts
+			c.HTTPClient = retrying(nil, neuracraft.RetryPolicy{MaxAttempts: tt.maxAttempts, BaseDelay: time.Millisecond})
 			srv.Fail("GET /pipelines", 2, neuracrafttest.Error(500, "internal_error", "boom"))
 			_, err := c.Do(t.Context(), "GET", "/pipelines", nil, nil)
 			if tt.wantErr {

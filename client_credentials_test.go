@@ -136,10 +136,10 @@ func TestClientSecrets(t *testing.T) {
 	// Two attempts and no budget, so that each scenario uses exactly the
 	// faults it queues.
 	policy := neuracraft.RetryPolicy{MaxAttempts: 2, BaseDelay: time.Millisecond, Budget: neuracraft.RetryBudget{Disabled: true}}
-	keyClient := &neuracraft.Client{BaseURL: srv.URL, APIKey: secretKey, Retry: policy}
-	tokenClient := &neuracraft.Client{BaseURL: srv.URL, Token: secretToken, Retry: policy}
-	resetClient := &neuracraft.Client{BaseURL: srv.URL, APIKey: secretKey, Retry: policy,
-		HTTPClient: &http.Client{Transport: &http.Transport{DisableKeepAlives: true}}}
+	keyClient := &neuracraft.Client{BaseURL: srv.URL, APIKey: secretKey, HTTPClient: retrying(nil, policy)}
+	tokenClient := &neuracraft.Client{BaseURL: srv.URL, Token: secretToken, HTTPClient: retrying(nil, policy)}
+	resetClient := &neuracraft.Client{BaseURL: srv.URL, APIKey: secretKey,
+		HTTPClient: retrying(&http.Transport{DisableKeepAlives: true}, policy)}
 	ctx := t.Context()
 	do := func(c *neuracraft.Client, method, path string) error {
 		_, err := c.Do(ctx, method, path, map[string]string{"name": "x"}, &struct{}{})
@@ -215,7 +215,7 @@ func TestClientSecrets(t *testing.T) {
 			return do(resetClient, "POST", "/pipelines?api_key="+secretKey)
 		}},
 		{"rate limited, then held back", func() error {
-			c := &neuracraft.Client{BaseURL: srv.URL, APIKey: secretKey, Retry: neuracraft.RetryPolicy{MaxAttempts: 1}}
+			c := &neuracraft.Client{BaseURL: srv.URL, APIKey: secretKey, HTTPClient: retrying(nil, neuracraft.RetryPolicy{MaxAttempts: 1})}
 			srv.Fail("GET /pipelines", 1, neuracrafttest.RateLimit("30"))
 			if err := do(c, "GET", "/pipelines"); err == nil {
 				return errors.New("want a 429")

@@ -25,10 +25,10 @@ import (
 // Client.
 func TestClientFaults(t *testing.T) {
 	const pluginMessage = "PDF Export Plugin: Failed to generate document due to invalid template."
-	noKeepAlive := func() *http.Client {
+	noKeepAlive := func() http.RoundTripper {
 		// A fresh transport without keep-alives: net/http's own transparent
 		// retry of requests on a reused connection cannot hide a reset.
-		return &http.Client{Transport: &http.Transport{DisableKeepAlives: true}}
+		return &http.Transport{DisableKeepAlives: true}
 	}
 	t.Run("rate_limit without Retry-After, exhausted", func(t *testing.T) {
 		_, _, err := doWithFault(t, faultCase{method: "GET", route: "GET /pipelines", fault: neuracrafttest.RateLimit(""), n: 3, policy: neuracraft.RetryPolicy{MaxAttempts: 2, BaseDelay: time.Millisecond}, wantAttempts: 2})
@@ -57,8 +57,8 @@ func TestClientFaults(t *testing.T) {
 		require.Equal(t, neuracraft.Code(8102), apiErr.Code)
 		require.Equal(t, pluginMessage, apiErr.Message)
 		require.JSONEq(t, `{"plugin_id":"pdf-export","attempt":1}`, string(apiErr.Details))
-		require.NotNil(t, apiErr.RetryHint)
-		require.False(t, *apiErr.RetryHint)
+		require.NotNil(t, apiErr.Retryable)
+		require.False(t, *apiErr.Retryable)
 		require.False(t, neuracraft.IsRetryable(err))
 		require.Contains(t, err.Error(), "HTTP 500")
 	})
@@ -74,8 +74,8 @@ func TestClientFaults(t *testing.T) {
 		require.True(t, neuracraft.IsPlugin(err))
 		require.ErrorIs(t, err, neuracraft.Code(8102))
 		require.ErrorIs(t, err, neuracraft.ErrUnavailable)
-		require.NotNil(t, apiErr.RetryHint)
-		require.True(t, *apiErr.RetryHint)
+		require.NotNil(t, apiErr.Retryable)
+		require.True(t, *apiErr.Retryable)
 		require.True(t, neuracraft.IsRetryable(err))
 		require.JSONEq(t, `{"plugin_id":"pdf-export","attempt":1}`, string(apiErr.Details))
 	})
@@ -83,7 +83,7 @@ func TestClientFaults(t *testing.T) {
 		_, _, err := doWithFault(t, faultCase{method: "POST", route: "POST /pipelines", in: map[string]string{"name": "nightly-etl"}, fault: neuracrafttest.ProxyHTML(502), n: 1, wantAttempts: 1})
 		apiErr := requireAPIError(t, err)
 		require.Equal(t, 502, apiErr.StatusCode)
-		require.Equal(t, neuracraft.CodeBadGateway, apiErr.Code)
+		require.Equal(t, neuracraft.Code(502), apiErr.Code)
 		require.Equal(t, "Bad Gateway", apiErr.Message)
 		require.Empty(t, apiErr.Reason)
 		require.Contains(t, string(apiErr.Body), "<h1>502 Bad Gateway</h1>")
@@ -117,13 +117,13 @@ func TestClientFaults(t *testing.T) {
 		require.True(t, strings.HasPrefix(string(apiErr.Body), `{"error":{`), string(apiErr.Body))
 	})
 	t.Run("reset_connection, GET retried", func(t *testing.T) {
-		resp, out, err := doWithFault(t, faultCase{method: "GET", route: "GET /pipelines/{id}", fault: neuracrafttest.ResetConnection(), n: 1, httpClient: noKeepAlive, wantAttempts: 2})
+		resp, out, err := doWithFault(t, faultCase{method: "GET", route: "GET /pipelines/{id}", fault: neuracrafttest.ResetConnection(), n: 1, base: noKeepAlive, wantAttempts: 2})
 		require.NoError(t, err)
 		require.Equal(t, 200, resp.StatusCode)
 		require.Equal(t, "nightly-etl", out["name"])
 	})
 	t.Run("reset_connection, POST not retried", func(t *testing.T) {
-		_, _, err := doWithFault(t, faultCase{method: "POST", route: "POST /pipelines", in: map[string]string{"name": "nightly-etl"}, fault: neuracrafttest.ResetConnection(), n: 1, httpClient: noKeepAlive, wantAttempts: 1})
+		_, _, err := doWithFault(t, faultCase{method: "POST", route: "POST /pipelines", in: map[string]string{"name": "nightly-etl"}, fault: neuracrafttest.ResetConnection(), n: 1, base: noKeepAlive, wantAttempts: 1})
 		require.Error(t, err)
 		var apiErr *neuracraft.APIError
 		require.False(t, errors.As(err, &apiErr), "a reset is not an *APIError: %v", err)
@@ -152,14 +152,14 @@ func TestClientFaults(t *testing.T) {
 
 // faultCase is one case of TestClientFaults.
 type faultCase struct {
-	method     string
-	route      string // also the path, with {id} and {run_id} replaced
-	in         any
-	fault      neuracrafttest.Fault
-	n          int
-	policy     neuracraft.RetryPolicy
-	httpClient func() *http.Client
-	timeout    time.Duration
+	method  string
+	route   string // also the path, with {id} and {run_id} replaced
+	in      any
+	fault   neuracrafttest.Fault
+	n       int
+	policy  neuracraft.RetryPolicy
+	base    func() http.RoundTripper // under the Transport; nil: http.DefaultTransport
+	timeout time.Duration
 
 	wantAttempts int
 }
@@ -179,11 +179,12 @@ func doWithFault(t *testing.T, tt faultCase) (*neuracraft.Response, map[string]a
 	if tt.policy.MaxAttempts == 0 {
 		tt.policy = fastRetry
 	}
-	c = &neuracraft.Client{BaseURL: srv.URL, APIKey: srv.APIKey, Retry: tt.policy}
-	if tt.httpClient != nil {
-		c.HTTPClient = tt.httpClient()
-		t.Cleanup(c.HTTPClient.CloseIdleConnections)
+	var base http.RoundTripper
+	if tt.base != nil {
+		base = tt.base()
 	}
+	c = &neuracraft.Client{BaseURL: srv.URL, APIKey: srv.APIKey, HTTPClient: retrying(base, tt.policy)}
+	t.Cleanup(c.HTTPClient.CloseIdleConnections)
 	ctx := t.Context()
 	if tt.timeout > 0 {
 		var cancel context.CancelFunc
@@ -222,14 +223,14 @@ func TestClientConcurrent(t *testing.T) {
 	)
 	srv := neuracrafttest.NewServer()
 	t.Cleanup(srv.Close)
-	c := &neuracraft.Client{BaseURL: srv.URL, APIKey: srv.APIKey, Retry: neuracraft.RetryPolicy{
+	c := &neuracraft.Client{BaseURL: srv.URL, APIKey: srv.APIKey, HTTPClient: retrying(nil, neuracraft.RetryPolicy{
 		// Enough attempts for a call that meets every fault in a row; the
 		// budget is off because this test is about sharing, not throttling.
 		MaxAttempts: faults + 1,
 		BaseDelay:   time.Millisecond,
 		MaxDelay:    5 * time.Millisecond,
 		Budget:      neuracraft.RetryBudget{Disabled: true},
-	}}
+	})}
 	srv.Fail("*", faults, neuracrafttest.Error(503, "service_unavailable", "overloaded"))
 
 	var wg sync.WaitGroup

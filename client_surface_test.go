@@ -1,5 +1,4 @@
-// Tests of the Client's surface: Retry beside a caller's *Transport, and
-// no *Response beside an error.
+// Tests of the Client's surface: no *Response beside an error.
 
 package neuracraft_test
 
@@ -9,78 +8,11 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"testing"
-	"time"
 
 	"github.com/neuracraft/neuracraft-go"
-	"github.com/neuracraft/neuracraft-go/neuracrafttest"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
-
-// TestClientRetryBesideOwnTransport checks that a Client.Retry that would
-// be ignored, because HTTPClient already carries a *Transport with its own
-// policy, fails every call unsent, and that a zero Retry there is fine.
-func TestClientRetryBesideOwnTransport(t *testing.T) {
-	t.Parallel()
-	for _, tt := range []struct {
-		name    string
-		retry   neuracraft.RetryPolicy
-		wantErr bool
-	}{
-		{name: "zero Retry", retry: neuracraft.RetryPolicy{}, wantErr: false},
-		{name: "MaxAttempts", retry: neuracraft.RetryPolicy{MaxAttempts: 5}, wantErr: true},
-		{name: "BaseDelay", retry: neuracraft.RetryPolicy{BaseDelay: time.Millisecond}, wantErr: true},
-		{name: "ShouldRetry only", retry: neuracraft.RetryPolicy{ShouldRetry: neuracraft.DefaultShouldRetry}, wantErr: true},
-		{name: "Budget only", retry: neuracraft.RetryPolicy{Budget: neuracraft.RetryBudget{Disabled: true}}, wantErr: true},
-	} {
-		t.Run(tt.name, func(t *testing.T) {
-			srv := neuracrafttest.NewServer()
-			t.Cleanup(srv.Close)
-			tr := &neuracraft.Transport{Retry: neuracraft.RetryPolicy{MaxAttempts: 1}}
-			t.Cleanup(tr.CloseIdleConnections)
-			c := &neuracraft.Client{BaseURL: srv.URL, APIKey: srv.APIKey,
-				HTTPClient: &http.Client{Transport: tr}, Retry: tt.retry}
-
-			for range 2 { // the first call and every later one
-				resp, err := c.Do(t.Context(), "GET", "/pipelines", nil, nil)
-				if !tt.wantErr {
-					require.NoError(t, err)
-					require.NotNil(t, resp)
-					continue
-				}
-				require.Error(t, err)
-				require.Nil(t, resp)
-				assert.Equal(t, "neuracraft: GET /v1/pipelines: Client.Retry cannot apply: HTTPClient's transport is "+
-					"a *neuracraft.Transport, whose own Retry is used (set the policy there, or leave Client.Retry zero)",
-					err.Error())
-				assert.False(t, neuracraft.IsRetryable(err), "a configuration error is not transient")
-			}
-			want := 2
-			if tt.wantErr {
-				want = 0
-			}
-			assert.Len(t, srv.RequestsFor("GET /pipelines"), want, "requests sent")
-		})
-	}
-}
-
-// TestClientRetryAppliesToWrappedClient checks that Client.Retry configures
-// the Transport added around a caller's client without one.
-func TestClientRetryAppliesToWrappedClient(t *testing.T) {
-	t.Parallel()
-	srv := neuracrafttest.NewServer()
-	t.Cleanup(srv.Close)
-	base := &http.Transport{}
-	t.Cleanup(base.CloseIdleConnections)
-	c := &neuracraft.Client{BaseURL: srv.URL, APIKey: srv.APIKey,
-		HTTPClient: &http.Client{Transport: base},
-		Retry:      neuracraft.RetryPolicy{MaxAttempts: 2, BaseDelay: time.Millisecond}}
-
-	srv.Fail("GET /pipelines", 3, neuracrafttest.Error(503, "service_unavailable", "maintenance"))
-	_, err := c.Do(t.Context(), "GET", "/pipelines", nil, nil)
-	require.ErrorIs(t, err, neuracraft.ErrUnavailable)
-	assert.Len(t, srv.RequestsFor("GET /pipelines"), 2, "MaxAttempts 2 of Client.Retry")
-}
 
 // TestClientDoNoResponseBesideError checks that Do returns a *Response
 // exactly when it returns no error, also when a success's body or

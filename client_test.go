@@ -264,7 +264,7 @@ func TestClientRetriedCodes(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			srv, c := newServer(t)
 			path, in := tt.target(t, srv, c)
-			c = &neuracraft.Client{BaseURL: srv.URL, APIKey: srv.APIKey, Retry: tt.policy}
+			c = &neuracraft.Client{BaseURL: srv.URL, APIKey: srv.APIKey, HTTPClient: retrying(nil, tt.policy)}
 			srv.Fail(tt.route, tt.n, tt.fault)
 
 			var out pipelineDoc
@@ -319,7 +319,7 @@ func TestClientRetriedCodes(t *testing.T) {
 func TestClientCooldown(t *testing.T) {
 	t.Parallel()
 	srv, c := newServer(t)
-	c.Retry = neuracraft.RetryPolicy{MaxAttempts: 1}
+	c.HTTPClient = retrying(nil, neuracraft.RetryPolicy{MaxAttempts: 1})
 	srv.Fail("GET /pipelines", 1, neuracrafttest.RateLimit("60"))
 
 	_, err := c.Do(t.Context(), "GET", "/pipelines", nil, nil)

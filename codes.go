@@ -12,31 +12,31 @@ import (
 // Code is a NeuraCraft response code: an HTTP status (200-599) or a plugin
 // code (8000-8999).
 //
-// A Code is itself an error, so that a specific code can be tested with
-// [errors.Is]:
+// A Code is a value, to switch on ([APIError.Code]); the sentinel errors
+// ([ErrNotFound], [ErrPlugin], ...) are categories, for [errors.Is]. A
+// Code is itself an error, so that a code without a sentinel can be
+// tested with errors.Is too:
 //
-//	errors.Is(err, neuracraft.CodeNotFound) // status or body code is 404
-//	errors.Is(err, neuracraft.Code(8102))   // the PDF Export plugin's code
+//	errors.Is(err, neuracraft.Code(409))  // status or body code is 409
+//	errors.Is(err, neuracraft.Code(8102)) // the PDF Export plugin's code
 //
-// Code.Is maps codes to the category sentinels ([ErrNotFound], [ErrPlugin],
-// ...), so errors.Is(neuracraft.Code(8102), neuracraft.ErrPlugin) is true.
+// Code.Is maps codes to their categories, so
+// errors.Is(neuracraft.Code(8102), neuracraft.ErrPlugin) is true.
 type Code int
 
-// The codes of NeuraCraft's response-code reference, plus the gateway codes
-// that proxies in front of the API send.
+// The codes of NeuraCraft's response-code reference, as values (see
+// [Code]). Each failure code's category is the sentinel named beside it.
 const (
 	CodeOK                  Code = 200 // Successful request.
 	CodeCreated             Code = 201 // New resource created; see the Location header.
 	CodeAccepted            Code = 202 // Accepted for asynchronous processing; see task_id.
-	CodeBadRequest          Code = 400 // Invalid request syntax or parameters.
-	CodeUnauthorized        Code = 401 // Missing or invalid credentials.
-	CodeForbidden           Code = 403 // Authenticated, but lacking permission.
-	CodeNotFound            Code = 404 // No resource at the path.
-	CodeTooManyRequests     Code = 429 // Rate limit exceeded.
-	CodeInternalServerError Code = 500 // Unexpected server-side error.
-	CodeBadGateway          Code = 502 // A proxy in front of the API got no valid answer.
-	CodeServiceUnavailable  Code = 503 // Maintenance or overload.
-	CodeGatewayTimeout      Code = 504 // A proxy in front of the API timed out.
+	CodeBadRequest          Code = 400 // Invalid request syntax or parameters; category ErrBadRequest.
+	CodeUnauthorized        Code = 401 // Missing or invalid credentials; category ErrUnauthorized.
+	CodeForbidden           Code = 403 // Authenticated, but lacking permission; category ErrForbidden.
+	CodeNotFound            Code = 404 // No resource at the path; category ErrNotFound.
+	CodeTooManyRequests     Code = 429 // Rate limit exceeded; category ErrRateLimited.
+	CodeInternalServerError Code = 500 // Unexpected server-side error; category ErrInternal.
+	CodeServiceUnavailable  Code = 503 // Maintenance or overload; category ErrUnavailable.
 )
 
 // Plugin codes occupy 8000-8999: 8AAA, where AAA is the plugin-specific
@@ -46,19 +46,19 @@ const (
 	maxPluginCode Code = 8999
 )
 
-// The sentinel errors below classify failures for [errors.Is]. An
-// [*APIError] matches a sentinel when either its body code or its HTTP
-// status is the sentinel's code, so a plugin failure sent as HTTP 500
-// matches both ErrPlugin and ErrInternal.
+// The sentinel errors below are categories of failure, for [errors.Is]
+// (a code's value is a [Code]). An [*APIError] matches a sentinel when its
+// body code or its HTTP status is in the category named beside it, so a
+// plugin failure sent as HTTP 500 matches both ErrPlugin and ErrInternal.
 var (
-	ErrBadRequest   = errors.New("neuracraft: bad request")           // 400
-	ErrUnauthorized = errors.New("neuracraft: unauthorized")          // 401
-	ErrForbidden    = errors.New("neuracraft: forbidden")             // 403
-	ErrNotFound     = errors.New("neuracraft: not found")             // 404
-	ErrRateLimited  = errors.New("neuracraft: rate limited")          // 429, and requests held back by a cooldown
-	ErrInternal     = errors.New("neuracraft: internal server error") // 500
-	ErrUnavailable  = errors.New("neuracraft: service unavailable")   // 503
-	ErrPlugin       = errors.New("neuracraft: plugin error")          // any code in 8000-8999
+	ErrBadRequest   = errors.New("neuracraft: bad request")           // CodeBadRequest
+	ErrUnauthorized = errors.New("neuracraft: unauthorized")          // CodeUnauthorized
+	ErrForbidden    = errors.New("neuracraft: forbidden")             // CodeForbidden
+	ErrNotFound     = errors.New("neuracraft: not found")             // CodeNotFound
+	ErrRateLimited  = errors.New("neuracraft: rate limited")          // CodeTooManyRequests, and a *CooldownError
+	ErrInternal     = errors.New("neuracraft: internal server error") // CodeInternalServerError
+	ErrUnavailable  = errors.New("neuracraft: service unavailable")   // CodeServiceUnavailable
+	ErrPlugin       = errors.New("neuracraft: plugin error")          // any plugin code, 8000-8999: Code.IsPlugin
 )
 
 // codeInfo is what the reference says about one code.
@@ -177,7 +177,8 @@ func (c Code) Description() string { return c.info().description }
 // Markdown.
 func (c Code) Resolution() string { return c.info().resolution }
 
-// IsPlugin reports whether c is a plugin code (8000-8999).
+// IsPlugin reports whether c is a plugin code (8000-8999). For an error,
+// use [IsPlugin], which applies this test to the error's codes.
 func (c Code) IsPlugin() bool { return c >= minPluginCode && c <= maxPluginCode }
 
 // Is reports whether the sentinel target classifies c: ErrNotFound matches

@@ -66,7 +66,7 @@ func TestCodeOtherStatuses(t *testing.T) {
 		})
 	}
 	// A server error can pass; a client error needs a changed request.
-	got := CodeBadGateway.Resolution()
+	got := Code(http.StatusBadGateway).Resolution()
 	assert.True(t, strings.Contains(got, "Retry"), "502 Resolution() = %q, want advice to retry", got)
 	got = Code(409).Resolution()
 	assert.False(t, strings.Contains(got, "Retry"), "409 Resolution() = %q, want no advice to retry", got)

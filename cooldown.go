@@ -4,13 +4,15 @@
 
 package neuracraft
 
-import "time"
+import (
+	"time"
 
-// maxReleaseGap caps releaseGap: a long pause does not mean the server can
-// take less once it is over. 10 ms lets through about one request more
-// than the server's limit for each 10 ms of round trip, before the first
-// 429 of the next cooldown comes back.
-const maxReleaseGap = 10 * time.Millisecond
+	"github.com/neuracraft/neuracraft-go/internal/limits"
+)
+
+// maxReleaseGap caps releaseGap: 10 ms, shared with redisfleet (see
+// limits.MaxReleaseGap for why).
+const maxReleaseGap = limits.MaxReleaseGap
 
 // releaseGap is the time between two requests let go after a cooldown of
 // length span: a hundredth of it, and at most maxReleaseGap, so held

@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/url"
@@ -33,12 +34,13 @@ func (c *Client) String() string {
 	return fmt.Sprintf("neuracraft.Client{BaseURL: %q, credentials: %s}", redactRaw(c.baseURL()), cred)
 }
 
-// GoString is String, so that %#v does not print credentials either.
-func (c *Client) GoString() string { return c.String() }
-
 // Format prints String for every verb (%q quotes it), so that no verb,
-// %d and %x included, prints the Client's fields.
+// %#v, %d and %x included, prints the Client's fields.
 func (c *Client) Format(f fmt.State, verb rune) { formatText(f, verb, c.String()) }
+
+// LogValue implements [slog.LogValuer] with String, so that slog's JSON
+// handler does not encode the Client's fields, credentials included.
+func (c *Client) LogValue() slog.Value { return slog.StringValue(c.String()) }
 
 func (c *Client) baseURL() string {
 	if c.BaseURL != "" {
@@ -129,17 +131,18 @@ func (c *Client) newRequest(ctx context.Context, method, path string, in any) (*
 	if err != nil {
 		return nil, err
 	}
+	fail := func(err error) error { return &callError{method: method, path: u.EscapedPath(), err: err} }
 	var body io.Reader
 	if in != nil {
 		b, err := json.Marshal(in)
 		if err != nil {
-			return nil, fmt.Errorf("neuracraft: %s %s: encoding the request body: %w", method, u.EscapedPath(), err)
+			return nil, fail(fmt.Errorf("encoding the request body: %w", err))
 		}
 		body = bytes.NewReader(b)
 	}
 	req, err := http.NewRequestWithContext(ctx, method, u.String(), body)
 	if err != nil {
-		return nil, fmt.Errorf("neuracraft: %s %s: %w", method, u.EscapedPath(), err)
+		return nil, fail(err)
 	}
 	req.Header.Set("Accept", "application/json")
 	req.Header.Set("User-Agent", userAgent)
@@ -149,8 +152,7 @@ func (c *Client) newRequest(ctx context.Context, method, path string, in any) (*
 	key := c.apiKey()
 	if c.Token != "" || key != "" {
 		if u.Scheme != "https" && !isLoopback(u.Hostname()) {
-			return nil, fmt.Errorf("neuracraft: %s %s: refusing to send credentials over %s to %s; use https",
-				method, u.EscapedPath(), u.Scheme, u.Host)
+			return nil, fail(fmt.Errorf("refusing to send credentials over %s to %s; use https", u.Scheme, u.Host))
 		}
 		if c.Token != "" {
 			req.Header.Set("Authorization", "Bearer "+c.Token)

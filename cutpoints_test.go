@@ -12,7 +12,6 @@ import (
 	"syscall"
 	"testing"
 
-	"github.com/neuracraft/neuracraft-go/internal/leakcheck"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -25,7 +24,7 @@ const cutHeadResponse = "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nX-
 // response head: a GET is retried and succeeds whatever the cut point,
 // and a POST is never sent twice.
 func TestCutInsideResponseHead(t *testing.T) {
-	leakcheck.Goroutines(t)
+	noLeaks(t)
 	for n := range len(cutHeadResponse) {
 		name := fmt.Sprintf("%02d_%q", n, cutHeadResponse[max(0, n-8):n])
 		t.Run(name, func(t *testing.T) {

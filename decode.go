@@ -72,15 +72,12 @@ func newAPIError(resp *http.Response, limit int64) *APIError {
 		StatusCode: resp.StatusCode,
 		Code:       Code(resp.StatusCode),
 		Header:     resp.Header,
-		RequestID:  cleanHeaderValue(resp.Header.Get(requestIDHeader)),
+		RequestID:  answerRequestID(resp),
 		RetryAfter: parseRetryAfter(resp.Header.Get("Retry-After"), time.Now()),
 	}
 	if req := resp.Request; req != nil {
 		e.Method = req.Method
 		e.URL = redactURL(req.URL)
-		if e.RequestID == "" {
-			e.RequestID = cleanHeaderValue(req.Header.Get(requestIDHeader))
-		}
 	}
 	if resp.Body != nil {
 		var err error
@@ -97,14 +94,27 @@ func newAPIError(resp *http.Response, limit int64) *APIError {
 	return e
 }
 
+// answerRequestID is the request ID that names resp: its X-Request-ID,
+// cleaned (see [APIError.RequestID]), else the one its request was sent
+// with.
+func answerRequestID(resp *http.Response) string {
+	id := cleanHeaderValue(resp.Header.Get(requestIDHeader))
+	if id == "" && resp.Request != nil {
+		id = cleanHeaderValue(resp.Request.Header.Get(requestIDHeader))
+	}
+	return id
+}
+
 // readCapped reads at most limit bytes of r and reports whether there was
-// more, without ever holding more than limit+1 bytes. A known content
-// length sizes the buffer in one allocation. Error and success bodies
-// both go through it.
+// more, without ever holding more than limit+1 bytes. A content length
+// sizes the buffer in one allocation; without one (-1, or 0, which a
+// Response built by hand has whatever its body) the buffer starts at 512
+// bytes, as io.ReadAll's does. Error and success bodies both go through
+// it.
 func readCapped(r io.Reader, limit, contentLength int64) (body []byte, truncated bool, err error) {
 	limit = min(limit, math.MaxInt64-1) // limit+1 must not overflow
-	size := int64(512)
-	if contentLength >= 0 {
+	size := min(limit+1, 512)
+	if contentLength > 0 {
 		// Room to see the end of the body, within the limit; a huge
 		// limit and a lying Content-Length must not size it.
 		size = min(contentLength, limit, maxPrealloc) + 1
@@ -167,7 +177,7 @@ type oauthEnvelope struct {
 	Description jsonText `json:"error_description"`
 }
 
-// decode fills Code, Reason, Message, Details and RetryHint from Body and,
+// decode fills Code, Reason, Message, Details and Retryable from Body and,
 // for what the body leaves out, from a Bearer challenge in the
 // WWW-Authenticate header (RFC 6750 section 3). It never fails: what
 // cannot be decoded is left out, Message falls back to the body's text or
@@ -177,11 +187,10 @@ func (e *APIError) decode(h http.Header) {
 	if len(body) > 0 && (body[0] == '{' || body[0] == '[') {
 		var env envelope
 		err := json.Unmarshal(body, &env)
-		var typeErr *json.UnmarshalTypeError
 		switch {
 		case err == nil:
 			e.decodeEnvelope(&env)
-		case body[0] == '{' && errors.As(err, &typeErr):
+		case body[0] == '{' && isTypeError(err):
 			// Valid JSON whose "error" is not an object: every other
 			// field is lenient, so nothing else can be of the wrong type.
 			var oauth oauthEnvelope
@@ -208,6 +217,13 @@ func (e *APIError) decode(h http.Header) {
 	}
 }
 
+// isTypeError reports whether err is a *json.UnmarshalTypeError: valid
+// JSON with a value of the wrong type.
+func isTypeError(err error) bool {
+	var typeErr *json.UnmarshalTypeError
+	return errors.As(err, &typeErr)
+}
+
 func (e *APIError) decodeEnvelope(env *envelope) {
 	obj := env.Error
 	if obj == nil { // no "error", or null: {"message": "text"}
@@ -227,7 +243,7 @@ func (e *APIError) decodeEnvelope(env *envelope) {
 	}
 	if obj.Retryable.set {
 		hint := obj.Retryable.value
-		e.RetryHint = &hint
+		e.Retryable = &hint
 	}
 }
 

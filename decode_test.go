@@ -1,22 +1,23 @@
 // Tests for the one-pass decoder's parts and for server header values on
 // their way to Error() and slog: cleanHeaderValue, cleanText's fast path,
-// parseInt, the request ID through FromResponse, a Transport and a Client,
-// and the allocation budget of FromResponse.
+// parseInt, the bounded reader, and the request ID through FromResponse,
+// a Transport and a Client.
 
 package neuracraft
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"io"
+	"math"
 	"net/http"
 	"strconv"
 	"strings"
 	"testing"
+	"testing/iotest"
 	"unicode/utf8"
 
-	"github.com/google/go-cmp/cmp"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -229,34 +230,69 @@ func TestClientResponseRequestIDCleaned(t *testing.T) {
 	assert.Contains(t, err.Error(), "(request req_cforged)")
 }
 
-// TestFromResponseAllocationBudget: decoding a typical envelope costs at
-// most 6 allocations more than reading the body and unmarshalling it into
-// a plain struct (see BenchmarkFromResponse and BenchmarkPlainReadUnmarshal).
-func TestFromResponseAllocationBudget(t *testing.T) {
-	body := []byte(`{"error": {"code": "rate_limited", "message": "Rate limit exceeded for workspace ws_42: 600 requests per minute. Retry after 30 seconds."}}`)
-	r := new(bytes.Reader)
-	resp := &http.Response{StatusCode: 429, Body: io.NopCloser(r), ContentLength: int64(len(body)),
-		Header: http.Header{"Content-Type": {"application/json"}, "X-Request-Id": {"req_01HF8ZK2QW7Y"}, "Retry-After": {"30"}}}
-	decoded := testing.AllocsPerRun(200, func() {
-		r.Reset(body)
-		require.NotNil(t, FromResponse(resp), "FromResponse = nil")
-	})
-	plain := testing.AllocsPerRun(200, func() {
-		r.Reset(body)
-		data, err := io.ReadAll(resp.Body)
-		require.NoError(t, err, err)
-		var env struct {
-			Error struct{ Code, Message string }
-		}
-		require.NoError(t, json.Unmarshal(data, &env), err)
-	})
-	t.Logf("FromResponse: %v allocations; plain read and unmarshal: %v", decoded, plain)
-	assert.LessOrEqual(t, decoded, plain+6)
-
-	want := apiErrorView{StatusCode: 429, Code: 429, Reason: "rate_limited", RequestID: "req_01HF8ZK2QW7Y", RetryAfter: 30e9,
-		Message: "Rate limit exceeded for workspace ws_42: 600 requests per minute. Retry after 30 seconds.", Body: string(body)}
-	r.Reset(body)
-	assert.Empty(t, cmp.Diff(want, viewOf(mustAPIError(t, resp))), "FromResponse (-want +got)")
+// TestReadCapped: the bounded reader keeps at most limit bytes, says
+// when there was more, and reads a body it can size in one allocation:
+// one whose content length is known, or a small one (up to 511 bytes)
+// without.
+func TestReadCapped(t *testing.T) { // not parallel: AllocsPerRun
+	errBroken := errors.New("broken")
+	tests := []struct {
+		name          string
+		body          string
+		limit, length int64 // length: the content length given, -1 unknown
+		broken        bool  // the reader fails after body
+		want          string
+		truncated     bool
+		allocs        float64 // at most; 0 means not measured
+	}{
+		{name: "empty, length 0", body: "", limit: 100, length: 0, want: "", allocs: 1},
+		{name: "empty, unknown", body: "", limit: 100, length: -1, want: "", allocs: 1},
+		{name: "small, known", body: "hello", limit: 100, length: 5, want: "hello", allocs: 1},
+		{name: "small, unknown", body: "hello", limit: 100, length: -1, want: "hello", allocs: 1},
+		{name: "small, length 0 (a hand-built Response)", body: "hello", limit: 100, length: 0, want: "hello", allocs: 1},
+		{name: "511 bytes, unknown", body: strings.Repeat("x", 511), limit: 1 << 10, length: -1,
+			want: strings.Repeat("x", 511), allocs: 1},
+		{name: "4 KiB, known", body: strings.Repeat("x", 4096), limit: 1 << 20, length: 4096,
+			want: strings.Repeat("x", 4096), allocs: 1},
+		{name: "4 KiB, unknown", body: strings.Repeat("x", 4096), limit: 1 << 20, length: -1,
+			want: strings.Repeat("x", 4096)},
+		{name: "exactly the limit", body: "abcde", limit: 5, length: -1, want: "abcde"},
+		{name: "one byte over", body: "abcdef", limit: 5, length: -1, want: "abcde", truncated: true},
+		{name: "over, known", body: "abcdefgh", limit: 5, length: 8, want: "abcde", truncated: true},
+		{name: "length says less", body: "abcdefgh", limit: 100, length: 2, want: "abcdefgh"},
+		{name: "length says more", body: "ab", limit: 100, length: 1 << 40, want: "ab"},
+		{name: "length says more, over", body: "abcdefgh", limit: 5, length: 1 << 40, want: "abcde", truncated: true},
+		{name: "huge limit", body: "ab", limit: math.MaxInt64, length: -1, want: "ab"},
+		{name: "read error", body: "abc", limit: 100, length: -1, broken: true, want: "abc"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			open := func() io.Reader {
+				var r io.Reader = strings.NewReader(tt.body)
+				if tt.broken {
+					r = io.MultiReader(r, iotest.ErrReader(errBroken))
+				}
+				return r
+			}
+			body, truncated, err := readCapped(open(), tt.limit, tt.length)
+			if tt.broken {
+				require.ErrorIs(t, err, errBroken)
+			} else {
+				require.NoError(t, err)
+			}
+			assert.Equal(t, tt.want, string(body))
+			assert.Equal(t, tt.truncated, truncated)
+			assert.LessOrEqual(t, int64(cap(body)), max(tt.limit, 512), "capacity past the limit")
+			if tt.allocs > 0 {
+				r := new(strings.Reader)
+				allocs := testing.AllocsPerRun(100, func() {
+					r.Reset(tt.body)
+					_, _, _ = readCapped(r, tt.limit, tt.length)
+				})
+				assert.LessOrEqual(t, allocs, tt.allocs, "allocations")
+			}
+		})
+	}
 }
 
 // TestJSONTextEscapes: the decoder's fast path for strings without escapes

@@ -35,9 +35,11 @@ func TestErrorLine(t *testing.T) {
 		{"RequestError zero", &RequestError{}, "neuracraft: no answer"},
 		{"RequestError full", &RequestError{Method: "GET", URL: "https://h/v1/p", RequestID: "r", Attempts: 2, Err: io.EOF},
 			"neuracraft: GET /v1/p: EOF (request r, attempt 2)"},
-		{"success body", &successError{method: "GET", path: "/v1/p", status: Code(200).String(), id: "r",
-			err: errors.New("decoding the response body: boom")},
+		{"success body", answerError("GET", "/v1/p", &Response{StatusCode: 200, RequestID: "r"},
+			errors.New("decoding the response body: boom")),
 			"neuracraft: GET /v1/p: 200 OK: decoding the response body: boom (request r)"},
+		{"request not built", &callError{method: "POST", path: "/v1/p", err: errors.New("encoding the request body: boom")},
+			"neuracraft: POST /v1/p: encoding the request body: boom"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -49,8 +49,9 @@ type APIError struct {
 	// Details is the body's "details", of any JSON type (object, array,
 	// string, ...), as sent; nil when the body has none or null.
 	Details json.RawMessage
-	// RetryHint is the body's "retryable" flag; nil when the body has none.
-	RetryHint *bool
+	// Retryable is the body's "retryable" flag, which [IsRetryable]
+	// puts first; nil when the body has none.
+	Retryable *bool
 	// RequestID is the response's X-Request-ID header; when the response
 	// has none, the X-Request-ID the request was sent with. Control
 	// characters (CR, LF, ESC, C1) and invalid UTF-8 are dropped, and it
@@ -126,26 +127,26 @@ func (e *APIError) LogValue() slog.Value {
 	attrs = append(attrs,
 		slog.Int("status", e.StatusCode),
 		slog.Int("code", int(e.Code)))
-	if e.Reason != "" {
-		attrs = append(attrs, slog.String("reason", e.Reason))
-	}
+	attrs = appendText(attrs, "reason", e.Reason)
 	attrs = append(attrs, slog.String("message", e.Message))
-	if e.RequestID != "" {
-		attrs = append(attrs, slog.String("request_id", e.RequestID))
-	}
+	attrs = appendText(attrs, "request_id", e.RequestID)
 	if e.RetryAfter > 0 {
 		attrs = append(attrs, slog.Duration("retry_after", e.RetryAfter))
 	}
 	if e.Attempts > 0 {
 		attrs = append(attrs, slog.Int("attempts", e.Attempts))
 	}
-	if e.Method != "" {
-		attrs = append(attrs, slog.String("method", e.Method))
-	}
-	if e.URL != "" {
-		attrs = append(attrs, slog.String("url", e.URL))
-	}
+	attrs = appendText(attrs, "method", e.Method)
+	attrs = appendText(attrs, "url", e.URL)
 	return slog.GroupValue(attrs...)
+}
+
+// appendText appends the attribute key=v to attrs, unless v is empty.
+func appendText(attrs []slog.Attr, key, v string) []slog.Attr {
+	if v == "" {
+		return attrs
+	}
+	return append(attrs, slog.String(key, v))
 }
 
 // Unwrap returns Err: why the body could not be read or decoded, or nil.

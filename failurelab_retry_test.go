@@ -254,8 +254,8 @@ func TestFailureLabFaultMatrix(t *testing.T) {
 			fault: neuracrafttest.Plugin(500, 8102, "Template invalid", false)})
 		apiErr := requireNotRetriedAPIError(t, err, 500, 8102)
 		assert.True(t, neuracraft.IsPlugin(err))
-		require.NotNil(t, apiErr.RetryHint)
-		assert.False(t, *apiErr.RetryHint)
+		require.NotNil(t, apiErr.Retryable)
+		assert.False(t, *apiErr.Retryable)
 		assert.JSONEq(t, `{"plugin_id":"pdf-export","attempt":1}`, string(apiErr.Details))
 	})
 	t.Run("plugin not retryable 503 GET", func(t *testing.T) {

@@ -42,11 +42,11 @@ func TestFromResponseTestdata(t *testing.T) {
 		{"insufficient_scope.json", 403, []string{"Content-Type", "application/json"}, apiErrorView{
 			Code: 403, Reason: "insufficient_scope", Message: "This operation requires the pipeline:write scope."}},
 		{"plugin_8102.json", 500, []string{"Content-Type", "application/json", "X-Request-ID", "req_pdf_1"}, apiErrorView{
-			Code: 8102, Message: specMessage, RequestID: "req_pdf_1", RetryHint: new(false),
+			Code: 8102, Message: specMessage, RequestID: "req_pdf_1", Retryable: new(false),
 			Details: `{"template_id": "tpl_invoice_v2", "line": 14, "reason": "unknown variable {{customer.vat}}"}`}},
 		{"plugin_8102_string_code.json", 503, []string{"Content-Type", "application/json", "Retry-After", "30"}, apiErrorView{
 			Code: 8102, Message: "PDF Export Plugin: renderer pool exhausted, try again shortly.",
-			Details: `{"queue_depth":512}`, RetryHint: new(true), RetryAfter: 30 * time.Second}},
+			Details: `{"queue_depth":512}`, Retryable: new(true), RetryAfter: 30 * time.Second}},
 		{"plugin_bad_types.json", 502, []string{"Content-Type", "application/json"}, apiErrorView{
 			Code: 8301, Message: "Webhook Plugin: delivery to https://hooks.example.com/nc failed.",
 			Details: `["timeout after 10s"]`}}, // details of any JSON type are kept

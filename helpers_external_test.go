@@ -25,10 +25,10 @@ import (
 	"time"
 
 	"github.com/neuracraft/neuracraft-go"
-	"github.com/neuracraft/neuracraft-go/internal/leakcheck"
 	"github.com/neuracraft/neuracraft-go/neuracrafttest"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"go.uber.org/goleak"
 )
 
 // secretKey and secretToken are credentials that must never
@@ -41,6 +41,13 @@ const (
 // fastRetry is the default policy with millisecond backoff, so that
 // retries without a Retry-After do not slow the tests down.
 var fastRetry = neuracraft.RetryPolicy{BaseDelay: time.Millisecond, MaxDelay: 5 * time.Millisecond}
+
+// retrying returns an http.Client whose transport is a neuracraft.Transport
+// with policy p over base (nil: http.DefaultTransport): how a caller gives
+// a Client its retry policy.
+func retrying(base http.RoundTripper, p neuracraft.RetryPolicy) *http.Client {
+	return &http.Client{Transport: &neuracraft.Transport{Base: base, Retry: p}}
+}
 
 // requestIDPattern is the form of the X-Request-ID the client generates.
 var requestIDPattern = regexp.MustCompile(`^[0-9a-f]{32}$`)
@@ -69,7 +76,7 @@ func newServer(t *testing.T) (*neuracrafttest.Server, *neuracraft.Client) {
 	t.Helper()
 	srv := neuracrafttest.NewServer()
 	t.Cleanup(srv.Close)
-	return srv, &neuracraft.Client{BaseURL: srv.URL, APIKey: srv.APIKey, Retry: fastRetry}
+	return srv, &neuracraft.Client{BaseURL: srv.URL, APIKey: srv.APIKey, HTTPClient: retrying(nil, fastRetry)}
 }
 
 // createPipeline creates a pipeline named name through c and forgets
@@ -183,11 +190,11 @@ func oddServer(t *testing.T) (*httptest.Server, func() []string) {
 }
 
 // labServer starts the fake API for t and closes it when t ends. It first
-// records the goroutine count, so that t fails if the test leaves any
-// goroutine behind.
+// notes the goroutines running, so that t fails if the test leaves any
+// goroutine behind (a process-wide check: such a test is not parallel).
 func labServer(t *testing.T) *neuracrafttest.Server {
 	t.Helper()
-	leakcheck.Goroutines(t)
+	noLeaks(t)
 	srv := neuracrafttest.NewServer()
 	t.Cleanup(srv.Close)
 	return srv
@@ -196,10 +203,18 @@ func labServer(t *testing.T) *neuracrafttest.Server {
 // labRaw is labServer for a raw httptest server running h.
 func labRaw(t *testing.T, h http.HandlerFunc) *httptest.Server {
 	t.Helper()
-	leakcheck.Goroutines(t)
+	noLeaks(t)
 	ts := httptest.NewServer(h)
 	t.Cleanup(ts.Close)
 	return ts
+}
+
+// noLeaks fails t if a goroutine started after this call still runs when
+// t ends. Call it before anything that registers a cleanup of its own,
+// so that the check runs after those.
+func noLeaks(t *testing.T) {
+	opt := goleak.IgnoreCurrent()
+	t.Cleanup(func() { goleak.VerifyNone(t, opt) })
 }
 
 // labOptions configure a labClient.
@@ -217,7 +232,7 @@ type labOptions struct {
 type labClient struct {
 	*http.Client
 	rt     *neuracraft.Transport
-	conns  *leakcheck.Conns
+	conns  *connCounter
 	apiKey string
 }
 
@@ -227,7 +242,7 @@ type labClient struct {
 // closed.
 func newLabClient(t *testing.T, o labOptions) *labClient {
 	t.Helper()
-	conns := &leakcheck.Conns{}
+	conns := &connCounter{}
 	base := &http.Transport{DialContext: conns.DialContext, DisableKeepAlives: o.noKeepAlive}
 	var next http.RoundTripper = base
 	if o.wrap != nil {
@@ -237,13 +252,55 @@ func newLabClient(t *testing.T, o labOptions) *labClient {
 	c := &labClient{Client: &http.Client{Transport: rt}, rt: rt, conns: conns, apiKey: o.apiKey}
 	require.Zero(t, conns.Open(), "open connections before the test")
 	t.Cleanup(func() {
-		closed := leakcheck.Until(leakcheck.Timeout, func() bool {
+		assert.Eventually(t, func() bool {
 			c.CloseIdleConnections() // through the Transport, as a user would
 			return conns.Open() == 0
-		})
-		assert.True(t, closed, "%d of the %d connections the client dialed are still open after CloseIdleConnections", conns.Open(), conns.Dialed())
+		}, 2*time.Second, 10*time.Millisecond,
+			"connections the client dialed still open after CloseIdleConnections (of %d)", conns.Dialed())
 	})
 	return c
+}
+
+// connCounter counts the connections dialed through its DialContext (set
+// it as an http.Transport's): how many were dialed, how many are still
+// open and how many bytes were read from them. Safe for concurrent use.
+type connCounter struct {
+	dialer             net.Dialer
+	dialed, open, read atomic.Int64
+}
+
+// DialContext dials like net.Dialer.DialContext and counts the connection
+// as open until it is first closed.
+func (c *connCounter) DialContext(ctx context.Context, network, addr string) (net.Conn, error) {
+	conn, err := c.dialer.DialContext(ctx, network, addr)
+	if err != nil {
+		return nil, err
+	}
+	c.dialed.Add(1)
+	c.open.Add(1)
+	return &countedConn{Conn: conn, owner: c}, nil
+}
+
+func (c *connCounter) Dialed() int64    { return c.dialed.Load() }
+func (c *connCounter) Open() int64      { return c.open.Load() }
+func (c *connCounter) BytesRead() int64 { return c.read.Load() }
+
+// countedConn is a connection that a connCounter counts.
+type countedConn struct {
+	net.Conn
+	owner *connCounter
+	once  sync.Once
+}
+
+func (c *countedConn) Read(p []byte) (int, error) {
+	n, err := c.Conn.Read(p)
+	c.owner.read.Add(int64(n))
+	return n, err
+}
+
+func (c *countedConn) Close() error {
+	c.once.Do(func() { c.owner.open.Add(-1) })
+	return c.Conn.Close()
 }
 
 // send sends method url with body (none when empty) and the header given

@@ -29,7 +29,18 @@ import (
 	"github.com/neuracraft/neuracraft-go/neuracrafttest"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"go.uber.org/goleak"
 )
+
+// noLeaks fails t if a goroutine started after this call still runs when
+// t ends (a process-wide check: such a test is not parallel). Call it
+// before anything that registers a cleanup of its own, so that the check
+// runs after those. (helpers_external_test.go has the same for package
+// neuracraft_test.)
+func noLeaks(t *testing.T) {
+	opt := goleak.IgnoreCurrent()
+	t.Cleanup(func() { goleak.VerifyNone(t, opt) })
+}
 
 // step is one scripted answer of a scriptBase: a response or an error.
 type step struct {
@@ -138,7 +149,7 @@ type apiErrorView struct {
 	Reason     string
 	Message    string
 	Details    string
-	RetryHint  *bool
+	Retryable  *bool
 	RequestID  string
 	RetryAfter time.Duration
 	Body       string
@@ -154,7 +165,7 @@ func viewOf(e *APIError) apiErrorView {
 		Reason:     e.Reason,
 		Message:    e.Message,
 		Details:    string(e.Details),
-		RetryHint:  e.RetryHint,
+		Retryable:  e.Retryable,
 		RequestID:  e.RequestID,
 		RetryAfter: e.RetryAfter,
 		Body:       string(e.Body),
@@ -349,9 +360,10 @@ func must[T any](v T, err error) T {
 }
 
 // runClient returns a Client of srv whose polls wait no backoff and whose
-// transport retries after 1 ms.
-func runClient(srv *neuracrafttest.Server) *Client {
-	return &Client{BaseURL: srv.URL, APIKey: srv.APIKey, Retry: RetryPolicy{BaseDelay: time.Millisecond},
+// transport makes maxAttempts attempts (0: the default), 1 ms apart.
+func runClient(srv *neuracrafttest.Server, maxAttempts int) *Client {
+	tr := &Transport{Retry: RetryPolicy{MaxAttempts: maxAttempts, BaseDelay: time.Millisecond}}
+	return &Client{BaseURL: srv.URL, APIKey: srv.APIKey, HTTPClient: &http.Client{Transport: tr},
 		rand: func() float64 { return 0 }}
 }
 
@@ -360,7 +372,7 @@ func newRunServer(t *testing.T) (srv *neuracrafttest.Server, c *Client, pipeline
 	t.Helper()
 	srv = neuracrafttest.NewServer()
 	t.Cleanup(srv.Close)
-	c = runClient(srv)
+	c = runClient(srv, 0)
 	var p struct {
 		ID string `json:"id"`
 	}

@@ -18,8 +18,6 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-
-	"github.com/neuracraft/neuracraft-go/internal/leakcheck"
 )
 
 // loopbackTransport returns a Transport over a fresh http.Transport, whose
@@ -51,7 +49,7 @@ func loopbackGet(ctx context.Context, tr *Transport, url, id string) error {
 // is sent, none keeps a place, and once the cooldown is over a fresh call
 // with a 1 s deadline goes at once.
 func TestCooldownPhantomSlots(t *testing.T) {
-	leakcheck.Goroutines(t)
+	noLeaks(t)
 	var hits, served atomic.Int32
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if hits.Add(1) == 1 {
@@ -82,8 +80,8 @@ func TestCooldownPhantomSlots(t *testing.T) {
 		defer s.mu.Unlock()
 		return s.held
 	}
-	require.True(t, leakcheck.Until(10*time.Second, func() bool { return queued() == held }),
-		"%d of %d callers held", queued(), held)
+	require.Eventually(t, func() bool { return queued() == held }, 10*time.Second, time.Millisecond,
+		"callers held (of %d)", held)
 
 	done, cancel := context.WithCancel(t.Context())
 	cancel()
@@ -115,7 +113,7 @@ func TestCooldownPhantomSlots(t *testing.T) {
 // once during an outage, then 50 calls in flight when the server
 // recovers.
 func TestBreakerOutageLoopback(t *testing.T) {
-	leakcheck.Goroutines(t)
+	noLeaks(t)
 	var (
 		mu     sync.Mutex
 		up     bool

@@ -105,6 +105,6 @@ func lookupPluginCode(c Code) (PluginCodeInfo, bool) {
 	return p, ok
 }
 
-// IsPlugin reports whether err, through any wrapping, carries a plugin
-// code (8000-8999). It is errors.Is(err, ErrPlugin).
+// IsPlugin reports whether err, through any wrapping, carries a code that
+// passes [Code.IsPlugin]. It is errors.Is(err, ErrPlugin).
 func IsPlugin(err error) bool { return errors.Is(err, ErrPlugin) }

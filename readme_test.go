@@ -477,7 +477,7 @@ func TestDocumentedLimits(t *testing.T) {
 		{"RunError.Stack entries, 50 (docs/client.md)", maxStackFrames, 50},
 		{"WaitRun first backoff ceiling, 1 s (docs/client.md)", runPollBase, time.Second},
 		{"WaitRun backoff cap, 30 s (docs/client.md)", runPollMax, 30 * time.Second},
-		{"WaitRun Retry-After honoured up to 60 s (docs/client.md)", runPollMaxRetryAfter, 60 * time.Second},
+		{"WaitRun Retry-After honoured up to 60 s (docs/client.md)", defaultMaxRetryAfter, 60 * time.Second},
 	} {
 		assert.EqualValues(t, tt.want, tt.got, tt.what)
 	}

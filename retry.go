@@ -10,6 +10,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/neuracraft/neuracraft-go/internal/limits"
 )
 
 // Defaults of [RetryPolicy] and [RetryBudget], used for zero fields. The
@@ -19,7 +21,7 @@ const (
 	defaultMaxAttempts   = 5
 	defaultBaseDelay     = 500 * time.Millisecond
 	defaultMaxDelay      = 30 * time.Second
-	defaultMaxRetryAfter = 60 * time.Second
+	defaultMaxRetryAfter = limits.DefaultMaxRetryAfter // 60 s, shared with redisfleet
 	defaultBudgetTokens  = 10
 	defaultBudgetRefill  = 0.1
 )
@@ -112,7 +114,7 @@ func DefaultShouldRetry(req *http.Request, err error) bool {
 	}
 	var apiErr *APIError
 	if errors.As(err, &apiErr) {
-		if serverPacing(apiErr.StatusCode) || apiErr.RetryHint != nil {
+		if serverPacing(apiErr.StatusCode) || apiErr.Retryable != nil {
 			return true
 		}
 	}

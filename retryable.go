@@ -16,8 +16,8 @@ import (
 // retryable applies the retry rules to an answered request; see
 // [IsRetryable].
 func (e *APIError) retryable() bool {
-	if e.RetryHint != nil {
-		return *e.RetryHint
+	if e.Retryable != nil {
+		return *e.Retryable
 	}
 	pacing := serverPacing(e.StatusCode)
 	if e.Code.IsPlugin() {

@@ -74,7 +74,7 @@ func (r *Run) UnmarshalJSON(data []byte) error {
 	if len(doc.Output) > 0 {
 		r.Output = json.RawMessage(doc.Output)
 	}
-	if strings.EqualFold(strings.TrimSpace(r.Status), "failed") {
+	if stateOf(r.Status) == runFailed {
 		r.Error = decodeRunError(doc.Error)
 		r.Error.RunID = cleanText(r.ID, maxRunID)
 	}

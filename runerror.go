@@ -112,18 +112,10 @@ func (e *RunError) LogValue() slog.Value {
 	if e.Code != 0 {
 		attrs = append(attrs, slog.Int("code", int(e.Code)))
 	}
-	if e.Reason != "" {
-		attrs = append(attrs, slog.String("reason", e.Reason))
-	}
-	if e.Message != "" {
-		attrs = append(attrs, slog.String("message", e.Message))
-	}
-	if e.PluginID != "" {
-		attrs = append(attrs, slog.String("plugin_id", e.PluginID))
-	}
-	if e.RequestID != "" {
-		attrs = append(attrs, slog.String("request_id", e.RequestID))
-	}
+	attrs = appendText(attrs, "reason", e.Reason)
+	attrs = appendText(attrs, "message", e.Message)
+	attrs = appendText(attrs, "plugin_id", e.PluginID)
+	attrs = appendText(attrs, "request_id", e.RequestID)
 	return slog.GroupValue(attrs...)
 }
 

@@ -19,11 +19,10 @@ import (
 // The pacing of [Client.WaitRun] between two polls that carry no
 // Retry-After: full jitter, up to runPollBase after the first poll,
 // doubling at each poll, capped at runPollMax. A poll's Retry-After is
-// honoured up to runPollMaxRetryAfter.
+// honoured up to defaultMaxRetryAfter (60 s).
 const (
-	runPollBase          = time.Second
-	runPollMax           = 30 * time.Second
-	runPollMaxRetryAfter = defaultMaxRetryAfter // 60 s
+	runPollBase = time.Second
+	runPollMax  = 30 * time.Second
 )
 
 // Run is a pipeline run as the API reports it: what [Client.StartRun]
@@ -62,21 +61,30 @@ type Run struct {
 // "failed", "cancelled" or "canceled", in any case. Any other status,
 // including one this package does not know, means the run may still
 // change. Done is false for a nil Run.
-func (r *Run) Done() bool {
-	if r == nil {
-		return false
-	}
-	switch strings.ToLower(strings.TrimSpace(r.Status)) {
-	case "completed", "failed", "cancelled", "canceled":
-		return true
-	}
-	return false
-}
+func (r *Run) Done() bool { return r != nil && stateOf(r.Status) != runActive }
 
-// canceled reports whether the run ended cancelled.
-func (r *Run) canceled() bool {
-	s := strings.ToLower(strings.TrimSpace(r.Status))
-	return s == "cancelled" || s == "canceled"
+// runState is what a run's status says of it.
+type runState int
+
+const (
+	runActive    runState = iota // any status but the three below: the run may still change
+	runCompleted                 // "completed"
+	runFailed                    // "failed"
+	runCanceled                  // "cancelled" or "canceled"
+)
+
+// stateOf reads a run's status, in any case and with surrounding space.
+// It is the one place a status is compared.
+func stateOf(status string) runState {
+	switch strings.ToLower(strings.TrimSpace(status)) {
+	case "completed":
+		return runCompleted
+	case "failed":
+		return runFailed
+	case "cancelled", "canceled":
+		return runCanceled
+	}
+	return runActive
 }
 
 // end is the error of a run that has ended: nil for a completed run,
@@ -86,7 +94,7 @@ func (r *Run) end(requestID string) error {
 	switch {
 	case r.Error != nil:
 		return r.Error
-	case r.canceled():
+	case stateOf(r.Status) == runCanceled:
 		return &RunError{RunID: cleanText(r.ID, maxRunID), Canceled: true, RequestID: requestID}
 	}
 	return nil
@@ -118,8 +126,7 @@ func (c *Client) StartRun(ctx context.Context, pipelineID string, input any) (*R
 		if u, err := c.resolve(path); err == nil {
 			path = u.EscapedPath()
 		}
-		return nil, &successError{method: http.MethodPost, path: path, status: Code(resp.StatusCode).String(),
-			id: resp.RequestID, err: errors.New("the answer names no run")}
+		return nil, answerError(http.MethodPost, path, resp, errors.New("the answer names no run"))
 	}
 	if run.PipelineID == "" {
 		run.PipelineID = pipelineID
@@ -205,7 +212,7 @@ func (c *Client) WaitRun(ctx context.Context, runID string) (*Run, error) {
 // header h.
 func (c *Client) pollDelay(h http.Header, poll int) time.Duration {
 	if d := parseRetryAfter(h.Get("Retry-After"), time.Now()); d > 0 {
-		return min(d, runPollMaxRetryAfter)
+		return min(d, defaultMaxRetryAfter)
 	}
 	return backoff(runPollBase, runPollMax, poll, c.random())
 }

@@ -136,3 +136,18 @@ func TestWaitRunKeepsTheAPIKeyOut(t *testing.T) {
 		require.NotContains(t, err.Error(), c.APIKey)
 	})
 }
+
+// TestStateOf: the one reading of a run's status, used by Done, by
+// WaitRun's error and by the decoder's Run.Error.
+func TestStateOf(t *testing.T) {
+	t.Parallel()
+	for status, want := range map[string]runState{
+		"completed": runCompleted, "COMPLETED": runCompleted, " Completed\n": runCompleted,
+		"failed": runFailed, " Failed ": runFailed,
+		"cancelled": runCanceled, "canceled": runCanceled, "CANCELED": runCanceled,
+		"queued": runActive, "running": runActive, "": runActive, "succeeded": runActive,
+		"cancellation_requested": runActive, "fail": runActive,
+	} {
+		require.Equal(t, want, stateOf(status), "status %q", status)
+	}
+}

@@ -174,16 +174,13 @@ type Transport struct {
 // The copy's errors are *url.Error values, as http.Client's always are,
 // and a *url.Error prints the request's URL as it is, query included; log
 // them with [LogValue].
-func WrapClient(c *http.Client) *http.Client { return wrapClient(c, RetryPolicy{}) }
-
-// wrapClient is WrapClient with the policy of the Transport it adds.
-func wrapClient(c *http.Client, p RetryPolicy) *http.Client {
+func WrapClient(c *http.Client) *http.Client {
 	if c == nil {
 		c = &http.Client{}
 	}
 	w := *c
 	if _, ok := c.Transport.(*Transport); !ok {
-		w.Transport = &Transport{Base: c.Transport, Retry: p}
+		w.Transport = &Transport{Base: c.Transport}
 	}
 	w.CheckRedirect = keepCredentialsHome(c.CheckRedirect, nil)
 	return &w
