@@ -36,9 +36,9 @@ func (s *hostState) resolve(p *probe, o probeOutcome) {
 	close(p.done)
 }
 
-// probeFailedAt ends p, sent and failed at now: its waiters count it as
-// one of their tries.
-func (s *hostState) probeFailedAt(p *probe, now time.Time) {
+// probeFailed ends p, sent and failed: its waiters count it as one of
+// their tries.
+func (s *hostState) probeFailed(p *probe) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.resolve(p, probeFailed)
@@ -57,18 +57,24 @@ func (s *hostState) abandonProbe(p *probe) {
 
 // awaitProbeAt is asked at now by a call whose retry the budget denied.
 // own is the call's own backoff before that retry and ceiling its largest
-// possible value; deadline, when not zero, is the call's deadline. It
-// returns the probe the call waits for, and whether the call sends that
-// probe itself (at p.at). It returns nil when the call should stop: the
-// next probe is due after now+ceiling or after the deadline, or no probe
-// is scheduled and no other call is in flight to share one (a call alone
-// does not wait for a probe: it would cost one probe per call). closed
-// reports that the breaker closed meanwhile: retry at once.
-func (s *hostState) awaitProbeAt(now time.Time, own, ceiling time.Duration, deadline time.Time) (p *probe, sender, closed bool) {
+// possible value; deadline, when not zero, is the call's deadline. Its
+// decision is one of:
+//
+//   - retryLater with no probe and no delay: the breaker closed meanwhile,
+//     retry at once;
+//   - retryLater with a probe: the call sends that probe itself, after
+//     delay (at p.at, the call's own backoff or the next free probe time);
+//   - waitForProbe with a probe: wait for the probe another call sends,
+//     due after delay, and look again at its outcome;
+//   - stopCall with stopBudget: the next probe is due after now+ceiling or
+//     after the deadline, or no probe is scheduled and no other call is in
+//     flight to share one (a call alone does not wait for a probe: it
+//     would cost one probe per call).
+func (s *hostState) awaitProbeAt(now time.Time, own, ceiling time.Duration, deadline time.Time) retryDecision {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if !s.open() {
-		return nil, false, true
+		return retryDecision{step: retryLater}
 	}
 	limit := now.Add(max(own, ceiling))
 	if !deadline.IsZero() && deadline.Before(limit) {
@@ -76,18 +82,18 @@ func (s *hostState) awaitProbeAt(now time.Time, own, ceiling time.Duration, dead
 	}
 	if p := s.probe; p != nil {
 		if p.at.After(limit) {
-			return nil, false, false
+			return stopWith(stopBudget)
 		}
-		return p, false, false
+		return retryDecision{step: waitForProbe, delay: max(p.at.Sub(now), 0), probe: p}
 	}
 	if s.calls.Load() < 2 {
-		return nil, false, false
+		return stopWith(stopBudget)
 	}
 	at := later(s.probeAt, now.Add(own))
 	if at.After(limit) {
-		return nil, false, false
+		return stopWith(stopBudget)
 	}
-	p = &probe{at: at, prevAt: s.probeAt, done: make(chan struct{})}
+	p := &probe{at: at, prevAt: s.probeAt, done: make(chan struct{})}
 	s.probe, s.probeAt = p, at.Add(s.cfg.probeInterval)
-	return p, true, false
+	return retryDecision{step: retryLater, delay: at.Sub(now), probe: p}
 }

@@ -171,11 +171,11 @@ func TestBreakerSequentialOutage(t *testing.T) {
 	})
 }
 
-// TestBreakerWaiterOutlivesItsEntry: on fake time, a call waiting for a
-// probe holds the host state it found. The table drops the host's entry
-// while it waits (1024 other hosts fail) and a new call recreates it; the
-// probe still wakes the waiter, which retries and succeeds.
-func TestBreakerWaiterOutlivesItsEntry(t *testing.T) {
+// TestBreakerWaiterKeepsItsEntry: on fake time, calls waiting for a
+// probe keep their host's entry while 1024 other hosts fail, so a new
+// call finds the open breaker, and its answer closes it and wakes the
+// waiter at once, before the probe is due.
+func TestBreakerWaiterKeepsItsEntry(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		start := time.Now()
 		var mu sync.Mutex
@@ -214,23 +214,21 @@ func TestBreakerWaiterOutlivesItsEntry(t *testing.T) {
 		old := tr.table().lookup("a.example")
 		require.NotNil(t, old)
 		for i := range maxHosts {
-			h := fmt.Sprintf("h%d.example", i)
-			tr.tableForUpdate().get(h)
+			addFailing(tr.table(), fmt.Sprintf("h%d.example", i), time.Now())
 		}
-		require.Nil(t, tr.table().lookup("a.example"), "the entry was dropped")
+		require.Same(t, old, tr.table().lookup("a.example"), "the entry stays")
 		time.Sleep(100 * time.Millisecond) // the server is up
-		require.NoError(t, call("a.example", "C"), "a new call, on a new entry")
-		require.NotSame(t, old, tr.table().lookup("a.example"))
+		require.NoError(t, call("a.example", "C"), "a new call, on the same entry")
 		wg.Wait()
 		assert.NoError(t, errs[0], "the probe")
-		assert.NoError(t, errs[1], "the waiter, woken by the probe of the state it held")
+		assert.NoError(t, errs[1], "the waiter, woken by C's answer")
 		ms := time.Millisecond
 		assert.Equal(t, []string{
 			fmt.Sprintf("Z@%v", 10*ms),
 			fmt.Sprintf("A@%v", 20*ms), fmt.Sprintf("B@%v", 21*ms), // first attempts, failed
 			fmt.Sprintf("C@%v", 142*ms),
+			fmt.Sprintf("B@%v", 152*ms), // the waiter, sent at once when C's answer closed the breaker
 			fmt.Sprintf("A@%v", 280*ms), // the probe, sent 250 ms (its backoff) after its failure
-			fmt.Sprintf("B@%v", 290*ms), // the waiter, sent at once when the probe answered
 		}, sent, "what a.example received, and when it answered")
 	})
 }

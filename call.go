@@ -21,19 +21,22 @@ type call struct {
 	rewindable bool
 	max        int // tries allowed, the first included
 
-	state   *hostState // nil while the host has no entry
+	state   *hostState // held from start, or from the host's first failure, until end; nil before
 	added   uint64     // the table's count of entries ever created, when the call found none
 	attempt int        // attempts sent
 	tries   int        // attempts sent, plus failed probes waited for
 	last    error      // the last attempt's error
 	probe   *probe     // the probe that the next attempt is, or nil
+	ticket  ticket     // the pace the attempt was let go at (pace.go)
+
+	fleetSpent time.Duration // waited on the Coordinator's methods (coordinator.go)
 }
 
 // start sets c up for a call of req through t.
 func (c *call) start(t *Transport, req *http.Request) {
 	*c = call{t: t, ctx: req.Context(), req: req, out: req, host: req.URL.Host,
 		id: headerValue(req.Header, requestIDHeader), max: t.Retry.MaxAttempts}
-	if c.id == "" && !t.DisableRequestID {
+	if c.id == "" {
 		c.out, c.id = withRequestID(req)
 	} else {
 		c.id = cleanHeaderValue(c.id) // the caller's header is sent as is, but named cleaned
@@ -44,22 +47,17 @@ func (c *call) start(t *Transport, req *http.Request) {
 	}
 	if h := t.table(); h != nil {
 		c.added = h.added.Load()
-		c.hold(h.lookup(c.host))
+		if s := h.lookup(c.host); s != nil { // a healthy host's call stops here
+			c.state = h.hold(c.host, s)
+		}
 	}
 }
 
-// hold makes s the call's host state, counting the call in its calls.
-func (c *call) hold(s *hostState) {
-	if s != nil && c.state == nil {
-		c.state = s
-		s.calls.Add(1)
-	}
-}
-
-// hostState returns the call's host state, creating it.
-func (c *call) hostState() *hostState {
+// hostStateAt returns the call's host state, holding it first, and
+// creating it at now when its host has none.
+func (c *call) hostStateAt(now time.Time) *hostState {
 	if c.state == nil {
-		c.hold(c.t.tableForUpdate().get(c.host))
+		c.state = c.t.tableForUpdate().holdOrAddAt(c.host, now)
 	}
 	return c.state
 }
@@ -73,11 +71,7 @@ func (c *call) end() {
 	if c.probe != nil {
 		s.abandonProbe(c.probe)
 	}
-	s.calls.Add(-1)
-	if now := time.Now(); s.settledAt(now) { // only then lock the table
-		c.t.table().forgetAt(s, now)
-		c.forgotten(s)
-	}
+	c.t.table().releaseAt(s, time.Now())
 }
 
 // rewind gives a retry a fresh body from GetBody; the error ends the
@@ -111,83 +105,107 @@ func (c *call) send() (*http.Response, error) {
 		}
 		resp = nil
 	}
-	if err == nil && resp.StatusCode < 400 {
-		c.attemptEnded(began, resp.StatusCode, nil)
-		if h := c.t.table(); c.state == nil && h != nil && h.added.Load() != c.added {
-			c.hold(h.lookup(c.host)) // the host got an entry during the call
-		}
-		if c.state != nil {
-			c.breaker(c.state.answeredAt(time.Now()), false)
-			c.probe = nil
-		}
-		return resp, nil
+	// The error never shows the credentials the request carried
+	// (hide.go).
+	if err != nil {
+		err = hideCredentials(&RequestError{Method: c.req.Method, URL: redactURL(c.req.URL), RequestID: c.id,
+			Attempts: c.attempt, Err: err}, credentialsOf(c.req))
+		c.attemptEnded(began, 0, err)
+		return nil, err
 	}
-	if err == nil {
-		apiErr := c.t.decode(resp, c.req, c.id, c.attempt)
-		c.attemptEnded(began, apiErr.StatusCode, apiErr)
-		return nil, apiErr
+	var failure error
+	if resp.StatusCode >= 400 {
+		failure = hideCredentials(c.t.decode(resp, c.req, c.id, c.attempt), credentialsOf(c.req))
 	}
-	reqErr := &RequestError{Method: c.req.Method, URL: redactURL(c.req.URL), RequestID: c.id, Attempts: c.attempt, Err: err}
-	c.attemptEnded(began, 0, reqErr)
-	return nil, reqErr
+	c.attemptEnded(began, resp.StatusCode, failure)
+	if quotaStated(resp.Header) {
+		c.applyQuota(resp.Header) // ratelimit.go
+	}
+	if failure != nil {
+		return nil, failure
+	}
+	if h := c.t.table(); c.state == nil && h != nil && h.added.Load() != c.added {
+		c.state = h.hold(c.host, h.lookup(c.host)) // the host got an entry during the call
+	}
+	if c.state != nil {
+		c.breakerChanged(c.state.answered(), false)
+		if c.ticket.gap > 0 {
+			c.state.pacedAnswerAt(time.Now(), c.ticket)
+		}
+		c.probe = nil
+	}
+	return resp, nil
 }
 
 // afterFailure records the failed attempt with the host, decides whether
-// to retry, and waits for the retry. It returns nil to retry, or the error
-// the call ends with.
+// to retry ([decideRetry]), and waits for the retry. It returns nil to
+// retry, or the error the call ends with.
 func (c *call) afterFailure(err error) error {
 	c.last = err
 	now := time.Now()
 	apiErr, _ := err.(*APIError)
 	delay, honoured := c.t.retryDelay(apiErr, c.tries)
-	cooling := honoured && !c.t.DisableCooldown && serverPacing(apiErr.StatusCode)
-	if cooling {
-		if c.hostState().coolUntil(now.Add(apiErr.RetryAfter), apiErr.RetryAfter, Code(apiErr.StatusCode)) {
-			c.paceChanged(cooldownPace(apiErr.RetryAfter))
-		}
-		c.t.announceCooldown(c.host, apiErr.RetryAfter, Code(apiErr.StatusCode)) // fleet hook (coordinator.go)
+	in := retryInput{now: now, deadline: c.deadline(), delay: delay,
+		tooLong: apiErr != nil && apiErr.RetryAfter > 0 && !honoured,
+		cooling: honoured && !c.t.DisableCooldown && serverPacing(apiErr.StatusCode),
+		tries:   c.tries, maxTries: c.max, rewindable: c.rewindable, budgetLeft: true}
+	if in.cooling {
+		c.hostStateAt(now).coolUntil(now.Add(apiErr.RetryAfter), apiErr.RetryAfter, Code(apiErr.StatusCode))
+		c.state.pushbackAt(now, c.ticket, c.t.random())
+		c.announce(apiErr.RetryAfter, Code(apiErr.StatusCode)) // fleet hook (coordinator.go)
 	}
-	retry, retryable := c.t.shouldRetry(c.req, err), IsRetryable(err)
-	budgetLeft := true
+	in.shouldRetry, in.customRule, in.retryable = c.t.shouldRetry(c.req, err), c.t.Retry.ShouldRetry != nil, IsRetryable(err)
 	switch {
-	case !retry && !retryable:
+	case !in.shouldRetry && !in.retryable:
 		if h := c.t.table(); apiErr != nil && h != nil {
-			c.hold(h.lookup(c.host))
+			if c.state == nil {
+				c.state = h.hold(c.host, h.lookup(c.host))
+			}
 			if c.state != nil {
-				c.breaker(c.state.answeredAt(now), false) // an answer: the host is up
+				c.breakerChanged(c.state.answered(), false) // an answer: the host is up
 			}
 		}
-	case !c.t.Retry.Budget.Disabled:
+	case !c.t.DisableBudget:
 		// A 429 with an honoured Retry-After is the server pacing a
 		// healthy service, and the cooldown already holds every request
 		// to it: it does not spend the budget, which is for failures.
 		paced := honoured && apiErr.StatusCode == http.StatusTooManyRequests
 		var opened bool
-		budgetLeft, opened = c.hostState().failedAt(now, !paced)
-		c.breaker(opened, true)
+		in.budgetLeft, opened = c.hostStateAt(now).failed(!paced)
+		c.breakerChanged(opened, true)
 	}
 	if c.probe != nil { // it was a probe, and the host did not answer well
 		if c.ctx.Err() != nil {
 			c.state.abandonProbe(c.probe)
 		} else {
-			c.state.probeFailedAt(c.probe, now)
+			c.state.probeFailed(c.probe)
 		}
 		c.probe = nil
 	}
+	in.ctxDone = c.ctx.Err() != nil
+	return c.follow(err, decideRetry(in))
+}
 
-	stop := c.decide(retry, retryable, budgetLeft, delay, honoured, apiErr, now)
-	if stop == stopBudget {
-		return c.awaitProbe(err, delay)
+// follow carries out d, the decision after the failed attempt err: it
+// waits for the retry and returns nil, or returns the error the call ends
+// with.
+func (c *call) follow(err error, d retryDecision) error {
+	switch d.step {
+	case stopCall:
+		return c.stop(err, d.stop)
+	case waitForProbe:
+		return c.awaitProbe(err, d.delay)
 	}
-	if stop != retrying {
-		return c.stop(err, stop)
-	}
-	c.onRetry(delay, err)
-	if cooling {
+	c.onRetry(d.delay, err)
+	if d.step == waitForTurn {
 		return nil // waitTurn waits, in turn with the requests the cooldown holds
 	}
-	if werr := c.wait(backoffWait, delay); werr != nil {
-		return joinWait(err, werr)
+	kind := backoffWait
+	if d.probe != nil {
+		kind = probeWait
+	}
+	if werr := c.wait(kind, d.delay); werr != nil {
+		return joinWait(err, werr) // end abandons the probe, if the retry was one
 	}
 	return nil
 }
@@ -203,30 +221,26 @@ func (c *call) awaitProbe(err error, delay time.Duration) error {
 	for {
 		now := time.Now()
 		ceiling := backoffCeiling(c.t.Retry.BaseDelay, c.t.Retry.MaxDelay, c.tries)
-		p, sender, closed := s.awaitProbeAt(now, delay, ceiling, deadline)
+		d := s.awaitProbeAt(now, delay, ceiling, deadline)
 		switch {
-		case closed:
-			return nil
-		case p == nil:
-			return c.stop(err, stopBudget)
-		case sender:
-			c.probe = p
-			c.onRetry(p.at.Sub(now), err)
-			if werr := c.wait(probeWait, p.at.Sub(now)); werr != nil {
-				return joinWait(err, werr) // end abandons the probe
-			}
-			return nil
+		case d.step == retryLater && d.probe == nil:
+			return nil // the breaker closed meanwhile
+		case d.step == retryLater:
+			c.probe = d.probe // this call sends the probe
+			return c.follow(err, d)
+		case d.step != waitForProbe:
+			return c.follow(err, d)
 		}
-		c.onRetry(max(p.at.Sub(now), 0), err)
-		began := c.waitStarted(probeWait, max(p.at.Sub(now), 0))
+		c.onRetry(d.delay, err)
+		began := c.waitStarted(probeWait, d.delay)
 		select {
 		case <-c.ctx.Done():
 			c.waitEnded(probeWait, began, c.ctx.Err())
 			return joinWait(err, c.ctx.Err())
-		case <-p.done:
+		case <-d.probe.done:
 			c.waitEnded(probeWait, began, nil)
 		}
-		switch p.outcome {
+		switch d.probe.outcome {
 		case probeSucceeded:
 			return nil
 		case probeFailed:
@@ -240,14 +254,18 @@ func (c *call) awaitProbe(err error, delay time.Duration) error {
 }
 
 // waitTurn holds the call while its host cools down: held requests are
-// let go in the order they came, releaseGap apart, from the end of the
-// cooldown, so they neither hit the server in the same instant nor
-// overtake each other, and a request that arrives while the queue drains
-// joins its end. A request whose context's deadline comes before its turn
-// gets a *CooldownError at once, unsent; one whose context is done, or
-// ends while it waits, gives its place up and ends with the context's
-// error. A request that a new cooldown catches while it waits waits on.
+// let go in the order they came, the host's gap apart (its pace, see
+// pace.go, else releaseGap), from the end of the cooldown, so they neither
+// hit the server in the same instant nor overtake each other, and a
+// request that arrives while the queue drains joins its end; while the
+// host is paced, a request that finds nobody held waits for its gap too.
+// It records in c.ticket the pace the request is let go at. A request
+// whose context's deadline comes before its turn gets a *CooldownError at
+// once, unsent; one whose context is done, or ends while it waits, gives
+// its place up and ends with the context's error. A request that a new
+// cooldown catches while it waits waits on.
 func (c *call) waitTurn() error {
+	c.ticket = ticket{}
 	if c.t.Coordinator != nil && !c.t.DisableCooldown { // fleet hook (coordinator.go)
 		if done, err := c.waitFleet(); done {
 			return err
@@ -262,7 +280,7 @@ func (c *call) waitTurn() error {
 	}
 	deadline := c.deadline()
 	now := time.Now()
-	h, turn := s.holdAt(now, deadline)
+	h, turn := s.holdAt(now, deadline, &c.ticket)
 	if h == nil {
 		if !turn.After(now) {
 			return nil
@@ -273,6 +291,7 @@ func (c *call) waitTurn() error {
 	for {
 		wake, released := s.takeTurnAt(h, time.Now())
 		if released {
+			c.ticket = h.ticket
 			c.waitEnded(cooldownWait, began, nil)
 			return nil
 		}

@@ -120,9 +120,11 @@ func (c *Client) httpClient() *http.Client {
 
 // Do calls the API: method on path, which is relative to BaseURL and may
 // carry a query ("/pipelines?limit=10"), or an absolute URL under BaseURL
-// (such as a monitor_url). A non-nil in is sent as JSON; a JSON success
-// body is decoded into out unless out is nil. It returns the response's
-// metadata.
+// (such as a monitor_url). Either form is resolved first (dot segments
+// removed, "%2E" counted as a dot) and must stay under BaseURL, else Do
+// fails without sending anything. A non-nil in is sent as JSON; a JSON
+// success body is decoded into out unless out is nil. It returns the
+// response's metadata.
 //
 // Errors: an [*APIError] for a status of 400 or more; a [*CooldownError]
 // for a request held back; a [*RequestError] for a request that got no
@@ -135,7 +137,8 @@ func (c *Client) httpClient() *http.Client {
 // whose body could not be decoded still created or started something on
 // the server: the error text names the status and request ID, and out
 // may have been partly filled.
-func (c *Client) Do(ctx context.Context, method, path string, in, out any) (*Response, error) {
+func (c *Client) Do(ctx context.Context, method, path string, in, out any) (_ *Response, err error) {
+	defer c.hide(&err) // hide.go
 	req, err := c.newRequest(ctx, method, path, in)
 	if err != nil {
 		return nil, err
@@ -151,7 +154,11 @@ func (c *Client) Do(ctx context.Context, method, path string, in, out any) (*Res
 		}
 		return nil, err
 	}
-	if resp.StatusCode >= 400 { // a transport not ours, or ours with ReturnErrorResponses
+	if resp.StatusCode >= 400 {
+		// HTTPClient's Transport handed a 4xx or 5xx back as a response
+		// rather than as an error (a transport not ours, or ours with
+		// ReturnErrorResponses): the same *APIError (without the
+		// credentials, as every error of Do), decoded here.
 		return nil, FromResponse(resp)
 	}
 	defer resp.Body.Close()

@@ -135,11 +135,14 @@ func TestClientSecrets(t *testing.T) {
 
 	// Two attempts and no budget, so that each scenario uses exactly the
 	// faults it queues.
-	policy := neuracraft.RetryPolicy{MaxAttempts: 2, BaseDelay: time.Millisecond, Budget: neuracraft.RetryBudget{Disabled: true}}
-	keyClient := &neuracraft.Client{BaseURL: srv.URL, APIKey: secretKey, HTTPClient: retrying(nil, policy)}
-	tokenClient := &neuracraft.Client{BaseURL: srv.URL, Token: secretToken, HTTPClient: retrying(nil, policy)}
+	policy := neuracraft.RetryPolicy{MaxAttempts: 2, BaseDelay: time.Millisecond}
+	over := func(base http.RoundTripper) *http.Client {
+		return &http.Client{Transport: &neuracraft.Transport{Base: base, Retry: policy, DisableBudget: true}}
+	}
+	keyClient := &neuracraft.Client{BaseURL: srv.URL, APIKey: secretKey, HTTPClient: over(nil)}
+	tokenClient := &neuracraft.Client{BaseURL: srv.URL, Token: secretToken, HTTPClient: over(nil)}
 	resetClient := &neuracraft.Client{BaseURL: srv.URL, APIKey: secretKey,
-		HTTPClient: retrying(&http.Transport{DisableKeepAlives: true}, policy)}
+		HTTPClient: over(&http.Transport{DisableKeepAlives: true})}
 	ctx := t.Context()
 	do := func(c *neuracraft.Client, method, path string) error {
 		_, err := c.Do(ctx, method, path, map[string]string{"name": "x"}, &struct{}{})

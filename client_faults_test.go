@@ -223,14 +223,15 @@ func TestClientConcurrent(t *testing.T) {
 	)
 	srv := neuracrafttest.NewServer()
 	t.Cleanup(srv.Close)
-	c := &neuracraft.Client{BaseURL: srv.URL, APIKey: srv.APIKey, HTTPClient: retrying(nil, neuracraft.RetryPolicy{
-		// Enough attempts for a call that meets every fault in a row; the
-		// budget is off because this test is about sharing, not throttling.
-		MaxAttempts: faults + 1,
-		BaseDelay:   time.Millisecond,
-		MaxDelay:    5 * time.Millisecond,
-		Budget:      neuracraft.RetryBudget{Disabled: true},
-	})}
+	c := &neuracraft.Client{BaseURL: srv.URL, APIKey: srv.APIKey, HTTPClient: &http.Client{Transport: &neuracraft.Transport{
+		Retry: neuracraft.RetryPolicy{
+			// Enough attempts for a call that meets every fault in a row.
+			MaxAttempts: faults + 1,
+			BaseDelay:   time.Millisecond,
+			MaxDelay:    5 * time.Millisecond,
+		},
+		DisableBudget: true, // this test is about sharing, not throttling
+	}}}
 	srv.Fail("*", faults, neuracrafttest.Error(503, "service_unavailable", "overloaded"))
 
 	var wg sync.WaitGroup

@@ -15,27 +15,29 @@ import (
 const maxReleaseGap = limits.MaxReleaseGap
 
 // releaseGap is the time between two requests let go after a cooldown of
-// length span: a hundredth of it, and at most maxReleaseGap, so held
-// requests go at 100 a second or faster, in the order they came.
+// length span when the host is not paced (pace.go): a hundredth of it, and
+// at most maxReleaseGap, so held requests go at 100 a second or faster, in
+// the order they came. It is the gap a Coordinator is told.
 func releaseGap(span time.Duration) time.Duration { return min(span/100, maxReleaseGap) }
 
 // coolUntil records that host cools down until until, after an answer
 // with status cause that asked for a pause of span: nothing is sent to it
-// before until, and then the held requests go releaseGap(span) apart. An
-// earlier until than the one known changes nothing; changed reports
-// whether this one did.
+// before until, and then the held requests go the host's gap apart (its
+// pace, else releaseGap(span)). An earlier until than the one known
+// changes nothing.
 //
-// It is the one place where a cooldown becomes known; a fleet-wide
-// coordinator would call it for pauses learnt from other processes.
-func (s *hostState) coolUntil(until time.Time, span time.Duration, cause Code) (changed bool) {
+// It is the one place where a cooldown becomes known to the Transport:
+// from its host's answer (call.afterFailure), or from the fleet, when the
+// Coordinator knew a cooldown but could not give a turn and the local
+// queue takes over (call.waitFleet).
+func (s *hostState) coolUntil(until time.Time, span time.Duration, cause Code) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if !until.After(s.until) {
-		return false
+		return
 	}
 	s.until, s.span, s.cause = until, span, cause
 	s.head.nudge() // the first held request looks at its turn again
-	return true
 }
 
 // A holder is a request held by a cooldown, in its host's queue.
@@ -43,6 +45,7 @@ type holder struct {
 	wake       chan struct{} // a nudge: the queue changed, look again
 	prev, next *holder
 	queued     bool
+	ticket     ticket // the pace it was let go at
 }
 
 func (h *holder) nudge() {
@@ -55,26 +58,32 @@ func (h *holder) nudge() {
 	}
 }
 
-// nextRelease is when the first held request may go. s.mu must be held.
-func (s *hostState) nextRelease() time.Time {
-	return later(s.until, s.lastRelease.Add(releaseGap(s.span)))
+// nextRelease is when the first held request may go, asked at now. s.mu
+// must be held.
+func (s *hostState) nextRelease(now time.Time) time.Time {
+	return later(s.until, s.lastRelease.Add(s.gapAt(now)))
 }
 
 // holdAt is asked at now by a request about to be sent. When the host is
-// not cooling down and no request is held, it returns nil and a turn not
-// after now: send at once. Otherwise it estimates the request's turn (the
-// next release, plus one gap for each request held before it); when the
-// turn comes after deadline (if not zero) it returns nil and that turn,
-// and the request must not be sent; else it queues the request and
-// returns its holder, for takeTurnAt.
-func (s *hostState) holdAt(now, deadline time.Time) (h *holder, turn time.Time) {
+// not cooling down, no request is held and its pace allows one now, it
+// returns nil and a turn not after now: send at once (with the ticket it
+// writes to *t when the host is paced). Otherwise it estimates the
+// request's turn (the next release, plus one gap for each request held
+// before it); when the turn comes after deadline (if not zero) it returns
+// nil and that turn, and the request must not be sent; else it queues the
+// request and returns its holder, for takeTurnAt, which sets the holder's
+// ticket when it lets it go.
+func (s *hostState) holdAt(now, deadline time.Time, t *ticket) (h *holder, turn time.Time) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	next := s.nextRelease()
+	next := s.nextRelease(now)
 	if s.head == nil && !next.After(now) {
+		if s.pace.gapAt(now) > 0 {
+			*t = s.letGoAt(now)
+		}
 		return nil, now
 	}
-	turn = later(next, now).Add(time.Duration(s.held) * releaseGap(s.span))
+	turn = later(next, now).Add(time.Duration(s.held) * s.gapAt(now))
 	if !deadline.IsZero() && turn.After(deadline) {
 		return nil, turn
 	}
@@ -94,19 +103,20 @@ func (s *hostState) holdAt(now, deadline time.Time) (h *holder, turn time.Time) 
 // sleeps at most (zero: until nudged). Only the first held request has a
 // time; the others wait for a nudge.
 //
-// It is the one place where a held request takes its release turn; a
-// fleet-wide coordinator would pace the turns of its processes here.
+// It is the one place where a request held by the local queue takes its
+// turn. While a Coordinator knows the host's cooldown, requests take the
+// fleet's turns instead (Coordinator.Reserve, in call.waitFleet).
 func (s *hostState) takeTurnAt(h *holder, now time.Time) (wake time.Time, released bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.head != h {
 		return time.Time{}, false
 	}
-	if next := s.nextRelease(); next.After(now) {
+	if next := s.nextRelease(now); next.After(now) {
 		return next, false
 	}
 	s.unqueue(h)
-	s.lastRelease = now
+	h.ticket = s.letGoAt(now)
 	s.head.nudge()
 	return now, true
 }

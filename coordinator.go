@@ -1,6 +1,7 @@
 // This file holds Coordinator, the hook through which several processes
-// share a host's cooldown and the order of the requests it held, and the
-// Transport's side of it (announceCooldown, call.waitFleet).
+// share a host's cooldown and the order of the requests it held, the
+// values it exchanges with a Transport (Cooldown, Pause, Hold, Turn), and
+// the Transport's side of it (call.announce, call.waitFleet).
 
 package neuracraft
 
@@ -18,62 +19,123 @@ import (
 // A [Transport] with a Coordinator keeps its own cooldown as well: it
 // tells the Coordinator of every cooldown it starts, asks it about
 // cooldowns started elsewhere, and, while the Coordinator knows one, asks
-// it for each held request's turn instead of taking one in its own queue.
-// When the Coordinator fails (Reserve returns an error), the request
-// falls back to the Transport's own queue: a Coordinator is a helper,
-// never a reason a request fails.
+// it once for each held request's turn instead of taking one in its own
+// queue. The Transport keeps two rules whatever the Coordinator says:
+// a request is never sent before the end of a Retry-After that the
+// Transport itself honoured for its host (its own cooldown stays a
+// floor), and no request waits longer than RetryPolicy.MaxRetryAfter
+// because of the fleet (a garbled or hostile value held by the
+// Coordinator can hold a request at most that long). When the Coordinator
+// fails (Reserve returns an error), the request falls back to the
+// Transport's own queue: a Coordinator is a helper, never a reason a
+// request fails.
 //
 // All methods are called by many goroutines at once and must be safe for
 // concurrent use. None is ever called with a lock of the Transport held,
 // and none may call back into the Transport.
 type Coordinator interface {
 	// Cooldown reports what the Coordinator knows, from memory only, of a
-	// fleet-wide cooldown of host: until is when it ends (in the local
-	// clock; it may have passed while the fleet's release queue still
-	// drains), cause the status that started it (429 or 503), and ok
-	// whether requests to host should take a fleet turn now, that is,
-	// host is cooling down or its release queue is known not to be empty.
+	// fleet-wide cooldown of host; ok reports whether requests to host
+	// should take a fleet turn now, that is, host is cooling down or its
+	// release queue is known not to be empty.
 	//
 	// The Transport calls Cooldown before every request, so it must not
 	// block, do I/O or allocate: while no cooldown is known, a Transport
 	// with a Coordinator costs what one without does.
-	Cooldown(host string) (until time.Time, cause Code, ok bool)
+	Cooldown(host string) (c Cooldown, ok bool)
 
-	// Announce tells the fleet that host answered cause (429 or 503) with
-	// a Retry-After of pause, which the Transport honours: requests to
-	// host should wait until pause from now, and then go one at a time,
-	// gap apart. A later Cooldown(host) must report it at once, whatever
-	// becomes of the message to the fleet.
+	// Announce tells the fleet that host asked for the pause p, which the
+	// Transport honours: requests to host should wait p.RetryAfter from
+	// now, and then go one at a time, p.Gap apart. A later Cooldown(host)
+	// must report it at once, whatever becomes of the message to the
+	// fleet.
 	//
 	// The Transport calls Announce on the goroutine of the request that
 	// got the answer, before it waits. Announce may do I/O, but must
-	// return within a short bound of its own (tens of milliseconds)
-	// whatever the state of the store behind it; it reports its failures
-	// through its own means, not to the Transport.
-	Announce(host string, pause, gap time.Duration, cause Code)
+	// return within a short bound of its own whatever the state of the
+	// store behind it, less p.Spent; it reports its failures through its
+	// own means, not to the Transport.
+	Announce(host string, p Pause)
 
-	// Reserve takes the next free turn of a request to host in the
-	// fleet-wide release queue, and returns how long from now the request
-	// should wait before it is sent. Turns follow each other gap apart
-	// from the end of the cooldown, across the fleet.
+	// Reserve takes the turn of a held request to host in the fleet-wide
+	// release queue, and returns how long from now the request should
+	// wait before it is sent. Turns follow each other one gap apart from
+	// the end of the cooldown, across the fleet, in the order they were
+	// asked; a turn comes no earlier than h.Floor. A request whose turn
+	// was given before a new cooldown (a Cooldown with a larger Epoch
+	// than its Turn's) asks again with h.Requeue set, and keeps its place
+	// among the requests held before it.
 	//
-	// When ctx has a deadline before the turn, Reserve reserves nothing
-	// and returns a Turn whose Wait ends after that deadline; the
-	// Transport then fails the request unsent with a [*CooldownError].
+	// When the turn would come after ctx's deadline or after h.MaxWait,
+	// Reserve reserves nothing and returns a Turn with ID 0 whose Wait
+	// says when it would have come: the Transport then fails a request
+	// whose deadline cannot wait with a [*CooldownError], and sends
+	// another after h.MaxWait.
 	//
 	// The Transport calls Reserve on the goroutine of a held request,
-	// only while Cooldown reports ok. Reserve may do I/O but must return
-	// within a short bound of its own, also when ctx has no deadline. An
-	// error sends the request to the Transport's own queue.
-	Reserve(ctx context.Context, host string) (Turn, error)
+	// only while Cooldown reports ok, once per cooldown the request meets.
+	// Reserve may do I/O but must return within a short bound of its own
+	// (less h.Spent), also when ctx has no deadline. An error sends the
+	// request to the Transport's own queue.
+	Reserve(ctx context.Context, host string, h Hold) (Turn, error)
 
 	// Cancel gives back turn, taken by Reserve for host, when the request
 	// that held it gives up before its turn came (its context ended), so
-	// that the fleet does not keep a gap for nobody. The Transport may
-	// also cancel a turn that Reserve refused (one past the deadline);
-	// Cancel must then change nothing. Like Announce, it must return
-	// within a short bound and reports its own failures.
+	// that the fleet does not keep a gap for nobody. A turn with ID 0
+	// reserved nothing and is not given back. Cancel must not block: the
+	// request that gives up is on its way out.
 	Cancel(host string, turn Turn)
+}
+
+// A Cooldown is a fleet-wide cooldown of a host, as a [Coordinator]
+// knows it.
+type Cooldown struct {
+	// Until is when the cooldown ends, in the local clock. It may have
+	// passed while the fleet's release queue still drains.
+	Until time.Time
+	// Gap is the time between two turns of the fleet's release queue:
+	// the fleet lets go one held request per Gap.
+	Gap time.Duration
+	// Cause is the status that started the cooldown: 429 or 503.
+	Cause Code
+	// Epoch tells cooldowns of one host apart: a cooldown that starts
+	// while another runs or its queue drains has a larger Epoch. Turns
+	// given in an earlier Epoch are asked again (Hold.Requeue).
+	Epoch int64
+}
+
+// A Pause is what a [Transport] tells its [Coordinator] of a Retry-After
+// it honours (Coordinator.Announce).
+type Pause struct {
+	// RetryAfter is the pause the server asked for, from now; the
+	// Transport honours it, and the fleet should not shorten it.
+	RetryAfter time.Duration
+	// Gap is the spacing the Transport proposes for the requests held by
+	// the pause: one every Gap once it ends.
+	Gap time.Duration
+	// Cause is the status of the answer: 429 or 503.
+	Cause Code
+	// Spent is how long the request has already waited on the
+	// Coordinator's methods; a Coordinator that bounds the time a request
+	// spends waiting on it counts it.
+	Spent time.Duration
+}
+
+// A Hold is what a held request asks [Coordinator.Reserve] for.
+type Hold struct {
+	// Floor is what is left of the Transport's own cooldown of the host:
+	// the turn must not come before it.
+	Floor time.Duration
+	// MaxWait is the longest the request may still wait because of the
+	// fleet: what is left of the Transport's RetryPolicy.MaxRetryAfter.
+	// Zero means no limit.
+	MaxWait time.Duration
+	// Spent is how long the request has already waited on the
+	// Coordinator's methods (see Pause.Spent).
+	Spent time.Duration
+	// Requeue is the turn the request held when a new cooldown came, or
+	// the zero Turn for its first.
+	Requeue Turn
 }
 
 // A Turn is a held request's place in a fleet-wide release queue, as
@@ -82,63 +144,120 @@ type Turn struct {
 	// Wait is how long from the return of Reserve until the request may
 	// be sent.
 	Wait time.Duration
-	// ID names the turn for Coordinator.Cancel; only the Coordinator
-	// that gave it reads it.
+	// ID names the turn for the Coordinator; 0 means nothing was reserved
+	// (the turn would come past the request's deadline or MaxWait).
 	ID int64
+	// Epoch is the Epoch of the cooldown the turn was given in.
+	Epoch int64
+	// Gap is the release queue's gap when the turn was given.
+	Gap time.Duration
 }
 
-// announceCooldown tells t's Coordinator of a cooldown of d that t starts
-// for host. It must be called with no lock held: Announce may do I/O.
-func (t *Transport) announceCooldown(host string, d time.Duration, cause Code) {
-	if t.Coordinator != nil {
-		t.Coordinator.Announce(host, d, releaseGap(d), cause)
+// announce tells the call's Coordinator of a cooldown of d that its
+// Transport starts for the call's host, after an answer with status
+// cause. It must be called with no lock held: Announce may do I/O.
+func (c *call) announce(d time.Duration, cause Code) {
+	co := c.t.Coordinator
+	if co == nil {
+		return
 	}
+	began := time.Now()
+	co.Announce(c.host, Pause{RetryAfter: d, Gap: releaseGap(d), Cause: cause, Spent: c.fleetSpent})
+	c.fleetSpent += time.Since(began)
 }
 
 // waitFleet holds the call while its Transport's Coordinator knows a
 // fleet-wide cooldown or release queue for its host: it takes the call's
-// turn in the fleet's queue and sleeps until it comes, as waitTurn does
-// with the local queue. done reports that the wait was decided here, with
-// err the error the call ends with; when it is false (no fleet cooldown
-// is known, or the Coordinator failed), the local queue decides, and after
-// a failure it holds the fleet's cooldown too.
+// turn in the fleet's queue once and sleeps until it comes, as waitTurn
+// does with the local queue; it takes a turn again only when a new
+// cooldown (a larger Epoch) came after its turn was given. done reports
+// that the wait was decided here, with err the error the call ends with;
+// when it is false (no fleet cooldown is known, the Coordinator failed,
+// or the Transport's own cooldown is not over), the local queue decides,
+// and after a failure it holds the fleet's cooldown too.
 //
-// A call whose context is already done reserves nothing. A call whose
-// deadline comes before its turn fails at once, unsent, with a
-// *CooldownError. A call whose context ends while it waits gives its turn
-// back. A call that a new cooldown catches while it waits queues again.
-// While no cooldown is known, it costs one Cooldown lookup: no lock of
-// the Transport, no allocation.
+// The fleet holds the call at most the Transport's MaxRetryAfter. A call
+// whose context is already done reserves nothing. A call whose deadline
+// comes before its turn fails at once, unsent, with a *CooldownError. A
+// call whose context ends while it waits gives its turn back. While no
+// cooldown is known, it costs one Cooldown lookup: no lock of the
+// Transport, no allocation.
 func (c *call) waitFleet() (done bool, err error) {
 	co := c.t.Coordinator
-	for queued := false; ; queued = true {
-		until, cause, ok := co.Cooldown(c.host)
+	cd, ok := co.Cooldown(c.host)
+	if !ok {
+		return false, nil
+	}
+	limit := time.Now().Add(c.t.maxRetryAfter()) // the fleet holds the call no longer
+	var turn Turn
+	for {
 		now := time.Now()
-		if !ok || (queued && !until.After(now)) {
-			return queued, nil
-		}
 		if err := c.ctx.Err(); err != nil {
 			return true, c.abandon(err)
 		}
+		until := earlier(cd.Until, limit)
 		if deadline, ok := c.ctx.Deadline(); ok && until.After(deadline) {
-			return true, c.abandon(c.cooldownError(cause, until.Sub(now)))
+			return true, c.abandon(c.cooldownError(cd.Cause, until.Sub(now)))
 		}
-		turn, err := co.Reserve(c.ctx, c.host)
+		own := c.ownCooldown()
+		hold := Hold{Floor: max(own.Sub(now), 0), MaxWait: max(limit.Sub(now), 1), Spent: c.fleetSpent, Requeue: turn}
+		next, err := co.Reserve(c.ctx, c.host, hold)
+		c.fleetSpent += time.Since(now)
 		if err != nil {
 			if rest := until.Sub(now); rest > 0 { // the local queue takes over
-				if c.hostState().coolUntil(now.Add(rest), rest, cause) {
-					c.paceChanged(cooldownPace(rest))
-				}
+				c.hostStateAt(now).coolUntil(until, rest, cd.Cause)
 			}
 			return false, nil
 		}
-		if deadline, ok := c.ctx.Deadline(); ok && time.Now().Add(turn.Wait).After(deadline) {
-			co.Cancel(c.host, turn) // in case it was reserved after all
-			return true, c.abandon(c.cooldownError(cause, turn.Wait))
+		turn = next
+		wait := min(turn.Wait, time.Until(limit))
+		if deadline, ok := c.ctx.Deadline(); ok && time.Now().Add(wait).After(deadline) {
+			co.Cancel(c.host, turn)
+			return true, c.abandon(c.cooldownError(cd.Cause, turn.Wait))
 		}
-		if err := c.wait(fleetWait, turn.Wait); err != nil {
+		if err := c.wait(fleetWait, wait); err != nil {
 			co.Cancel(c.host, turn)
 			return true, c.abandon(err)
 		}
+		if turn.ID == 0 || !time.Now().Before(limit) {
+			break // the fleet held the call as long as the Transport allows
+		}
+		// Queue again only for a cooldown that came after the turn was
+		// given: a new one in the fleet (a larger Epoch), or a longer one
+		// of the Transport's own (the floor the turn was asked with has
+		// moved).
+		latest, ok := co.Cooldown(c.host)
+		if (!ok || latest.Epoch <= turn.Epoch) && !c.ownCooldown().After(own) {
+			break
+		}
+		if ok {
+			cd = latest
+		}
+		cd.Until = later(cd.Until, c.ownCooldown())
 	}
+	// The Transport's own cooldown is a floor: a turn that came before
+	// its end (a Coordinator that ignored Hold.Floor) leaves the call to
+	// the local queue.
+	return !c.ownCooldown().After(time.Now()), nil
+}
+
+// ownCooldown is the end of the Transport's own cooldown of the call's
+// host: zero when none ever ran.
+func (c *call) ownCooldown() time.Time {
+	if h := c.t.table(); c.state == nil && h != nil {
+		c.state = h.hold(c.host, h.lookup(c.host))
+	}
+	if c.state == nil {
+		return time.Time{}
+	}
+	c.state.mu.Lock()
+	defer c.state.mu.Unlock()
+	return c.state.until
+}
+
+func earlier(a, b time.Time) time.Time {
+	if a.Before(b) {
+		return a
+	}
+	return b
 }

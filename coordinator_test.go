@@ -18,35 +18,41 @@ import (
 
 // fakeFleet is an in-memory Coordinator shared by several Transports, the
 // way redisfleet is shared by several processes: one cooldown and one
-// release queue per host.
+// release queue per host, a new Epoch for each cooldown that ends later.
 type fakeFleet struct {
 	mu    sync.Mutex
 	hosts map[string]*fakeHost
-	fail  bool // Reserve fails, as when the store is down
+	fail  bool          // Reserve fails, as when the store is down
+	late  time.Duration // Cooldown reports an end this much later than the fleet's, as a member whose view lags
+	delay time.Duration // Announce and Reserve take this long
 
 	announces, reserves, cancels int
+	holds                        []Hold // what each Reserve was asked
 }
 
 type fakeHost struct {
 	until, next time.Time
 	gap         time.Duration
 	cause       Code
+	epoch       int64
 }
 
 var _ Coordinator = (*fakeFleet)(nil)
 
-func (f *fakeFleet) Cooldown(host string) (time.Time, Code, bool) {
+func (f *fakeFleet) Cooldown(host string) (Cooldown, bool) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	h, ok := f.hosts[host]
 	if !ok {
-		return time.Time{}, 0, false
+		return Cooldown{}, false
 	}
 	now := time.Now()
-	return h.until, h.cause, h.until.After(now) || h.next.After(now)
+	return Cooldown{Until: h.until.Add(f.late), Gap: h.gap, Cause: h.cause, Epoch: h.epoch},
+		h.until.Add(f.late).After(now) || h.next.After(now)
 }
 
-func (f *fakeFleet) Announce(host string, pause, gap time.Duration, cause Code) {
+func (f *fakeFleet) Announce(host string, p Pause) {
+	time.Sleep(f.delay)
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.announces++
@@ -58,30 +64,34 @@ func (f *fakeFleet) Announce(host string, pause, gap time.Duration, cause Code) 
 		h = &fakeHost{}
 		f.hosts[host] = h
 	}
-	if until := time.Now().Add(pause); until.After(h.until) {
-		h.until, h.gap, h.cause = until, gap, cause
+	if until := time.Now().Add(p.RetryAfter); until.After(h.until) {
+		h.until, h.gap, h.cause = until, p.Gap, p.Cause
+		h.epoch++
 	}
 }
 
-func (f *fakeFleet) Reserve(ctx context.Context, host string) (Turn, error) {
+func (f *fakeFleet) Reserve(ctx context.Context, host string, hold Hold) (Turn, error) {
+	time.Sleep(f.delay)
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.reserves++
+	f.holds = append(f.holds, hold)
 	if f.fail {
 		return Turn{}, errors.New("fake fleet: store down")
 	}
 	now := time.Now()
 	h := f.hosts[host]
-	slot := now
+	slot := now.Add(hold.Floor)
 	for _, t := range []time.Time{h.until, h.next} {
 		if t.After(slot) {
 			slot = t
 		}
 	}
-	turn := Turn{Wait: slot.Sub(now), ID: slot.UnixNano()}
-	if deadline, ok := ctx.Deadline(); ok && slot.After(deadline) {
+	turn := Turn{Wait: slot.Sub(now), Epoch: h.epoch, Gap: h.gap}
+	if deadline, ok := ctx.Deadline(); (ok && slot.After(deadline)) || (hold.MaxWait > 0 && slot.Sub(now) > hold.MaxWait) {
 		return turn, nil // reserves nothing
 	}
+	turn.ID = slot.UnixNano()
 	h.next = slot.Add(h.gap)
 	return turn, nil
 }
@@ -91,7 +101,7 @@ func (f *fakeFleet) Cancel(host string, turn Turn) {
 	defer f.mu.Unlock()
 	f.cancels++
 	h := f.hosts[host]
-	if slot := time.Unix(0, turn.ID); slot.Add(h.gap).Equal(h.next) {
+	if slot := time.Unix(0, turn.ID); turn.ID != 0 && slot.Add(h.gap).Equal(h.next) {
 		h.next = slot
 	}
 }
@@ -100,6 +110,12 @@ func (f *fakeFleet) counts() [3]int {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return [3]int{f.announces, f.reserves, f.cancels}
+}
+
+func (f *fakeFleet) asked() []Hold {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([]Hold(nil), f.holds...)
 }
 
 // arrival is one request as the server saw it: its ID and when, from the
@@ -115,6 +131,19 @@ func sentAt(base *scriptBase, start time.Time) []arrival {
 		got = append(got, arrival{s.requestID, s.at.Sub(start)})
 	}
 	return got
+}
+
+// staggered sends n calls through tr, named prefix0, prefix1..., one
+// millisecond apart, and waits for them; each must succeed.
+func staggered(t *testing.T, tr *Transport, n int, prefix string) {
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() {
+			time.Sleep(time.Duration(i) * time.Millisecond)
+			assert.NoError(t, callWith(t, tr, context.Background(), fmt.Sprint(prefix, i)))
+		})
+	}
+	wg.Wait()
 }
 
 // callWith sends one GET through tr with the given X-Request-ID.
@@ -160,7 +189,7 @@ func TestCoordinatorHeldCallsThatCannotWait(t *testing.T) {
 	t.Run("deadline before the fleet's cooldown ends: no turn asked", func(t *testing.T) {
 		synctest.Test(t, func(t *testing.T) {
 			fleet := &fakeFleet{}
-			fleet.Announce("api.neuracraft.com", 30*time.Second, 10*time.Millisecond, 429) // by another member
+			fleet.Announce("api.neuracraft.com", Pause{RetryAfter: 30 * time.Second, Gap: 10 * time.Millisecond, Cause: 429}) // by another member
 			base := &scriptBase{steps: []step{answer(200)}}
 			tr := &Transport{Base: base, Coordinator: fleet}
 			time.Sleep(10 * time.Second)
@@ -180,7 +209,7 @@ func TestCoordinatorHeldCallsThatCannotWait(t *testing.T) {
 	t.Run("deadline before its turn: refused, unsent", func(t *testing.T) {
 		synctest.Test(t, func(t *testing.T) {
 			fleet := &fakeFleet{}
-			fleet.Announce("api.neuracraft.com", time.Second, 10*time.Millisecond, 503)
+			fleet.Announce("api.neuracraft.com", Pause{RetryAfter: time.Second, Gap: 10 * time.Millisecond, Cause: 503})
 			base := &scriptBase{steps: []step{answer(200)}}
 			tr := &Transport{Base: base, Coordinator: fleet}
 			start := time.Now()
@@ -201,7 +230,7 @@ func TestCoordinatorHeldCallsThatCannotWait(t *testing.T) {
 	t.Run("context already done: nothing reserved, nothing sent", func(t *testing.T) {
 		synctest.Test(t, func(t *testing.T) {
 			fleet := &fakeFleet{}
-			fleet.Announce("api.neuracraft.com", time.Second, 10*time.Millisecond, 429)
+			fleet.Announce("api.neuracraft.com", Pause{RetryAfter: time.Second, Gap: 10 * time.Millisecond, Cause: 429})
 			base := &scriptBase{steps: []step{answer(200)}}
 			tr := &Transport{Base: base, Coordinator: fleet}
 			ctx, cancel := context.WithCancel(context.Background())
@@ -216,7 +245,7 @@ func TestCoordinatorHeldCallsThatCannotWait(t *testing.T) {
 func TestCoordinatorCancelGivesTurnBack(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		fleet := &fakeFleet{}
-		fleet.Announce("api.neuracraft.com", time.Second, 10*time.Millisecond, 429)
+		fleet.Announce("api.neuracraft.com", Pause{RetryAfter: time.Second, Gap: 10 * time.Millisecond, Cause: 429})
 		base := &scriptBase{steps: []step{answer(200)}}
 		tr := &Transport{Base: base, Coordinator: fleet}
 		start := time.Now()
@@ -239,18 +268,11 @@ func TestCoordinatorCancelGivesTurnBack(t *testing.T) {
 func TestCoordinatorFailureFallsBackToLocalQueue(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		fleet := &fakeFleet{fail: true}
-		fleet.Announce("api.neuracraft.com", time.Second, 10*time.Millisecond, 429) // known, but Reserve fails
+		fleet.Announce("api.neuracraft.com", Pause{RetryAfter: time.Second, Gap: 10 * time.Millisecond, Cause: 429}) // known, but Reserve fails
 		base := &scriptBase{steps: []step{answer(200)}}
 		tr := &Transport{Base: base, Coordinator: fleet}
 		start := time.Now()
-		var wg sync.WaitGroup
-		for i := range 3 {
-			wg.Go(func() {
-				time.Sleep(time.Duration(i) * time.Millisecond)
-				assert.NoError(t, callWith(t, tr, context.Background(), fmt.Sprintf("c%d", i)))
-			})
-		}
-		wg.Wait()
+		staggered(t, tr, 3, "c")
 		// The local queue holds them to the fleet's cooldown end, paced by
 		// the local gap of the 1 s that was left: 10 ms.
 		want := []arrival{{"c0", time.Second}, {"c1", time.Second + 10*time.Millisecond}, {"c2", time.Second + 20*time.Millisecond}}
@@ -269,9 +291,188 @@ func TestCoordinatorNotAskedOnTheSuccessPath(t *testing.T) {
 		assert.Equal(t, [3]int{0, 0, 0}, fleet.counts())
 
 		off := &Transport{Base: base, Coordinator: fleet, DisableCooldown: true}
-		fleet.Announce("api.neuracraft.com", time.Minute, 10*time.Millisecond, 429)
+		fleet.Announce("api.neuracraft.com", Pause{RetryAfter: time.Minute, Gap: 10 * time.Millisecond, Cause: 429})
 		require.NoError(t, callWith(t, off, context.Background(), "ignored"))
 		assert.Equal(t, [3]int{1, 0, 0}, fleet.counts(), "DisableCooldown: the fleet is not asked")
+	})
+}
+
+func TestCoordinatorOneTurnPerHeldCall(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		// The member's view of the cooldown lags the fleet's by 15 ms, as
+		// one learnt over a slow network: turns still come once each.
+		fleet := &fakeFleet{late: 15 * time.Millisecond}
+		fleet.Announce("api.neuracraft.com", Pause{RetryAfter: time.Second, Gap: 10 * time.Millisecond, Cause: 429})
+		base := &scriptBase{steps: []step{answer(200)}}
+		tr := &Transport{Base: base, Coordinator: fleet}
+		start := time.Now()
+		staggered(t, tr, 6, "h")
+		var want []arrival
+		for i := range 6 {
+			want = append(want, arrival{fmt.Sprint("h", i), time.Second + time.Duration(i)*10*time.Millisecond})
+		}
+		assert.Empty(t, cmp.Diff(want, sentAt(base, start)))
+		assert.Equal(t, [3]int{1, 6, 0}, fleet.counts(), "announces, reserves, cancels")
+	})
+}
+
+func TestCoordinatorNewCooldownRequeues(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		fleet := &fakeFleet{}
+		fleet.Announce("api.neuracraft.com", Pause{RetryAfter: time.Second, Gap: 10 * time.Millisecond, Cause: 429})
+		base := &scriptBase{steps: []step{answer(200)}}
+		tr := &Transport{Base: base, Coordinator: fleet}
+		start := time.Now()
+		var wg sync.WaitGroup
+		wg.Go(func() { assert.NoError(t, callWith(t, tr, context.Background(), "held")) })
+		time.Sleep(500 * time.Millisecond)
+		// Another member meets a new 429 while the call waits its turn.
+		fleet.Announce("api.neuracraft.com", Pause{RetryAfter: 2 * time.Second, Gap: 10 * time.Millisecond, Cause: 503})
+		wg.Wait()
+		assert.Empty(t, cmp.Diff([]arrival{{"held", 2500 * time.Millisecond}}, sentAt(base, start)))
+		holds := fleet.asked()
+		require.Len(t, holds, 2, "one turn for each cooldown")
+		assert.Zero(t, holds[0].Requeue, "the first turn asked")
+		assert.Equal(t, Turn{Wait: time.Second, ID: start.Add(time.Second).UnixNano(), Epoch: 1, Gap: 10 * time.Millisecond},
+			holds[1].Requeue, "the turn the new cooldown took back")
+	})
+}
+
+func TestCoordinatorOwnLongerCooldownRequeues(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		// A fleet that hears only the first announcement; the Transport's
+		// second 429 comes 300 ms later and asks for 2 s.
+		fleet := &onceFleet{fakeFleet: &fakeFleet{}}
+		base := &slowBase{scriptBase: &scriptBase{steps: []step{answer(429, "Retry-After", "2"),
+			answer(429, "Retry-After", "1"), answer(200)}}, slow: map[string]time.Duration{"b": 300 * time.Millisecond}}
+		tr := &Transport{Base: base, Coordinator: fleet}
+		start := time.Now()
+		var wg sync.WaitGroup
+		wg.Go(func() { assert.NoError(t, callWith(t, tr, context.Background(), "b")) }) // answered at 300 ms
+		synctest.Wait()
+		wg.Go(func() { assert.NoError(t, callWith(t, tr, context.Background(), "a")) })
+		wg.Wait()
+		// a's turn (1 s) came before the Transport's own cooldown, which
+		// grew after a got it: a asks again, behind b.
+		want := []arrival{{"b", 0}, {"a", 0}, {"b", 2300 * time.Millisecond}, {"a", 2310 * time.Millisecond}}
+		assert.Empty(t, cmp.Diff(want, sentAt(base.scriptBase, start)))
+		holds := fleet.asked()
+		require.Len(t, holds, 3)
+		assert.Equal(t, start.Add(time.Second).UnixNano(), holds[2].Requeue.ID, "a's second Hold names its first turn")
+	})
+}
+
+// onceFleet passes on only the first announcement.
+type onceFleet struct {
+	*fakeFleet
+	heard bool
+}
+
+func (f *onceFleet) Announce(host string, p Pause) {
+	if !f.heard {
+		f.heard = true
+		f.fakeFleet.Announce(host, p)
+	}
+}
+
+// slowBase answers the requests whose X-Request-ID is in slow after that
+// long.
+type slowBase struct {
+	*scriptBase
+	slow map[string]time.Duration
+}
+
+func (b *slowBase) RoundTrip(req *http.Request) (*http.Response, error) {
+	if d := b.slow[req.Header.Get("X-Request-ID")]; d > 0 {
+		delete(b.slow, req.Header.Get("X-Request-ID"))
+		resp, err := b.scriptBase.RoundTrip(req)
+		time.Sleep(d)
+		return resp, err
+	}
+	return b.scriptBase.RoundTrip(req)
+}
+
+func TestCoordinatorOwnCooldownIsAFloor(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		// A fleet that keeps a shorter cooldown than the one the server
+		// asked for, and answers turns that ignore Hold.Floor.
+		fleet := &shortFleet{fakeFleet: &fakeFleet{}, cap: time.Second}
+		base := &scriptBase{steps: []step{answer(429, "Retry-After", "3"), answer(200)}}
+		tr := &Transport{Base: base, Coordinator: fleet, rand: zero}
+		start := time.Now()
+		var wg sync.WaitGroup
+		wg.Go(func() { assert.NoError(t, callWith(t, tr, context.Background(), "first")) })
+		wg.Go(func() {
+			time.Sleep(100 * time.Millisecond)
+			assert.NoError(t, callWith(t, tr, context.Background(), "held"))
+		})
+		wg.Wait()
+		want := []arrival{{"first", 0}, {"first", 3 * time.Second}, {"held", 3*time.Second + 50*time.Millisecond}} // the local queue, one gap of the pace apart
+		assert.Empty(t, cmp.Diff(want, sentAt(base, start)), "sent before the Retry-After the Transport honoured")
+		holds := fleet.asked()
+		require.NotEmpty(t, holds)
+		assert.Equal(t, 3*time.Second, holds[0].Floor, "the Transport's own cooldown, asked as a floor")
+	})
+}
+
+// shortFleet keeps cooldowns of at most cap, and gives turns that ignore
+// Hold.Floor.
+type shortFleet struct {
+	*fakeFleet
+	cap time.Duration
+}
+
+func (f *shortFleet) Announce(host string, p Pause) {
+	p.RetryAfter = min(p.RetryAfter, f.cap)
+	f.fakeFleet.Announce(host, p)
+}
+
+func (f *shortFleet) Reserve(ctx context.Context, host string, h Hold) (Turn, error) {
+	floor := h.Floor
+	h.Floor = 0
+	turn, err := f.fakeFleet.Reserve(ctx, host, h)
+	f.mu.Lock()
+	f.holds[len(f.holds)-1].Floor = floor
+	f.mu.Unlock()
+	return turn, err
+}
+
+func TestCoordinatorFleetWaitsBoundedByMaxRetryAfter(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		fleet := &fakeFleet{}
+		// A hostile value: 60,000 s.
+		fleet.Announce("api.neuracraft.com", Pause{RetryAfter: 60000 * time.Second, Gap: 10 * time.Millisecond, Cause: 429})
+		base := &scriptBase{steps: []step{answer(200)}}
+		tr := &Transport{Base: base, Coordinator: fleet, Retry: RetryPolicy{MaxRetryAfter: 2 * time.Second}}
+		start := time.Now()
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		require.NoError(t, callWith(t, tr, ctx, "patient"))
+		assert.Empty(t, cmp.Diff([]arrival{{"patient", 2 * time.Second}}, sentAt(base, start)))
+		holds := fleet.asked()
+		require.Len(t, holds, 1)
+		assert.Equal(t, 2*time.Second, holds[0].MaxWait, "Hold.MaxWait: the Transport's MaxRetryAfter")
+
+		ctx, cancel = context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		began := time.Now()
+		err := callWith(t, tr, ctx, "hurried")
+		var cd *CooldownError
+		require.ErrorAs(t, err, &cd, "a deadline before MaxRetryAfter: fails at once, unsent")
+		assert.Equal(t, 2*time.Second, cd.RetryAfter)
+		assert.Zero(t, time.Since(began))
+	})
+}
+
+func TestCoordinatorSpentCarried(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		fleet := &fakeFleet{delay: 20 * time.Millisecond}
+		base := &scriptBase{steps: []step{answer(429, "Retry-After", "1"), answer(200)}}
+		tr := &Transport{Base: base, Coordinator: fleet}
+		require.NoError(t, callWith(t, tr, context.Background(), "slow store"))
+		holds := fleet.asked()
+		require.Len(t, holds, 1)
+		assert.Equal(t, 20*time.Millisecond, holds[0].Spent, "Hold.Spent after an Announce of 20ms")
 	})
 }
 

@@ -31,7 +31,7 @@ const maxDrain = 256 << 10
 // anything; a longer body grows the buffer as it comes.
 const maxPrealloc = 1 << 20
 
-// maxMessage is the longest Message, in runes, taken from a body.
+// maxMessage is the longest Message, in characters, taken from a body.
 const maxMessage = 300
 
 // FromResponse returns nil for a response with status 1xx-3xx, leaving its
@@ -261,7 +261,7 @@ func (e *APIError) decodeOAuth(env *oauthEnvelope) {
 	e.Message = cleanText(cmp.Or(string(env.Description), code), maxMessage)
 }
 
-// maxReason is the longest Reason, in runes.
+// maxReason is the longest Reason, in characters.
 const maxReason = 64
 
 // isReasonWord reports whether s reads as an error code rather than a

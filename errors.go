@@ -39,12 +39,13 @@ type APIError struct {
 	// Reason is the body's string code, such as "insufficient_scope", or
 	// the "error" of an OAuth body ({"error": "invalid_client", ...}, RFC
 	// 6749) or, failing both, of a Bearer challenge in WWW-Authenticate
-	// (RFC 6750); else "". At most 64 runes, on one line.
+	// (RFC 6750); else "". At most 64 characters, on one line.
 	Reason string
 	// Message is the body's message, or the "error_description" of the
 	// OAuth body or Bearer challenge. Without one (an HTML page from a
 	// gateway, an empty or broken body) it is a short excerpt of a
-	// plain-text body, or the status text. At most 300 runes, on one line.
+	// plain-text body, or the status text. At most 300 characters, on one
+	// line.
 	Message string
 	// Details is the body's "details", of any JSON type (object, array,
 	// string, ...), as sent; nil when the body has none or null.
@@ -53,9 +54,10 @@ type APIError struct {
 	// puts first; nil when the body has none.
 	Retryable *bool
 	// RequestID is the response's X-Request-ID header; when the response
-	// has none, the X-Request-ID the request was sent with. Control
-	// characters (CR, LF, ESC, C1) and invalid UTF-8 are dropped, and it
-	// is at most 128 bytes (a longer value is cut and ends in "…").
+	// has none, the X-Request-ID the request was sent with, cleaned like
+	// every text of an error: on one line, without control or
+	// bidirectional characters, at most 128 characters (a longer value
+	// keeps 127 and ends in "…").
 	RequestID string
 	// RetryAfter is the wait the Retry-After header asks for (delay-seconds
 	// or an HTTP-date), zero when the header is absent, invalid or in the
@@ -70,10 +72,14 @@ type APIError struct {
 	// are replaced by "REDACTED".
 	Method string
 	URL    string
-	// Header is the response's header.
+	// Header is the response's header. When a name or value holds a
+	// credential the request carried, Header is a copy with it replaced
+	// by "[REDACTED]".
 	Header http.Header
 	// Body is the raw body as read: at most the configured limit
-	// (64 KiB by default).
+	// (64 KiB by default), with each credential the request carried
+	// replaced by "[REDACTED]"; nil when the body also spells one with
+	// JSON escapes.
 	Body []byte
 	// Truncated reports that the body was longer than the limit and Body
 	// holds only its beginning.
@@ -91,6 +97,10 @@ type APIError struct {
 	// and Request, while a Transport with ReturnErrorResponses may still
 	// return it (see errresponse.go); nil otherwise.
 	head *http.Response
+	// raw is the body as read when hiding credentials changed Body (see
+	// hide.go) and head is set: the response returned keeps the body as
+	// the server sent it, the error does not.
+	raw []byte
 }
 
 // Error returns one line: the request, the code, the message and the
@@ -127,26 +137,27 @@ func (e *APIError) LogValue() slog.Value {
 	attrs = append(attrs,
 		slog.Int("status", e.StatusCode),
 		slog.Int("code", int(e.Code)))
-	attrs = appendText(attrs, "reason", e.Reason)
-	attrs = append(attrs, slog.String("message", e.Message))
-	attrs = appendText(attrs, "request_id", e.RequestID)
+	attrs = appendText(attrs, "reason", e.Reason, maxReason)
+	attrs = append(attrs, textAttr("message", e.Message, maxMessage))
+	attrs = appendText(attrs, "request_id", e.RequestID, maxHeaderValue)
 	if e.RetryAfter > 0 {
 		attrs = append(attrs, slog.Duration("retry_after", e.RetryAfter))
 	}
 	if e.Attempts > 0 {
 		attrs = append(attrs, slog.Int("attempts", e.Attempts))
 	}
-	attrs = appendText(attrs, "method", e.Method)
-	attrs = appendText(attrs, "url", e.URL)
+	attrs = appendText(attrs, "method", e.Method, maxLogText)
+	attrs = appendText(attrs, "url", e.URL, maxLogText)
 	return slog.GroupValue(attrs...)
 }
 
-// appendText appends the attribute key=v to attrs, unless v is empty.
-func appendText(attrs []slog.Attr, key, v string) []slog.Attr {
+// appendText appends the attribute key=v, cleaned and cut at max
+// characters as textAttr does, to attrs, unless v is empty.
+func appendText(attrs []slog.Attr, key, v string, max int) []slog.Attr {
 	if v == "" {
 		return attrs
 	}
-	return append(attrs, slog.String(key, v))
+	return append(attrs, textAttr(key, v, max))
 }
 
 // Unwrap returns Err: why the body could not be read or decoded, or nil.
@@ -231,7 +242,7 @@ type RequestError struct {
 func (e *RequestError) Error() string {
 	cause := "no answer"
 	if e.Err != nil {
-		cause = e.Err.Error()
+		cause = redactedText(e.Err)
 	}
 	var attempt string
 	if e.Attempts > 0 {
@@ -248,12 +259,12 @@ func (e *RequestError) Unwrap() error { return e.Err }
 func (e *RequestError) LogValue() slog.Value {
 	cause := ""
 	if e.Err != nil {
-		cause = e.Err.Error()
+		cause = redactedText(e.Err)
 	}
 	return slog.GroupValue(
-		slog.String("method", e.Method),
-		slog.String("url", e.URL),
-		slog.String("request_id", e.RequestID),
+		textAttr("method", e.Method, maxLogText),
+		textAttr("url", e.URL, maxLogText),
+		textAttr("request_id", e.RequestID, maxHeaderValue),
 		slog.Int("attempts", e.Attempts),
 		slog.String("error", cause))
 }
@@ -273,7 +284,8 @@ func formatText(f fmt.State, verb rune, text string) {
 //	neuracraft: METHOD /path: what: detail (note, note)
 //
 // leaving out empty parts with their separators, so that a zero value
-// still reads as a sentence.
+// still reads as a sentence. The line is cleaned as every error text is
+// (redact.go): one line, at most 1024 characters.
 func errorLine(method, path, what, detail string, notes ...string) string {
 	var b strings.Builder
 	b.WriteString("neuracraft: ")
@@ -304,7 +316,7 @@ func errorLine(method, path, what, detail string, notes ...string) string {
 	if open {
 		b.WriteByte(')')
 	}
-	return b.String()
+	return cleanText(b.String(), maxLogText)
 }
 
 // requestNote is the note naming a request ID, or "" without one.

@@ -30,14 +30,17 @@ func (c *call) finish(err error) (*http.Response, error) {
 	if last == nil {
 		return nil, err
 	}
-	head := last.head
-	last.head = nil // the error keeps no response once the call ends
+	head, raw := last.head, last.raw
+	last.head, last.raw = nil, nil // the error keeps no response once the call ends
 	// err is the answer itself, not a wait or a rewind that ended the call
 	// after it.
 	if head == nil || err != error(last) || last.stop == stopRetryAfter {
 		return nil, err
 	}
-	return answerResponse(head, last, c.out), nil
+	if raw == nil {
+		raw = last.Body
+	}
+	return answerResponse(head, raw, last, c.out), nil
 }
 
 // responseHead returns a copy of resp without its Body and Request, for
@@ -50,16 +53,18 @@ func responseHead(resp *http.Response) *http.Response {
 }
 
 // answerResponse turns head, the head of the error answer that apiErr
-// decoded, into the response RoundTrip returns: its Body reads apiErr.Body,
-// and its Request is a copy of sent whose context holds apiErr for
-// [FromResponse].
-func answerResponse(head *http.Response, apiErr *APIError, sent *http.Request) *http.Response {
+// decoded, into the response RoundTrip returns: its Body reads raw, the
+// body as the server sent it (apiErr.Body, unless credentials were hidden
+// from that: the caller's answer is the server's, only its error is
+// hidden), and its Request is a copy of sent whose context holds apiErr
+// for [FromResponse].
+func answerResponse(head *http.Response, raw []byte, apiErr *APIError, sent *http.Request) *http.Response {
 	body := new(errorBody)
-	body.r.Reset(apiErr.Body)
-	head.ContentLength = int64(len(apiErr.Body))
+	body.r.Reset(raw)
+	head.ContentLength = int64(len(raw))
 	switch {
 	case apiErr.Truncated:
-		body.end = fmt.Errorf("%w; body longer than MaxErrorBody, cut after %d bytes", apiErr, len(apiErr.Body))
+		body.end = fmt.Errorf("%w; body longer than MaxErrorBody, cut after %d bytes", apiErr, len(raw))
 	case apiErr.readErr != nil:
 		body.end = fmt.Errorf("%w; body incomplete: %w", apiErr, apiErr.readErr)
 	}

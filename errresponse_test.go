@@ -7,6 +7,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -97,7 +98,9 @@ func TestErrorResponseRetries(t *testing.T) {
 		synctest.Test(t, func(t *testing.T) {
 			base := &scriptBase{steps: []step{answer(429, "Retry-After", "1"), answer(200)}}
 			start := time.Now()
-			resp, err := responding(base).RoundTrip(newReq(t, context.Background(), "GET", ""))
+			tr := responding(base)
+			tr.rand = zero // the retry goes as the cooldown ends
+			resp, err := tr.RoundTrip(newReq(t, context.Background(), "GET", ""))
 			require.NoError(t, err)
 			defer resp.Body.Close()
 			assert.Equal(t, http.StatusOK, resp.StatusCode)
@@ -599,4 +602,35 @@ func TestErrorResponsesSuccessCostsNothing(t *testing.T) {
 	base := roundTripFunc(func(*http.Request) (*http.Response, error) { return ok, nil })
 	assert.Zero(t, allocs(&Transport{Base: base}))
 	assert.Zero(t, allocs(&Transport{Base: base, ReturnErrorResponses: true}))
+}
+
+// TestErrorResponseEchoedCredential: when the server echoes the request's
+// API key, the response returned has the body as the server sent it,
+// while the *APIError that FromResponse and WithLastError give hides the
+// key, as every error does (hide.go).
+func TestErrorResponseEchoedCredential(t *testing.T) {
+	t.Parallel()
+	const key = "nc_live_ECHOED_0123456789"
+	body := []byte(`{"error":{"code":"invalid_api_key","message":"Invalid API key ` + key + `"}}`)
+	srv, _ := errorServer(t, http.StatusUnauthorized, body, "Content-Type", "application/json")
+	client := &http.Client{Transport: responding(nil)}
+
+	ctx, last := WithLastError(context.Background())
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, srv.URL+"/v1/pipelines", nil)
+	require.NoError(t, err)
+	req.Header.Set("X-API-Key", key)
+	resp, err := client.Do(req)
+	require.NoError(t, err)
+	got, err := io.ReadAll(resp.Body)
+	require.NoError(t, err)
+	assert.Equal(t, string(body), string(got), "the caller's answer is the server's")
+	assert.Equal(t, int64(len(body)), resp.ContentLength)
+
+	apiErr := FromResponse(resp)
+	require.Error(t, apiErr)
+	assert.Same(t, last(), apiErr)
+	for _, text := range []string{apiErr.Error(), fmt.Sprint(LogValue(apiErr)), string(last().Body), last().Message} {
+		assert.NotContains(t, text, key)
+	}
+	assert.Contains(t, last().Message, "[REDACTED]")
 }

@@ -54,9 +54,9 @@ func ExampleTransport() {
 		Retry: neuracraft.RetryPolicy{
 			MaxAttempts: 3,                     // the first attempt included; 1 turns retries off
 			BaseDelay:   10 * time.Millisecond, // the backoff before the first retry, doubled for each next one
-			Budget:      neuracraft.RetryBudget{Disabled: true},
 		},
-		OnRetry: func(ev neuracraft.RetryEvent) { fmt.Println("retrying after attempt", ev.Attempt) },
+		DisableBudget: true, // every call may make all its attempts, however the host fails
+		OnRetry:       func(ev neuracraft.RetryEvent) { fmt.Println("retrying after attempt", ev.Attempt) },
 	}
 	client := &http.Client{Transport: transport}
 	req, _ := http.NewRequest("GET", srv.URL+"/pipelines", nil)

@@ -88,9 +88,9 @@ func TestFromResponseTestdata(t *testing.T) {
 			Code: 400, Reason: "invalid_request", Message: "Field \"name\" contains invalid bytes: \uFFFD\uFFFD end"}},
 		{"control_chars.json", 400, []string{"Content-Type", "application/json"}, apiErrorView{
 			Code: 400, Reason: "template_error",
-			Message: "Template render failed: line 14: unknown variable {{customer.vat}} [0m done next line"}},
+			Message: "Template render failed: line 14: unknown variable {{customer.vat}}[0m done next line"}},
 		{"long_message.json", 422, []string{"Content-Type", "application/json"}, apiErrorView{
-			Code: 422, Reason: "validation_failed", Message: string(longMessage[:maxMessage]) + "…"}},
+			Code: 422, Reason: "validation_failed", Message: strings.TrimRight(string(longMessage[:maxMessage-1]), " ") + "…"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.file+"/"+strconv.Itoa(tt.status), func(t *testing.T) {

@@ -97,16 +97,16 @@ func FuzzFromResponse(f *testing.F) {
 		require.Equal(t, wantID, apiErr.RequestID, "StatusCode %d, RequestID %q, RetryAfter %v; want RequestID %q", apiErr.StatusCode, apiErr.RequestID, apiErr.RetryAfter, wantID)
 		require.False(t, apiErr.RetryAfter < 0, "StatusCode %d, RequestID %q, RetryAfter %v; want RequestID %q", apiErr.StatusCode, apiErr.RequestID, apiErr.RetryAfter, wantID)
 		checkOneLine(t, "RequestID", apiErr.RequestID)
-		require.LessOrEqual(t, len(apiErr.RequestID), maxHeaderValue, "RequestID of %d bytes", len(apiErr.RequestID))
+		require.LessOrEqual(t, utf8.RuneCountInString(apiErr.RequestID), maxHeaderValue, "RequestID of %d characters", utf8.RuneCountInString(apiErr.RequestID))
 		if apiErr.Reason != "" {
 			checkOneLine(t, "Reason", apiErr.Reason)
 		}
 		n := utf8.RuneCountInString(apiErr.Reason)
-		require.False(t, n > maxReason+1, "Reason of %d runes", n)
+		require.False(t, n > maxReason, "Reason of %d runes", n)
 		n = utf8.RuneCountInString(apiErr.Message)
-		require.False(t, n > maxMessage+1, "Message of %d runes", n)
-		n = len(apiErr.Error())
-		require.False(t, n > 2048, "Error() of %d bytes", n)
+		require.False(t, n > maxMessage, "Message of %d runes", n)
+		n = utf8.RuneCountInString(apiErr.Error())
+		require.False(t, n > maxLogText, "Error() of %d runes", n)
 		c := apiErr.Code
 		require.False(t, c != Code(status) && !c.IsPlugin() && (c < 100 || c > 599), "Code = %d for status %d", int(c), status)
 		checkOneLine(t, "Message", apiErr.Message)

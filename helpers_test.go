@@ -480,10 +480,10 @@ func checkRunErrorClean(t *testing.T, e *RunError) {
 var hostileIDs = []struct {
 	name, id, want string
 }{
-	{"CR LF", "req_1\r\nlevel=ERROR msg=\"forged entry\"", `req_1level=ERROR msg="forged entry"`},
+	{"CR LF", "req_1\r\nlevel=ERROR msg=\"forged entry\"", `req_1 level=ERROR msg="forged entry"`},
 	{"ESC", "req_2\x1b]0;pwned\x07", "req_2]0;pwned"},
-	{"C1 and invalid UTF-8", "req_3\u0085\xc0\xafend", "req_3end"},
-	{"1 MiB", strings.Repeat("x", 1<<20), strings.Repeat("x", maxHeaderValue-3) + "…"},
+	{"C1 and invalid UTF-8", "req_3\u0085\xc0\xafend", "req_3 \uFFFDend"},
+	{"1 MiB", strings.Repeat("x", 1<<20), strings.Repeat("x", maxHeaderValue-1) + "…"},
 }
 
 // checkCleanError checks that e carries the request ID want, and that its
@@ -549,9 +549,9 @@ func (s *rawServer) url() string { return "http://" + s.ln.Addr().String() + "/v
 // once, without a budget or a cooldown in the way.
 func fastRetries() *Transport {
 	return &Transport{
-		Base: &http.Transport{DisableKeepAlives: true},
-		Retry: RetryPolicy{BaseDelay: time.Nanosecond, MaxDelay: time.Nanosecond,
-			Budget: RetryBudget{Disabled: true}},
+		Base:            &http.Transport{DisableKeepAlives: true},
+		Retry:           RetryPolicy{BaseDelay: time.Nanosecond, MaxDelay: time.Nanosecond},
+		DisableBudget:   true,
 		DisableCooldown: true,
 	}
 }
@@ -606,7 +606,7 @@ func assertCleanID(t *testing.T, id string) {
 	assert.NotContains(t, id, "\n")
 	assert.NotContains(t, id, "\x1b")
 	assert.NotContains(t, id, "\u0085")
-	assert.LessOrEqual(t, len(id), maxHeaderValue)
+	assert.LessOrEqual(t, utf8.RuneCountInString(id), maxHeaderValue)
 }
 
 // assertPOSTSentOnce sends a POST through tr to url, where the server

@@ -187,7 +187,7 @@ func BenchmarkHostLookup(b *testing.B) {
 		b.Run(tc.name, func(b *testing.B) {
 			tr := &Transport{}
 			for i := range tc.hosts {
-				tr.tableForUpdate().get(fmt.Sprintf("h%d.example", i))
+				addFailing(tr.tableForUpdate(), fmt.Sprintf("h%d.example", i), time.Now())
 			}
 			var found int
 			for b.Loop() {

@@ -45,7 +45,7 @@ func loopbackGet(ctx context.Context, tr *Transport, url, id string) error {
 }
 
 // TestCooldownPhantomSlots: 400 callers cancel while a cooldown holds
-// them and 200 more come with a context already cancelled; none of them
+// them and 200 more come with a context already canceled; none of them
 // is sent, none keeps a place, and once the cooldown is over a fresh call
 // with a 1 s deadline goes at once.
 func TestCooldownPhantomSlots(t *testing.T) {
@@ -68,7 +68,7 @@ func TestCooldownPhantomSlots(t *testing.T) {
 	s := tr.table().lookup(strings.TrimPrefix(srv.URL, "http://"))
 	require.NotNil(t, s, "the host cools down")
 
-	const held, cancelled = 400, 200
+	const held, canceled = 400, 200
 	ctx, cancelHeld := context.WithCancel(t.Context())
 	var wg sync.WaitGroup
 	errs := make([]error, held)
@@ -85,7 +85,7 @@ func TestCooldownPhantomSlots(t *testing.T) {
 
 	done, cancel := context.WithCancel(t.Context())
 	cancel()
-	for i := range cancelled {
+	for i := range canceled {
 		assert.ErrorIs(t, loopbackGet(done, tr, url, fmt.Sprintf("done-%d", i)), context.Canceled)
 	}
 	cancelHeld()

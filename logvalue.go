@@ -10,7 +10,8 @@ import (
 	"strings"
 )
 
-// maxLogText is the longest error text, in runes, that LogValue logs.
+// maxLogText is the most characters of an error's line (its Error) and
+// of a text that LogValue logs.
 const maxLogText = 1024
 
 // LogValue returns the structured, redacted form of err for log/slog:
@@ -71,9 +72,20 @@ func LogValue(err error) slog.Value {
 	return slog.GroupValue(attrs...)
 }
 
-// redactedText is err's text on one line, with every *url.Error's URL in
-// it redacted as redactURL does.
-func redactedText(err error) string {
+// textAttr is a string attribute of a LogValue: value cleaned by the one
+// rule of redact.go, at most max characters.
+func textAttr(key, value string, max int) slog.Attr {
+	return slog.String(key, cleanText(value, max))
+}
+
+// redactedText is err's text as an error or a log of this package shows
+// it: every *url.Error's URL in it redacted as redactURL does, then
+// cleaned by the one rule of redact.go, at most maxLogText characters.
+func redactedText(err error) string { return cleanText(urlsRedacted(err), maxLogText) }
+
+// urlsRedacted is err's text with every *url.Error's URL in it redacted
+// as redactURL does.
+func urlsRedacted(err error) string {
 	s := err.Error()
 	inTree(err, func(e error) bool {
 		if u, ok := e.(*url.Error); ok && u.URL != "" {
@@ -84,7 +96,7 @@ func redactedText(err error) string {
 		}
 		return false
 	})
-	return cleanText(s, maxLogText)
+	return s
 }
 
 // LogValue implements [slog.LogValuer]: the request, its ID, the host
@@ -92,10 +104,10 @@ func redactedText(err error) string {
 // until the request's turn.
 func (e *CooldownError) LogValue() slog.Value {
 	return slog.GroupValue(
-		slog.String("method", e.Method),
-		slog.String("url", e.URL),
-		slog.String("request_id", e.RequestID),
-		slog.String("host", e.Host),
+		textAttr("method", e.Method, maxLogText),
+		textAttr("url", e.URL, maxLogText),
+		textAttr("request_id", e.RequestID, maxHeaderValue),
+		textAttr("host", e.Host, maxLogText),
 		slog.Int("cause", int(e.Cause)),
 		slog.Duration("retry_after", e.RetryAfter))
 }

@@ -80,7 +80,7 @@ func TestLogValueNetworkError(t *testing.T) {
 	require.True(t, ok, line)
 	assert.Equal(t, "GET", group["method"])
 	assert.Equal(t, "http://"+addr+"/v1/runs?token=REDACTED", group["url"])
-	assert.Equal(t, strings.Repeat("r", maxHeaderValue-len("…"))+"…", group["request_id"])
+	assert.Equal(t, strings.Repeat("r", maxHeaderValue-1)+"…", group["request_id"])
 	assert.Equal(t, 1.0, group["attempts"])
 	assert.Contains(t, group["error"], "connection refused")
 	assert.NotContains(t, group, "text")
@@ -117,7 +117,8 @@ func TestLogValueCooldownAndForeign(t *testing.T) {
 func TestLogValueCapsText(t *testing.T) {
 	t.Parallel()
 	v := LogValue(errors.New(strings.Repeat("é", 5000)))
-	assert.Len(t, []rune(v.String()), maxLogText+1) // and an ellipsis
+	assert.Len(t, []rune(v.String()), maxLogText) // the ellipsis within the cap
+	assert.True(t, strings.HasSuffix(v.String(), "…"))
 	assert.Equal(t, 1024, maxLogText, "README.md and docs/errors.md say 1024")
 	assert.Equal(t, 128, maxHeaderValue, "README.md and docs/errors.md say 128")
 }

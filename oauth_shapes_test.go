@@ -50,7 +50,7 @@ func TestFromResponseOAuthShapes(t *testing.T) {
 		{"no error: the description", 400, `{"error_description":"only a description"}`, nil,
 			oauthView{Code: 400, Message: "only a description"}},
 		{"control characters in the description", 401, "{\"error\":\"invalid_client\",\"error_description\":\"bad\\r\\nlevel=ERROR msg=forged\\u001b[31m\"}", nil,
-			oauthView{Code: 401, Reason: "invalid_client", Message: "bad level=ERROR msg=forged [31m"}},
+			oauthView{Code: 401, Reason: "invalid_client", Message: "bad level=ERROR msg=forged[31m"}},
 
 		{"resource server: Bearer challenge, no body", 401, "", []string{"WWW-Authenticate", bearer},
 			oauthView{Code: 401, Reason: "invalid_token", Message: "The access token expired at 2025-11-26T14:02:11Z"}},
@@ -67,9 +67,9 @@ func TestFromResponseOAuthShapes(t *testing.T) {
 		{"the header fills a missing reason", 401, `{"message":"Unauthorized request."}`, []string{"WWW-Authenticate", bearer},
 			oauthView{Code: 401, Reason: "invalid_token", Message: "Unauthorized request."}},
 		{"control characters in the header", 401, "", []string{"WWW-Authenticate", "Bearer error=\"invalid_token\x1b[2J\", error_description=\"line one\u0085line two\u2028three\x7f\""},
-			oauthView{Code: 401, Reason: "invalid_token [2J", Message: "line one line two three"}},
+			oauthView{Code: 401, Reason: "invalid_token[2J", Message: "line one line two three"}},
 		{"a long description is capped", 401, "", []string{"WWW-Authenticate", `Bearer error="invalid_token", error_description="` + strings.Repeat("x", 3000) + `"`},
-			oauthView{Code: 401, Reason: "invalid_token", Message: strings.Repeat("x", maxMessage) + "…"}},
+			oauthView{Code: 401, Reason: "invalid_token", Message: strings.Repeat("x", maxMessage-1) + "…"}},
 
 		{"details: an array", 500, `{"error":{"code":8301,"message":"m","details":["a",1]}}`, nil,
 			oauthView{Code: 8301, Message: "m", Details: `["a",1]`}},

@@ -36,7 +36,9 @@ type Event struct {
 
 	// Method and Host name the request: its method, and its URL's host
 	// (with the port when the URL has one), the key of the Transport's
-	// per-host state. Never the path, query or request ID.
+	// per-host state. Never the path, query or request ID. An event that
+	// reports a host the Transport forgot (see PaceChanged) names that
+	// host, which may be another than the request's, and no Method.
 	Method, Host string
 
 	// Attempt is the number of an attempt, from 1: the one started or
@@ -65,12 +67,13 @@ type Event struct {
 	// or the network error; for WaitStarted, how long the wait
 	// is expected to last (a held request's estimated turn, zero when
 	// unknown); for WaitEnded, how long it lasted; for RetryDecided, the
-	// delay before the retry, as [RetryEvent.Delay].
+	// delay before the retry, as [RetryEvent.Delay]; for PaceChanged, how
+	// long the pace lasts unless another PaceChanged comes first (zero
+	// with a Pace of 0).
 	Duration time.Duration
 
-	// Pace is, for PaceChanged, the rate in requests per second at which
-	// the Transport now lets requests to Host go; 0 means Host is no
-	// longer paced.
+	// Pace is, for PaceChanged, the most requests per second that the
+	// Transport now lets go to Host; 0 means Host is no longer paced.
 	Pace float64
 }
 
@@ -82,10 +85,15 @@ type Event struct {
 // waiting for its host's probes may decide more than one retry for one
 // attempt, as it calls Transport.OnRetry). Before any attempt, the first
 // one included, come the call's waits, each a WaitStarted and a WaitEnded
-// (a wait that starts always ends, on the same goroutine). BreakerOpened,
-// BreakerClosed and PaceChanged are reported by the call whose attempt
-// caused the change, after its AttemptEnded; a host's pace also drops to
-// 0 when a call's end lets the Transport forget the host.
+// (a wait that starts always ends, on the same goroutine); a retry
+// decided is not sent when the call's context ends during the wait
+// (WaitEnded has the context's error) or when its turn in a cooldown
+// would come after the context's deadline (the call then ends with a
+// [*CooldownError], without a wait). BreakerOpened, BreakerClosed and
+// PaceChanged are reported by the call whose attempt caused the change,
+// after its AttemptEnded, and by a call whose first failure or end made
+// the Transport forget a host whose breaker was open or that was paced
+// (see PaceChanged).
 const (
 	// AttemptStarted: attempt number Attempt is about to be sent.
 	AttemptStarted EventKind = iota + 1
@@ -110,11 +118,23 @@ const (
 	// (+1, -1) rather than keep the last one.
 	BreakerOpened
 	// BreakerClosed: an answer from Host closed its breaker and refilled
-	// its budget.
+	// its budget, or the Transport forgot Host (its next failure starts
+	// with a full budget).
 	BreakerClosed
-	// PaceChanged: requests to Host are now let go at Pace requests per
-	// second (0: no longer paced). Today the pace is set by a cooldown:
-	// its held requests go releaseGap apart once it ends.
+	// PaceChanged: requests to Host now go at most Pace a second, for
+	// Duration unless another PaceChanged comes first; then Host is no
+	// longer paced. The pace is the slower of the one that a 429 or 503
+	// with an honoured Retry-After engages (20 a second once the cooldown
+	// ends, then learnt from the answers: see [Transport]) and the one
+	// that the quota fields of the answers ask for. Every change of the
+	// pace or of its end is reported (each such 429 or 503 puts the end
+	// further). A pace that runs out needs no event, as the Transport
+	// starts no timer: a pace that Duration has ended is over. Pace 0
+	// reports a pace ended otherwise: by the answers (the pace grew past
+	// 1000 a second, or the quota is no longer low), or by the Transport
+	// forgetting Host (the full host table made room, or a call found
+	// the host settled after its pace ran out). Two goroutines may
+	// report a host's changes in either order, as for breakers.
 	PaceChanged
 )
 
@@ -135,8 +155,9 @@ func (k EventKind) String() string {
 }
 
 // WaitKind is what a call waits for before its next attempt, in an
-// [Event]: "backoff" (its own delay after a failure), "cooldown" (held
-// while its host cools down after a 429 or 503, then its release turn),
+// [Event]: "backoff" (its own delay after a failure), "cooldown" (held in
+// its host's queue: while the host cools down after a 429 or 503 or a
+// quota spent, then until its turn at the host's pace),
 // "probe" (its host's breaker is open: the probe it waits for, or sends)
 // or "fleet" (its turn in a [Coordinator]'s fleet-wide release queue).
 // The requests held by cooldowns right now are the waits of kinds
@@ -207,7 +228,7 @@ func (c *call) attemptStarted() time.Time {
 }
 
 // attemptEnded reports the end of c's attempt started at began: its
-// answer's status, and its error (nil for a success).
+// answer's status (0 when none), and its error (nil for a success).
 func (c *call) attemptEnded(began time.Time, status int, err error) {
 	if c.t.Observer != nil {
 		c.observe(Event{Kind: AttemptEnded, Attempt: c.attempt, Status: status, Err: err, Duration: time.Since(began)})
@@ -215,7 +236,8 @@ func (c *call) attemptEnded(began time.Time, status int, err error) {
 }
 
 // stop ends the call with err, the error of its last attempt, not retried
-// for r: it reports a retryable failure's reason, and records it on err.
+// for r: it records r on err, and then reports a retryable failure's
+// reason.
 func (c *call) stop(err error, r stopReason) error {
 	err = withStop(err, r)
 	if r != notRetryable && c.t.Observer != nil {
@@ -254,49 +276,16 @@ func (c *call) waitEnded(k WaitKind, began time.Time, err error) {
 	}
 }
 
-// breaker reports that c's attempt opened (open) or closed (!open) its
-// host's breaker, when changed is set.
-func (c *call) breaker(changed, open bool) {
+// breakerChanged reports that c's attempt opened (open) or closed (!open)
+// its host's breaker, when changed is set: what hostState.failed and
+// hostState.answered return.
+func (c *call) breakerChanged(changed, open bool) {
 	if changed && c.t.Observer != nil {
 		kind := BreakerClosed
 		if open {
 			kind = BreakerOpened
 		}
 		c.observe(Event{Kind: kind})
-	}
-}
-
-// paceChanged reports that requests to c's host now go at perSecond
-// requests a second (0: no longer paced). It is the one call to make
-// wherever a host's pace changes, after the host's lock is released:
-// today when a cooldown sets its release gap (see cooldownPace), and when
-// a paced host's state is forgotten (forgotten).
-func (c *call) paceChanged(perSecond float64) {
-	if c.t.Observer != nil {
-		c.observe(Event{Kind: PaceChanged, Pace: perSecond})
-	}
-}
-
-// cooldownPace is the pace at which the requests held by a cooldown of
-// length span are let go: one per releaseGap(span), 0 when no gap.
-func cooldownPace(span time.Duration) float64 {
-	if gap := releaseGap(span); gap > 0 {
-		return float64(time.Second) / float64(gap)
-	}
-	return 0
-}
-
-// forgotten reports, after c's end forgot s, that s's host is no longer
-// paced, if s was.
-func (c *call) forgotten(s *hostState) {
-	if c.t.Observer == nil || c.t.table().lookup(s.host) == s {
-		return // not forgotten after all: a new failure or cooldown kept it
-	}
-	s.mu.Lock()
-	paced := s.span > 0
-	s.mu.Unlock()
-	if paced {
-		c.paceChanged(0)
 	}
 }
 

@@ -1,6 +1,6 @@
 // Tests that every Go snippet of README.md and docs/*.md builds, passes
-// go vet, and closes the body of every response it gets, and that their
-// relative links lead somewhere.
+// go vet, runs against the fake server, and closes the body of every
+// response it gets, and that their relative links lead somewhere.
 
 package neuracraft
 
@@ -213,11 +213,9 @@ func bodyCloseCall(n ast.Node) (string, bool) {
 	return id.Name, true
 }
 
-// vetSnippets writes src as the only file of a module that uses this one
-// (through a replace directive, offline) and runs go vet on it, which
-// type-checks it as the compiler does. It returns go vet's output and
-// whether it succeeded.
-func vetSnippets(t *testing.T, src string) (string, bool) {
+// snippetModule writes src as the only file of a module that uses this
+// one (through a replace directive, offline) and returns its directory.
+func snippetModule(t *testing.T, src string) string {
 	t.Helper()
 	root, err := filepath.Abs(".")
 	require.NoError(t, err)
@@ -229,14 +227,28 @@ func vetSnippets(t *testing.T, src string) (string, bool) {
 	require.NoError(t, err)
 	require.NoError(t, os.WriteFile(filepath.Join(dir, "go.sum"), sum, 0o644))
 	require.NoError(t, os.WriteFile(filepath.Join(dir, "snippets.go"), []byte(src), 0o644))
+	return dir
+}
 
+// goIn runs the go command with args in dir, offline, and returns its
+// output and whether it succeeded.
+func goIn(t *testing.T, dir string, args ...string) (string, bool) {
+	t.Helper()
 	goTool, err := exec.LookPath("go")
 	require.NoError(t, err, "the go command builds the snippets")
-	cmd := exec.Command(goTool, "vet", ".")
+	cmd := exec.Command(goTool, args...)
 	cmd.Dir = dir
 	cmd.Env = append(os.Environ(), "GOWORK=off", "GOFLAGS=-mod=mod", "GOPROXY=off", "GOTOOLCHAIN=local")
 	out, err := cmd.CombinedOutput()
 	return string(out), err == nil
+}
+
+// vetSnippets writes src as the only file of a module that uses this one
+// and runs go vet on it, which type-checks it as the compiler does. It
+// returns go vet's output and whether it succeeded.
+func vetSnippets(t *testing.T, src string) (string, bool) {
+	t.Helper()
+	return goIn(t, snippetModule(t, src), "vet", ".")
 }
 
 // markdownFiles are the Markdown files whose Go snippets and links are
@@ -249,9 +261,10 @@ func markdownFiles(t *testing.T) []string {
 }
 
 // TestMarkdownSnippetsBuild builds and vets every ```go block of README.md
-// and docs/*.md, each as the body of a function, checks that each closes
-// the body of every response it gets, and that each excerpt is still in
-// its source file. Problems are reported as file:line.
+// and docs/*.md, each as the body of a function, runs each against a fake
+// server of its own, checks that each closes the body of every response it
+// gets, and that each excerpt is still in its source file. Problems are
+// reported as file:line.
 func TestMarkdownSnippetsBuild(t *testing.T) {
 	t.Parallel()
 	var snips []snippet
@@ -275,9 +288,61 @@ func TestMarkdownSnippetsBuild(t *testing.T) {
 	for _, p := range unclosedResponses(t, src) {
 		t.Error(p)
 	}
-	if out, ok := vetSnippets(t, src); !ok {
-		t.Errorf("the Go snippets of the Markdown files do not build or vet:\n%s", out)
+	dir := snippetModule(t, src)
+	if out, ok := goIn(t, dir, "vet", "."); !ok {
+		t.Fatalf("the Go snippets of the Markdown files do not build or vet:\n%s", out)
 	}
+	if out, ok := runSnippets(t, dir, snips); !ok {
+		t.Errorf("the Go snippets of the Markdown files fail against the fake server:\n%s", out)
+	}
+}
+
+// runSnippets runs every snippet of the module dir, made by snippetModule
+// from snips, each against a fake server of its own (srv), with a nil err,
+// a logger that discards and an empty old client, as a program. It
+// returns the program's output and whether every snippet returned nil
+// without panicking; a failure names the snippet's file and line.
+func runSnippets(t *testing.T, dir string, snips []snippet) (string, bool) {
+	t.Helper()
+	src, err := os.ReadFile(filepath.Join(dir, "snippets.go"))
+	require.NoError(t, err)
+	src = bytes.Replace(src, []byte("package snippets\n"), []byte("package main\n"), 1)
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "snippets.go"), src, 0o644))
+	var b strings.Builder
+	b.WriteString("package main\n\nimport (\n\t\"fmt\"\n\t\"log/slog\"\n\t\"net/http\"\n\t\"os\"\n\t\"sync\"\n\n" +
+		"\t\"github.com/neuracraft/neuracraft-go/neuracrafttest\"\n)\n\n" +
+		"type snippetFunc func(*neuracrafttest.Server, error, *slog.Logger, *http.Client) error\n\n" +
+		"var snippets = []struct {\n\tat  string\n\trun snippetFunc\n}{\n")
+	for i, s := range snips {
+		fmt.Fprintf(&b, "\t{%q, snippet%d},\n", fmt.Sprintf("%s:%d", s.file, s.line), i+1)
+	}
+	b.WriteString(`}
+
+func main() {
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	failed := false
+	for _, s := range snippets {
+		wg.Go(func() {
+			srv := neuracrafttest.NewServer()
+			defer srv.Close()
+			err := s.run(srv, nil, slog.New(slog.DiscardHandler), &http.Client{})
+			if err != nil {
+				mu.Lock()
+				defer mu.Unlock()
+				fmt.Printf("%s: the snippet returned %v\n", s.at, err)
+				failed = true
+			}
+		})
+	}
+	wg.Wait()
+	if failed {
+		os.Exit(1)
+	}
+}
+`)
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "main.go"), []byte(b.String()), 0o644))
+	return goIn(t, dir, "run", ".")
 }
 
 // checkExcerpt checks that every line of s appears, in order, in the file
@@ -354,6 +419,30 @@ func TestSnippetChecksCatchMistakes(t *testing.T) {
 	assert.Contains(t, out, "README.md:24:")
 	assert.Contains(t, out, "NoSuchName")
 	assert.NotContains(t, out, "README.md:4:", "the leak compiles; only the missing name is a build error")
+}
+
+// TestSnippetRunCatchesFailures: a snippet that fails against the fake
+// (the README's old Runs snippet, which started a run of a pipeline the
+// fake does not have) is reported with its file and line; one that works
+// is not.
+func TestSnippetRunCatchesFailures(t *testing.T) {
+	t.Parallel()
+	const readme = "# Title\n\n```go\n" +
+		"client := &neuracraft.Client{BaseURL: srv.URL, APIKey: srv.APIKey}\n" +
+		"_, err = client.StartRun(context.Background(), \"pipe_abc123\", nil)\nreturn err\n" +
+		"```\n\n```go\n" +
+		"fmt.Println(\"fine\")\n" +
+		"```\n"
+	path := filepath.Join(t.TempDir(), "README.md")
+	require.NoError(t, os.WriteFile(path, []byte(readme), 0o644))
+	snips := goSnippets(t, path)
+	require.Len(t, snips, 2)
+	dir := snippetModule(t, snippetFile(t, snips))
+	out, ok := runSnippets(t, dir, snips)
+	require.False(t, ok, "a snippet that fails with 404 passed:\n%s", out)
+	assert.Contains(t, out, path+":4: the snippet returned neuracraft: POST /v1/pipelines/pipe_abc123/run: 404 Not Found")
+	assert.NotContains(t, out, path+":10:")
+	assert.Contains(t, out, "fine")
 }
 
 // markdownLink matches an inline Markdown link's target: [text](target).
@@ -470,7 +559,14 @@ func TestDocumentedLimits(t *testing.T) {
 		{"Transport.MaxErrorBody default, 64 KiB (README, docs/errors.md)", defaultMaxErrorBody, 64 << 10},
 		{"drain of a failed attempt, 256 KiB (docs/retries.md)", maxDrain, 256 << 10},
 		{"hosts in trouble tracked, 1024 (docs/retries.md, docs/choices.md)", maxHosts, 1024},
-		{"gap between released requests, 10 ms (README, docs/retries.md)", maxReleaseGap, 10 * time.Millisecond},
+		{"gap between released requests before a pace, 10 ms (docs/fleet.md)", maxReleaseGap, 10 * time.Millisecond},
+		{"pace after pushback starts at 20 a second (README, docs/retries.md)", paceStartGap, 50 * time.Millisecond},
+		{"slow start: a fifth shorter every 2 successes (docs/retries.md)", paceStartWins, 2},
+		{"slow start up to 160 a second (docs/retries.md)", paceStartEnd, 6250 * time.Microsecond},
+		{"no faster gap tried for 10 s after a 429 (docs/retries.md, Transport)", paceHold, 10 * time.Second},
+		{"then a twentieth faster every 8 successes (docs/retries.md)", paceProbeWins, 8},
+		{"the pace ends 30 s after the last 429 (README, docs/retries.md, Transport)", paceQuiet, 30 * time.Second},
+		{"few left: 10 when the limit is not stated (docs/retries.md)", quotaLow, 10},
 		{"APIError.Message cap, 300 (docs/errors.md)", maxMessage, 300},
 		{"APIError.Reason cap, 64 (docs/errors.md)", maxReason, 64},
 		{"Client.MaxResponseBody default, 10 MiB (docs/client.md)", defaultMaxResponseBody, 10 << 20},

@@ -10,47 +10,124 @@ import (
 	"unicode/utf8"
 )
 
-// cleanText makes s fit for a one-line error message: valid UTF-8, no
-// control characters, runs of white space folded, at most max runes (an
-// ellipsis marks a cut). Text that is already clean is returned as it is,
-// without allocating.
-func cleanText(s string, max int) string {
-	if isCleanText(s, max) {
+// The one rule for text that reaches an error or a log. Every text an
+// error of this package prints (Error, and each field it is made of) and
+// every text a LogValue logs goes through cleanText, whatever its source:
+// server text (messages, reasons, X-Request-ID), the text of a cause, and
+// the caller's own request ID.
+//
+//   - A run of invalid UTF-8 becomes one U+FFFD.
+//   - White space (unicode.IsSpace: space, tab, CR, LF, NEL, no-break
+//     space, line and paragraph separators, ...) folds: a run of it is
+//     one space between words, none at either end.
+//   - Control characters (unicode.IsControl: C0 such as ESC, DEL, C1) and
+//     bidirectional controls (unicode.Bidi_Control: U+061C, U+200E,
+//     U+200F, U+202A-U+202E, U+2066-U+2069) are dropped.
+//   - Credentials the caller knows of are replaced by "[REDACTED]" (see
+//     hideSecrets), after the steps above, so that dropping a character
+//     cannot join the halves of one.
+//   - The result has at most max characters (runes): a longer text keeps
+//     its first max-1 and ends with "…", the ellipsis counted within max.
+//
+// Caps are in characters everywhere: Message 300 (maxMessage), Reason 64
+// (maxReason), request IDs 128 (maxHeaderValue), an error's line and a
+// logged text 1024 (maxLogText).
+
+// cleanText makes s fit for a one-line error message or log attribute,
+// at most max characters, by the rule above. Text that is already clean is
+// returned as it is, without allocating.
+func cleanText(s string, max int) string { return cleanHiding(s, max, nil) }
+
+// cleanHiding is cleanText that also replaces each of secrets in the
+// cleaned text (see hideSecrets).
+func cleanHiding(s string, max int, secrets []string) string {
+	if isCleanText(s, max) && !containsAny(s, secrets) {
 		return s
 	}
-	return foldText(s, max)
+	return cleanFull(s, max, secrets)
 }
 
-// foldText is cleanText's work on text that is not clean yet.
-func foldText(s string, max int) string {
-	s = strings.ToValidUTF8(s, "\uFFFD")
-	var b strings.Builder
-	space, n := false, 0
-	for _, r := range s {
-		if unicode.IsSpace(r) || unicode.IsControl(r) {
-			space = b.Len() > 0
+// cleanFull is cleanHiding without its fast path for clean text.
+func cleanFull(s string, max int, secrets []string) string {
+	if max <= 0 {
+		return ""
+	}
+	// Fold at most max characters (knowing whether more would come): a
+	// secret cut by the limit is a part of one, and hiding never needs to
+	// see past it.
+	t, more := foldText(s, max)
+	t = hideSecrets(t, secrets)
+	if !more && utf8.RuneCountInString(t) <= max {
+		return t
+	}
+	cut := firstRunes(t, max-1)
+	if out := cut + "…"; !containsAny(out, secrets) {
+		return out
+	}
+	return cut // only a secret ending in "…" gets here: the text is cut without it
+}
+
+// foldText applies the rule above, but for secrets and the cap, to the
+// start of s: it returns the first max characters of the folded text, and
+// whether the folded text goes on after them.
+func foldText(s string, max int) (string, bool) {
+	b := make([]byte, 0, min(len(s), 4*max))
+	n, space := 0, false
+	for i := 0; i < len(s); {
+		r, size := utf8.DecodeRuneInString(s[i:])
+		i += size
+		switch {
+		case r == utf8.RuneError && size == 1:
+			for i < len(s) { // the rest of the run of invalid bytes
+				if r, size := utf8.DecodeRuneInString(s[i:]); r != utf8.RuneError || size != 1 {
+					break
+				}
+				i++
+			}
+		case unicode.IsSpace(r):
+			space = n > 0
+			continue
+		case dropped(r):
 			continue
 		}
+		w := 1
 		if space {
-			n++ // the space written before r
+			w = 2
 		}
-		if n >= max {
-			b.WriteString("…")
-			return b.String()
+		if n+w > max {
+			return string(b), true
 		}
 		if space {
-			b.WriteByte(' ')
+			b = append(b, ' ')
 			space = false
 		}
-		b.WriteRune(r)
-		n++
+		b = utf8.AppendRune(b, r)
+		n += w
 	}
-	return b.String()
+	return string(b), false
 }
 
-// isCleanText reports whether cleanText(s, max) is s: valid UTF-8 of at
-// most max runes, without control characters, and without white space
-// other than single spaces between words.
+// dropped reports whether r is a character that the rule drops: a control
+// character that is not white space, or a bidirectional control.
+func dropped(r rune) bool {
+	return unicode.IsControl(r) || unicode.Is(unicode.Bidi_Control, r)
+}
+
+// firstRunes returns the first n characters of s, without a trailing
+// space.
+func firstRunes(s string, n int) string {
+	i := 0
+	for k := 0; k < n && i < len(s); k++ {
+		_, size := utf8.DecodeRuneInString(s[i:])
+		i += size
+	}
+	return strings.TrimRight(s[:i], " ")
+}
+
+// isCleanText reports whether cleanText(s, max) is s, secrets aside:
+// valid UTF-8 of at most max characters, without control or bidirectional
+// characters, and without white space other than single spaces between
+// words.
 func isCleanText(s string, max int) bool {
 	n, space := 0, true // true: a leading space is not clean
 	for i := 0; i < len(s); n++ {
@@ -66,7 +143,7 @@ func isCleanText(s string, max int) bool {
 			continue
 		}
 		r, size := utf8.DecodeRuneInString(s[i:])
-		if (r == utf8.RuneError && size == 1) || unicode.IsSpace(r) || unicode.IsControl(r) {
+		if (r == utf8.RuneError && size == 1) || unicode.IsSpace(r) || dropped(r) {
 			return false
 		}
 		space = false
@@ -75,46 +152,68 @@ func isCleanText(s string, max int) bool {
 	return !space || s == ""
 }
 
-// maxHeaderValue is the most bytes of a response header's value that
-// reach an error or a log, after cleanHeaderValue.
+// maxHeaderValue is the most characters of a request ID (a response's
+// X-Request-ID, or the caller's own) that reach an error or a log.
 const maxHeaderValue = 128
 
-// cleanHeaderValue makes a server's header value fit for one line of an
-// error or a log: without control characters (C0 such as CR, LF and ESC,
-// DEL, C1), line and paragraph separators, bidirectional controls or
-// invalid UTF-8, trimmed of white space, and at most maxHeaderValue bytes:
-// a longer value keeps its beginning, cut at a character boundary and
-// marked with "…". A value that is already clean is returned as it is,
-// without allocating.
-func cleanHeaderValue(v string) string {
-	clean := len(v) <= maxHeaderValue
-	for i := 0; clean && i < len(v); i++ {
-		clean = v[i] >= ' ' && v[i] < 0x7f
+// cleanHeaderValue is cleanText for a request ID: at most maxHeaderValue
+// characters.
+func cleanHeaderValue(v string) string { return cleanText(v, maxHeaderValue) }
+
+// redactedMarks are what hideSecrets writes in place of a secret, in order
+// of preference.
+var redactedMarks = []string{"[REDACTED]", "<REDACTED>", "{REDACTED}", "(REDACTED)"}
+
+// hideSecrets returns s with every occurrence of each secret replaced by
+// "[REDACTED]". The mark is chosen so that the result cannot spell a
+// secret again: its first and last bytes are in no secret, and no secret
+// is part of it; when every mark fails that test (a secret holding all of
+// "[", "<", "{" and "(", or their closing brackets), secrets are deleted
+// until none is left. Empty secrets are ignored.
+func hideSecrets(s string, secrets []string) string {
+	if !containsAny(s, secrets) {
+		return s
 	}
-	if clean {
-		return strings.TrimSpace(v)
-	}
-	const cut = maxHeaderValue - len("…")
-	b := make([]byte, 0, maxHeaderValue)
-	for i := 0; i < len(v); {
-		r, size := utf8.DecodeRuneInString(v[i:])
-		i += size
-		if (r == utf8.RuneError && size == 1) || unicode.IsControl(r) ||
-			unicode.In(r, unicode.Zl, unicode.Zp, unicode.Bidi_Control) {
-			continue
-		}
-		if len(b)+size > maxHeaderValue {
-			// Too long: keep what fits before the ellipsis.
-			for len(b) > cut { // b holds whole runes
-				_, size := utf8.DecodeLastRune(b)
-				b = b[:len(b)-size]
-			}
-			b = append(b, "…"...)
+	mark, ok := "", false
+	for _, m := range redactedMarks {
+		if ok = markFits(m, secrets); ok {
+			mark = m
 			break
 		}
-		b = utf8.AppendRune(b, r)
 	}
-	return strings.TrimSpace(string(b))
+	for containsAny(s, secrets) { // once with a mark that fits; deleting shrinks s each time
+		for _, sec := range secrets {
+			if sec != "" {
+				s = strings.ReplaceAll(s, sec, mark)
+			}
+		}
+		if ok {
+			break
+		}
+	}
+	return s
+}
+
+// markFits reports whether mark can replace secrets without a secret
+// reading across its edge or inside it.
+func markFits(mark string, secrets []string) bool {
+	for _, sec := range secrets {
+		if sec != "" && (strings.IndexByte(sec, mark[0]) >= 0 || strings.IndexByte(sec, mark[len(mark)-1]) >= 0 ||
+			strings.Contains(mark, sec)) {
+			return false
+		}
+	}
+	return true
+}
+
+// containsAny reports whether s holds one of secrets (empty ones aside).
+func containsAny(s string, secrets []string) bool {
+	for _, sec := range secrets {
+		if sec != "" && strings.Contains(s, sec) {
+			return true
+		}
+	}
+	return false
 }
 
 // urlPath returns the path of a URL string, or "" when it has none.

@@ -54,7 +54,8 @@ type RetryPolicy struct {
 	// and MaxRetryAfter still apply.
 	ShouldRetry func(req *http.Request, err error) bool
 
-	// Budget limits retries per host.
+	// Budget limits retries per host. Transport.DisableBudget turns it
+	// off.
 	Budget RetryBudget
 }
 
@@ -89,9 +90,9 @@ type RetryPolicy struct {
 // server is pacing its clients, not failing, and the shared cooldown
 // already keeps every request away until the pause ends. It still needs
 // the budget above half to be retried.
+//
+// [Transport.DisableBudget] turns the budget and the breaker off.
 type RetryBudget struct {
-	// Disabled turns the budget off: every call may use all its attempts.
-	Disabled bool
 	// MaxTokens is the bucket's size. Zero means 10.
 	MaxTokens float64
 	// Refill is what a success puts back while the breaker is closed.
@@ -215,35 +216,86 @@ func withStop(err error, r stopReason) error {
 	return err
 }
 
-// decide is the retry decision after a failed attempt, at now: retrying,
-// or why not. retry is the policy's answer (ShouldRetry), retryable
-// IsRetryable's, budgetLeft the host budget's, delay the wait before the
-// retry and honoured whether a Retry-After is within MaxRetryAfter. The
-// first reason that applies, in the order of the stopReason constants, is
-// the one reported.
-func (c *call) decide(retry, retryable, budgetLeft bool, delay time.Duration, honoured bool, apiErr *APIError, now time.Time) stopReason {
-	deadline, hasDeadline := c.ctx.Deadline()
+// retryInput is what the retry decision after a failed attempt looks at:
+// the failure as the policy and IsRetryable see it, the wait it asks for,
+// and the state of the call and of its host's budget.
+type retryInput struct {
+	now      time.Time
+	deadline time.Time // the request context's deadline; zero when it has none
+	ctxDone  bool      // the request context is done
+
+	shouldRetry bool // the policy's answer: RetryPolicy.ShouldRetry, or DefaultShouldRetry
+	customRule  bool // RetryPolicy.ShouldRetry is set: a no is its own
+	retryable   bool // IsRetryable's answer
+
+	delay   time.Duration // the wait before the retry: the server's Retry-After, or the backoff
+	tooLong bool          // the server asked for a wait beyond MaxRetryAfter
+	cooling bool          // the answer started a cooldown of the host: the retry waits its turn
+
+	tries, maxTries int  // attempts made (failed probes waited for included), and allowed
+	rewindable      bool // the request's body can be sent again
+	budgetLeft      bool // the host's retry budget allows a retry
+}
+
+// retryStep is what a call does after a failed attempt.
+type retryStep uint8
+
+const (
+	stopCall     retryStep = iota // end with the attempt's error; retryDecision.stop says why
+	retryLater                    // retry after retryDecision.delay
+	waitForTurn                   // retry in turn with the requests the host's cooldown holds
+	waitForProbe                  // the budget is spent: wait for the host's next probe
+)
+
+// A retryDecision is the outcome of the retry decision ([decideRetry]) and
+// of a denied call's look at its host's breaker
+// ([hostState.awaitProbeAt]).
+type retryDecision struct {
+	step retryStep
+	// delay is the wait before the retry (retryLater), the pause the
+	// server asked for (waitForTurn: the turn may come a little later), or
+	// the call's own backoff (waitForProbe from decideRetry; from
+	// awaitProbeAt, the time until the probe is due).
+	delay time.Duration
+	// probe is the probe that the retry is (retryLater) or that the call
+	// waits for (waitForProbe); nil from decideRetry, whose waitForProbe
+	// sends the call to awaitProbeAt to find one.
+	probe *probe
+	stop  stopReason // why the call stops (stopCall)
+}
+
+// stopWith is the decision to stop for reason r.
+func stopWith(r stopReason) retryDecision { return retryDecision{step: stopCall, stop: r} }
+
+// decideRetry is the retry decision after a failed attempt, a function of
+// in alone. The first stop reason that applies, in the order of the
+// stopReason constants, is the one reported; but a spent budget sends the
+// call to its host's breaker before the deadline is looked at, since the
+// probe's time, not the call's backoff, then sets the wait.
+func decideRetry(in retryInput) retryDecision {
 	switch {
-	case !retry && !retryable:
-		return notRetryable
-	case !retry && c.t.Retry.ShouldRetry != nil:
-		return stopPolicy
-	case !retry:
-		return stopMethod
-	case c.ctx.Err() != nil:
-		return stopContext
-	case apiErr != nil && apiErr.RetryAfter > 0 && !honoured:
-		return stopRetryAfter
-	case c.tries >= c.max:
-		return stopAttempts
-	case !c.rewindable:
-		return stopBody
-	case !budgetLeft:
-		return stopBudget
-	case hasDeadline && now.Add(delay).After(deadline):
-		return stopDeadline
+	case !in.shouldRetry && !in.retryable:
+		return stopWith(notRetryable)
+	case !in.shouldRetry && in.customRule:
+		return stopWith(stopPolicy)
+	case !in.shouldRetry:
+		return stopWith(stopMethod)
+	case in.ctxDone:
+		return stopWith(stopContext)
+	case in.tooLong:
+		return stopWith(stopRetryAfter)
+	case in.tries >= in.maxTries:
+		return stopWith(stopAttempts)
+	case !in.rewindable:
+		return stopWith(stopBody)
+	case !in.budgetLeft:
+		return retryDecision{step: waitForProbe, delay: in.delay}
+	case !in.deadline.IsZero() && in.now.Add(in.delay).After(in.deadline):
+		return stopWith(stopDeadline)
+	case in.cooling:
+		return retryDecision{step: waitForTurn, delay: in.delay}
 	}
-	return retrying
+	return retryDecision{step: retryLater, delay: in.delay}
 }
 
 func (t *Transport) random() float64 {

@@ -69,7 +69,7 @@ func BenchmarkRetriedUpload(b *testing.B) {
 		fail = !fail
 	}))
 	defer srv.Close()
-	rt := &Transport{Base: newBare(), Retry: RetryPolicy{BaseDelay: time.Microsecond, Budget: RetryBudget{Disabled: true}}}
+	rt := &Transport{Base: newBare(), Retry: RetryPolicy{BaseDelay: time.Microsecond}, DisableBudget: true}
 	defer rt.CloseIdleConnections()
 	b.ReportAllocs()
 	for b.Loop() {
@@ -107,15 +107,15 @@ func (z *zeros) Read(p []byte) (int, error) {
 // keeps it near 1 where five attempts a call would be the plain policy.
 func BenchmarkOutage(b *testing.B) {
 	for _, tc := range []struct {
-		name   string
-		budget RetryBudget
+		name     string
+		noBudget bool
 	}{
-		{"budget", RetryBudget{}},
-		{"no-budget", RetryBudget{Disabled: true}},
+		{"budget", false},
+		{"no-budget", true},
 	} {
 		b.Run(tc.name, func(b *testing.B) {
 			base := &scriptBase{steps: []step{answer(503)}}
-			tr := &Transport{Base: base, Retry: RetryPolicy{BaseDelay: time.Nanosecond, Budget: tc.budget}}
+			tr := &Transport{Base: base, Retry: RetryPolicy{BaseDelay: time.Nanosecond}, DisableBudget: tc.noBudget}
 			req, err := http.NewRequest("GET", "https://api.neuracraft.com/v1/pipelines", nil)
 			if err != nil {
 				b.Fatal(err)

@@ -36,22 +36,12 @@ func TestTransportNetworkErrorNamesRequest(t *testing.T) {
 	})
 }
 
-func TestTransportDisableRequestID(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
-		base := &scriptBase{steps: []step{{err: syscall.ECONNRESET}}}
-		tr := &Transport{Base: base, DisableRequestID: true, Retry: RetryPolicy{MaxAttempts: 2}}
-		req := newReq(t, context.Background(), "GET", "")
-		_, err := tr.RoundTrip(req)
-		require.Error(t, err)
-		for _, s := range base.log() {
-			assert.Empty(t, s.requestID)
-		}
-		assert.Equal(t, "neuracraft: GET /v1/pipelines/pipe_1: "+syscall.ECONNRESET.Error()+" (attempt 2, not retried: attempts exhausted)", err.Error())
-
-		cd := &CooldownError{Method: "GET", URL: "https://h/v1/x", Host: "h", Cause: 503, RetryAfter: time.Second}
-		assert.Equal(t, "neuracraft: GET /v1/x: held back locally, not sent: h is cooling down after "+
-			"503 Service Unavailable, turn in 1s", cd.Error())
-	})
+// TestCooldownErrorWithoutRequestID: a *CooldownError that names no
+// request (one built by hand) says nothing of one.
+func TestCooldownErrorWithoutRequestID(t *testing.T) {
+	cd := &CooldownError{Method: "GET", URL: "https://h/v1/x", Host: "h", Cause: 503, RetryAfter: time.Second}
+	assert.Equal(t, "neuracraft: GET /v1/x: held back locally, not sent: h is cooling down after "+
+		"503 Service Unavailable, turn in 1s", cd.Error())
 }
 
 func TestTransportBudget(t *testing.T) {
@@ -75,8 +65,7 @@ func TestTransportBudget(t *testing.T) {
 	})
 	t.Run("outage without a budget", func(t *testing.T) {
 		synctest.Test(t, func(t *testing.T) {
-			tr := &Transport{Base: &scriptBase{steps: []step{answer(500)}},
-				Retry: RetryPolicy{Budget: RetryBudget{Disabled: true}}}
+			tr := &Transport{Base: &scriptBase{steps: []step{answer(500)}}, DisableBudget: true}
 			attempts, _ := run(t, tr, 200)
 			assert.Equal(t, 1000, attempts)
 		})
@@ -145,7 +134,7 @@ func TestTransportCooldown(t *testing.T) {
 	t.Run("holds every request until it ends, then lets them go in order", func(t *testing.T) {
 		synctest.Test(t, func(t *testing.T) {
 			base := &scriptBase{steps: []step{answer(429, "Retry-After", "2"), answer(200)}}
-			tr := &Transport{Base: base}
+			tr := &Transport{Base: base, rand: zero} // the first goes as the cooldown ends
 			start := time.Now()
 			call := func(id string, after time.Duration) {
 				time.Sleep(after)
@@ -171,17 +160,17 @@ func TestTransportCooldown(t *testing.T) {
 			for _, s := range base.log() {
 				got = append(got, at{s.requestID, s.at.Sub(start)})
 			}
-			gap := 10 * time.Millisecond // maxReleaseGap, less than a hundredth of 2s
-			want := []at{{"first", 0}, {"first", 2 * time.Second}, {"w0", 2*time.Second + gap},
-				{"w1", 2*time.Second + 2*gap}, {"w2", 2*time.Second + 3*gap}, {"w3", 2*time.Second + 4*gap},
-				{"late", 2*time.Second + 5*gap}}
+			// At the pace: 50 ms apart, a fifth less every 2 successes.
+			ms := time.Millisecond
+			want := []at{{"first", 0}, {"first", 2 * time.Second}, {"w0", 2050 * ms},
+				{"w1", 2090 * ms}, {"w2", 2130 * ms}, {"w3", 2162 * ms}, {"late", 2194 * ms}}
 			assert.Empty(t, cmp.Diff(want, got))
 		})
 	})
 	t.Run("a turn past the deadline fails at once, unsent", func(t *testing.T) {
 		synctest.Test(t, func(t *testing.T) {
 			base := &scriptBase{steps: []step{answer(429, "Retry-After", "1"), answer(200)}}
-			tr := &Transport{Base: base, Retry: RetryPolicy{MaxAttempts: 1}}
+			tr := &Transport{Base: base, Retry: RetryPolicy{MaxAttempts: 1}, rand: zero}
 			_, err := tr.RoundTrip(newReq(t, context.Background(), "GET", ""))
 			require.Error(t, err)
 			var wg sync.WaitGroup
@@ -192,12 +181,12 @@ func TestTransportCooldown(t *testing.T) {
 				}
 			})
 			synctest.Wait()
-			ctx, cancel := context.WithTimeout(context.Background(), 1005*time.Millisecond)
+			ctx, cancel := context.WithTimeout(context.Background(), 1045*time.Millisecond)
 			defer cancel()
-			_, err = tr.RoundTrip(newReq(t, ctx, "GET", "")) // its turn, 1.01s, is too late
+			_, err = tr.RoundTrip(newReq(t, ctx, "GET", "")) // its turn, 1.05s at the pace, is too late
 			var cd *CooldownError
 			require.ErrorAs(t, err, &cd)
-			assert.Equal(t, 1010*time.Millisecond, cd.RetryAfter)
+			assert.Equal(t, 1050*time.Millisecond, cd.RetryAfter)
 			wg.Wait()
 			assert.Equal(t, 2, base.attempts())
 		})
@@ -205,7 +194,7 @@ func TestTransportCooldown(t *testing.T) {
 	t.Run("a call that cannot wait fails at once, unsent", func(t *testing.T) {
 		synctest.Test(t, func(t *testing.T) {
 			base := &scriptBase{steps: []step{answer(429, "Retry-After", "30"), answer(200)}}
-			tr := &Transport{Base: base, Retry: RetryPolicy{MaxAttempts: 1}}
+			tr := &Transport{Base: base, Retry: RetryPolicy{MaxAttempts: 1}, rand: zero}
 			_, err := tr.RoundTrip(newReq(t, context.Background(), "GET", ""))
 			require.Error(t, err)
 			time.Sleep(10 * time.Second)
@@ -252,7 +241,7 @@ func TestTransportCooldown(t *testing.T) {
 			assert.Zero(t, time.Since(start))
 		})
 	})
-	t.Run("cancelled while waiting", func(t *testing.T) {
+	t.Run("canceled while waiting", func(t *testing.T) {
 		synctest.Test(t, func(t *testing.T) {
 			base := &scriptBase{steps: []step{answer(429, "Retry-After", "30"), answer(200)}}
 			tr := &Transport{Base: base, Retry: RetryPolicy{MaxAttempts: 1}}
@@ -282,7 +271,7 @@ func TestTransportHostsBounded(t *testing.T) {
 	tr := &Transport{}
 	h := tr.tableForUpdate()
 	for i := range maxHosts + 10 {
-		h.get(fmt.Sprintf("h%d.example", i))
+		addFailing(h, fmt.Sprintf("h%d.example", i), time.Now())
 	}
 	assert.Equal(t, maxHosts, h.len(), "past maxHosts, the oldest hosts are dropped")
 }

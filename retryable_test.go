@@ -81,7 +81,7 @@ func TestIsRetryable(t *testing.T) {
 		{"context.DeadlineExceeded", context.DeadlineExceeded, false},
 		{"Canceled in url.Error", urlErr(context.Canceled), false},
 		{"DeadlineExceeded in url.Error", urlErr(context.DeadlineExceeded), false},
-		{"503, then cancelled while waiting", fmt.Errorf("%w; retry abandoned: %w", api(503, ""), context.Canceled), false},
+		{"503, then canceled while waiting", fmt.Errorf("%w; retry abandoned: %w", api(503, ""), context.Canceled), false},
 		{"CooldownError", cooldown, true},
 		{"CooldownError in url.Error", urlErr(cooldown), true},
 	}

@@ -1,5 +1,5 @@
 // This file holds RunError, the error of a run that failed or was
-// cancelled, and its sentinels.
+// canceled, and its sentinels.
 
 package neuracraft
 
@@ -13,20 +13,20 @@ import (
 // The sentinel errors of a run that ended without completing. A
 // [*RunError] matches exactly one of them.
 var (
-	ErrRunFailed   = errors.New("neuracraft: run failed")    // the run ended "failed"
-	ErrRunCanceled = errors.New("neuracraft: run cancelled") // the run ended "cancelled" (or "canceled")
+	ErrRunFailed   = errors.New("neuracraft: run failed")   // the run ended "failed"
+	ErrRunCanceled = errors.New("neuracraft: run canceled") // the run ended "cancelled" (or "canceled")
 )
 
 // Caps on the server's text kept in a RunError (Message uses maxMessage,
 // like APIError.Message).
 const (
-	maxRunID       = 128 // runes of RunID and PluginID
-	maxRunReason   = 64  // runes of Reason and of a status in an error
+	maxRunID       = 128 // characters of RunID and PluginID
+	maxRunReason   = 64  // characters of Reason and of a status in an error
 	maxStackFrames = 50  // entries of Stack
 )
 
 // RunError is a run that ended without completing: it failed, or it was
-// cancelled. [Client.WaitRun] returns it as its error, and [Run.Error]
+// canceled. [Client.WaitRun] returns it as its error, and [Run.Error]
 // holds it for a failed run. Test it with [errors.Is] against
 // [ErrRunFailed] or [ErrRunCanceled], a plugin's [Code] (Code(8102)) or
 // [ErrPlugin], and reach its fields with [errors.As].
@@ -43,7 +43,7 @@ const (
 type RunError struct {
 	// RunID is the run's ID.
 	RunID string
-	// Canceled reports a run that was cancelled rather than failed: the
+	// Canceled reports a run that was canceled rather than failed: the
 	// error then matches ErrRunCanceled instead of ErrRunFailed, and the
 	// fields below, RequestID excepted, are empty.
 	Canceled bool
@@ -68,13 +68,14 @@ type RunError struct {
 }
 
 // Error returns one line: the run, how it ended, its code, reason and
-// message, then the plugin and the request, as in
+// message, then the plugin and the request, as in (with 8102 registered
+// as "PDF Export Failed"; unregistered, it prints as "8102 Plugin Error")
 //
 //	neuracraft: run run_def456: failed: 8102 PDF Export Failed: invalid template (plugin pdf-export-1, request req_abc123)
 func (e *RunError) Error() string {
 	what := "run failed"
 	if e.Canceled {
-		what = "run cancelled"
+		what = "run canceled"
 	}
 	if e.RunID != "" {
 		what = "run " + e.RunID + ": " + what[len("run "):]
@@ -105,22 +106,22 @@ func (e *RunError) Format(f fmt.State, verb rune) { formatText(f, verb, e.Error(
 // left out.
 func (e *RunError) LogValue() slog.Value {
 	attrs := make([]slog.Attr, 0, 7)
-	attrs = append(attrs, slog.String("run_id", e.RunID))
+	attrs = append(attrs, textAttr("run_id", e.RunID, maxRunID))
 	if e.Canceled {
 		attrs = append(attrs, slog.Bool("canceled", true))
 	}
 	if e.Code != 0 {
 		attrs = append(attrs, slog.Int("code", int(e.Code)))
 	}
-	attrs = appendText(attrs, "reason", e.Reason)
-	attrs = appendText(attrs, "message", e.Message)
-	attrs = appendText(attrs, "plugin_id", e.PluginID)
-	attrs = appendText(attrs, "request_id", e.RequestID)
+	attrs = appendText(attrs, "reason", e.Reason, maxRunReason)
+	attrs = appendText(attrs, "message", e.Message, maxMessage)
+	attrs = appendText(attrs, "plugin_id", e.PluginID, maxRunID)
+	attrs = appendText(attrs, "request_id", e.RequestID, maxHeaderValue)
 	return slog.GroupValue(attrs...)
 }
 
 // Is reports whether target is ErrRunFailed (for a failed run),
-// ErrRunCanceled (for a cancelled one), e's plugin code, or a sentinel
+// ErrRunCanceled (for a canceled one), e's plugin code, or a sentinel
 // that classifies the plugin code (ErrPlugin). A code that is not a
 // plugin code matches nothing.
 func (e *RunError) Is(target error) bool {

@@ -89,7 +89,7 @@ func stateOf(status string) runState {
 
 // end is the error of a run that has ended: nil for a completed run,
 // r.Error for a failed one, a *RunError matching ErrRunCanceled for a
-// cancelled one. requestID names the poll that saw the end.
+// canceled one. requestID names the poll that saw the end.
 func (r *Run) end(requestID string) error {
 	switch {
 	case r.Error != nil:
@@ -109,7 +109,8 @@ func (r *Run) end(requestID string) error {
 // Errors are those of [Client.Do], and an error naming the request when
 // the answer has no run ID. Being a POST, the start is retried by the
 // Transport only after 429 or 503, never after a 500.
-func (c *Client) StartRun(ctx context.Context, pipelineID string, input any) (*Run, error) {
+func (c *Client) StartRun(ctx context.Context, pipelineID string, input any) (_ *Run, err error) {
+	defer c.hide(&err) // hide.go
 	if err := checkID("POST /pipelines/{id}/run", "pipeline", pipelineID); err != nil {
 		return nil, err
 	}
@@ -161,6 +162,7 @@ func (c *Client) getRun(ctx context.Context, runID string) (*Run, *Response, err
 	if run.Error != nil {
 		run.Error.RunID = cleanText(run.ID, maxRunID)
 		run.Error.RequestID = resp.RequestID // cleaned by Do
+		_ = hideCredentials(run.Error, c.credentials())
 	}
 	return run, resp, nil
 }
@@ -168,7 +170,7 @@ func (c *Client) getRun(ctx context.Context, runID string) (*Run, *Response, err
 // WaitRun polls the run runID with [Client.GetRun] until it has ended
 // (see [Run.Done]) and returns it. A completed run comes back with a nil
 // error; a failed one with its Run.Error, a [*RunError] matching
-// [ErrRunFailed]; a cancelled one with a *RunError matching
+// [ErrRunFailed]; a canceled one with a *RunError matching
 // [ErrRunCanceled]. A status WaitRun does not know is not an end: it
 // keeps polling.
 //
@@ -178,14 +180,15 @@ func (c *Client) getRun(ctx context.Context, runID string) (*Run, *Response, err
 // first poll, up to 2 s after the second, doubling up to 30 s. It never
 // waits past ctx's deadline: when the next poll would come at or after
 // it, WaitRun returns at once with an error that matches
-// context.DeadlineExceeded and names the last status seen. Cancelling
+// context.DeadlineExceeded and names the last status seen. Canceling
 // ctx ends a wait at once.
 //
 // Every poll goes through the Client's Transport, which retries its
 // transient failures; a poll error that remains (an [*APIError], a
 // network error, ...) ends the wait and is returned as it is. With any
 // error, WaitRun also returns the last Run it read, or nil.
-func (c *Client) WaitRun(ctx context.Context, runID string) (*Run, error) {
+func (c *Client) WaitRun(ctx context.Context, runID string) (_ *Run, err error) {
+	defer c.hide(&err) // hide.go
 	var last *Run
 	for poll := 1; ; poll++ {
 		run, resp, err := c.getRun(ctx, runID)

@@ -57,7 +57,7 @@ func TestRunErrorTextIsCleanedAndCapped(t *testing.T) {
 		{"PluginID", e.PluginID, maxRunID},
 	}
 	for _, c := range checks {
-		assert.Equal(t, c.max+1, utf8.RuneCountInString(c.value), "%s: capped, with an ellipsis", c.field)
+		assert.Equal(t, c.max, utf8.RuneCountInString(c.value), "%s: capped, the ellipsis within the cap", c.field)
 		assert.True(t, strings.HasSuffix(c.value, "…"), c.field)
 		assert.Equal(t, cleanText(c.value, 1<<20), c.value, "%s is clean", c.field)
 	}
@@ -70,7 +70,7 @@ func TestRunErrorTextIsCleanedAndCapped(t *testing.T) {
 	require.Len(t, e.Stack, 50)
 	assert.Equal(t, "… 11 more", e.Stack[49], "the last entry says how many were left out")
 	for i, f := range e.Stack[:49] {
-		assert.Equal(t, maxMessage+1, utf8.RuneCountInString(f), "frame %d capped", i)
+		assert.Equal(t, maxMessage, utf8.RuneCountInString(f), "frame %d capped", i)
 		assert.True(t, strings.HasPrefix(f, fmt.Sprintf("at f%d (", i)))
 	}
 
@@ -103,10 +103,10 @@ func TestRunErrorError(t *testing.T) {
 		{"unregistered plugin code", &RunError{RunID: "run_1", Code: 8103},
 			"neuracraft: run run_1: failed: 8103 Plugin Error"},
 		{"no details", &RunError{RunID: "run_1", RequestID: "req_1"}, "neuracraft: run run_1: failed (request req_1)"},
-		{"cancelled", &RunError{RunID: "run_1", Canceled: true, RequestID: "req_1"},
-			"neuracraft: run run_1: cancelled (request req_1)"},
+		{"canceled", &RunError{RunID: "run_1", Canceled: true, RequestID: "req_1"},
+			"neuracraft: run run_1: canceled (request req_1)"},
 		{"zero value", &RunError{}, "neuracraft: run failed"},
-		{"zero value, cancelled", &RunError{Canceled: true}, "neuracraft: run cancelled"},
+		{"zero value, canceled", &RunError{Canceled: true}, "neuracraft: run canceled"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -161,7 +161,7 @@ func TestRunErrorMatches(t *testing.T) {
 		{"plugin 8102", &RunError{Code: 8102, Message: "invalid template"}, []string{"ErrRunFailed", "ErrPlugin", "Code(8102)"}},
 		{"string code", &RunError{Reason: "TIMEOUT"}, []string{"ErrRunFailed"}},
 		{"non-plugin code set by hand", &RunError{Code: 404}, []string{"ErrRunFailed"}},
-		{"cancelled", &RunError{Canceled: true}, []string{"ErrRunCanceled"}},
+		{"canceled", &RunError{Canceled: true}, []string{"ErrRunCanceled"}},
 		{"zero", &RunError{}, []string{"ErrRunFailed"}},
 	}
 	for _, tt := range tests {
@@ -192,12 +192,12 @@ func TestRunErrorMatches(t *testing.T) {
 
 // TestRunRequestIDIsCleanedAndCapped: the poll's X-Request-ID reaches a
 // RunError and a wait's error cleaned and capped like APIError.RequestID
-// (128 bytes).
+// (128 characters).
 func TestRunRequestIDIsCleanedAndCapped(t *testing.T) {
 	id := "req_\x1b[2J" + strings.Repeat("x", 1000)
 	want := cleanHeaderValue(id) // as APIError.RequestID
 	require.Equal(t, "req_[2J", want[:7])
-	require.Equal(t, 128, len(want))
+	require.Equal(t, 128, utf8.RuneCountInString(want))
 
 	base := &runBase{answers: []runAnswer{{body: `{"id":"run_1","status":"failed","error":{"code":"RUNTIME"}}`,
 		header: []string{"X-Request-ID", id}}}}

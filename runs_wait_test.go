@@ -70,8 +70,8 @@ func TestWaitRunEnds(t *testing.T) {
 		require.Equal(t, fmt.Sprintf(`neuracraft: run %s: failed: VALIDATION: Field "to" is required (plugin mail-1, request %s)`,
 			run.ID, requestID), err.Error())
 	})
-	t.Run("cancelled", func(t *testing.T) {
-		run, requestID, err := waitRunEnd(t, runEnd{wantPolls: 2, script: new(neuracrafttest.RunCancelled().WithPolls("running", 1))})
+	t.Run("canceled", func(t *testing.T) {
+		run, requestID, err := waitRunEnd(t, runEnd{wantPolls: 2, script: new(neuracrafttest.RunCanceled().WithPolls("running", 1))})
 		require.ErrorIs(t, err, ErrRunCanceled)
 		require.NotErrorIs(t, err, ErrRunFailed)
 		require.False(t, IsRetryable(err))
@@ -79,7 +79,7 @@ func TestWaitRunEnds(t *testing.T) {
 		var runErr *RunError
 		require.ErrorAs(t, err, &runErr)
 		require.Empty(t, cmp.Diff(&RunError{RunID: run.ID, Canceled: true, RequestID: requestID}, runErr))
-		require.Equal(t, fmt.Sprintf("neuracraft: run %s: cancelled (request %s)", run.ID, requestID), err.Error())
+		require.Equal(t, fmt.Sprintf("neuracraft: run %s: canceled (request %s)", run.ID, requestID), err.Error())
 	})
 }
 
@@ -167,7 +167,7 @@ func TestWaitRunPollFailures(t *testing.T) {
 		require.ErrorContains(t, err, "decoding the response body")
 		require.False(t, IsRetryable(err))
 	})
-	t.Run("context already cancelled", func(t *testing.T) {
+	t.Run("context already canceled", func(t *testing.T) {
 		_, c, _ := newRunServer(t)
 		ctx, cancel := context.WithCancel(t.Context())
 		cancel()
@@ -310,7 +310,7 @@ func TestWaitRunDeadline(t *testing.T) {
 			name:    "status cleaned",
 			answers: []runAnswer{{body: `{"id":"run_1","status":"run\nning\u001b[31m"}`, header: []string{"Retry-After", "30"}}},
 			timeout: 10 * time.Second, wantAt: 0, wantPolls: 1,
-			wantText: `neuracraft: run run_1: stopped waiting: last status "run ning [31m"; the next poll, in 30s, would come after the context deadline (request req_1): context deadline exceeded`,
+			wantText: `neuracraft: run run_1: stopped waiting: last status "run ning[31m"; the next poll, in 30s, would come after the context deadline (request req_1): context deadline exceeded`,
 		},
 	}
 	for _, tt := range tests {
@@ -335,7 +335,7 @@ func TestWaitRunDeadline(t *testing.T) {
 	}
 }
 
-func TestWaitRunCancelledDuringWait(t *testing.T) {
+func TestWaitRunCanceledDuringWait(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		base := &runBase{answers: []runAnswer{runAnswerOf("running", "Retry-After", "20")}}
 		ctx, cancel := context.WithCancel(t.Context())

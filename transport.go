@@ -30,28 +30,49 @@ const requestIDHeader = "X-Request-Id" // canonical form of X-Request-ID
 //     requests (see [DefaultShouldRetry]). Retry-After is honoured up to
 //     MaxRetryAfter; a longer wait is not slept but returned at once in
 //     APIError.RetryAfter. No wait is started that would end after the
-//     request context's deadline, and a cancelled context ends a wait at
+//     request context's deadline, and a canceled context ends a wait at
 //     once.
 //   - Request bodies are never buffered: a request with a body is retried
 //     only when req.GetBody can produce it again (http.NewRequest sets
 //     GetBody for bytes, strings and their readers).
 //   - Every request carries an X-Request-ID header: the caller's, or a
-//     fresh random one, the same on every attempt of one call (unless
-//     DisableRequestID is set).
+//     fresh random one, the same on every attempt of one call. To choose
+//     the ID, set the header on the request (a caller's ID costs no
+//     allocation).
+//   - A redirect that http.Client follows to another origin (scheme,
+//     host or port) than the first request of the call is sent without
+//     its X-API-Key and Authorization headers, whatever the client's
+//     CheckRedirect; one within the origin keeps them. The credentials a
+//     request carried never appear in its error: where the server echoes
+//     them, they read "[REDACTED]" (see [APIError.Body]).
 //   - Retries to one host are limited by a retry budget with a circuit
 //     breaker (see [RetryBudget]), so that an outage does not multiply
 //     the load on the server, and calls in flight when it recovers still
-//     succeed. The state of at most 1024 hosts in trouble is kept; past
-//     that, the host whose last failure is oldest is forgotten.
+//     succeed. The state of at most 1024 hosts in trouble is kept, plus
+//     those with a cooldown pending or a call in flight; past that, the
+//     host whose last failure is oldest is forgotten.
 //   - After a 429 or 503 with an honoured Retry-After, every request to
 //     that host through this Transport waits until the host's cooldown
 //     ends, instead of hitting the server again; then the held requests
-//     are let go in the order they came, 10 ms apart (a hundredth of the
-//     cooldown, when that is shorter). A request whose context cannot wait
-//     for its turn fails at once with a [*CooldownError], never sent; one
-//     whose context ends while it waits gives its turn up, and the
-//     requests behind it move up. With a [Coordinator], the cooldown and
-//     the order of release are shared with the other processes of a fleet.
+//     are let go in the order they came, at the host's pace. A request
+//     whose context cannot wait for its turn fails at once with a
+//     [*CooldownError], never sent; one whose context ends while it waits
+//     gives its turn up, and the requests behind it move up. With a
+//     [Coordinator], the cooldown and the order of release are shared with
+//     the other processes of a fleet.
+//   - The first such answer also paces the host: from then on, requests to
+//     it (held or not) go no closer together than the pace, which starts
+//     at 20 a second once the cooldown ends, speeds up while the requests
+//     sent at it succeed, and slows down when one of them draws a 429 or
+//     503 (which pauses every request again for its Retry-After). The pace
+//     holds for 10 s after such an answer before it speeds up again, and
+//     ends 30 s after the last one. When answers state the quota left
+//     (RateLimit, RateLimit-Remaining or X-RateLimit-Remaining, with the
+//     time to its reset), requests wait for the reset when none is left,
+//     and go no faster than what is left spread over that time when little
+//     is, never for longer than MaxRetryAfter. A host that never met any
+//     of these is not paced: its requests cost what they did, plus a look
+//     for those fields in each answer.
 //   - The error of a retryable failure that was not retried says why, as
 //     the last note of its line: "not retried: retry budget exhausted",
 //     "method not idempotent", "ShouldRetry declined", "attempts
@@ -126,14 +147,17 @@ type Transport struct {
 	// carries the wait, for the caller to schedule.
 	ReturnErrorResponses bool
 
-	// DisableCooldown turns the shared per-host cooldown off: requests are
-	// then sent regardless of earlier 429 or 503 answers.
+	// DisableCooldown turns the shared per-host cooldown and the pace off:
+	// requests are then sent regardless of earlier 429 or 503 answers and
+	// of the quota that answers state.
 	DisableCooldown bool
 
-	// DisableRequestID stops the Transport from adding an X-Request-ID
-	// header to requests that have none. Errors then name the request only
-	// by the ID of the response, if it has one.
-	DisableRequestID bool
+	// DisableBudget turns the per-host retry budget and its circuit
+	// breaker off (see [RetryBudget]): every call may then make all its
+	// MaxAttempts, however many other calls to its host fail. To retry
+	// less during an outage instead, keep the budget and lower
+	// RetryBudget.MaxTokens or RetryPolicy.MaxAttempts.
+	DisableBudget bool
 
 	// OnRetry, when set, is called before each wait for a retry, on the
 	// goroutine of the request. It must not block for long. [LogRetries]
@@ -192,6 +216,7 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		closeBody(req)
 		return nil, errors.New("neuracraft: request has no URL")
 	}
+	req = keepCredentialsAtOrigin(req) // a redirect elsewhere goes without them (credentials.go)
 	var c call
 	c.start(t, req)
 	defer c.end()

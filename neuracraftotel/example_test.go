@@ -18,9 +18,8 @@ import (
 
 // A 429 storm: 20 calls reach the API at once and are all answered 429
 // with Retry-After: 1. The Transport holds them for the second asked, then
-// lets them go 10 ms apart (neuracraft.client.pace reads 100 meanwhile, 0
-// once the host is forgotten, so it is left out here), and all succeed;
-// the metrics say so. The SDK's ManualReader stands for your exporter.
+// lets them go one at a time at the host's pace, and all succeed; the
+// metrics say so. The SDK's ManualReader stands for your exporter.
 func Example_storm() {
 	srv := neuracrafttest.NewServer()
 	defer srv.Close()

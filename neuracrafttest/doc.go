@@ -9,7 +9,7 @@
 // [Fault]: a rate limit, a plugin error, a gateway's HTML page, a truncated
 // body, a reset connection, a slow body or a stall. Its pipeline runs
 // follow a [RunScript] given with [Server.ScriptRuns]: queued or running
-// for a number of polls, then completed, failed or cancelled.
+// for a number of polls, then completed, failed or canceled.
 //
 // A test starts a server, points its client at [Server.URL] with
 // [Server.APIKey], and closes the server when done:

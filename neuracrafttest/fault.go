@@ -7,7 +7,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"strconv"
 	"time"
@@ -49,8 +48,8 @@ func (f Fault) Kind() string { return f.kind }
 // WithHeader returns a copy of f that also sends the response header key
 // with value, for example a Retry-After on a 503. Calling it again with the
 // same key adds another value. The header replaces any the server would set
-// itself, including Content-Type, except on [ResetConnection], which sends
-// no response.
+// itself, including Content-Type, except on [ResetConnection], which cuts
+// the response head short and sends no header of the fault's.
 func (f Fault) WithHeader(key, value string) Fault {
 	h := f.header.Clone()
 	if h == nil {
@@ -131,14 +130,32 @@ func Truncated(status int) Fault {
 	return Fault{kind: kindTruncated, status: status}
 }
 
-// ResetConnection returns a fault that answers nothing: the server takes
-// over the TCP connection and closes it with a reset (SO_LINGER 0), so the
-// client sees a connection error. Over HTTP/2 (see [NewTLSServer]), where
-// the connection carries other requests, it resets the request's stream
-// instead, with RST_STREAM INTERNAL_ERROR, before any response head.
+// ResetConnection returns a fault that cuts the connection inside the
+// response head: the server takes over the connection, sends the start of
+// a head (cutHead: a status line and one header, without the blank line
+// that ends a head) and closes the connection.
+//
+// The client sees the same outcome on every run, on a new or a reused
+// keep-alive connection: net/http's Transport returns an error that
+// matches io.ErrUnexpectedEOF ("net/http: HTTP/1.x transport connection
+// broken: unexpected EOF"), and does not send the request again by itself,
+// since part of a response arrived (it re-sends an idempotent request on
+// its own only when a reused connection closes before any byte of the
+// answer, which is why the fault does not close the connection bare). So
+// the server records exactly one request per fault. Through a
+// neuracraft.Transport the error is a *neuracraft.RequestError that
+// unwraps to it, which the Transport retries for idempotent requests, like
+// any connection cut before the head ended.
+//
+// Over HTTP/2 (see [NewTLSServer]), where the connection carries other
+// requests, it resets the request's stream instead, with RST_STREAM
+// INTERNAL_ERROR, before any response head.
 func ResetConnection() Fault {
 	return Fault{kind: kindReset}
 }
+
+// cutHead is what [ResetConnection] sends before it closes the connection.
+const cutHead = "HTTP/1.1 500 Internal Server Error\r\nContent-Type: application/json\r\n"
 
 // SlowBody returns a fault that sends the status and headers at once, with
 // Content-Length: size, then the size bytes of the body in chunks of chunk
@@ -160,7 +177,7 @@ func SlowBody(status int, size int, chunk int, every time.Duration) Fault {
 // Stall returns a fault that sends the status and headers, flushes them, and
 // then sends nothing more until the client goes away or the server is
 // closed, when it drops the connection; the body never ends cleanly. A
-// client needs a deadline or a cancelled context to get out. Stall panics
+// client needs a deadline or a canceled context to get out. Stall panics
 // if status is not in 200-599.
 func Stall(status int) Fault {
 	checkStatus("Stall", status)
@@ -184,8 +201,12 @@ func (s *Server) serveFault(w http.ResponseWriter, r *http.Request, f Fault) {
 		if err != nil { // HTTP/2: reset the stream
 			panic(http.ErrAbortHandler)
 		}
-		if tc, ok := conn.(*net.TCPConn); ok {
-			_ = tc.SetLinger(0)
+		// A graceful close (FIN, not RST) after the partial head, so that
+		// the bytes are never discarded on the way and the client always
+		// sees them before the end.
+		_, _ = io.WriteString(conn, cutHead)
+		if cw, ok := conn.(interface{ CloseWrite() error }); ok {
+			_ = cw.CloseWrite()
 		}
 		_ = conn.Close()
 

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"net/http/httptrace"
 	"strconv"
 	"strings"
 	"testing"
@@ -291,4 +292,37 @@ func TestFaultConstructorPanics(t *testing.T) {
 			require.Panics(t, tt.call)
 		})
 	}
+}
+
+// TestResetConnectionDeterministic: on reused keep-alive connections,
+// where net/http sends an idempotent GET again by itself when a
+// connection dies before any byte of the answer, the fault gives one
+// outcome on every run: the server records one request, and the caller
+// gets an error matching io.ErrUnexpectedEOF, not the next answer.
+func TestResetConnectionDeterministic(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	const runs = 200
+	var reused int
+	trace := &httptrace.ClientTrace{GotConn: func(info httptrace.GotConnInfo) {
+		if info.Reused {
+			reused++
+		}
+	}}
+	for i := range runs {
+		require.Equal(t, http.StatusOK, e.do("GET", "/pipelines", nil).status) // a connection to reuse
+		e.srv.Fail("GET /pipelines", 1, ResetConnection())
+		req, err := http.NewRequestWithContext(httptrace.WithClientTrace(t.Context(), trace), "GET", e.srv.URL+"/pipelines", nil)
+		require.NoError(t, err)
+		req.Header.Set("X-API-Key", e.srv.APIKey)
+		resp, err := e.hc.Do(req)
+		if err == nil {
+			resp.Body.Close()
+		}
+		require.ErrorIs(t, err, io.ErrUnexpectedEOF, "run %d: got status %v", i, resp)
+		got := e.srv.Requests()
+		require.Len(t, got, 2*(i+1), "run %d: net/http sent the request again", i)
+		require.Equal(t, "reset_connection", got[len(got)-1].Fault)
+	}
+	require.Equal(t, runs, reused, "every faulted request went over a reused connection")
 }

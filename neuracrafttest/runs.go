@@ -14,13 +14,13 @@ import (
 const (
 	runCompleted = "completed"
 	runFailed    = "failed"
-	runCancelled = "cancelled"
+	runCanceled  = "cancelled" // the API's spelling, on the wire
 )
 
 // A RunScript says how the runs of a pipeline behave on the fake server:
 // the statuses they read back, poll after poll, before they end, whether
 // those polls carry a Retry-After, and how they end. Build one with
-// [RunCompleted], [RunFailed] or [RunCancelled], add the polls before the
+// [RunCompleted], [RunFailed] or [RunCanceled], add the polls before the
 // end with [RunScript.WithPolls], and give it to [Server.ScriptRuns]:
 //
 //	srv.ScriptRuns(pipelineID, neuracrafttest.RunFailed(8102, "invalid template").
@@ -82,10 +82,11 @@ func RunFailed(code any, message string) RunScript {
 	return RunScript{end: runFailed, code: code, message: message}
 }
 
-// RunCancelled returns a script whose runs end "cancelled" by themselves,
-// as if someone else had cancelled them.
-func RunCancelled() RunScript {
-	return RunScript{end: runCancelled}
+// RunCanceled returns a script whose runs end "cancelled" (the API's
+// spelling of the status) by themselves, as if someone else had canceled
+// them.
+func RunCanceled() RunScript {
+	return RunScript{end: runCanceled}
 }
 
 // WithPolls returns a copy of r whose runs read back status for n more
@@ -161,12 +162,12 @@ type run struct {
 	pipelineID  string
 	script      RunScript
 	startedAt   string
-	completedAt string // set when the run is first read ended, or is cancelled
+	completedAt string // set when the run is first read ended, or is canceled
 	reads       int
-	cancelled   bool
+	canceled    bool
 }
 
-// ended reports whether the run has been cancelled or read ended.
+// ended reports whether the run has been canceled or read ended.
 func (r *run) ended() bool { return r.completedAt != "" }
 
 // read advances the run by one read and returns what that read sees, and
@@ -174,8 +175,8 @@ func (r *run) ended() bool { return r.completedAt != "" }
 func (r *run) read(now time.Time) (runView, string) {
 	r.reads++
 	v := runView{ID: r.id, PipelineID: r.pipelineID, StartedAt: r.startedAt}
-	if r.cancelled {
-		v.Status, v.CompletedAt = runCancelled, r.completedAt
+	if r.canceled {
+		v.Status, v.CompletedAt = runCanceled, r.completedAt
 		return v, ""
 	}
 	n := r.reads
@@ -195,8 +196,8 @@ func (r *run) read(now time.Time) (runView, string) {
 		v.Status = runFailed
 		v.Error = &runViewError{Code: r.script.code, Message: r.script.message,
 			PluginID: r.script.pluginID, Stack: r.script.stack}
-	case runCancelled:
-		v.Status = runCancelled
+	case runCanceled:
+		v.Status = runCanceled
 	default:
 		v.Status, v.Output = runCompleted, r.script.output
 	}
@@ -271,7 +272,7 @@ func (s *Server) getRun(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, v)
 }
 
-// cancelRun serves POST /runs/{run_id}/cancel. Cancelling a run that has
+// cancelRun serves POST /runs/{run_id}/cancel. Canceling a run that has
 // already ended is accepted and leaves it as it ended.
 func (s *Server) cancelRun(w http.ResponseWriter, r *http.Request) {
 	if _, ok := readJSONObject(w, r, true); !ok {
@@ -280,7 +281,7 @@ func (s *Server) cancelRun(w http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
 	rn, ok := s.runs[r.PathValue("run_id")]
 	if ok && !rn.ended() {
-		rn.cancelled = true
+		rn.canceled = true
 		rn.completedAt = time.Now().UTC().Format(time.RFC3339)
 	}
 	s.mu.Unlock()

@@ -90,7 +90,7 @@ func TestRunScripts(t *testing.T) {
 			[]read{failed(map[string]any{"code": "TIMEOUT", "message": "Step exceeded 30s", "plugin_id": "http-1",
 				"stack": []any{"at call (http.js:88)", "at run (step.js:41)"}})}},
 		{"failed without a code", RunFailed(nil, "boom"), []read{failed(map[string]any{"message": "boom"})}},
-		{"cancelled by itself", RunCancelled().WithPolls("running", 1), []read{{status: "running"}, {status: "cancelled"}, {status: "cancelled"}}},
+		{"canceled by itself", RunCanceled().WithPolls("running", 1), []read{{status: "running"}, {status: "cancelled"}, {status: "cancelled"}}},
 		{"plugin ID and stack only for failures", RunCompleted(nil).WithPluginID("p").WithStack("s"), []read{{status: "completed"}}},
 	}
 	for _, tt := range tests {
@@ -149,7 +149,7 @@ func TestScriptRuns(t *testing.T) {
 	third := e.createPipeline("c")
 
 	before := e.start(e.pid) // started before any script: the default
-	e.srv.ScriptRuns("*", RunCancelled())
+	e.srv.ScriptRuns("*", RunCanceled())
 	e.srv.ScriptRuns(e.pid, RunFailed("CUSTOM", "no"))
 	require.Equal(t, []string{"failed"}, e.statuses(e.start(e.pid), 1), "the pipeline's own script")
 	require.Equal(t, []string{"cancelled"}, e.statuses(e.start(other), 1), `"*" for the others`)

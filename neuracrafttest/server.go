@@ -54,9 +54,9 @@ var allScopes = []string{scopePipelineRead, scopePipelineWrite, scopeWorkflowExe
 // at its second and "completed", with an output, from its third.
 // [Server.ScriptRuns] changes that: more polls, a Retry-After on them, and
 // an end "completed", "failed" (with a plugin or string code) or
-// "cancelled" (see [RunScript]). Cancelling a run that has not ended
+// "cancelled" (see [RunScript]). Canceling a run that has not ended
 // answers {"status": "cancellation_requested"}, and the run reads
-// "cancelled" from then on; cancelling an ended run leaves it as it
+// "cancelled" from then on; canceling an ended run leaves it as it
 // ended.
 //
 // Every request must carry a known credential, as X-API-Key or as

@@ -9,14 +9,16 @@
 // milliseconds by publish/subscribe, and kept in a key that expires with
 // the pause for replicas that start meanwhile). Then the requests held
 // across the fleet go one after another, one gap apart (10 ms, as in one
-// process), in the order they asked for their turn; when one of them
-// draws a new 429, the gap doubles for the rest of the storm.
+// process), in the order they asked for their turn, on the Redis server's
+// clock: each held request asks for its turn once, and again only when a
+// new cooldown starts before it goes; it then keeps its place. When one of
+// them draws a new 429, the gap doubles for the rest of the storm.
 //
 // Redis is a helper, never a dependency: the success path never touches
-// it, every command has a short timeout (OpTimeout), and when Redis is
+// it, a request waits on Redis at most OpTimeout in all, and when Redis is
 // slow, down or answers garbage, each replica falls back to its own
-// cooldown, reports the trouble to Options.OnError and reconnects by
-// itself.
+// cooldown, reports the trouble to Options.OnError, and leaves Redis
+// alone until it answers a ping again.
 //
 // It needs Redis 6.2 or newer (a single node, Sentinel or Cluster), with
 // Lua scripting and publish/subscribe.
@@ -26,7 +28,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -39,7 +40,6 @@ import (
 const (
 	DefaultPrefix        = "neuracraft"
 	DefaultOpTimeout     = 50 * time.Millisecond
-	DefaultMaxRetryAfter = 60 * time.Second // as RetryPolicy.MaxRetryAfter
 	DefaultRetryInterval = time.Second
 )
 
@@ -51,14 +51,21 @@ const (
 	maxHoles = 1000
 	// maxGap caps a release gap read from Redis.
 	maxGap = time.Second
+	// maxPause bounds every pause the fleet records or reads from Redis
+	// or the channel; a longer value is garbled. Each call waits for the
+	// fleet at most its own Transport's MaxRetryAfter anyway.
+	maxPause = time.Hour
 	// slack is how much later than a known cooldown a new one must end
-	// to be announced again: a storm of 429s within a few milliseconds
-	// costs one announcement.
+	// to be a new cooldown: a storm of 429s within a few milliseconds
+	// costs one announcement, one epoch.
 	slack = 10 * time.Millisecond
 	// pingInterval is how long the subscription may stay silent before
 	// the Fleet pings Redis; a ping left unanswered for as long again
 	// means a dead connection, which the Fleet replaces.
 	pingInterval = time.Second
+	// maxJobs bounds the work (index updates, turns given back) waiting
+	// for the Fleet's background goroutine.
+	maxJobs = 256
 )
 
 // Options configure a [Fleet]. The zero value uses the defaults given
@@ -71,23 +78,19 @@ type Options struct {
 	// "Prefix:cooldowns". Empty means DefaultPrefix ("neuracraft").
 	Prefix string
 
-	// OpTimeout bounds each Redis operation (one script, or one
-	// pipeline): a request never waits longer than this for Redis; past
-	// it, the request goes through the Transport's own queue. Zero means
-	// DefaultOpTimeout (50 ms).
+	// OpTimeout bounds the time one request spends waiting on Redis, all
+	// its Fleet operations together (its announcement and its turns):
+	// past it, the request goes on alone, through its Transport's own
+	// cooldown and queue. Zero means DefaultOpTimeout (50 ms).
 	OpTimeout time.Duration
 
-	// MaxRetryAfter caps every wait read from Redis or from another
-	// member: a garbled or hostile value cannot hold a request longer. A
-	// turn further away than this is refused and the request uses the
-	// Transport's own queue. Zero means DefaultMaxRetryAfter (60 s, the
-	// Transport's default).
-	MaxRetryAfter time.Duration
-
-	// RetryInterval is how long a Fleet works without Redis after a
-	// failed operation before it tries Redis again, and the pause between
-	// two attempts to subscribe again. Zero means DefaultRetryInterval
-	// (1 s).
+	// RetryInterval is the longest pause between two pings of a Redis
+	// considered down (after an operation failed): a Fleet pings it from
+	// its own goroutine OpTimeout after the failure, then twice as long
+	// after each ping left unanswered, up to RetryInterval; the first
+	// answer within OpTimeout ends the outage. Requests do not touch Redis
+	// meanwhile. It is also the pause between two attempts to subscribe
+	// again. Zero means DefaultRetryInterval (1 s).
 	RetryInterval time.Duration
 
 	// OnError, when set, is called with each failure of Redis (timeouts,
@@ -102,7 +105,8 @@ var ErrGarbled = errors.New("redisfleet: garbled value from Redis")
 
 var (
 	errClosed  = errors.New("redisfleet: fleet closed")
-	errDown    = errors.New("redisfleet: Redis failed recently, not tried")
+	errDown    = errors.New("redisfleet: Redis is down (it failed, and has not answered a ping since), not tried")
+	errSpent   = errors.New("redisfleet: the request's time for Redis (OpTimeout) is spent, not tried")
 	errNoRedis = errors.New("redisfleet: no Redis client")
 )
 
@@ -125,13 +129,15 @@ type Fleet struct {
 	hosts map[string]entry // cooldowns and queues known to be pending
 	live  atomic.Int32     // len(hosts), read without mu on the success path
 
-	born     time.Time
-	downTill atomic.Int64 // monotonic ns since born before which Redis is not tried
+	down atomic.Bool   // Redis failed and has not answered a ping since
+	wake chan struct{} // tells the background goroutine that Redis went down
+	news chan job      // announcements to send (upkeep.go)
+	jobs chan job      // other work off the request path (upkeep.go)
 
 	lifeMu sync.Mutex // guards closed, ps and wg.Add
 	closed bool
 	ps     *redis.PubSub
-	wg     sync.WaitGroup // the subscriber and the Redis commands in flight
+	wg     sync.WaitGroup // the subscriber, the upkeep and the Redis commands in flight
 	ctx    context.Context
 	cancel context.CancelFunc
 }
@@ -149,30 +155,28 @@ type entry struct {
 	drain           time.Time     // end of the release queue, as last seen
 	gap             time.Duration // between two release slots
 	cause           neuracraft.Code
+	epoch           int64 // the latest epoch learnt from Redis
 }
 
 var _ neuracraft.Coordinator = (*Fleet)(nil)
 
 // New returns a Fleet on rdb (a single node, Sentinel or Cluster client)
-// and starts its subscriber. It waits up to three OpTimeouts for the
+// and starts its goroutines. It waits up to three OpTimeouts for the
 // subscription and for the cooldowns already recorded in Redis, so that
 // a member that starts during a cooldown holds its requests at once; when
 // Redis does not answer in time it returns anyway and keeps trying in the
 // background. The caller keeps ownership of rdb: close it after the
 // Fleet. A nil rdb gives a Fleet that shares nothing.
 //
-// Commands that time out are abandoned, not interrupted, unless rdb was
-// built with ContextTimeoutEnabled; give it a short ReadTimeout or enable
-// that option so that they end soon.
+// Build rdb with ContextTimeoutEnabled: then every command of the Fleet,
+// and Close, end within OpTimeout. Without it, a command that times out is
+// abandoned but runs on until rdb's ReadTimeout, and Close waits for it.
 func New(rdb redis.UniversalClient, opts Options) *Fleet {
 	if opts.Prefix == "" {
 		opts.Prefix = DefaultPrefix
 	}
 	if opts.OpTimeout <= 0 {
 		opts.OpTimeout = DefaultOpTimeout
-	}
-	if opts.MaxRetryAfter <= 0 {
-		opts.MaxRetryAfter = DefaultMaxRetryAfter
 	}
 	if opts.RetryInterval <= 0 {
 		opts.RetryInterval = DefaultRetryInterval
@@ -183,15 +187,18 @@ func New(rdb redis.UniversalClient, opts Options) *Fleet {
 		channel: opts.Prefix + ":cooldowns",
 		index:   opts.Prefix + ":hosts",
 		hosts:   make(map[string]entry),
-		born:    time.Now(),
+		wake:    make(chan struct{}, 1),
+		news:    make(chan job, maxJobs),
+		jobs:    make(chan job, maxJobs),
 	}
 	f.ctx, f.cancel = context.WithCancel(context.Background())
 	if rdb == nil {
 		return f
 	}
 	synced := make(chan struct{})
-	f.wg.Add(1)
+	f.wg.Add(2)
 	go f.subscribe(synced)
+	go f.upkeep()
 	timer := time.NewTimer(3 * opts.OpTimeout)
 	defer timer.Stop()
 	select {
@@ -201,10 +208,10 @@ func New(rdb redis.UniversalClient, opts Options) *Fleet {
 	return f
 }
 
-// Close stops the Fleet's subscriber and waits for it and for the Redis
-// commands still in flight (which rdb's ReadTimeout bounds, or
-// OpTimeout with ContextTimeoutEnabled). Afterwards the Fleet works
-// alone, without Redis, and Close returns nil again.
+// Close stops the Fleet's goroutines and waits for them and for the
+// Redis commands still in flight: within OpTimeout when rdb was built
+// with ContextTimeoutEnabled, whatever Redis does. Afterwards the Fleet
+// works alone, without Redis, and Close returns nil again.
 func (f *Fleet) Close() error {
 	f.lifeMu.Lock()
 	if f.closed {
@@ -225,77 +232,88 @@ func (f *Fleet) Close() error {
 // Cooldown implements [neuracraft.Coordinator]: it reports, from memory,
 // a cooldown of host known in the fleet, or a release queue of host that
 // has not drained. It does no I/O and does not allocate.
-func (f *Fleet) Cooldown(host string) (until time.Time, cause neuracraft.Code, ok bool) {
+func (f *Fleet) Cooldown(host string) (neuracraft.Cooldown, bool) {
 	if f.live.Load() == 0 {
-		return time.Time{}, 0, false
+		return neuracraft.Cooldown{}, false
 	}
 	f.mu.RLock()
 	e, found := f.hosts[host]
 	f.mu.RUnlock()
 	if !found {
-		return time.Time{}, 0, false
+		return neuracraft.Cooldown{}, false
 	}
 	now := time.Now()
 	if !e.until.After(now) && !e.drain.After(now) {
 		f.forget(host, now)
-		return time.Time{}, 0, false
+		return neuracraft.Cooldown{}, false
 	}
-	return e.until, e.cause, true
+	return neuracraft.Cooldown{Until: e.until, Gap: e.gap, Cause: e.cause, Epoch: e.epoch}, true
 }
 
 // Announce implements [neuracraft.Coordinator]: it records the cooldown
-// at once in memory, then in Redis, which tells every member, unless a
-// cooldown known already ends at most 10 ms before it. It returns within
-// OpTimeout (twice, when the host is new to the fleet's index).
-func (f *Fleet) Announce(host string, pause, gap time.Duration, cause neuracraft.Code) {
-	if pause <= 0 || !validHost(host) {
+// at once in memory, and hands it to the Fleet's own goroutine, which
+// records it in Redis and so tells every member, unless a cooldown known
+// already ends at most 10 ms before it. The request does not wait on
+// Redis for it (p.Spent does not change); a turn it asks for meanwhile
+// comes no earlier than its own Transport's cooldown (Hold.Floor), and
+// records the cooldown if Redis has none.
+func (f *Fleet) Announce(host string, p neuracraft.Pause) {
+	if p.RetryAfter <= 0 || !validHost(host) {
 		return
 	}
-	pause = min(pause, f.opt.MaxRetryAfter)
-	gap = min(max(gap, 0), maxGap)
-	cause = validCause(cause)
+	pause := min(p.RetryAfter, maxPause)
+	gap := validGap(p.Gap)
+	cause := validCause(p.Cause)
 	until := time.Now().Add(pause)
-	if !f.raise(host, until, time.Time{}, gap, cause, false) {
+	if !f.raise(host, state{until: until, gap: gap, cause: cause}, false) {
 		return
 	}
-	res, err := do(f, context.Background(), "announce", func(ctx context.Context) ([]int64, error) {
-		return announceScript.Run(ctx, f.rdb, f.keys(host), f.capMicros(), micros(pause), micros(gap),
-			int(cause), f.channel, host).Int64Slice()
-	})
-	if err != nil || len(res) != 3 || res[0] != 1 {
-		if err == nil && len(res) != 3 {
-			f.report(fmt.Errorf("%w: announce answered %v", ErrGarbled, res))
-		}
-		f.settleAnnounce(host, until, err == nil)
-		return
+	if !f.enqueue(job{host: host, news: state{until: until, gap: gap, cause: cause}}) {
+		f.settleAnnounce(host, until, false)
 	}
-	f.settleAnnounce(host, until, true)
-	f.addToIndex(host, res[1], res[2])
 }
 
-// addToIndex records host in the fleet's index of hosts, which members
-// read when they (re)subscribe, with the end of its cooldown (server ms);
-// entries that have ended, and all but the latest maxHosts, are dropped.
-func (f *Fleet) addToIndex(host string, untilMS, nowMS int64) {
-	_, _ = do(f, context.Background(), "index", func(ctx context.Context) (struct{}, error) {
-		_, err := f.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
-			p.ZAddGT(ctx, f.index, redis.Z{Score: float64(untilMS), Member: host})
-			p.ZRemRangeByScore(ctx, f.index, "-inf", strconv.FormatInt(nowMS-1000, 10))
-			p.ZRemRangeByRank(ctx, f.index, 0, -maxHosts-1)
-			p.PExpire(ctx, f.index, f.opt.MaxRetryAfter+time.Minute)
-			return nil
-		})
-		return struct{}{}, err
+// announce records in Redis the cooldown news of host that this member
+// learnt, and learns the fleet's state back; it runs on the Fleet's own
+// goroutine.
+func (f *Fleet) announce(host string, news state) {
+	start := time.Now()
+	pause := news.until.Sub(start)
+	if pause <= 0 {
+		f.settleAnnounce(host, news.until, false)
+		return
+	}
+	res, err := do(f, f.ctx, "announce", 0, func(ctx context.Context) ([]int64, error) {
+		return announceScript.Run(ctx, f.rdb, f.keys(host), micros(maxPause), micros(pause), micros(news.gap),
+			int(news.cause), f.channel, host, micros(slack)).Int64Slice()
 	})
+	if err == nil && (len(res) != 7 || res[0] < 0 || res[0] > 1) {
+		err = fmt.Errorf("%w: announce answered %v", ErrGarbled, res)
+		f.report(err)
+	}
+	f.settleAnnounce(host, news.until, err == nil)
+	if err != nil {
+		return
+	}
+	st, ok := f.stateAt(time.Now().Add(-time.Since(start)/2), res[1], res[2], res[3], res[4], res[5])
+	if !ok {
+		f.report(fmt.Errorf("%w: announce answered %v", ErrGarbled, res))
+		return
+	}
+	f.raise(host, st, true)
+	if res[0] == 1 {
+		f.addToIndex(host, res[6]+res[2]/1000, res[6])
+	}
 }
 
 // Reserve implements [neuracraft.Coordinator]: one script in Redis takes
-// the request's turn in the fleet's release queue. It also records in
-// Redis a cooldown this member knows and Redis does not (after a lost
-// announcement or a restart of Redis). It fails, and the request uses the
-// Transport's own queue, when Redis does not answer within OpTimeout,
-// answers garbage, or gives a turn further than MaxRetryAfter.
-func (f *Fleet) Reserve(ctx context.Context, host string) (neuracraft.Turn, error) {
+// the request's turn in the fleet's release queue, or its moved place
+// when h.Requeue is set. When Redis holds no state for host (it expired,
+// or Redis lost it) it records the cooldown this member knows; a state
+// Redis holds is never changed by what the member knows. It fails, and
+// the request uses the Transport's own queue, when Redis does not answer
+// within OpTimeout less h.Spent, is down, or answers garbage.
+func (f *Fleet) Reserve(ctx context.Context, host string, h neuracraft.Hold) (neuracraft.Turn, error) {
 	if !validHost(host) {
 		return neuracraft.Turn{}, fmt.Errorf("redisfleet: host %q not shared", host)
 	}
@@ -303,56 +321,61 @@ func (f *Fleet) Reserve(ctx context.Context, host string) (neuracraft.Turn, erro
 	e := f.hosts[host]
 	f.mu.RUnlock()
 	start := time.Now()
-	hint := max(e.until.Sub(start), 0)
-	gap := e.gap
-	if gap <= 0 {
-		gap = defaultGap
+	known := min(max(e.until.Sub(start), 0), maxPause)
+	gap := validGap(e.gap)
+	maxWait := int64(-1) // no limit
+	if h.MaxWait > 0 {
+		maxWait = micros(h.MaxWait)
 	}
-	maxWait := int64(-1)
-	deadline, hasDeadline := ctx.Deadline()
-	if hasDeadline {
+	if deadline, ok := ctx.Deadline(); ok && (maxWait < 0 || deadline.Sub(start) < h.MaxWait) {
 		maxWait = max(micros(deadline.Sub(start)), 0)
 	}
-	res, err := do(f, ctx, "reserve", func(ctx context.Context) ([]int64, error) {
-		return reserveScript.Run(ctx, f.rdb, f.keys(host), f.capMicros(), micros(hint), micros(gap),
-			int(validCause(e.cause)), maxWait, f.channel, host).Int64Slice()
+	floor := min(max(h.Floor, 0), maxPause)
+	res, err := do(f, ctx, "reserve", h.Spent, func(ctx context.Context) ([]int64, error) {
+		return reserveScript.Run(ctx, f.rdb, f.keys(host), micros(maxPause), micros(floor), maxWait,
+			max(h.Requeue.ID, 0), h.Requeue.Epoch, micros(known), micros(gap), int(validCause(e.cause)),
+			f.channel, host).Int64Slice()
 	})
 	if err != nil {
 		return neuracraft.Turn{}, err
 	}
-	now := time.Now()
-	limit := micros(f.opt.MaxRetryAfter)
-	if len(res) != 6 || res[0] < 0 || res[0] > 1 || res[1] < 0 || res[1] > limit || res[2] <= 0 {
+	rtt := time.Since(start)
+	if len(res) != 9 || res[0] < 0 || res[0] > 1 || res[1] < 0 || res[1] > micros(maxPause) || res[2] <= 0 {
 		err := fmt.Errorf("%w: reserve for %s answered %v", ErrGarbled, host, res)
 		f.report(err)
 		return neuracraft.Turn{}, err
 	}
-	f.raise(host, now.Add(capped(res[3], limit)), now.Add(capped(res[4], limit)), gap, e.cause, true)
-	wait := fromMicros(res[1])
-	if res[0] == 0 { // not taken: its turn comes after the deadline
-		return neuracraft.Turn{Wait: max(wait, deadline.Sub(now)+time.Microsecond)}, nil
+	// The server's now was about half the round trip ago.
+	st, ok := f.stateAt(time.Now().Add(-rtt/2), res[3], res[4], res[5], res[6], res[7])
+	if !ok {
+		err := fmt.Errorf("%w: reserve for %s answered %v", ErrGarbled, host, res)
+		f.report(err)
+		return neuracraft.Turn{}, err
 	}
-	if res[5] == 1 {
-		f.addToIndex(host, (res[2]-res[1]+res[3])/1000, (res[2]-res[1])/1000)
+	f.raise(host, st, true)
+	if res[8] == 1 {
+		nowMS := (res[2] - res[1]) / 1000 // the slot less the wait: the server's now
+		f.enqueue(job{host: host, untilMS: nowMS + res[4]/1000, nowMS: nowMS})
 	}
-	// The wait was measured at the server, about half the round trip ago.
-	return neuracraft.Turn{Wait: max(wait-now.Sub(start)/2, 0), ID: res[2]}, nil
+	// The wait is the server's, from its now: counted from the answer's
+	// arrival, the turn comes late by the answer's trip, never early.
+	turn := neuracraft.Turn{Wait: fromMicros(res[1]), Epoch: st.epoch, Gap: st.gap}
+	if res[0] == 1 {
+		turn.ID = res[2]
+	}
+	return turn, nil
 }
 
-// defaultGap is the gap Reserve proposes for a queue whose gap neither
-// the member nor Redis knows: the Transport's longest.
-const defaultGap = 10 * time.Millisecond
-
-// Cancel implements [neuracraft.Coordinator]: it gives turn back in Redis.
-// The last turn handed out is taken back (the next caller gets it); an
-// earlier one becomes a hole that the next caller takes. So a turn given
-// back costs nobody a gap, except when Redis cannot be reached: then at
-// most one gap (10 ms) per turn is lost, until the queue drains.
+// Cancel implements [neuracraft.Coordinator]: it gives turn back in Redis,
+// from the Fleet's own goroutine, so the request that gives up does not
+// wait. The last turn handed out is taken back (the next caller gets
+// it); an earlier one becomes a hole that the next caller takes. So a
+// turn given back costs nobody a gap, except when Redis cannot be
+// reached: then at most one gap (10 ms) per turn is lost, until the
+// queue drains.
 func (f *Fleet) Cancel(host string, turn neuracraft.Turn) {
 	if turn.ID <= 0 || !validHost(host) {
 		return
 	}
-	_, _ = do(f, context.Background(), "cancel", func(ctx context.Context) (int64, error) {
-		return cancelScript.Run(ctx, f.rdb, f.keys(host), f.capMicros(), turn.ID, maxHoles).Int64()
-	})
+	f.enqueue(job{host: host, cancel: turn})
 }

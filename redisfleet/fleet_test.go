@@ -2,7 +2,6 @@ package redisfleet
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -21,59 +20,74 @@ import (
 )
 
 func TestFleetCooldownReachesEveryMember(t *testing.T) {
-	noLeaks(t)
-	s := startRedis(t)
-	var members []*Fleet
-	for range 4 {
-		members = append(members, member(t, s, Options{}))
+	for _, topo := range topologies {
+		t.Run(topo.name, func(t *testing.T) {
+			noLeaks(t)
+			s := topo.start(t)
+			var members []*Fleet
+			for range 4 {
+				members = append(members, member(t, s, Options{}))
+			}
+			start := time.Now()
+			members[0].Announce(host, pauseOf(2*time.Second, 429))
+			cd, ok := members[0].Cooldown(host)
+			require.True(t, ok, "announcer: no cooldown")
+			require.Equal(t, neuracraft.Code(429), cd.Cause, "announcer: cause")
+			require.GreaterOrEqual(t, cd.Until.Sub(start), 2*time.Second, "announcer: cooldown ends")
+			for i, m := range members[1:] {
+				_, learnt := waitFor(time.Second, func() bool { _, ok := m.Cooldown(host); return ok })
+				after := time.Since(start)
+				require.True(t, learnt, "member %d did not learn the cooldown within 1s", i+1)
+				require.LessOrEqual(t, after, 50*time.Millisecond, "member %d learnt the cooldown after %v (limit 50ms)", i+1, after)
+				got, _ := m.Cooldown(host)
+				assert.WithinDuration(t, cd.Until, got.Until, 20*time.Millisecond, "member %d: cooldown ends %v from the announcer's", i+1, got.Until.Sub(cd.Until))
+				assert.Equal(t, neuracraft.Cooldown{Until: got.Until, Gap: 10 * time.Millisecond, Cause: 429, Epoch: got.Epoch}, got, "member %d", i+1)
+				assert.NotZero(t, got.Epoch, "member %d: epoch", i+1)
+			}
+			t.Logf("every member knew within %v", time.Since(start))
+			_, ok = waitFor(time.Second, func() bool { cd, _ = members[0].Cooldown(host); return cd.Epoch != 0 })
+			require.True(t, ok, "announcer: no epoch from Redis within 1s")
+			for i, m := range members[1:] {
+				got, _ := m.Cooldown(host)
+				assert.Equal(t, cd.Epoch, got.Epoch, "member %d: epoch", i+1)
+			}
+			_, ok = members[1].Cooldown("other.example")
+			assert.False(t, ok, "a host nobody announced is cooling down")
+		})
 	}
-	start := time.Now()
-	members[0].Announce(host, 2*time.Second, 10*time.Millisecond, 429)
-	until, cause, ok := members[0].Cooldown(host)
-	require.True(t, ok, "announcer: no cooldown")
-	require.Equal(t, neuracraft.Code(429), cause, "announcer: cause")
-	require.GreaterOrEqual(t, until.Sub(start), 2*time.Second, "announcer: cooldown ends")
-	for i, m := range members[1:] {
-		_, learnt := waitFor(time.Second, func() bool { _, _, ok := m.Cooldown(host); return ok })
-		after := time.Since(start)
-		require.True(t, learnt, "member %d did not learn the cooldown within 1s", i+1)
-		require.LessOrEqual(t, after, 50*time.Millisecond, "member %d learnt the cooldown after %v (limit 50ms)", i+1, after)
-		got, cause, _ := m.Cooldown(host)
-		assert.WithinDuration(t, until, got, 20*time.Millisecond, "member %d: cooldown ends %v from the announcer's", i+1, got.Sub(until))
-		assert.Equal(t, neuracraft.Code(429), cause, "member %d: cause", i+1)
-	}
-	t.Logf("every member knew within %v", time.Since(start))
-	_, _, ok = members[1].Cooldown("other.example")
-	assert.False(t, ok, "a host nobody announced is cooling down")
 }
 
 func TestFleetLateMemberHolds(t *testing.T) {
-	noLeaks(t)
-	s := startRedis(t)
-	first := member(t, s, Options{})
-	first.Announce(host, 3*time.Second, 10*time.Millisecond, 503)
-	late := member(t, s, Options{}) // started during the cooldown
-	until, cause, ok := late.Cooldown(host)
-	require.True(t, ok, "late member: no cooldown")
-	require.Equal(t, neuracraft.Code(503), cause, "late member: cause")
-	rest := time.Until(until)
-	assert.GreaterOrEqual(t, rest, 2*time.Second, "late member: cooldown ends in %v, want about 3s", rest)
-	assert.LessOrEqual(t, rest, 3*time.Second, "late member: cooldown ends in %v, want about 3s", rest)
+	for _, topo := range topologies {
+		t.Run(topo.name, func(t *testing.T) {
+			noLeaks(t)
+			s := topo.start(t)
+			first := member(t, s, Options{})
+			first.Announce(host, pauseOf(3*time.Second, 503))
+			late := member(t, s, Options{}) // started during the cooldown
+			cd, ok := late.Cooldown(host)
+			require.True(t, ok, "late member: no cooldown")
+			require.Equal(t, neuracraft.Code(503), cd.Cause, "late member: cause")
+			rest := time.Until(cd.Until)
+			assert.GreaterOrEqual(t, rest, 2*time.Second, "late member: cooldown ends in %v, want about 3s", rest)
+			assert.LessOrEqual(t, rest, 3*time.Second, "late member: cooldown ends in %v, want about 3s", rest)
 
-	// Its Transport holds requests: a call that cannot wait fails unsent.
-	var sent atomic.Int32
-	api := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { sent.Add(1) }))
-	defer api.Close()
-	tr := transport(late)
-	defer tr.CloseIdleConnections()
-	ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
-	defer cancel()
-	_, err := get(ctx, tr, api.URL, "late")
-	var cd *neuracraft.CooldownError
-	require.ErrorAs(t, err, &cd)
-	require.ErrorIs(t, err, neuracraft.ErrRateLimited)
-	require.Equal(t, neuracraft.Code(503), cd.Cause, "the *CooldownError's cause")
-	assert.Zero(t, sent.Load(), "requests that reached the server")
+			// Its Transport holds requests: a call that cannot wait fails unsent.
+			var sent atomic.Int32
+			api := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { sent.Add(1) }))
+			defer api.Close()
+			tr := transport(late)
+			defer tr.CloseIdleConnections()
+			ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
+			defer cancel()
+			_, err := get(ctx, tr, api.URL, "late")
+			var cde *neuracraft.CooldownError
+			require.ErrorAs(t, err, &cde)
+			require.ErrorIs(t, err, neuracraft.ErrRateLimited)
+			require.Equal(t, neuracraft.Code(503), cde.Cause, "the *CooldownError's cause")
+			assert.Zero(t, sent.Load(), "requests that reached the server")
+		})
+	}
 }
 
 func TestFleetHeldCallsWaitTheirTurn(t *testing.T) {
@@ -93,8 +107,8 @@ func TestFleetHeldCallsWaitTheirTurn(t *testing.T) {
 		defer tr.CloseIdleConnections()
 	}
 	start := time.Now()
-	a.Announce(host, 500*time.Millisecond, 10*time.Millisecond, 429)
-	_, learnt := waitFor(time.Second, func() bool { _, _, ok := b.Cooldown(host); return ok })
+	a.Announce(host, pauseOf(500*time.Millisecond, 429))
+	_, learnt := waitFor(time.Second, func() bool { _, ok := b.Cooldown(host); return ok })
 	require.True(t, learnt, "the cooldown did not reach the member within 1s")
 
 	// A call whose deadline comes before the end fails at once, unsent.
@@ -134,16 +148,16 @@ func TestFleetOnePaceAcrossMembers(t *testing.T) {
 	for range 3 {
 		members = append(members, member(t, s, Options{}))
 	}
-	members[0].Announce(host, 300*time.Millisecond, 10*time.Millisecond, 429)
+	members[0].Announce(host, pauseOf(300*time.Millisecond, 429))
 	for _, m := range members {
-		_, learnt := waitFor(time.Second, func() bool { _, _, ok := m.Cooldown(host); return ok })
+		_, learnt := waitFor(time.Second, func() bool { _, ok := m.Cooldown(host); return ok })
 		require.True(t, learnt, "the cooldown did not reach the member within 1s")
 	}
 	// Turns asked one after another, round the members, follow each other
 	// exactly one gap apart in the server's clock, in the order asked.
 	var ids []int64
 	for i := range 9 {
-		turn, err := members[i%3].Reserve(context.Background(), host)
+		turn, err := members[i%3].Reserve(context.Background(), host, neuracraft.Hold{})
 		require.NoError(t, err)
 		ids = append(ids, turn.ID)
 	}
@@ -154,7 +168,7 @@ func TestFleetOnePaceAcrossMembers(t *testing.T) {
 	var wg sync.WaitGroup
 	for i := range 30 {
 		wg.Go(func() {
-			turn, err := members[i%3].Reserve(context.Background(), host)
+			turn, err := members[i%3].Reserve(context.Background(), host, neuracraft.Hold{})
 			if !assert.NoError(t, err) {
 				return
 			}
@@ -186,16 +200,24 @@ func TestFleetSlowsDownWhenTheQueueDrawsA429(t *testing.T) {
 	turns := func(n int) []int64 {
 		var ids []int64
 		for range n {
-			turn, err := f.Reserve(context.Background(), host)
+			turn, err := f.Reserve(context.Background(), host, neuracraft.Hold{})
 			require.NoError(t, err)
 			ids = append(ids, turn.ID)
 		}
 		return ids
 	}
-	f.Announce(host, 100*time.Millisecond, 10*time.Millisecond, 429)
+	announced := func(after int64) int64 {
+		var cd neuracraft.Cooldown
+		_, ok := waitFor(time.Second, func() bool { cd, _ = f.Cooldown(host); return cd.Epoch > after })
+		require.True(t, ok, "the announcement did not reach Redis within 1s")
+		return cd.Epoch
+	}
+	f.Announce(host, pauseOf(100*time.Millisecond, 429))
+	epoch := announced(0)
 	first := turns(30) // the queue drains from 100 ms to 400 ms
 	time.Sleep(150 * time.Millisecond)
-	f.Announce(host, 100*time.Millisecond, 10*time.Millisecond, 429) // drawn by a released request
+	f.Announce(host, pauseOf(100*time.Millisecond, 429)) // drawn by a released request
+	announced(epoch)
 	second := turns(3)
 	for _, wave := range []struct {
 		name string
@@ -215,26 +237,75 @@ func TestFleetCancelGivesTurnBack(t *testing.T) {
 	noLeaks(t)
 	s := startRedis(t)
 	a, b := member(t, s, Options{}), member(t, s, Options{})
-	a.Announce(host, time.Second, 10*time.Millisecond, 429)
-	_, learnt := waitFor(time.Second, func() bool { _, _, ok := b.Cooldown(host); return ok })
+	a.Announce(host, pauseOf(time.Second, 429))
+	_, learnt := waitFor(time.Second, func() bool { _, ok := b.Cooldown(host); return ok })
 	require.True(t, learnt, "the cooldown did not reach the member within 1s")
 	var turns []neuracraft.Turn
 	for i := range 4 {
-		turn, err := []*Fleet{a, b}[i%2].Reserve(context.Background(), host)
+		turn, err := []*Fleet{a, b}[i%2].Reserve(context.Background(), host, neuracraft.Hold{})
 		require.NoError(t, err)
 		turns = append(turns, turn)
 	}
+	rdb := s.client(t)
 	b.Cancel(host, turns[3]) // the last: the queue closes up
 	a.Cancel(host, turns[1]) // in the middle: a hole the next caller takes
+	// Cancel hands the work to the Fleet's goroutine: wait for it.
+	_, given := waitFor(time.Second, func() bool {
+		next := rdb.HGet(context.Background(), "{neuracraft:"+host+"}:cooldown", "next").Val()
+		return next == fmt.Sprint(turns[3].ID) && rdb.ZCard(context.Background(), "{neuracraft:"+host+"}:holes").Val() == 1
+	})
+	require.True(t, given, "the turns were not given back within 1s")
 	want := []int64{turns[1].ID, turns[3].ID, turns[3].ID + 10000}
 	var got []int64
 	for range want {
-		turn, err := b.Reserve(context.Background(), host)
+		turn, err := b.Reserve(context.Background(), host, neuracraft.Hold{})
 		require.NoError(t, err)
 		got = append(got, turn.ID)
 	}
 	assert.Empty(t, cmp.Diff(want, got), "turns after the cancels (first %d)", turns[0].ID)
 	a.Cancel(host, neuracraft.Turn{Wait: time.Second}) // refused turns have no ID: nothing happens
+}
+
+func TestFleetNewCooldownKeepsTheOrder(t *testing.T) {
+	noLeaks(t)
+	s := startRedis(t)
+	a, b := member(t, s, Options{}), member(t, s, Options{})
+	members := []*Fleet{a, b}
+	a.Announce(host, pauseOf(300*time.Millisecond, 429))
+	var held []neuracraft.Turn
+	for i := range 4 {
+		turn, err := members[i%2].Reserve(context.Background(), host, neuracraft.Hold{})
+		require.NoError(t, err)
+		held = append(held, turn)
+	}
+	// A new cooldown, 200 ms longer, while they wait; then a new call.
+	b.Announce(host, pauseOf(500*time.Millisecond, 503))
+	_, learnt := waitFor(time.Second, func() bool { cd, _ := a.Cooldown(host); return cd.Epoch > held[0].Epoch })
+	require.True(t, learnt, "the new cooldown's epoch did not reach the member within 1s")
+	newcomer, err := a.Reserve(context.Background(), host, neuracraft.Hold{})
+	require.NoError(t, err)
+	// The held turns ask again, in any order: each gets its place back,
+	// in the order they first had, ahead of the newcomer.
+	moved := make([]int64, len(held))
+	for _, i := range []int{3, 1, 0, 2} {
+		turn, err := members[i%2].Reserve(context.Background(), host, neuracraft.Hold{Requeue: held[i]})
+		require.NoError(t, err)
+		assert.Greater(t, turn.Epoch, held[i].Epoch, "turn %d asked again: epoch", i)
+		moved[i] = turn.ID
+	}
+	assert.Empty(t, cmp.Diff(spaced(moved[0], 10000, 4), moved), "moved turns: not in their order, 10000µs apart")
+	assert.Equal(t, moved[3]+10000, newcomer.ID, "the newcomer's turn: not behind the moved ones")
+	assert.Greater(t, moved[0], held[0].ID, "moved turns come after the new cooldown")
+	// A moved turn given back by its old name becomes a hole the next
+	// caller takes.
+	b.Cancel(host, held[2])
+	_, given := waitFor(time.Second, func() bool {
+		return s.client(t).ZCard(context.Background(), "{neuracraft:"+host+"}:holes").Val() == 1
+	})
+	require.True(t, given, "the moved turn was not given back within 1s")
+	next, err := b.Reserve(context.Background(), host, neuracraft.Hold{})
+	require.NoError(t, err)
+	assert.Equal(t, moved[2], next.ID, "the next caller takes the hole")
 }
 
 func TestFleetGarbageInRedis(t *testing.T) {
@@ -243,52 +314,58 @@ func TestFleetGarbageInRedis(t *testing.T) {
 	rdb := s.client(t)
 	ctx := context.Background()
 	var log errLog
-	opts := Options{MaxRetryAfter: 2 * time.Second, OnError: log.add}
+	opts := Options{OnError: log.add}
 	keys := func(h string) []string { return (&Fleet{opt: Options{Prefix: DefaultPrefix}}).keys(h) }
-	// A hostile state: a cooldown for hours, a gap of an hour; a key of
+	// A hostile state: a cooldown for ages, a gap of an hour; a key of
 	// the wrong type; an index full of junk.
 	require.NoError(t, rdb.HSet(ctx, keys("far.example")[0], "until", "99999999999999999999", "next", "nan",
-		"gap", "3600000000", "cause", "9999").Err())
+		"gap", "3600000000", "cause", "9999", "epoch", "-3").Err())
 	require.NoError(t, rdb.Set(ctx, keys("typo.example")[0], "not a hash", 0).Err())
 	require.NoError(t, rdb.ZAdd(ctx, keys("typo.example")[1], redis.Z{Score: 1, Member: "x"}).Err())
 	require.NoError(t, rdb.ZAdd(ctx, "neuracraft:hosts", redis.Z{Score: 1e18, Member: "far.example"},
 		redis.Z{Score: 1e18, Member: "bad host{}"}, redis.Z{Score: 1e18, Member: "typo.example"}).Err())
 	f := member(t, s, opts)
-	_, _, ok := f.Cooldown("far.example")
+	_, ok := f.Cooldown("far.example")
 	assert.False(t, ok, "a garbled until was taken for a cooldown")
-	// Hostile messages: clamped to MaxRetryAfter, or dropped.
-	for _, msg := range []string{"hello", "1 2 3 4 5", "-5 10000 429 x.example", "99999999999999 10000 429 long.example",
-		"500000 99999999999 777 gap.example", "500000 10000 429 bad{host}", "500000 10000 429 last.example"} {
+	// Hostile messages: dropped (a pause past an hour is garbled), or the
+	// gap capped.
+	for _, msg := range []string{"hello", "1 2 3 4", "1 -5 10000 429 x.example", "1 99999999999999 10000 429 long.example",
+		"1 500000 99999999999 777 gap.example", "1 500000 10000 429 bad{host}", "0 500000 10000 429 zero.example",
+		"1 1800000000 10000 429 halfhour.example", "1 500000 10000 429 last.example"} {
 		require.NoError(t, rdb.Publish(ctx, "neuracraft:cooldowns", msg).Err())
 	}
-	_, learnt := waitFor(time.Second, func() bool { _, _, ok := f.Cooldown("last.example"); return ok })
+	_, learnt := waitFor(time.Second, func() bool { _, ok := f.Cooldown("last.example"); return ok })
 	require.True(t, learnt, "the cooldown did not reach the member within 1s")
-	until, _, ok := f.Cooldown("long.example")
-	assert.True(t, ok, "a pause of 3 years from a message: dropped, want it clamped")
-	assert.LessOrEqual(t, time.Until(until), 2*time.Second, "a pause of 3 years from a message: holds too long (cap 2s)")
-	_, cause, _ := f.Cooldown("gap.example")
-	assert.Equal(t, neuracraft.Code(429), cause, "cause 777 read as %v", cause)
-	for _, h := range []string{"x.example", "bad{host}"} {
-		_, _, ok := f.Cooldown(h)
+	cd, ok := f.Cooldown("gap.example")
+	assert.True(t, ok, "gap.example: a gap past maxGap: dropped, want it capped")
+	assert.Equal(t, neuracraft.Cooldown{Until: cd.Until, Gap: maxGap, Cause: 429, Epoch: 1}, cd, "cause 777 and a gap of 28 h")
+	_, ok = f.Cooldown("halfhour.example")
+	assert.True(t, ok, "a pause of half an hour: dropped, want it kept (each call caps it)")
+	for _, h := range []string{"x.example", "bad{host}", "long.example", "zero.example"} {
+		_, ok := f.Cooldown(h)
 		assert.False(t, ok, "%s: garbled message taken", h)
 	}
-	assert.GreaterOrEqual(t, log.count(ErrGarbled), 4, "garbled values reported, want at least 4: %v", log.all())
+	assert.GreaterOrEqual(t, log.count(ErrGarbled), 5, "garbled values reported, want at least 5: %v", log.all())
 	// Turns over garbled state: the garbage is read as absent and replaced.
-	for _, h := range []string{"far.example", "typo.example", "long.example"} {
+	hold := neuracraft.Hold{MaxWait: 2 * time.Second}
+	for _, h := range []string{"far.example", "typo.example", "halfhour.example"} {
 		t.Run(h, func(t *testing.T) {
-			f.Announce(h, 200*time.Millisecond, 10*time.Millisecond, 429)
-			turn, err := f.Reserve(ctx, h)
+			f.Announce(h, pauseOf(200*time.Millisecond, 429))
+			turn, err := f.Reserve(ctx, h, hold)
 			require.NoError(t, err)
-			assert.LessOrEqual(t, turn.Wait, 2*time.Second, "turn past MaxRetryAfter")
+			if turn.Wait > 2*time.Second {
+				assert.Zero(t, turn.ID, "a turn %v away reserved past MaxWait", turn.Wait)
+			}
 		})
 	}
 	// State rewritten under a member's feet (instants from 1970): a turn
-	// is still given at once or within MaxRetryAfter, never refused for it.
-	require.NoError(t, rdb.HSet(ctx, keys("gap.example")[0], "until", "1", "next", "1").Err())
-	turn, err := f.Reserve(ctx, "gap.example")
+	// is still given at once, never refused for it.
+	require.NoError(t, rdb.HSet(ctx, keys("gap.example")[0], "until", "1", "next", "1", "epoch", "1").Err())
+	turn, err := f.Reserve(ctx, "gap.example", hold)
 	require.NoError(t, err)
+	assert.NotZero(t, turn.ID, "a turn reserved")
 	assert.GreaterOrEqual(t, turn.Wait, time.Duration(0))
-	assert.LessOrEqual(t, turn.Wait, 2*time.Second, "turn past MaxRetryAfter")
+	assert.LessOrEqual(t, turn.Wait, 2*time.Second, "turn past MaxWait")
 }
 
 func TestFleetRedisKilledMidStorm(t *testing.T) {
@@ -299,110 +376,34 @@ func TestFleetRedisKilledMidStorm(t *testing.T) {
 	for range 4 {
 		members = append(members, member(t, s, Options{OnError: log.add}))
 	}
-	// For its first second, the API answers 429 with Retry-After: 1 to
-	// every other request.
-	var n atomic.Int32
-	stormEnds := time.Now().Add(time.Second)
-	api := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if n.Add(1)%2 == 1 && time.Now().Before(stormEnds) {
-			w.Header().Set("Retry-After", "1")
-			w.WriteHeader(http.StatusTooManyRequests)
-		}
-	}))
-	defer api.Close()
-	var wg sync.WaitGroup
-	var ok, apiErrs, other atomic.Int32
-	var slowest atomic.Int64
-	var redisWait atomic.Int64 // the longest a call waited in a Fleet method
-	for i, m := range members {
-		tr := transport(nil)
-		tr.Coordinator = timed{m, &redisWait}
-		defer tr.CloseIdleConnections()
-		for c := range 10 {
-			wg.Go(func() {
-				for k := range 3 {
-					began := time.Now()
-					ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-					_, err := get(ctx, tr, api.URL, fmt.Sprintf("m%d-c%d-%d", i, c, k))
-					cancel()
-					took := time.Since(began)
-					for old := slowest.Load(); int64(took) > old && !slowest.CompareAndSwap(old, int64(took)); old = slowest.Load() {
-					}
-					var apiErr *neuracraft.APIError
-					var cd *neuracraft.CooldownError
-					switch {
-					case err == nil:
-						ok.Add(1)
-					case errors.As(err, &apiErr) && apiErr.StatusCode == 429,
-						errors.As(err, &cd): // as without a fleet: the deadline could not wait
-						apiErrs.Add(1)
-					default:
-						other.Add(1)
-						assert.Fail(t, "call failed with neither success nor its API error", "%v", err)
-					}
-				}
-			})
-		}
-	}
-	time.Sleep(300 * time.Millisecond) // mid-storm: the first cooldown runs
-	s.stop()
-	// With Redis gone, a turn is refused within OpTimeout and the call
-	// uses its own queue.
-	began := time.Now()
-	_, err := members[0].Reserve(context.Background(), host)
-	took := time.Since(began)
-	assert.Error(t, err, "Reserve with Redis down")
-	assert.LessOrEqual(t, took, DefaultOpTimeout+schedulingMargin, "Reserve with Redis down: refused after %v", took)
-	wg.Wait()
-	t.Logf("120 calls: %d succeeded, %d got their 429 or *CooldownError, %d other; slowest %v; %d Redis errors reported",
-		ok.Load(), apiErrs.Load(), other.Load(), time.Duration(slowest.Load()), log.count(nil))
-	assert.Equal(t, int32(120), ok.Load()+apiErrs.Load(), "calls completed")
+	res := runStorm(t, members, func() {
+		s.stop()
+		// With Redis gone, a turn is refused within OpTimeout and the call
+		// uses its own queue.
+		began := time.Now()
+		_, err := members[0].Reserve(context.Background(), host, neuracraft.Hold{})
+		took := time.Since(began)
+		assert.Error(t, err, "Reserve with Redis down")
+		assert.LessOrEqual(t, took, DefaultOpTimeout+schedulingMargin, "Reserve with Redis down: refused after %v", took)
+	})
+	t.Logf("%v; %d Redis errors reported", res, log.count(nil))
+	res.check(t, DefaultOpTimeout+schedulingMargin)
 	assert.NotZero(t, log.count(nil), "Redis going away was not reported")
-	w := time.Duration(redisWait.Load())
-	t.Logf("the longest a call waited in a Fleet method: %v", w)
-	assert.LessOrEqual(t, w, DefaultOpTimeout+schedulingMargin, "a call waited %v in a Fleet method, want at most OpTimeout (%v)", w, DefaultOpTimeout)
-}
-
-// timed is a Coordinator that records in longest the longest any call to
-// its Fleet's Announce, Reserve or Cancel took.
-type timed struct {
-	*Fleet
-	longest *atomic.Int64
-}
-
-func (c timed) record(began time.Time) {
-	for took, old := int64(time.Since(began)), c.longest.Load(); took > old && !c.longest.CompareAndSwap(old, took); old = c.longest.Load() {
-	}
-}
-
-func (c timed) Announce(host string, pause, gap time.Duration, cause neuracraft.Code) {
-	defer c.record(time.Now())
-	c.Fleet.Announce(host, pause, gap, cause)
-}
-
-func (c timed) Reserve(ctx context.Context, host string) (neuracraft.Turn, error) {
-	defer c.record(time.Now())
-	return c.Fleet.Reserve(ctx, host)
-}
-
-func (c timed) Cancel(host string, turn neuracraft.Turn) {
-	defer c.record(time.Now())
-	c.Fleet.Cancel(host, turn)
 }
 
 func TestFleetRedisFrozen(t *testing.T) {
 	noLeaks(t)
 	s := startRedis(t)
 	f := member(t, s, Options{})
-	f.Announce(host, time.Second, 10*time.Millisecond, 429)
+	f.Announce(host, pauseOf(time.Second, 429))
 	s.freeze() // connections stay open, nothing answers
 	defer s.thaw()
 	for _, op := range []struct {
 		name string
 		run  func() error
 	}{
-		{"Reserve", func() error { _, err := f.Reserve(context.Background(), host); return err }},
-		{"Announce", func() error { f.Announce("other.example", 5*time.Second, 10*time.Millisecond, 429); return nil }},
+		{"Reserve", func() error { _, err := f.Reserve(context.Background(), host, neuracraft.Hold{}); return err }},
+		{"Announce", func() error { f.Announce("other.example", pauseOf(5*time.Second, 429)); return nil }},
 		{"Cancel", func() error { f.Cancel(host, neuracraft.Turn{ID: 1}); return nil }},
 	} {
 		t.Run(op.name, func(t *testing.T) {
@@ -420,27 +421,31 @@ func TestFleetRedisRestarted(t *testing.T) {
 	s := startRedis(t)
 	opts := Options{RetryInterval: 100 * time.Millisecond}
 	a, b := member(t, s, opts), member(t, s, opts)
-	a.Announce(host, 5*time.Second, 10*time.Millisecond, 429)
-	_, learnt := waitFor(time.Second, func() bool { _, _, ok := b.Cooldown(host); return ok })
+	a.Announce(host, pauseOf(5*time.Second, 429))
+	_, learnt := waitFor(time.Second, func() bool { _, ok := b.Cooldown(host); return ok })
 	require.True(t, learnt, "the cooldown did not reach the member within 1s")
 	s.stop()
 	s.start() // empty: the cooldown is lost in Redis, not in the members
 	// Both reconnect by themselves: an announcement reaches the other.
 	took, reconnected := waitFor(5*time.Second, func() bool {
-		a.Announce("after.example", 2*time.Second, 10*time.Millisecond, 429)
-		_, _, ok := b.Cooldown("after.example")
+		a.Announce("after.example", pauseOf(2*time.Second, 429))
+		_, ok := b.Cooldown("after.example")
 		return ok
 	})
 	require.True(t, reconnected, "members did not reconnect within 5s")
 	t.Logf("reconnected within %v", took)
-	// The first turn asked records the cooldown the members still know.
-	_, err := b.Reserve(context.Background(), host)
+	// The first turn asked records the cooldown the members still know
+	// (and, off the request's path, the host in the index).
+	_, err := b.Reserve(context.Background(), host, neuracraft.Hold{})
 	require.NoError(t, err)
+	rdb := s.client(t)
+	_, indexed := waitFor(time.Second, func() bool { return rdb.ZScore(context.Background(), "neuracraft:hosts", host).Err() == nil })
+	require.True(t, indexed, "the host did not reach the index within 1s")
 	c := member(t, s, Options{})
-	want, _, _ := a.Cooldown(host)
-	until, _, ok := c.Cooldown(host)
+	want, _ := a.Cooldown(host)
+	got, ok := c.Cooldown(host)
 	assert.True(t, ok, "a member started after the restart knows no cooldown")
-	assert.WithinDuration(t, want, until, 50*time.Millisecond, "a member started after the restart: Cooldown ends %v from the first member's", until.Sub(want))
+	assert.WithinDuration(t, want.Until, got.Until, 50*time.Millisecond, "a member started after the restart: Cooldown ends %v from the first member's", got.Until.Sub(want.Until))
 }
 
 func TestFleetCloseStopsEverything(t *testing.T) {
@@ -448,17 +453,17 @@ func TestFleetCloseStopsEverything(t *testing.T) {
 	s := startRedis(t)
 	rdb := s.client(t)
 	f := New(rdb, Options{})
-	f.Announce(host, time.Second, 10*time.Millisecond, 429)
-	_, err := f.Reserve(context.Background(), host)
+	f.Announce(host, pauseOf(time.Second, 429))
+	_, err := f.Reserve(context.Background(), host, neuracraft.Hold{})
 	require.NoError(t, err)
 	s.stop() // Close also works while the subscriber is reconnecting
 	time.Sleep(50 * time.Millisecond)
 	require.NoError(t, f.Close(), "first Close")
 	require.NoError(t, f.Close(), "second Close")
 	// After Close the Fleet works alone: it still knows, and fails fast.
-	_, _, ok := f.Cooldown(host)
+	_, ok := f.Cooldown(host)
 	assert.True(t, ok, "Close forgot the cooldowns")
-	_, err = f.Reserve(context.Background(), host)
+	_, err = f.Reserve(context.Background(), host, neuracraft.Hold{})
 	assert.ErrorIs(t, err, errClosed, "Reserve after Close")
 }
 
@@ -486,7 +491,7 @@ func TestFleetStoresOnlyHostsAndInstants(t *testing.T) {
 	req.Header.Set("Authorization", "Bearer tok_secret")
 	_, err = tr.RoundTrip(req)
 	require.ErrorIs(t, err, neuracraft.ErrRateLimited, "want the 429")
-	_, err = f.Reserve(ctx, host) // a turn, so the queue's state is there too
+	_, err = f.Reserve(ctx, host, neuracraft.Hold{}) // a turn, so the queue's state is there too
 	require.NoError(t, err)
 	msg, err := watch.ReceiveMessage(ctx)
 	require.NoError(t, err)
@@ -514,4 +519,67 @@ func TestFleetStoresOnlyHostsAndInstants(t *testing.T) {
 	assert.GreaterOrEqual(t, ttl, 2500*time.Millisecond, "the state expires in %v, want about 3s", ttl)
 	assert.LessOrEqual(t, ttl, 3100*time.Millisecond, "the state expires in %v, want about 3s", ttl)
 	t.Logf("in Redis: %q", stored)
+}
+
+// TestFleetNeverBeforeRetryAfter: with a Retry-After of 3 s, no call goes
+// before 3 s through the Transport that honoured it, whatever the Fleet's
+// options (with an OpTimeout of 5 ms Redis may not answer in time, and the
+// other member then cannot know), and none through a member that knew it.
+func TestFleetNeverBeforeRetryAfter(t *testing.T) {
+	for _, opts := range []Options{{}, {OpTimeout: 5 * time.Millisecond, RetryInterval: 10 * time.Millisecond}} {
+		t.Run(fmt.Sprintf("OpTimeout %v", opts.OpTimeout), func(t *testing.T) {
+			noLeaks(t)
+			s := startRedis(t)
+			members := []*Fleet{member(t, s, opts), member(t, s, opts)}
+			if opts.OpTimeout == 0 {
+				synced(t, members...)
+			}
+			var trs []*neuracraft.Transport
+			for _, m := range members {
+				tr := transport(m)
+				t.Cleanup(tr.CloseIdleConnections)
+				trs = append(trs, tr)
+			}
+			api := startHeldAPI(t, "3")
+			got := heldCalls(t, api, trs, members[:1], 4, 20*time.Millisecond)
+			require.Len(t, got, 5, "calls that reached the API after the 429")
+			knew := opts.OpTimeout == 0
+			for _, a := range got {
+				honoured := a.id == "first" || a.id == "h1" || a.id == "h3" // through trs[0]
+				t.Logf("Retry-After: 3, %s sent %v after the 429", a.id, a.at.Sub(api.answered).Round(time.Millisecond))
+				if honoured || knew {
+					assert.GreaterOrEqual(t, a.at.Sub(api.answered), 3*time.Second, "%s sent before the Retry-After", a.id)
+				}
+			}
+		})
+	}
+}
+
+func TestFleetForeignCooldownBoundedByMaxRetryAfter(t *testing.T) {
+	noLeaks(t)
+	s := startRedis(t)
+	f := member(t, s, Options{})
+	rdb := s.client(t)
+	ctx := context.Background()
+	// A foreign cooldown of 60,000 s: in Redis, and on the channel; and
+	// one of half an hour, which the fleet keeps (within an hour).
+	require.NoError(t, rdb.HSet(ctx, "{neuracraft:"+host+"}:cooldown", "until", "99999999999999999", "epoch", "5").Err())
+	require.NoError(t, rdb.Publish(ctx, "neuracraft:cooldowns", "5 60000000000 10000 429 "+host).Err())
+	require.NoError(t, rdb.Publish(ctx, "neuracraft:cooldowns", "6 1800000000 10000 429 "+host).Err())
+	_, learnt := waitFor(time.Second, func() bool { _, ok := f.Cooldown(host); return ok })
+	require.True(t, learnt, "the half-hour cooldown did not reach the member within 1s")
+	api := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
+	defer api.Close()
+	tr := transport(f)
+	tr.Retry.MaxRetryAfter = 2 * time.Second
+	defer tr.CloseIdleConnections()
+	c, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	began := time.Now()
+	_, err := get(c, tr, api.URL, "patient")
+	took := time.Since(began)
+	require.NoError(t, err)
+	t.Logf("held by a foreign half-hour cooldown with MaxRetryAfter 2s: sent after %v", took)
+	assert.GreaterOrEqual(t, took, 2*time.Second-schedulingMargin, "the call was not held")
+	assert.LessOrEqual(t, took, 2*time.Second+schedulingMargin, "the call waited past MaxRetryAfter")
 }

@@ -8,13 +8,18 @@ package redisfleet
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
 
 	"github.com/neuracraft/neuracraft-go"
@@ -70,11 +75,25 @@ func (l *errLog) all() []error {
 func offline(opts Options) *Fleet { return New(nil, opts) }
 
 // member starts a Fleet on its own client to s, closed at the end of t.
-func member(t *testing.T, s *redisServer, opts Options) *Fleet {
+func member(t *testing.T, s redisTarget, opts Options) *Fleet {
 	t.Helper()
 	f := New(s.client(t), opts)
 	t.Cleanup(func() { f.Close() })
 	return f
+}
+
+// synced waits until every member hears an announcement of members[0]:
+// all are subscribed.
+func synced(t *testing.T, members ...*Fleet) {
+	t.Helper()
+	for _, m := range members {
+		_, ok := waitFor(5*time.Second, func() bool {
+			members[0].Announce("ready.example", pauseOf(time.Second, 429))
+			_, ok := m.Cooldown("ready.example")
+			return ok
+		})
+		require.True(t, ok, "a member did not subscribe within 5s")
+	}
 }
 
 // waitFor polls cond every millisecond up to limit and returns how long
@@ -132,4 +151,117 @@ func get(ctx context.Context, tr http.RoundTripper, server, id string) (*http.Re
 	}
 	_, _ = io.Copy(io.Discard, resp.Body)
 	return resp, resp.Body.Close()
+}
+
+// pauseOf is a Pause of d for status cause, with the gap a Transport
+// proposes after a pause of a second or more: 10 ms.
+func pauseOf(d time.Duration, cause neuracraft.Code) neuracraft.Pause {
+	return neuracraft.Pause{RetryAfter: d, Gap: 10 * time.Millisecond, Cause: cause}
+}
+
+// timed is a Coordinator that records in longest the longest time one
+// call spent in its Fleet's methods, all of them together: what the
+// Transport says the call spent before (Pause.Spent, Hold.Spent), plus
+// the method at hand. Cancel, which a call makes on its way out, is timed
+// alone.
+type timed struct {
+	*Fleet
+	longest *atomic.Int64
+}
+
+func (c timed) record(spent time.Duration, began time.Time) {
+	took := int64(spent + time.Since(began))
+	for old := c.longest.Load(); took > old && !c.longest.CompareAndSwap(old, took); old = c.longest.Load() {
+	}
+}
+
+func (c timed) Announce(host string, p neuracraft.Pause) {
+	defer c.record(p.Spent, time.Now())
+	c.Fleet.Announce(host, p)
+}
+
+func (c timed) Reserve(ctx context.Context, host string, h neuracraft.Hold) (neuracraft.Turn, error) {
+	defer c.record(h.Spent, time.Now())
+	return c.Fleet.Reserve(ctx, host, h)
+}
+
+func (c timed) Cancel(host string, turn neuracraft.Turn) {
+	defer c.record(0, time.Now())
+	c.Fleet.Cancel(host, turn)
+}
+
+// stormResult is what runStorm saw.
+type stormResult struct {
+	ok, apiErrs, other int32         // calls that succeeded, ended in their 429 or a *CooldownError, or else
+	slowest            time.Duration // the slowest call
+	inFleet            time.Duration // the longest one call spent in the Fleet's methods
+}
+
+func (r stormResult) String() string {
+	return fmt.Sprintf("%d calls: %d succeeded, %d got their 429 or *CooldownError, %d other; slowest %v; "+
+		"the longest a call spent in the Fleet's methods: %v", r.ok+r.apiErrs+r.other, r.ok, r.apiErrs, r.other,
+		r.slowest.Round(time.Millisecond), r.inFleet)
+}
+
+// check asserts that every call completed, with success or its API's
+// answer, and that none spent longer than limit in the Fleet's methods.
+func (r stormResult) check(t *testing.T, limit time.Duration) {
+	t.Helper()
+	assert.Zero(t, r.other, "calls that ended with neither success nor their API's answer")
+	assert.LessOrEqual(t, r.inFleet, limit, "a call spent %v in the Fleet's methods, want at most %v", r.inFleet, limit)
+}
+
+// runStorm sends, through one Transport per member, 10 callers x 3 calls
+// (10 s deadline each) to an API that, for its first second, answers 429
+// with Retry-After: 1 to every other request; 300 ms in, it runs during.
+func runStorm(t *testing.T, members []*Fleet, during func()) stormResult {
+	var n atomic.Int32
+	stormEnds := time.Now().Add(time.Second)
+	api := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if n.Add(1)%2 == 1 && time.Now().Before(stormEnds) {
+			w.Header().Set("Retry-After", "1")
+			w.WriteHeader(http.StatusTooManyRequests)
+		}
+	}))
+	defer api.Close()
+	var wg sync.WaitGroup
+	var ok, apiErrs, other atomic.Int32
+	var slowest, inFleet atomic.Int64
+	for i, m := range members {
+		tr := transport(nil)
+		tr.Coordinator = timed{m, &inFleet}
+		defer tr.CloseIdleConnections()
+		for c := range 10 {
+			wg.Go(func() {
+				for k := range 3 {
+					began := time.Now()
+					ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+					_, err := get(ctx, tr, api.URL, fmt.Sprintf("m%d-c%d-%d", i, c, k))
+					cancel()
+					took := int64(time.Since(began))
+					for old := slowest.Load(); took > old && !slowest.CompareAndSwap(old, took); old = slowest.Load() {
+					}
+					var apiErr *neuracraft.APIError
+					var cd *neuracraft.CooldownError
+					switch {
+					case err == nil:
+						ok.Add(1)
+					case errors.As(err, &apiErr) && apiErr.StatusCode == 429,
+						errors.As(err, &cd): // as without a fleet: the deadline could not wait
+						apiErrs.Add(1)
+					default:
+						other.Add(1)
+						assert.Fail(t, "call failed with neither success nor its API error", "%v", err)
+					}
+				}
+			})
+		}
+	}
+	time.Sleep(300 * time.Millisecond) // mid-storm: the first cooldown runs
+	if during != nil {
+		during()
+	}
+	wg.Wait()
+	return stormResult{ok: ok.Load(), apiErrs: apiErrs.Load(), other: other.Load(),
+		slowest: time.Duration(slowest.Load()), inFleet: time.Duration(inFleet.Load())}
 }

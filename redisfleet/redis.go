@@ -1,5 +1,6 @@
-// This file runs a Fleet's commands against Redis within OpTimeout, backs
-// off after a failure, and validates what goes in and comes out.
+// This file runs a Fleet's commands against Redis within what is left of
+// a request's OpTimeout, marks Redis down after a failure, and validates
+// what goes in and comes out.
 
 package redisfleet
 
@@ -10,29 +11,65 @@ import (
 	"time"
 
 	"github.com/neuracraft/neuracraft-go"
+	"github.com/neuracraft/neuracraft-go/internal/limits"
 )
 
-// do runs op against Redis with a timeout of OpTimeout, on a goroutine of
-// its own so that a Redis that does not answer cannot hold the caller
-// longer, even when the client ignores contexts. It fails at once while
-// the Fleet is closed or Redis failed within RetryInterval.
-func do[T any](f *Fleet, ctx context.Context, what string, op func(context.Context) (T, error)) (T, error) {
+// do runs op against Redis for a request that has already waited spent
+// on the Fleet's methods: with a timeout of what is left of OpTimeout, on
+// a goroutine of its own so that a Redis that does not answer cannot
+// hold the caller longer, even when the client ignores contexts. It fails
+// at once while the Fleet is closed, while Redis is down (an operation
+// failed and no ping has been answered since) or when nothing is left of
+// OpTimeout. A failure of Redis marks it down.
+func do[T any](f *Fleet, ctx context.Context, what string, spent time.Duration, op func(context.Context) (T, error)) (T, error) {
 	var zero T
 	if f.rdb == nil {
 		return zero, errNoRedis
 	}
+	if f.ctx.Err() != nil {
+		return zero, errClosed
+	}
+	if f.down.Load() {
+		return zero, errDown
+	}
+	left := f.opt.OpTimeout - spent
+	if left <= 0 {
+		return zero, errSpent
+	}
+	v, err := run(f, ctx, left, op)
+	if err == nil || errors.Is(err, errClosed) {
+		return v, err
+	}
+	if ctx.Err() != nil { // the caller gave up: not Redis's fault
+		return zero, ctx.Err()
+	}
+	timeout := errors.Is(err, context.DeadlineExceeded)
+	if timeout {
+		err = fmt.Errorf("no answer within %v: %w", left, err)
+	}
+	err = fmt.Errorf("redisfleet: %s: %w", what, err)
+	if timeout && left < f.opt.OpTimeout {
+		// Only the rest of the request's time ran out: Redis may be slow
+		// rather than down, the other requests still try it.
+		f.report(err)
+		return zero, err
+	}
+	f.fail(err)
+	return zero, err
+}
+
+// run runs op with a timeout of d on a goroutine of its own, which the
+// Fleet's Close waits for, and returns when op does or d has passed.
+func run[T any](f *Fleet, ctx context.Context, d time.Duration, op func(context.Context) (T, error)) (T, error) {
+	var zero T
 	f.lifeMu.Lock()
 	if f.closed {
 		f.lifeMu.Unlock()
 		return zero, errClosed
 	}
-	if now := int64(time.Since(f.born)); now < f.downTill.Load() {
-		f.lifeMu.Unlock()
-		return zero, errDown
-	}
 	f.wg.Add(1)
 	f.lifeMu.Unlock()
-	opCtx, cancel := context.WithTimeout(ctx, f.opt.OpTimeout)
+	opCtx, cancel := context.WithTimeout(ctx, d)
 	defer cancel()
 	type result struct {
 		v   T
@@ -44,29 +81,23 @@ func do[T any](f *Fleet, ctx context.Context, what string, op func(context.Conte
 		v, err := op(opCtx)
 		done <- result{v, err}
 	}()
-	var r result
 	select {
-	case r = <-done:
+	case r := <-done:
+		return r.v, r.err
 	case <-opCtx.Done():
-		r.err = opCtx.Err()
+		return zero, opCtx.Err()
 	}
-	if r.err == nil {
-		return r.v, nil
-	}
-	if ctx.Err() != nil { // the caller gave up: not Redis's fault
-		return zero, ctx.Err()
-	}
-	if errors.Is(r.err, context.DeadlineExceeded) {
-		r.err = fmt.Errorf("no answer within %v: %w", f.opt.OpTimeout, r.err)
-	}
-	err := fmt.Errorf("redisfleet: %s: %w", what, r.err)
-	f.fail(err)
-	return zero, err
 }
 
-// fail reports err and stops trying Redis for RetryInterval.
+// fail reports err and marks Redis down: requests leave it alone until
+// the Fleet's background goroutine sees it answer a ping.
 func (f *Fleet) fail(err error) {
-	f.downTill.Store(int64(time.Since(f.born) + f.opt.RetryInterval))
+	if !f.down.Swap(true) {
+		select {
+		case f.wake <- struct{}{}:
+		default:
+		}
+	}
 	f.report(err)
 }
 
@@ -92,14 +123,18 @@ func (f *Fleet) keys(host string) []string {
 	return []string{tag + ":cooldown", tag + ":holes"}
 }
 
-func (f *Fleet) capMicros() int64 { return micros(f.opt.MaxRetryAfter) }
-
-// capped is us microseconds, at most limit (a value read from Redis).
-func capped(us, limit int64) time.Duration { return fromMicros(min(us, limit)) }
-
 func micros(d time.Duration) int64 { return int64(d / time.Microsecond) }
 
 func fromMicros(us int64) time.Duration { return time.Duration(us) * time.Microsecond }
+
+// validGap is a release gap a Fleet proposes: at most maxGap, and the
+// Transport's longest (limits.MaxReleaseGap) when unknown.
+func validGap(g time.Duration) time.Duration {
+	if g <= 0 {
+		return limits.MaxReleaseGap
+	}
+	return min(g, maxGap)
+}
 
 func validCause(c neuracraft.Code) neuracraft.Code {
 	if c == 503 {

@@ -1,6 +1,7 @@
 // This file keeps a Fleet's memory of the fleet's cooldowns up to date:
-// the subscription to the channel, the messages applied to the table,
-// and the resynchronisation from the keys on every (re)subscribe.
+// what the member learns (raise), the subscription to the channel, the
+// messages applied to the table, and the resynchronisation from the keys
+// on every (re)subscribe.
 
 package redisfleet
 
@@ -16,12 +17,34 @@ import (
 	"github.com/redis/go-redis/v9"
 )
 
-// raise records what the member learnt of host: a cooldown until, a queue
-// that drains at drain (either may be zero); shared says it was learnt
-// from the fleet (a message or Redis), not from this member's own answer.
-// It reports whether until is later, by more than slack, than the
-// cooldown the fleet is known to hold: whether it is worth announcing.
-func (f *Fleet) raise(host string, until, drain time.Time, gap time.Duration, cause neuracraft.Code, shared bool) bool {
+// state is what a member learns of a host at once: a cooldown until, a
+// queue that drains at drain (either may be zero), its gap, cause and
+// epoch (zero: not from Redis).
+type state struct {
+	until, drain time.Time
+	gap          time.Duration
+	cause        neuracraft.Code
+	epoch        int64
+}
+
+// stateAt reads what Redis answered of a host, at the server's now taken
+// to be at (the member's clock): the rest of the cooldown and of the
+// queue, gap (µs), cause and epoch. ok is false for values out of range.
+func (f *Fleet) stateAt(at time.Time, epoch, untilUS, drainUS, gapUS, cause int64) (st state, ok bool) {
+	limit := micros(maxPause)
+	if epoch < 0 || untilUS > limit || drainUS > limit || gapUS < 0 || gapUS > micros(maxGap) {
+		return state{}, false
+	}
+	return state{until: at.Add(fromMicros(untilUS)), drain: at.Add(fromMicros(drainUS)),
+		gap: fromMicros(gapUS), cause: validCause(neuracraft.Code(cause)), epoch: epoch}, true
+}
+
+// raise records what the member learnt of host; shared says it was
+// learnt from the fleet (a message or Redis), not from this member's own
+// answer. It reports whether st.until is later, by more than slack, than
+// the cooldown the fleet is known to hold: whether it is worth
+// announcing.
+func (f *Fleet) raise(host string, st state, shared bool) bool {
 	now := time.Now()
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -36,21 +59,24 @@ func (f *Fleet) raise(host string, until, drain time.Time, gap time.Duration, ca
 			return false // the table is full of live hosts: the Transport's own cooldown applies
 		}
 	}
-	raised := until.After(later(e.shared, e.pending).Add(slack))
+	raised := st.until.After(later(e.shared, e.pending).Add(slack))
 	switch {
-	case shared && until.After(e.shared):
-		e.shared = until
+	case shared && st.until.After(e.shared):
+		e.shared = st.until
 	case !shared && raised:
-		e.pending = until // announced now: the member's other calls need not
+		e.pending = st.until // announced now: the member's other calls need not
 	}
-	if until.After(e.until) {
-		e.until, e.gap, e.cause = until, gap, cause
+	if st.until.After(e.until) {
+		e.until, e.cause = st.until, st.cause
 	}
-	if drain.After(e.drain) {
-		e.drain = drain
+	if st.drain.After(e.drain) {
+		e.drain = st.drain
+	}
+	if st.epoch >= e.epoch && st.gap > 0 {
+		e.epoch, e.gap = st.epoch, st.gap
 	}
 	if e.cause == 0 {
-		e.cause = cause
+		e.cause = st.cause
 	}
 	f.hosts[host] = e
 	f.live.Store(int32(len(f.hosts)))
@@ -94,29 +120,34 @@ func (f *Fleet) forget(host string, now time.Time) {
 	}
 }
 
-// apply reads a message of the channel, "pause gap cause host" (µs),
-// received at now.
+// apply reads a message of the channel, "epoch pause gap cause host"
+// (pause and gap in µs), received at now.
 func (f *Fleet) apply(payload string, now time.Time) {
 	fields := strings.Fields(payload)
-	if len(fields) != 4 {
+	if len(fields) != 5 {
 		f.report(fmt.Errorf("%w: message of %d fields", ErrGarbled, len(fields)))
 		return
 	}
-	pause, err1 := strconv.ParseInt(fields[0], 10, 64)
-	gap, err2 := strconv.ParseInt(fields[1], 10, 64)
-	cause, err3 := strconv.Atoi(fields[2])
-	host := fields[3]
-	if err1 != nil || err2 != nil || err3 != nil || pause <= 0 || gap < 0 || !validHost(host) {
+	epoch, err0 := strconv.ParseInt(fields[0], 10, 64)
+	pause, err1 := strconv.ParseInt(fields[1], 10, 64)
+	gap, err2 := strconv.ParseInt(fields[2], 10, 64)
+	cause, err3 := strconv.Atoi(fields[3])
+	host := fields[4]
+	if err0 != nil || err1 != nil || err2 != nil || err3 != nil || epoch <= 0 || pause <= 0 || pause > micros(maxPause) ||
+		gap <= 0 || !validHost(host) {
 		f.report(fmt.Errorf("%w: message %.80q", ErrGarbled, payload))
 		return
 	}
-	f.raise(host, now.Add(min(fromMicros(pause), f.opt.MaxRetryAfter)), time.Time{},
-		min(fromMicros(gap), maxGap), validCause(neuracraft.Code(cause)), true)
+	f.raise(host, state{until: now.Add(fromMicros(pause)), gap: fromMicros(min(gap, micros(maxGap))),
+		cause: validCause(neuracraft.Code(cause)), epoch: epoch}, true)
 }
 
 // subscribe runs until Close: it subscribes to the channel, reads the
 // state of the hosts in the index on every (re)subscription, applies the
-// messages, pings a silent connection and replaces a dead one.
+// messages, pings a silent connection and replaces a dead one. Every
+// command it sends, the reconnections of go-redis included, is bounded by
+// OpTimeout (with ContextTimeoutEnabled), so that Close never waits
+// longer for it.
 func (f *Fleet) subscribe(synced chan<- struct{}) {
 	defer f.wg.Done()
 	first := true
@@ -136,48 +167,57 @@ func (f *Fleet) subscribe(synced chan<- struct{}) {
 		if err != nil && f.ctx.Err() == nil {
 			f.fail(fmt.Errorf("redisfleet: subscribe: %w", err))
 		}
-		f.receive(ps, func() {
-			f.resync()
-			if first {
-				first = false
-				close(synced)
-			}
-		})
+		if err == nil {
+			f.receive(ps, func() {
+				f.resync()
+				if first {
+					first = false
+					close(synced)
+				}
+			})
+		}
 		_ = ps.Close()
 		f.pause()
 	}
 }
 
 // receive reads ps until it fails for good or the Fleet closes, calling
-// onSubscribe at each (re)subscription.
+// onSubscribe at each (re)subscription. It reads in slices of OpTimeout,
+// so that a reconnection go-redis starts after a failed read is bounded
+// by that too.
 func (f *Fleet) receive(ps *redis.PubSub, onSubscribe func()) {
-	pinged := false
+	heard := time.Now()
+	var pinged time.Time
 	for {
-		msg, err := ps.ReceiveTimeout(f.ctx, pingInterval)
+		ctx, cancel := context.WithTimeout(f.ctx, f.opt.OpTimeout)
+		msg, err := ps.ReceiveTimeout(ctx, f.opt.OpTimeout)
+		cancel()
 		if f.ctx.Err() != nil {
 			return
 		}
 		var netErr interface{ Timeout() bool }
-		switch {
-		case err == nil:
-			pinged = false
-		case errors.As(err, &netErr) && netErr.Timeout() && !pinged:
-			pinged = true
-			ctx, cancel := context.WithTimeout(f.ctx, f.opt.OpTimeout)
-			_ = ps.Ping(ctx)
-			cancel()
-			continue
-		default: // an error, or a ping left unanswered: go-redis may reconnect, but start afresh
-			if pinged && err != nil && errors.As(err, &netErr) && netErr.Timeout() {
-				err = errors.New("no answer to a ping")
+		if err != nil && errors.As(err, &netErr) && netErr.Timeout() {
+			switch {
+			case pinged.IsZero() && time.Since(heard) >= pingInterval:
+				pinged = time.Now()
+				ctx, cancel := context.WithTimeout(f.ctx, f.opt.OpTimeout)
+				_ = ps.Ping(ctx)
+				cancel()
+			case !pinged.IsZero() && time.Since(pinged) >= pingInterval:
+				f.fail(errors.New("redisfleet: subscription: no answer to a ping"))
+				return
 			}
+			continue
+		}
+		if err != nil { // go-redis may reconnect, but start afresh
 			f.fail(fmt.Errorf("redisfleet: subscription: %w", err))
 			return
 		}
+		heard, pinged = time.Now(), time.Time{}
 		switch m := msg.(type) {
 		case *redis.Subscription:
 			if m.Kind == "subscribe" {
-				f.downTill.Store(0)
+				f.down.Store(false) // Redis answers again
 				onSubscribe()
 			}
 		case *redis.Message:
@@ -186,10 +226,24 @@ func (f *Fleet) receive(ps *redis.PubSub, onSubscribe func()) {
 	}
 }
 
-// resync reads the state of every host in the index, for a member that
-// (re)subscribes: what was announced while it was not listening.
+// resync loads the scripts into Redis (so that a request's first turn
+// costs one round trip, not two) and reads the state of every host in
+// the index, for a member that (re)subscribes: what was announced while
+// it was not listening.
 func (f *Fleet) resync() {
-	hosts, err := do(f, f.ctx, "resync", func(ctx context.Context) ([]string, error) {
+	f.peekAll()
+	for _, script := range []*redis.Script{reserveScript, announceScript, cancelScript} {
+		if _, err := do(f, f.ctx, "script load", 0, func(ctx context.Context) (string, error) {
+			return script.Load(ctx, f.rdb).Result()
+		}); err != nil {
+			return
+		}
+	}
+}
+
+// peekAll reads the state of every host in the index.
+func (f *Fleet) peekAll() {
+	hosts, err := do(f, f.ctx, "resync", 0, func(ctx context.Context) ([]string, error) {
 		return f.rdb.ZRevRange(ctx, f.index, 0, maxHosts-1).Result()
 	})
 	if err != nil || len(hosts) == 0 {
@@ -202,11 +256,11 @@ func (f *Fleet) resync() {
 		}
 	}
 	start := time.Now()
-	cmds, err := do(f, f.ctx, "resync", func(ctx context.Context) ([]*redis.Cmd, error) {
+	cmds, err := do(f, f.ctx, "resync", 0, func(ctx context.Context) ([]*redis.Cmd, error) {
 		pipe := f.rdb.Pipeline()
 		cmds := make([]*redis.Cmd, len(valid))
 		for i, h := range valid {
-			cmds[i] = peekScript.Eval(ctx, pipe, f.keys(h), f.capMicros())
+			cmds[i] = peekScript.Eval(ctx, pipe, f.keys(h), micros(maxPause))
 		}
 		_, err := pipe.Exec(ctx)
 		if errors.Is(err, redis.Nil) {
@@ -217,20 +271,21 @@ func (f *Fleet) resync() {
 	if err != nil {
 		return
 	}
-	limit := micros(f.opt.MaxRetryAfter)
 	for i, cmd := range cmds {
 		v, err := cmd.Int64Slice()
 		if err != nil || len(v) == 0 {
 			continue
 		}
-		if len(v) != 4 || v[2] < 0 {
+		st, ok := state{}, len(v) == 5
+		if ok {
+			st, ok = f.stateAt(start, v[4], v[0], v[1], v[2], v[3])
+		}
+		if !ok {
 			f.report(fmt.Errorf("%w: state of %s: %v", ErrGarbled, valid[i], v))
 			continue
 		}
-		if v[1] <= 0 {
-			continue // over
+		if st.drain.After(start) {
+			f.raise(valid[i], st, true)
 		}
-		f.raise(valid[i], start.Add(capped(v[0], limit)), start.Add(capped(v[1], limit)),
-			min(fromMicros(v[2]), maxGap), validCause(neuracraft.Code(v[3])), true)
 	}
 }

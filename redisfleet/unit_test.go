@@ -14,22 +14,26 @@ import (
 )
 
 // FuzzApply feeds any message of the channel to a member: it never
-// panics, and a cooldown it accepts holds no longer than MaxRetryAfter,
-// for a host that may go into Redis, with cause 429 or 503.
+// panics, and a cooldown it accepts holds no longer than maxPause, with a
+// gap of at most maxGap, for a host that may go into Redis, with cause
+// 429 or 503 and an epoch.
 func FuzzApply(f *testing.F) {
-	for _, seed := range []string{"1000000 10000 429 api.neuracraft.com", "2000000 5000 503 h:8080",
-		"", "x", "1 2 3", "-1 0 429 h", "99999999999999999999 1 429 h", "1 99999999999 777 h", "1 1 429 bad{host}"} {
+	for _, seed := range []string{"1 1000000 10000 429 api.neuracraft.com", "7 2000000 5000 503 h:8080",
+		"", "x", "1 2 3", "1 -1 0 429 h", "1 99999999999999999999 1 429 h", "1 1 99999999999 777 h", "1 1 1 429 bad{host}",
+		"0 1 1 429 h", "-1 1 1 429 h"} {
 		f.Add(seed)
 	}
 	f.Fuzz(func(t *testing.T, payload string) {
 		var reported int
-		m := offline(Options{MaxRetryAfter: 2 * time.Second, OnError: func(error) { reported++ }})
+		m := offline(Options{OnError: func(error) { reported++ }})
 		now := time.Now()
 		m.apply(payload, now)
 		for h, e := range m.hosts {
 			assert.True(t, validHost(h), "accepted host %q", h)
-			assert.LessOrEqual(t, e.until.Sub(now), 2*time.Second, "accepted %+v from %q: holds past MaxRetryAfter", e, payload)
+			assert.LessOrEqual(t, e.until.Sub(now), maxPause, "accepted %+v from %q: holds past maxPause", e, payload)
+			assert.Positive(t, e.gap, "accepted %+v from %q: gap", e, payload)
 			assert.LessOrEqual(t, e.gap, maxGap, "accepted %+v from %q: gap past maxGap", e, payload)
+			assert.Positive(t, e.epoch, "accepted %+v from %q: epoch", e, payload)
 			assert.Contains(t, []neuracraft.Code{429, 503}, e.cause, "accepted %+v from %q: cause", e, payload)
 		}
 		if len(m.hosts) == 0 {
@@ -84,7 +88,7 @@ func TestFleetIdleCostsNoAllocation(t *testing.T) {
 		})
 	}
 	f := offline(Options{})
-	f.Announce("other.example", time.Minute, 10*time.Millisecond, 429) // another host cools down
+	f.Announce("other.example", pauseOf(time.Minute, 429)) // another host cools down
 	without := allocs(&neuracraft.Transport{Base: staticBase{}})
 	with := allocs(&neuracraft.Transport{Base: staticBase{}, Coordinator: f})
 	assert.Equal(t, without, with, "allocations per call with a Fleet (actual) and without (expected)")
@@ -96,7 +100,7 @@ func TestFleetIdleCostsNoAllocation(t *testing.T) {
 //	cd redisfleet && go test -run '^$' -bench FleetIdle -benchmem
 func BenchmarkFleetIdle(b *testing.B) {
 	f := offline(Options{})
-	f.Announce("other.example", time.Hour, 10*time.Millisecond, 429)
+	f.Announce("other.example", pauseOf(time.Hour, 429))
 	for _, bc := range []struct {
 		name string
 		tr   *neuracraft.Transport
@@ -132,20 +136,20 @@ func TestAnnounceNotSharedIsSentAgain(t *testing.T) {
 	m := offline(Options{}) // every command fails: no Redis
 	gap := 10 * time.Millisecond
 	until := time.Now().Add(2 * time.Second)
-	require.True(t, m.raise("h.example", until, time.Time{}, gap, 429, false),
+	require.True(t, m.raise("h.example", state{until: until, gap: gap, cause: 429}, false),
 		"a new cooldown is worth announcing")
-	assert.False(t, m.raise("h.example", until.Add(time.Millisecond), time.Time{}, gap, 429, false),
+	assert.False(t, m.raise("h.example", state{until: until.Add(time.Millisecond), gap: gap, cause: 429}, false),
 		"a cooldown being announced is not announced again by the member's other calls")
 	m.settleAnnounce("h.example", until, false) // it did not reach Redis
-	assert.True(t, m.raise("h.example", until.Add(2*time.Millisecond), time.Time{}, gap, 429, false),
+	assert.True(t, m.raise("h.example", state{until: until.Add(2 * time.Millisecond), gap: gap, cause: 429}, false),
 		"a cooldown that never reached Redis must be announced again")
-	m.Announce("h.example", 3*time.Second, gap, 429) // fails: no Redis
-	assert.True(t, m.raise("h.example", until.Add(time.Second+time.Millisecond), time.Time{}, gap, 429, false),
+	m.Announce("h.example", neuracraft.Pause{RetryAfter: 3 * time.Second, Gap: gap, Cause: 429}) // fails: no Redis
+	assert.True(t, m.raise("h.example", state{until: until.Add(time.Second + time.Millisecond), gap: gap, cause: 429}, false),
 		"after a failed Announce, the next announcement must be sent")
-	m.raise("h.example", until.Add(5*time.Second), time.Time{}, gap, 429, true) // from the fleet
-	assert.False(t, m.raise("h.example", until.Add(5*time.Second+time.Millisecond), time.Time{}, gap, 429, false),
+	m.raise("h.example", state{until: until.Add(5 * time.Second), gap: gap, cause: 429}, true) // from the fleet
+	assert.False(t, m.raise("h.example", state{until: until.Add(5*time.Second + time.Millisecond), gap: gap, cause: 429}, false),
 		"a cooldown the fleet already holds is not announced again")
 	m.settleAnnounce("h.example", until.Add(8*time.Second), true)
-	assert.False(t, m.raise("h.example", until.Add(8*time.Second), time.Time{}, gap, 429, false),
+	assert.False(t, m.raise("h.example", state{until: until.Add(8 * time.Second), gap: gap, cause: 429}, false),
 		"a cooldown written to Redis is not announced again")
 }

@@ -199,7 +199,8 @@ func TestGeneratedClients(t *testing.T) {
 			fault:     neuracrafttest.RateLimit("1"),
 			faults:    1,
 			call:      func(ctx context.Context, ops operations, id string) result { return ops.getPipeline(ctx, id) },
-			elapsed:   time.Second,
+			elapsed:   time.Second + 50*time.Millisecond, // Retry-After, and at most a gap of the pace (the first held request waits a random part of one)
+			jitter:    true,
 			errors:    want{status: 200, attempts: 2},
 			responses: want{status: 200, attempts: 2},
 		},

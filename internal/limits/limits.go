@@ -8,12 +8,13 @@ import "time"
 
 // DefaultMaxRetryAfter is the longest Retry-After honoured by default:
 // the default of RetryPolicy.MaxRetryAfter (a longer pause is returned to
-// the caller, not slept), WaitRun's cap on a poll's Retry-After, and the
-// default of redisfleet's Options.MaxRetryAfter.
+// the caller, not slept), which also bounds every wait that a fleet's
+// Coordinator asks for, and WaitRun's cap on a poll's Retry-After.
 const DefaultMaxRetryAfter = 60 * time.Second
 
 // MaxReleaseGap is the longest time between two requests let go, in the
-// order they came, after a host's cooldown ends (the gap is a hundredth
+// order they came, after a host's cooldown ends, in one process or across
+// a redisfleet fleet whose gap is not known yet (the gap is a hundredth
 // of the cooldown, when that is shorter). A long pause does not mean the
 // server can take less once it is over: 10 ms lets through about one
 // request more than the server's limit for each 10 ms of round trip,

@@ -1,0 +1,273 @@
+// This file holds the adaptive pace of a host: once a 429 or 503 has
+// asked for a pause, requests to the host go no faster than a pace learnt
+// from the answers to the requests sent at it. The pace a server's
+// rate-limit fields ask for is read in ratelimit.go.
+
+package neuracraft
+
+import "time"
+
+// The constants of the pace, chosen with the simulated limiters of
+// pace_sim_test.go and measured against nginx in bench/ (docs/retries.md
+// has the figures). Every 429 that the pace draws costs a whole
+// Retry-After to every request held, so they aim at finding a limiter's
+// rate with one overshoot, and at staying under it afterwards.
+const (
+	// paceStartGap is the pace of the first requests after the cooldown
+	// that engaged it: 20 a second, which most limiters that asked for a
+	// pause admit.
+	paceStartGap = 50 * time.Millisecond
+
+	// paceStartWins is how many requests must succeed in a row at a gap
+	// before the slow start shortens it by a fifth: the rate doubles
+	// about every 6 successes, and the first gap that draws pushback is
+	// at most 1.25 times shorter than one that succeeded twice.
+	paceStartWins = 2
+
+	// paceStartEnd ends the slow start (160 requests a second): a limiter
+	// still admitting that much since its pause is spending a burst it
+	// saved, which says nothing of its rate until it is spent.
+	paceStartEnd = paceStartGap / 8
+
+	// paceHold is how long after pushback the pace does not speed up: a
+	// gap that failed is not tried again soon. Past it, the pace probes
+	// faster slowly: a twentieth shorter every paceProbeWins successes.
+	paceHold      = 10 * time.Second
+	paceProbeWins = 8
+
+	// paceQuiet is how long the pace lasts after the last pushback: 30
+	// seconds, thirty times the usual Retry-After and longer than the
+	// windows of the limiters that send one (a second to a minute), so
+	// that a steady load at the limit does not fall back to full speed
+	// and into a new cooldown. Then the host is paced no more, and its
+	// state can be forgotten.
+	paceQuiet = 30 * time.Second
+
+	// paceMinGap and paceMaxGap bound the learnt pace: past 1000
+	// requests a second it holds nothing back (the pace ends), and a
+	// limiter that asked for a pause admits at least one request a
+	// second once it is over.
+	paceMinGap = time.Millisecond
+	paceMaxGap = time.Second
+)
+
+// A pacer is the pace of one host: the least time between two requests
+// let go to it. It is engaged by the first pushback (a 429 or 503 whose
+// Retry-After is honoured) and costs nothing before.
+//
+// It starts at paceStartGap once the cooldown ends and, while requests let
+// go at it succeed, shortens the gap by a fifth every paceStartWins
+// successes (a slow start), up to paceStartEnd. Past that it probes
+// faster slowly. A pushback to a request let go at the pace ends the
+// climb (every request's answer names the gap it was let go at, so
+// answers to requests let go before the last change are not taken twice):
+//
+//   - met in the slow start, it is a limiter's rate: the pace goes back to
+//     the last gap that succeeded, and at least half as long again as the
+//     gap that failed;
+//   - met past the slow start's end, it is a burst spent: the pace goes to
+//     five sevenths of the rate the host admitted since the pause, and
+//     what it admitted beyond that may go at paceStartEnd after the next
+//     pause;
+//   - met at a pace that held, the pace slows by an eighth: enough when
+//     the limit moved or a late packet made two requests arrive too close,
+//     and small enough that processes that share a limiter without knowing
+//     of each other do not slow down far below it.
+//
+// Then it holds for paceHold before probing faster again, and it ends
+// paceQuiet after the last pushback.
+//
+// Its methods take the time as a parameter; it is not safe for concurrent
+// use (hostState guards it with its mutex). Its zero value is a pace not
+// engaged.
+type pacer struct {
+	gap   time.Duration // the pace; 0 while not engaged
+	start bool          // in the slow start
+	wins  int           // successes in a row at gap
+	good  time.Duration // the last gap the slow start left after paceStartWins successes; 0 if none
+	epoch uint32        // bumped by every pushback that changes the pace
+	last  time.Time     // the last pushback: the pace ends paceQuiet after it
+	held  time.Time     // no probing faster before this
+	from  time.Time     // when the first request of this epoch was let go
+	won   int           // successes in this epoch
+	burst int           // requests that may go at paceStartEnd before the pace holds again
+
+	// The pace that a server's rate-limit fields ask for (ratelimit.go),
+	// until quotaUntil; the slower of it and the learnt pace holds.
+	quotaGap   time.Duration
+	quotaUntil time.Time
+}
+
+// A ticket is what a request let go at a pace carries, so that its answer
+// can be told apart from the answers to requests let go at an earlier
+// pace. Its zero value is that of a request that was not paced.
+type ticket struct {
+	epoch uint32
+	gap   time.Duration
+}
+
+// onAt reports whether the learnt pace holds at now.
+func (p *pacer) onAt(now time.Time) bool {
+	return p.gap > 0 && now.Sub(p.last) < paceQuiet
+}
+
+// gapAt is the least time between two requests let go at now: the slower
+// of the learnt pace (or paceStartEnd for a burst it allows) and the
+// quota's, or 0 when there is neither.
+func (p *pacer) gapAt(now time.Time) time.Duration {
+	var g time.Duration
+	if p.onAt(now) {
+		g = p.gap
+		if p.burst > 0 {
+			g = min(g, paceStartEnd)
+		}
+	}
+	if now.Before(p.quotaUntil) {
+		g = max(g, p.quotaGap)
+	}
+	return g
+}
+
+// letGoAt records that a request is let go at now, and returns its
+// ticket.
+func (p *pacer) letGoAt(now time.Time) ticket {
+	if !p.onAt(now) {
+		return ticket{}
+	}
+	if p.from.IsZero() {
+		p.from = now
+	}
+	if p.burst > 0 {
+		p.burst--
+	}
+	return ticket{epoch: p.epoch, gap: p.gap}
+}
+
+// pushbackAt records at now a 429 or 503 whose Retry-After is honoured,
+// answered to a request that carried t, and reports whether the pace
+// changed.
+func (p *pacer) pushbackAt(now time.Time, t ticket) bool {
+	if !p.onAt(now) {
+		*p = pacer{gap: paceStartGap, start: true, epoch: p.epoch + 1, last: now,
+			quotaGap: p.quotaGap, quotaUntil: p.quotaUntil}
+		return true
+	}
+	p.last = now
+	if t.gap == 0 || t.epoch != p.epoch {
+		return false // not let go at this pace: its change is made
+	}
+	var next time.Duration
+	p.burst = 0
+	switch {
+	case p.start:
+		next = max(t.gap+t.gap/2, p.good)
+	case t.gap < p.good && p.won > 0:
+		admitted := now.Sub(p.from) / time.Duration(p.won) // the mean gap the host admitted
+		next = max(t.gap+t.gap/4, admitted+2*admitted/5)
+		p.burst = max(p.won-int(now.Sub(p.from)/next), 0)
+	default:
+		next = t.gap + t.gap/8
+	}
+	p.gap = min(max(next, p.gap), paceMaxGap)
+	p.start, p.wins, p.won, p.from = false, 0, 0, time.Time{}
+	p.epoch++
+	p.held = now.Add(paceHold)
+	return true
+}
+
+// successAt records at now an answer that is not pushback (a success, or
+// a failure that says nothing of the pace) to a request that carried t,
+// and reports whether the pace changed.
+func (p *pacer) successAt(now time.Time, t ticket) bool {
+	if !p.onAt(now) || t.gap == 0 || t.epoch != p.epoch {
+		return false
+	}
+	p.won++
+	if t.gap != p.gap {
+		return false // let go at a slower gap: nothing learnt of this one
+	}
+	p.wins++
+	switch {
+	case p.start && p.wins >= paceStartWins:
+		p.good = p.gap
+		p.gap -= p.gap / 5
+		p.start = p.gap >= paceStartEnd
+	case !p.start && p.wins >= paceProbeWins && !now.Before(p.held):
+		p.gap -= p.gap / 20
+	default:
+		return false
+	}
+	p.wins = 0
+	if p.gap < paceMinGap { // fast enough to hold nothing back
+		*p = pacer{epoch: p.epoch + 1, quotaGap: p.quotaGap, quotaUntil: p.quotaUntil}
+	}
+	return true
+}
+
+// quotaAt records that the server's rate-limit fields ask for requests
+// gap apart until until; a zero gap ends the quota's pace.
+func (p *pacer) quotaAt(gap time.Duration, until time.Time) {
+	if gap <= 0 {
+		gap, until = 0, time.Time{}
+	}
+	p.quotaGap, p.quotaUntil = gap, until
+}
+
+// The hostState's side of the pace: the one place where it changes is
+// pushbackAt and pacedAnswerAt, which report the new gap to the call (for
+// an observer, told once the lock is released).
+
+// gapAt is the time between two requests let go to the host at now: its
+// pace while it is paced, else releaseGap of its cooldown. s.mu must be
+// held.
+func (s *hostState) gapAt(now time.Time) time.Duration {
+	if g := s.pace.gapAt(now); g > 0 {
+		return g
+	}
+	return releaseGap(s.span)
+}
+
+// letGoAt records that a request is let go to the host at now, and
+// returns its ticket. s.mu must be held.
+func (s *hostState) letGoAt(now time.Time) ticket {
+	s.lastRelease = now
+	return s.pace.letGoAt(now)
+}
+
+// pushbackAt records at now a 429 or 503 whose Retry-After is honoured,
+// answered to a request that carried t, once its cooldown is recorded:
+// the first engages the pace, a later one to a request let go at the pace
+// slows it. The first request held goes a random part r (in [0, 1)) of
+// the pace after the cooldown ends, so that processes that met the same
+// pushback do not all send again at the same instant. It returns the
+// host's gap from now on (0: not paced), and whether the pace changed.
+func (s *hostState) pushbackAt(now time.Time, t ticket, r float64) (gap time.Duration, changed bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	changed = s.pace.pushbackAt(now, t)
+	if gap = s.pace.gapAt(now); gap > 0 {
+		s.lastRelease = later(s.lastRelease, s.until.Add(time.Duration(r*float64(gap))-gap))
+	}
+	return gap, changed
+}
+
+// pacedAnswerAt records at now an answer that is not pushback to a
+// request let go at the pace with ticket t. It returns the host's gap
+// from now on (0: not paced), and whether the pace changed.
+func (s *hostState) pacedAnswerAt(now time.Time, t ticket) (gap time.Duration, changed bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if changed = s.pace.successAt(now, t); changed {
+		s.head.nudge() // the first held request looks at its turn again
+	}
+	return s.pace.gapAt(now), changed
+}
+
+// quotaAt records that the host's answers ask for requests gap apart
+// until until (a zero gap: no longer); see call.applyQuota.
+func (s *hostState) quotaAt(gap time.Duration, until time.Time) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.pace.quotaAt(gap, until)
+	s.head.nudge()
+}
