@@ -130,7 +130,7 @@ func (c *call) send() (*http.Response, error) {
 	if c.state != nil {
 		c.breakerChanged(c.state.answered(), false)
 		if c.ticket.gap > 0 {
-			c.state.pacedAnswerAt(time.Now(), c.ticket)
+			c.paceChanged(c.state.pacedAnswerAt(time.Now(), c.ticket))
 		}
 		c.probe = nil
 	}
@@ -151,7 +151,7 @@ func (c *call) afterFailure(err error) error {
 		tries:   c.tries, maxTries: c.max, rewindable: c.rewindable, budgetLeft: true}
 	if in.cooling {
 		c.hostStateAt(now).coolUntil(now.Add(apiErr.RetryAfter), apiErr.RetryAfter, Code(apiErr.StatusCode))
-		c.state.pushbackAt(now, c.ticket, c.t.random())
+		c.paceChanged(c.state.pushbackAt(now, c.ticket, c.t.random()))
 		c.announce(apiErr.RetryAfter, Code(apiErr.StatusCode)) // fleet hook (coordinator.go)
 	}
 	in.shouldRetry, in.customRule, in.retryable = c.t.shouldRetry(c.req, err), c.t.Retry.ShouldRetry != nil, IsRetryable(err)

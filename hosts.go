@@ -63,6 +63,10 @@ type hostState struct {
 	held        int       // how many
 	pace        pacer     // the pace of the requests let go (pace.go)
 
+	// The pace last told to an Observer: its gap and its end (paceNewsAt).
+	toldGap time.Duration
+	toldEnd time.Time
+
 	// newer and older link the state into its table's recency list;
 	// guarded by the table's mu.
 	newer, older *hostState

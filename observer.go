@@ -289,6 +289,22 @@ func (c *call) breakerChanged(changed, open bool) {
 	}
 }
 
+// paceChanged reports n, the pace of c's host that hostState.pushbackAt,
+// pacedAnswerAt or quotaAt returned, when it is news.
+func (c *call) paceChanged(n paceNews) {
+	if n.changed && c.t.Observer != nil {
+		c.observe(Event{Kind: PaceChanged, Pace: perSecond(n.gap), Duration: n.lasts})
+	}
+}
+
+// perSecond is the rate of requests sent gap apart; 0 for no gap.
+func perSecond(gap time.Duration) float64 {
+	if gap <= 0 {
+		return 0
+	}
+	return float64(time.Second) / float64(gap)
+}
+
 // statusOf is the HTTP status of err, an attempt's error; 0 when it got
 // no answer.
 func statusOf(err error) int {

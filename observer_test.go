@@ -138,10 +138,11 @@ func TestObserverEvents(t *testing.T) {
 			},
 		},
 		{
-			name:  "429 with Retry-After: 1: a cooldown holds the retry",
+			name:  "429 with Retry-After: 1: a cooldown holds the retry, and paces the host at 20 a second for 30 s",
 			steps: []step{answer(429, "Retry-After", "1"), answer(200)},
 			want: []string{
 				"attempt.started 1", "attempt.ended 1 429",
+				"pace.changed 20 30s",
 				"retry.decided 1 429 1s",
 				"wait.started cooldown 1.025s", "wait.ended cooldown 1.025s", // half a gap after the end: rand is half
 				"attempt.started 2", "attempt.ended 2 200",
@@ -225,6 +226,56 @@ func TestObserverBreaker(t *testing.T) {
 		rec.events = nil
 		require.NoError(t, get(t, tr, context.Background())) // 200: closes it
 		assert.Equal(t, []string{"attempt.started 1", "attempt.ended 1 200", "breaker.closed"}, rec.lines())
+	})
+}
+
+// TestObserverPace: a 429 paces its host at 20 requests a second for
+// 30 s; two successes at that pace speed it up to 25 (the end stays 30 s
+// after the 429); a pace that ran out needs no event.
+func TestObserverPace(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		base := &scriptBase{steps: []step{answer(429, "Retry-After", "1"), answer(200)}}
+		tr := &Transport{Base: base, rand: zero, Retry: RetryPolicy{MaxAttempts: 1}}
+		rec := &recorder{t: t, tr: tr}
+		tr.Observer = rec
+		require.Error(t, get(t, tr, context.Background()))
+		assert.Equal(t, []string{"attempt.started 1", "attempt.ended 1 429", "pace.changed 20 30s",
+			"retry.stopped 1 429 attempts"}, rec.lines())
+
+		rec.events = nil
+		require.NoError(t, get(t, tr, context.Background())) // let go at 1 s, the end of the cooldown
+		require.NoError(t, get(t, tr, context.Background())) // at 1.05 s: the second success at 50 ms
+		assert.Equal(t, []string{
+			"wait.started cooldown 1s", "wait.ended cooldown 1s", "attempt.started 1", "attempt.ended 1 200",
+			"wait.started cooldown 50ms", "wait.ended cooldown 50ms",
+			"attempt.started 1", "attempt.ended 1 200", "pace.changed 25 28.95s",
+		}, kinds(rec.lines(), "attempt", "wait", "pace"))
+
+		rec.events = nil
+		time.Sleep(29 * time.Second) // 30.05 s: the pace ran out 50 ms ago
+		require.NoError(t, get(t, tr, context.Background()))
+		assert.Equal(t, []string{"attempt.started 1", "attempt.ended 1 200"}, rec.lines())
+	})
+}
+
+// TestObserverQuotaPace: an answer that says few requests are left paces
+// the host at what is left over the time to the reset, until then; one
+// that says many are left ends that pace.
+func TestObserverQuotaPace(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		base := &scriptBase{steps: []step{
+			answer(200, "X-RateLimit-Remaining", "2", "X-RateLimit-Reset", "10"),
+			answer(200, "X-RateLimit-Remaining", "100", "X-RateLimit-Reset", "10"),
+		}}
+		tr := &Transport{Base: base}
+		rec := &recorder{t: t, tr: tr}
+		tr.Observer = rec
+		require.NoError(t, get(t, tr, context.Background()))
+		require.NoError(t, get(t, tr, context.Background()))
+		assert.Equal(t, []string{
+			"attempt.started 1", "attempt.ended 1 200", "pace.changed 0.2 10s", // 2 left in 10 s
+			"attempt.started 1", "attempt.ended 1 200", "pace.changed 0 0s",
+		}, rec.lines())
 	})
 }
 
@@ -346,7 +397,7 @@ func TestObserverWaitCutShort(t *testing.T) {
 		_, err := tr.RoundTrip(newReq(t, ctx, "GET", ""))
 		require.ErrorIs(t, err, context.Canceled)
 		assert.Equal(t, []string{
-			"attempt.started 1", "attempt.ended 1 503", "retry.decided 1 503 5s",
+			"attempt.started 1", "attempt.ended 1 503", "pace.changed 20 30s", "retry.decided 1 503 5s",
 			"wait.started cooldown 5.025s", "wait.ended cooldown 2s context canceled",
 		}, rec.lines())
 	})

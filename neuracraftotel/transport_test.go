@@ -103,7 +103,7 @@ func serverAttrs(t *testing.T, srv *neuracrafttest.Server) [2]string {
 // TestCooldownWait: a 429 with Retry-After: 1 holds the retry for one
 // second (and a random part of a gap of the pace), as a cooldown wait,
 // counted as held meanwhile, with a neuracraft.cooldown event on the
-// caller's span.
+// caller's span; the 429 paces the host at 20 requests a second.
 func TestCooldownWait(t *testing.T) {
 	t.Parallel()
 	synctest.Test(t, func(t *testing.T) {
@@ -131,6 +131,7 @@ func TestCooldownWait(t *testing.T) {
 		assert.Equal(t, 1.0, waits[0].Value, "one cooldown wait")
 		assert.True(t, waits[0].Sum >= 1 && waits[0].Sum < 1.05, "of one second and less than a gap: %v", waits[0].Sum)
 		assert.Equal(t, []point{{Attrs: []string{"neuracraft.wait.kind=cooldown", host}, Value: 0}}, m["neuracraft.client.held"])
+		assert.Equal(t, []point{{Attrs: []string{host}, Value: 20}}, m["neuracraft.client.pace"])
 		events := h.spanEvents()
 		require.Len(t, events, 2)
 		assert.Equal(t, "neuracraft.retry error.type=429 http.request.resend_count=1 http.response.status_code=429 neuracraft.retry.delay=1",
