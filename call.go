@@ -57,7 +57,11 @@ func (c *call) start(t *Transport, req *http.Request) {
 // creating it at now when its host has none.
 func (c *call) hostStateAt(now time.Time) *hostState {
 	if c.state == nil {
-		c.state = c.t.tableForUpdate().holdOrAddAt(c.host, now)
+		var lost []lostState
+		c.state, lost = c.t.tableForUpdate().holdOrAddAt(c.host, now)
+		for _, l := range lost {
+			c.lost(l)
+		}
 	}
 	return c.state
 }
@@ -71,7 +75,7 @@ func (c *call) end() {
 	if c.probe != nil {
 		s.abandonProbe(c.probe)
 	}
-	c.t.table().releaseAt(s, time.Now())
+	c.lost(c.t.table().releaseAt(s, time.Now()))
 }
 
 // rewind gives a retry a fresh body from GetBody; the error ends the

@@ -297,6 +297,23 @@ func (c *call) paceChanged(n paceNews) {
 	}
 }
 
+// lost reports the end of what an Observer was told of a host that the
+// Transport forgot during c (l, from the host table): its breaker is
+// closed and it is no longer paced, since its next failure starts afresh.
+// The host may be another than c's.
+func (c *call) lost(l lostState) {
+	o := c.t.Observer
+	if o == nil || !l.open && !l.paced {
+		return
+	}
+	if l.open {
+		o.Observe(c.ctx, Event{Kind: BreakerClosed, Host: l.host})
+	}
+	if l.paced {
+		o.Observe(c.ctx, Event{Kind: PaceChanged, Host: l.host})
+	}
+}
+
 // perSecond is the rate of requests sent gap apart; 0 for no gap.
 func perSecond(gap time.Duration) float64 {
 	if gap <= 0 {

@@ -34,7 +34,8 @@ func (r *recorder) Observe(ctx context.Context, e Event) {
 	if r.ctx != nil && ctx != r.ctx {
 		r.t.Errorf("%s: the context is not the request's", e.Kind)
 	}
-	if e.Method == "" || e.Host == "" {
+	forgotten := e.Kind == BreakerClosed || e.Kind == PaceChanged && e.Pace == 0 // may be a forgotten host's
+	if e.Host == "" || e.Method == "" && !forgotten {
 		r.t.Errorf("%s: no method or host: %+v", e.Kind, e)
 	}
 	if e.Kind == RetryStopped && !strings.Contains(e.Err.Error(), "not retried: ") {
@@ -231,7 +232,8 @@ func TestObserverBreaker(t *testing.T) {
 
 // TestObserverPace: a 429 paces its host at 20 requests a second for
 // 30 s; two successes at that pace speed it up to 25 (the end stays 30 s
-// after the 429); a pace that ran out needs no event.
+// after the 429); a call after the end, which lets the Transport forget
+// the host, reports it no longer paced.
 func TestObserverPace(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		base := &scriptBase{steps: []step{answer(429, "Retry-After", "1"), answer(200)}}
@@ -254,7 +256,8 @@ func TestObserverPace(t *testing.T) {
 		rec.events = nil
 		time.Sleep(29 * time.Second) // 30.05 s: the pace ran out 50 ms ago
 		require.NoError(t, get(t, tr, context.Background()))
-		assert.Equal(t, []string{"attempt.started 1", "attempt.ended 1 200"}, rec.lines())
+		assert.Equal(t, []string{"attempt.started 1", "attempt.ended 1 200", "pace.changed 0 0s"}, rec.lines())
+		assert.Zero(t, tr.table().len(), "the host is forgotten")
 	})
 }
 
@@ -277,6 +280,33 @@ func TestObserverQuotaPace(t *testing.T) {
 			"attempt.started 1", "attempt.ended 1 200", "pace.changed 0 0s",
 		}, rec.lines())
 	})
+}
+
+// TestObserverForgottenHost: a host that the full table drops while its
+// breaker is open and it is paced is reported closed and no longer paced,
+// by the call that made room, with its context and no method.
+func TestObserverForgottenHost(t *testing.T) {
+	tr := &Transport{Base: &scriptBase{steps: []step{answer(503)}}, Retry: RetryPolicy{MaxAttempts: 1}}
+	h := tr.tableForUpdate()
+	now := time.Now()
+	old := held(h.holdOrAddAt("old.example", now))
+	old.failed(true)
+	old.tokens = 0                                                               // its breaker is open,
+	require.True(t, old.pushbackAt(now, ticket{}, 0).changed, "and it is paced") // as an Observer was told
+	h.releaseAt(old, now)
+	for i := range maxHosts - 1 {
+		addFailing(h, fmt.Sprintf("h%d.example", i), now)
+	}
+	ctx := context.WithValue(context.Background(), whoKey{}, "maker of room")
+	rec := &recorder{t: t, tr: tr, ctx: ctx}
+	tr.Observer = rec
+	require.Error(t, get(t, tr, ctx))
+	assert.Equal(t, []string{
+		"attempt.started 1", "attempt.ended 1 503",
+		"breaker.closed @old.example", "pace.changed 0 0s @old.example",
+		"retry.stopped 1 503 attempts",
+	}, rec.lines())
+	assert.Nil(t, h.lookup("old.example"))
 }
 
 // kinds returns the lines of events whose kind starts with one of

@@ -5,6 +5,7 @@ package neuracraftotel
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"strconv"
 	"strings"
@@ -137,6 +138,38 @@ func TestCooldownWait(t *testing.T) {
 		assert.Equal(t, "neuracraft.retry error.type=429 http.request.resend_count=1 http.response.status_code=429 neuracraft.retry.delay=1",
 			events[0])
 		assert.Regexp(t, `^neuracraft\.cooldown neuracraft\.cooldown\.wait=1(\.0[0-4]\d*)? neuracraft\.wait\.kind=cooldown$`, events[1])
+	})
+}
+
+// TestForgottenHostLeavesNoStaleGauge: a host whose breaker is open and
+// that is paced, forgotten when a thousand other hosts fail after it,
+// reads closed and not paced at once.
+func TestForgottenHostLeavesNoStaleGauge(t *testing.T) {
+	t.Parallel()
+	synctest.Test(t, func(t *testing.T) {
+		h := newHarness(t)
+		tr := &neuracraft.Transport{Base: scripted(503, 503, 503, 503, 503, 429, 500), Observer: h.obs,
+			Retry: neuracraft.RetryPolicy{MaxAttempts: 1}}
+		send := func(host string) {
+			_, err := tr.RoundTrip(newRequest(t, context.Background(), "https://"+host+"/v1/pipelines"))
+			require.Error(t, err)
+		}
+		for range 6 { // five 503s open its breaker (and pace it), a 429 paces it again
+			send("old.example")
+		}
+		time.Sleep(2 * time.Second) // its cooldown is over, and the first turn after it
+		old := []string{"server.address=old.example"}
+		m := h.collect(t)
+		require.Equal(t, []point{{Attrs: old, Value: 1}}, m["neuracraft.client.breaker.open"])
+		require.Len(t, m["neuracraft.client.pace"], 1)
+		require.Positive(t, m["neuracraft.client.pace"][0].Value, "paced")
+
+		for i := range 1024 { // 500s: the host table keeps 1024 hosts in trouble
+			send(fmt.Sprintf("h%d.example", i))
+		}
+		m = h.collect(t)
+		assert.Equal(t, []point{{Attrs: old, Value: 0}}, m["neuracraft.client.breaker.open"])
+		assert.Equal(t, []point{{Attrs: old, Value: 0}}, m["neuracraft.client.pace"])
 	})
 }
 
