@@ -29,7 +29,16 @@
 // "attempts", "body", "budget" or "deadline" (see [neuracraft.WaitKind]
 // and [neuracraft.StopReason]). No attribute holds a URL, path, query or
 // request ID, so the number of series is bounded by the methods, the
-// hosts (the Transport keeps the state of at most 1024) and these values.
+// hosts met and these values.
+//
+// A host's breaker.open goes back down when its breaker closes, and when
+// the Transport forgets the host; held when the wait ends, however it
+// ends. The pace is an asynchronous gauge, read when the metrics are
+// collected: a host's pace reads 0 once it has run out, whether or not a
+// request came since (the Transport tells how long each pace lasts), or
+// once the Transport forgot the host. The Observer keeps the pace of at
+// most 4096 hosts for it, the paced ones first; a host left out reads
+// nothing rather than a stale pace.
 //
 // # Span events
 //
@@ -53,6 +62,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/neuracraft/neuracraft-go"
 	"go.opentelemetry.io/otel"
@@ -104,7 +114,7 @@ type Observer struct {
 	waits    metric.Float64Histogram
 	breakers metric.Int64UpDownCounter
 	held     metric.Int64UpDownCounter
-	pace     metric.Float64Gauge
+	paced    pacedHosts // read by the pace gauge's callback
 }
 
 var _ neuracraft.Observer = (*Observer)(nil)
@@ -138,8 +148,9 @@ func (o *Observer) init(opts Options) {
 		metric.WithDescription("Hosts whose circuit breaker is open."))
 	o.held, errs[5] = m.Int64UpDownCounter("neuracraft.client.held", metric.WithUnit("{request}"),
 		metric.WithDescription("Requests held by a cooldown."))
-	o.pace, errs[6] = m.Float64Gauge("neuracraft.client.pace", metric.WithUnit("{request}/s"),
-		metric.WithDescription("The rate at which a paced host's requests are let go; 0 once it is no longer paced."))
+	_, errs[6] = m.Float64ObservableGauge("neuracraft.client.pace", metric.WithUnit("{request}/s"),
+		metric.WithDescription("The most requests a second let go to a paced host; 0 once it is no longer paced."),
+		metric.WithFloat64Callback(o.paced.observe))
 	if err := errors.Join(errs[:]...); err != nil {
 		otel.Handle(err)
 	}
@@ -183,8 +194,78 @@ func (o *Observer) Observe(ctx context.Context, e neuracraft.Event) {
 	case neuracraft.BreakerClosed:
 		o.breakers.Add(ctx, -1, metric.WithAttributes(server(e.Host)...))
 	case neuracraft.PaceChanged:
-		o.pace.Record(ctx, e.Pace, metric.WithAttributes(server(e.Host)...))
+		o.paced.set(e.Host, e.Pace, time.Now().Add(e.Duration))
 	}
+}
+
+// maxPacedHosts bounds the hosts whose pace an Observer keeps.
+const maxPacedHosts = 4096
+
+// pacedHosts is the pace of each host, as the Transports told it, for the
+// pace gauge. Its zero value is empty and ready; it is safe for
+// concurrent use.
+type pacedHosts struct {
+	mu sync.Mutex
+	m  map[string]*pacedHost
+}
+
+// A pacedHost is one host's pace: the most requests a second, until
+// until.
+type pacedHost struct {
+	attrs attribute.Set
+	pace  float64
+	until time.Time
+}
+
+// set records that host's pace is pace until until (0: not paced). When
+// that would keep more than maxPacedHosts, the hosts no longer paced are
+// forgotten first, and then the one whose pace ends first.
+func (p *pacedHosts) set(host string, pace float64, until time.Time) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if h, ok := p.m[host]; ok {
+		h.pace, h.until = pace, until
+		return
+	}
+	if p.m == nil {
+		p.m = make(map[string]*pacedHost)
+	}
+	if len(p.m) >= maxPacedHosts {
+		p.trim(time.Now())
+	}
+	p.m[host] = &pacedHost{attrs: attribute.NewSet(server(host)...), pace: pace, until: until}
+}
+
+// trim forgets the hosts no longer paced at now, or else the host whose
+// pace ends first. p.mu must be held.
+func (p *pacedHosts) trim(now time.Time) {
+	var first string
+	for host, h := range p.m {
+		switch {
+		case h.pace == 0 || !h.until.After(now):
+			delete(p.m, host)
+		case first == "" || h.until.Before(p.m[first].until):
+			first = host
+		}
+	}
+	if len(p.m) >= maxPacedHosts {
+		delete(p.m, first)
+	}
+}
+
+// observe reports each host's pace now: 0 once it has run out.
+func (p *pacedHosts) observe(_ context.Context, obs metric.Float64Observer) error {
+	now := time.Now()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, h := range p.m {
+		pace := h.pace
+		if !h.until.After(now) {
+			pace = 0
+		}
+		obs.Observe(pace, metric.WithAttributeSet(h.attrs))
+	}
+	return nil
 }
 
 // held reports whether a wait of kind k holds its request in a cooldown.

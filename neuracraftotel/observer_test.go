@@ -10,6 +10,7 @@ import (
 	"net"
 	"os"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
@@ -157,13 +158,20 @@ func TestObserveKinds(t *testing.T) {
 			},
 		},
 		{
-			name: "the pace is the last one set",
+			name: "the pace is the last one told, while it lasts; 0 once it ended",
 			events: []neuracraft.Event{
-				{Kind: neuracraft.PaceChanged, Pace: 100},
-				{Kind: neuracraft.PaceChanged, Pace: 25},
+				{Kind: neuracraft.PaceChanged, Pace: 20, Duration: 30 * time.Second},
+				{Kind: neuracraft.PaceChanged, Pace: 25, Duration: 29 * time.Second},
+				{Kind: neuracraft.PaceChanged, Host: "ended.example", Pace: 20, Duration: 30 * time.Second},
+				{Kind: neuracraft.PaceChanged, Host: "ended.example"},
+				{Kind: neuracraft.PaceChanged, Host: "ran-out.example", Pace: 5}, // lasts no time
 			},
 			want: map[string][]point{
-				"neuracraft.client.pace": {{Attrs: []string{host}, Value: 25}},
+				"neuracraft.client.pace": {
+					{Attrs: []string{host}, Value: 25},
+					{Attrs: []string{"server.address=ended.example"}, Value: 0},
+					{Attrs: []string{"server.address=ran-out.example"}, Value: 0},
+				},
 			},
 		},
 		{
@@ -354,7 +362,7 @@ func TestInstruments(t *testing.T) {
 		neuracraft.Event{Kind: neuracraft.WaitStarted, Wait: "cooldown"},
 		neuracraft.Event{Kind: neuracraft.WaitEnded, Wait: "cooldown"},
 		neuracraft.Event{Kind: neuracraft.BreakerOpened},
-		neuracraft.Event{Kind: neuracraft.PaceChanged, Pace: 100})
+		neuracraft.Event{Kind: neuracraft.PaceChanged, Pace: 20, Duration: time.Minute})
 	var rm metricdata.ResourceMetrics
 	require.NoError(t, h.reader.Collect(context.Background(), &rm))
 	require.Len(t, rm.ScopeMetrics, 1)
@@ -375,4 +383,47 @@ func TestInstruments(t *testing.T) {
 		"neuracraft.client.held":          "{request} sum monotonic=false",
 		"neuracraft.client.pace":          "{request}/s metricdata.Gauge[float64]",
 	}, got)
+}
+
+// TestPaceRunsOut: a pace reads as told while it lasts, and 0 once it has
+// run out, with no event in between.
+func TestPaceRunsOut(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		h := newHarness(t)
+		drive(context.Background(), h.obs, neuracraft.Event{Kind: neuracraft.PaceChanged, Pace: 20, Duration: 30 * time.Second})
+		time.Sleep(30*time.Second - time.Nanosecond)
+		assert.Equal(t, []point{{Attrs: []string{host}, Value: 20}}, h.collect(t)["neuracraft.client.pace"])
+		time.Sleep(time.Nanosecond)
+		assert.Equal(t, []point{{Attrs: []string{host}, Value: 0}}, h.collect(t)["neuracraft.client.pace"])
+	})
+}
+
+// TestPacedHostsBound: the Observer keeps the pace of at most
+// maxPacedHosts hosts: past it, the hosts whose pace ended go first, then
+// the one whose pace ends first; a host still paced keeps its pace.
+func TestPacedHostsBound(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var p pacedHosts
+		now := time.Now()
+		p.set("ended.example", 0, now)
+		p.set("ran-out.example", 5, now)
+		p.set("soonest.example", 5, now.Add(time.Second))
+		for i := range maxPacedHosts - 3 {
+			p.set(fmt.Sprintf("h%d.example", i), 20, now.Add(time.Minute))
+		}
+		require.Len(t, p.m, maxPacedHosts)
+		p.set("h0.example", 25, now.Add(time.Minute)) // known: nothing goes
+		require.Len(t, p.m, maxPacedHosts)
+
+		p.set("new.example", 10, now.Add(time.Minute))
+		assert.Len(t, p.m, maxPacedHosts-1, "the two hosts no longer paced went")
+		assert.NotContains(t, p.m, "ended.example")
+		assert.NotContains(t, p.m, "ran-out.example")
+		p.set("newer.example", 10, now.Add(time.Minute))
+		p.set("newest.example", 10, now.Add(time.Minute))
+		assert.Len(t, p.m, maxPacedHosts)
+		assert.NotContains(t, p.m, "soonest.example", "then the one whose pace ends first")
+		assert.Equal(t, 25.0, p.m["h0.example"].pace)
+		assert.Contains(t, p.m, "newest.example")
+	})
 }

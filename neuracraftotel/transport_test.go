@@ -141,6 +141,23 @@ func TestCooldownWait(t *testing.T) {
 	})
 }
 
+// TestPaceGauge: after a 429, the pace gauge reads the host's adaptive
+// pace, 20 requests a second; 30 s after the 429, with no request since,
+// it reads 0.
+func TestPaceGauge(t *testing.T) {
+	t.Parallel()
+	synctest.Test(t, func(t *testing.T) {
+		h := newHarness(t)
+		tr := &neuracraft.Transport{Base: scripted(429, 200), Observer: h.obs}
+		resp, err := tr.RoundTrip(newRequest(t, context.Background(), "https://api.neuracraft.com/v1/pipelines"))
+		require.NoError(t, err)
+		resp.Body.Close()
+		assert.Equal(t, []point{{Attrs: []string{host}, Value: 20}}, h.collect(t)["neuracraft.client.pace"])
+		time.Sleep(29 * time.Second) // 30 s and a part of a gap after the 429
+		assert.Equal(t, []point{{Attrs: []string{host}, Value: 0}}, h.collect(t)["neuracraft.client.pace"])
+	})
+}
+
 // TestForgottenHostLeavesNoStaleGauge: a host whose breaker is open and
 // that is paced, forgotten when a thousand other hosts fail after it,
 // reads closed and not paced at once.
