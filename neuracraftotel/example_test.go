@@ -18,8 +18,11 @@ import (
 
 // A 429 storm: 20 calls reach the API at once and are all answered 429
 // with Retry-After: 1. The Transport holds them for the second asked, then
-// lets them go one at a time at the host's pace, and all succeed; the
-// metrics say so. The SDK's ManualReader stands for your exporter.
+// lets them go one at a time at the host's pace, which starts at 20 a
+// second and speeds up while they succeed (neuracraft.client.pace reads
+// it; it is left out here, as its last value depends on how fast the
+// answers come), and all succeed; the metrics say so. The SDK's
+// ManualReader stands for your exporter.
 func Example_storm() {
 	srv := neuracrafttest.NewServer()
 	defer srv.Close()

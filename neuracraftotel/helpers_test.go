@@ -121,6 +121,31 @@ func (h *harness) spanEvents() []string {
 	return out
 }
 
+// waitSpans returns the ended "neuracraft.wait" spans, as "kind=...
+// [error.type=...] <duration> under <parent's name>" strings, and fails
+// when one is not a child of an ended span of the recorder.
+func (h *harness) waitSpans(t *testing.T) []string {
+	t.Helper()
+	names := map[trace.SpanID]string{}
+	for _, s := range h.spans.Ended() {
+		names[s.SpanContext().SpanID()] = s.Name()
+	}
+	var out []string
+	for _, s := range h.spans.Ended() {
+		if s.Name() != "neuracraft.wait" {
+			continue
+		}
+		parent, ok := names[s.Parent().SpanID()]
+		if !ok || s.Parent().TraceID() != s.SpanContext().TraceID() {
+			t.Errorf("wait span %v: no parent among the recorded spans", s.SpanContext().SpanID())
+		}
+		attrs := attrStrings(attribute.NewSet(s.Attributes()...))
+		out = append(out, fmt.Sprintf("%s %v %s under %s", strings.Join(attrs, " "), s.EndTime().Sub(s.StartTime()),
+			s.Status().Code, parent))
+	}
+	return out
+}
+
 // scripted is a Base that answers the given statuses in turn, the last
 // one again once they run out; a 429 or 503 comes with Retry-After: 1.
 func scripted(statuses ...int) http.RoundTripper {

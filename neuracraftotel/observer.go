@@ -1,7 +1,7 @@
 // Package neuracraftotel records what a [neuracraft.Transport] does, its
 // attempts, retries, waits, stops, breakers and pace, as OpenTelemetry
-// metrics, and adds its retries and cooldowns as events to the span of
-// each request.
+// metrics, adds its retries and cooldowns as events to the span of each
+// request, and traces each wait before an attempt as a span of its own.
 //
 // Build an [Observer] with [New] and set it as the Transport's Observer:
 //
@@ -40,19 +40,28 @@
 // most 4096 hosts for it, the paced ones first; a host left out reads
 // nothing rather than a stale pace.
 //
-// # Span events
+// # Traces
 //
 // When the request's context holds a recording span, the Observer adds
 // to it an event "neuracraft.retry" for every retry
 // (http.request.resend_count, neuracraft.retry.delay in seconds,
 // error.type and http.response.status_code) and "neuracraft.cooldown"
 // whenever the call is held (neuracraft.wait.kind, and
-// neuracraft.cooldown.wait, the expected wait in seconds). With otelhttp's
-// transport outside the neuracraft.Transport, that span is otelhttp's own,
-// one per call, and it gets these events; with otelhttp's transport as the
-// Transport's Base, each attempt gets a span of its own (as the HTTP
-// conventions ask for resends), and the events go on the caller's span
-// around them.
+// neuracraft.cooldown.wait, the expected wait in seconds).
+//
+// Each wait before an attempt is also a span, "neuracraft.wait", from the
+// start of the wait to its end, with neuracraft.wait.kind (and error.type
+// and an error status when the context cut it short): a child of the span
+// in the request's context, started on [Options.TracerProvider]. A
+// request whose context holds no span starts none, so a call that nobody
+// traces makes no trace.
+//
+// Where otelhttp goes: with its transport outside the neuracraft.Transport,
+// its span, one per call, gets the events and has the waits as children;
+// with its transport as the Transport's Base, each attempt gets a span of
+// its own (as the HTTP conventions ask for resends), and the events and
+// the wait spans go on the caller's span around them, so that the waits
+// sit between the attempts.
 package neuracraftotel
 
 import (
@@ -67,12 +76,13 @@ import (
 	"github.com/neuracraft/neuracraft-go"
 	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/metric"
 	semconv "go.opentelemetry.io/otel/semconv/v1.43.0"
 	"go.opentelemetry.io/otel/trace"
 )
 
-// scope is the name of the Observer's meter.
+// scope is the name of the Observer's meter and tracer.
 const scope = "github.com/neuracraft/neuracraft-go/neuracraftotel"
 
 // Attribute keys of this package's own.
@@ -95,10 +105,11 @@ type Options struct {
 	// otel.GetMeterProvider().
 	MeterProvider metric.MeterProvider
 
-	// TracerProvider is the provider of the spans the events go on. nil
-	// means otel.GetTracerProvider(). The Observer starts no span of its
-	// own: it adds its events to the span in the request's context,
-	// whichever provider started it, so this field changes nothing yet.
+	// TracerProvider provides the tracer of the spans the Observer
+	// starts: one "neuracraft.wait" per wait before an attempt, a child of
+	// the span in the request's context (none when the context holds no
+	// span). nil means otel.GetTracerProvider(). The span events go on the
+	// request's span, whichever provider started it.
 	TracerProvider trace.TracerProvider
 }
 
@@ -115,6 +126,7 @@ type Observer struct {
 	breakers metric.Int64UpDownCounter
 	held     metric.Int64UpDownCounter
 	paced    pacedHosts // read by the pace gauge's callback
+	tracer   trace.Tracer
 }
 
 var _ neuracraft.Observer = (*Observer)(nil)
@@ -134,6 +146,11 @@ func (o *Observer) init(opts Options) {
 	if mp == nil {
 		mp = otel.GetMeterProvider()
 	}
+	tp := opts.TracerProvider
+	if tp == nil {
+		tp = otel.GetTracerProvider()
+	}
+	o.tracer = tp.Tracer(scope)
 	m := mp.Meter(scope)
 	var errs [7]error
 	o.attempts, errs[0] = m.Int64Counter("neuracraft.client.attempts", metric.WithUnit("{attempt}"),
@@ -189,6 +206,7 @@ func (o *Observer) Observe(ctx context.Context, e neuracraft.Event) {
 		if held(e.Wait) {
 			o.held.Add(ctx, -1, metric.WithAttributes(append(server(e.Host), waitKindKey.String(string(e.Wait)))...))
 		}
+		o.waitSpan(ctx, e)
 	case neuracraft.BreakerOpened:
 		o.breakers.Add(ctx, 1, metric.WithAttributes(server(e.Host)...))
 	case neuracraft.BreakerClosed:
@@ -196,6 +214,22 @@ func (o *Observer) Observe(ctx context.Context, e neuracraft.Event) {
 	case neuracraft.PaceChanged:
 		o.paced.set(e.Host, e.Pace, time.Now().Add(e.Duration))
 	}
+}
+
+// waitSpan records the wait that e ends as a span from its start to now,
+// a child of the span in ctx, if there is one.
+func (o *Observer) waitSpan(ctx context.Context, e neuracraft.Event) {
+	if !trace.SpanContextFromContext(ctx).IsValid() {
+		return
+	}
+	end := time.Now()
+	_, span := o.tracer.Start(ctx, "neuracraft.wait", trace.WithTimestamp(end.Add(-e.Duration)),
+		trace.WithAttributes(waitKindKey.String(string(e.Wait))))
+	if e.Err != nil {
+		span.SetAttributes(semconv.ErrorTypeKey.String(errorType(e.Err)))
+		span.SetStatus(codes.Error, "wait cut short")
+	}
+	span.End(trace.WithTimestamp(end))
 }
 
 // maxPacedHosts bounds the hosts whose pace an Observer keeps.

@@ -19,6 +19,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/attribute"
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 	"go.opentelemetry.io/otel/trace"
@@ -234,6 +235,33 @@ func TestSpanEvents(t *testing.T) {
 	assert.Equal(t, want, h.spanEvents())
 }
 
+// TestWaitSpans: each wait that ends is a span from its start to its
+// end, a child of the span in the request's context, with its kind, and
+// an error status with error.type when the context cut it short; a
+// request whose context holds no span, or a parent that is not sampled,
+// records none.
+func TestWaitSpans(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	ctx, span := h.tracer.Start(context.Background(), "caller")
+	drive(ctx, h.obs,
+		neuracraft.Event{Kind: neuracraft.WaitStarted, Wait: "backoff", Duration: 250 * time.Millisecond},
+		neuracraft.Event{Kind: neuracraft.WaitEnded, Wait: "backoff", Duration: 250 * time.Millisecond},
+		neuracraft.Event{Kind: neuracraft.WaitEnded, Wait: "cooldown", Duration: time.Second, Err: context.Canceled},
+		neuracraft.Event{Kind: neuracraft.AttemptEnded, Attempt: 1, Status: 503, Err: err503, Duration: time.Second})
+	span.End()
+	drive(context.Background(), h.obs, neuracraft.Event{Kind: neuracraft.WaitEnded, Wait: "backoff", Duration: time.Second})
+	unsampled := trace.ContextWithRemoteSpanContext(context.Background(), trace.NewSpanContext(trace.SpanContextConfig{
+		TraceID: trace.TraceID{1}, SpanID: trace.SpanID{1}, Remote: true}))
+	drive(unsampled, h.obs, neuracraft.Event{Kind: neuracraft.WaitEnded, Wait: "backoff", Duration: time.Second})
+
+	assert.Equal(t, []string{
+		"neuracraft.wait.kind=backoff 250ms Unset under caller",
+		"error.type=canceled neuracraft.wait.kind=cooldown 1s Error under caller",
+	}, h.waitSpans(t))
+	assert.Len(t, h.spans.Ended(), 3, "the caller's span and two waits")
+}
+
 // quietSpan is a span that does not record, and counts the events it is
 // given anyway.
 type quietSpan struct {
@@ -276,6 +304,10 @@ func assertNoSecrets(t *testing.T, h *harness) {
 		}
 	}
 	seen = append(seen, h.spanEvents()...)
+	for _, s := range h.spans.Ended() {
+		seen = append(seen, s.Name())
+		seen = append(seen, attrStrings(attribute.NewSet(s.Attributes()...))...)
+	}
 	require.NotEmpty(t, seen)
 	for _, s := range seen {
 		for _, bad := range []string{"http:", "https:", "/v1", "pipe_", "?", "api_key", "req_", "REDACTED"} {

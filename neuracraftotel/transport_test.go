@@ -91,6 +91,10 @@ func TestRetryAfter503(t *testing.T) {
 	require.Len(t, events, 1)
 	assert.True(t, strings.HasPrefix(events[0],
 		"neuracraft.retry error.type=503 http.request.resend_count=1 http.response.status_code=503 neuracraft.retry.delay="), events[0])
+	spans := h.waitSpans(t)
+	require.Len(t, spans, 1)
+	assert.True(t, strings.HasPrefix(spans[0], "neuracraft.wait.kind=backoff "), spans[0])
+	assert.True(t, strings.HasSuffix(spans[0], " Unset under list pipelines"), spans[0])
 }
 
 // serverAttrs is the server.address and server.port attributes of srv.
@@ -104,7 +108,8 @@ func serverAttrs(t *testing.T, srv *neuracrafttest.Server) [2]string {
 // TestCooldownWait: a 429 with Retry-After: 1 holds the retry for one
 // second (and a random part of a gap of the pace), as a cooldown wait,
 // counted as held meanwhile, with a neuracraft.cooldown event on the
-// caller's span; the 429 paces the host at 20 requests a second.
+// caller's span and a span of its own; the 429 paces the host at 20
+// requests a second.
 func TestCooldownWait(t *testing.T) {
 	t.Parallel()
 	synctest.Test(t, func(t *testing.T) {
@@ -138,6 +143,8 @@ func TestCooldownWait(t *testing.T) {
 		assert.Equal(t, "neuracraft.retry error.type=429 http.request.resend_count=1 http.response.status_code=429 neuracraft.retry.delay=1",
 			events[0])
 		assert.Regexp(t, `^neuracraft\.cooldown neuracraft\.cooldown\.wait=1(\.0[0-4]\d*)? neuracraft\.wait\.kind=cooldown$`, events[1])
+		assert.Equal(t, []string{fmt.Sprintf("neuracraft.wait.kind=cooldown %v Unset under caller", time.Duration(waits[0].Sum*1e9))},
+			h.waitSpans(t))
 	})
 }
 
