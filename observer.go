@@ -218,11 +218,17 @@ func (c *call) observe(e Event) {
 }
 
 // attemptStarted reports that c's attempt is about to be sent, and returns
-// the time it starts for attemptEnded (zero without an Observer).
+// the time it starts for attemptEnded (zero without an Observer). It and
+// attemptEnded are on the success path: without an Observer they are
+// inlined down to their nil check.
 func (c *call) attemptStarted() time.Time {
 	if c.t.Observer == nil {
 		return time.Time{}
 	}
+	return c.reportAttemptStarted()
+}
+
+func (c *call) reportAttemptStarted() time.Time {
 	c.observe(Event{Kind: AttemptStarted, Attempt: c.attempt})
 	return time.Now()
 }
@@ -231,8 +237,12 @@ func (c *call) attemptStarted() time.Time {
 // answer's status (0 when none), and its error (nil for a success).
 func (c *call) attemptEnded(began time.Time, status int, err error) {
 	if c.t.Observer != nil {
-		c.observe(Event{Kind: AttemptEnded, Attempt: c.attempt, Status: status, Err: err, Duration: time.Since(began)})
+		c.reportAttemptEnded(began, status, err)
 	}
+}
+
+func (c *call) reportAttemptEnded(began time.Time, status int, err error) {
+	c.observe(Event{Kind: AttemptEnded, Attempt: c.attempt, Status: status, Err: err, Duration: time.Since(began)})
 }
 
 // stop ends the call with err, the error of its last attempt, not retried
