@@ -6,6 +6,7 @@ package neuracraftotel
 import (
 	"context"
 	"fmt"
+	"math"
 	"net/http"
 	"strconv"
 	"strings"
@@ -143,7 +144,7 @@ func TestCooldownWait(t *testing.T) {
 		assert.Equal(t, "neuracraft.retry error.type=429 http.request.resend_count=1 http.response.status_code=429 neuracraft.retry.delay=1",
 			events[0])
 		assert.Regexp(t, `^neuracraft\.cooldown neuracraft\.cooldown\.wait=1(\.0[0-4]\d*)? neuracraft\.wait\.kind=cooldown$`, events[1])
-		assert.Equal(t, []string{fmt.Sprintf("neuracraft.wait.kind=cooldown %v Unset under caller", time.Duration(waits[0].Sum*1e9))},
+		assert.Equal(t, []string{fmt.Sprintf("neuracraft.wait.kind=cooldown %v Unset under caller", time.Duration(math.Round(waits[0].Sum*1e9)))},
 			h.waitSpans(t))
 	})
 }
