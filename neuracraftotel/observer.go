@@ -113,10 +113,10 @@ type Options struct {
 	TracerProvider trace.TracerProvider
 }
 
-// Observer records the events of a [neuracraft.Transport] as metrics and
-// span events; it implements [neuracraft.Observer]. Build one with [New];
-// the zero Observer uses the global providers. An Observer is safe for
-// concurrent use, and one may serve several Transports.
+// Observer records the events of a [neuracraft.Transport] as metrics,
+// span events and spans; it implements [neuracraft.Observer]. Build one
+// with [New]; the zero Observer uses the global providers. An Observer is
+// safe for concurrent use, and one may serve several Transports.
 type Observer struct {
 	once     sync.Once
 	attempts metric.Int64Counter
@@ -133,7 +133,8 @@ var _ neuracraft.Observer = (*Observer)(nil)
 
 // New returns an Observer that records on the providers of opts. An
 // instrument the meter cannot create is reported to otel.Handle, and
-// records nothing.
+// records nothing. The pace gauge's callback stays registered with the
+// meter as long as its MeterProvider lives.
 func New(opts Options) *Observer {
 	o := &Observer{}
 	o.once.Do(func() { o.init(opts) })
