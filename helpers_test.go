@@ -624,3 +624,19 @@ func assertPOSTSentOnce(t *testing.T, tr http.RoundTripper, url string, hits *at
 	assert.False(t, DefaultShouldRetry(post, err), "a POST is not sent again")
 	assert.Equal(t, int32(1), hits.Load(), "POST sent twice")
 }
+
+// successAllocs is the allocations of a successful GET through tr, with
+// the caller's request ID.
+func successAllocs(t *testing.T, tr *Transport) float64 {
+	t.Helper()
+	req, err := http.NewRequest("GET", "https://api.neuracraft.com/v1/pipelines/pipe_1", nil)
+	require.NoError(t, err)
+	req.Header.Set("X-Request-ID", "req_1")
+	return testing.AllocsPerRun(200, func() {
+		resp, err := tr.RoundTrip(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+	})
+}

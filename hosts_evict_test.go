@@ -108,7 +108,7 @@ func TestHoldWindow(t *testing.T) {
 		tr := &Transport{Base: base, Retry: RetryPolicy{MaxAttempts: 1}, rand: zero}
 		h := tr.tableForUpdate()
 		const host = "api.neuracraft.com"
-		other := h.holdOrAddAt(host, time.Now()) // another call's, settled
+		other := held(h.holdOrAddAt(host, time.Now())) // another call's, settled
 		h.beforeHold = func(s *hostState) {
 			h.beforeHold = nil
 			require.Same(t, other, s)

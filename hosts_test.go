@@ -49,18 +49,18 @@ func TestHostBudget(t *testing.T) {
 	s := newHostState("h", defaultHostConfig())
 	var allowed []bool
 	for range 6 {
-		allowed = append(allowed, s.failed(true))
+		allowed = append(allowed, retryAllowed(s.failed(true)))
 	}
 	assert.Equal(t, []bool{true, true, true, true, false, false}, allowed,
 		"from a full bucket of 10, four failures are retried; at 5 tokens (half) retries stop")
 	assert.Equal(t, 4.0, s.tokens)
 
-	assert.False(t, s.failed(false), "an uncharged failure takes no token, and the breaker stays open")
+	assert.False(t, retryAllowed(s.failed(false)), "an uncharged failure takes no token, and the breaker stays open")
 	assert.Equal(t, 4.0, s.tokens)
 
 	s.answered()
 	assert.Equal(t, 10.0, s.tokens, "one answer while the breaker is open fills the bucket")
-	assert.True(t, s.failed(true), "and retries are made again")
+	assert.True(t, retryAllowed(s.failed(true)), "and retries are made again")
 
 	s.answered()
 	assert.InDelta(t, 9.1, s.tokens, 1e-9, "while closed, an answer puts back 0.1")
@@ -72,6 +72,25 @@ func TestHostBudget(t *testing.T) {
 		s.failed(true)
 	}
 	assert.Equal(t, 0.0, s.tokens, "never fewer than none")
+}
+
+// retryAllowed is hostState.failed's first result.
+func retryAllowed(allowed, _ bool) bool { return allowed }
+
+// TestBreakerTransitions: failed reports the failure that opens the
+// breaker, and only that one; answered the answer that closes it.
+func TestBreakerTransitions(t *testing.T) {
+	s := newHostState("h", defaultHostConfig())
+	var opened []bool
+	for range 6 {
+		_, o := s.failed(true)
+		opened = append(opened, o)
+	}
+	assert.Equal(t, []bool{false, false, false, false, true, false}, opened, "the fifth failure opens it")
+	assert.True(t, s.answered(), "an answer closes it")
+	assert.False(t, s.answered(), "and the next finds it closed")
+	_, o := s.failed(false)
+	assert.False(t, o, "an uncharged failure opens nothing")
 }
 
 func TestHostBreakerAt(t *testing.T) {
@@ -234,10 +253,13 @@ func assertNudged(t *testing.T, h *holder) {
 	}
 }
 
+// held is holdOrAddAt's state, for the tests that look at nothing else.
+func held(s *hostState, _ []lostState) *hostState { return s }
+
 // addFailing gives host an entry in h that stays after its call ends: a
 // call holds it, fails once (a token taken) and ends, at now.
 func addFailing(h *hostTable, host string, now time.Time) *hostState {
-	s := h.holdOrAddAt(host, now)
+	s := held(h.holdOrAddAt(host, now))
 	s.failed(true)
 	h.releaseAt(s, now)
 	return s
@@ -247,8 +269,8 @@ func TestHostTable(t *testing.T) {
 	h := (&Transport{}).tableForUpdate()
 	assert.Nil(t, h.lookup("a.example"))
 	assert.Nil(t, h.hold("a.example", h.lookup("a.example")))
-	a := h.holdOrAddAt("a.example", at(0))
-	assert.Same(t, a, h.holdOrAddAt("a.example", at(0)))
+	a := held(h.holdOrAddAt("a.example", at(0)))
+	assert.Same(t, a, held(h.holdOrAddAt("a.example", at(0))))
 	assert.Same(t, a, h.hold("a.example", h.lookup("a.example")))
 	assert.Equal(t, int32(3), a.calls.Load(), "held by three calls")
 	assert.Nil(t, h.lookup("b.example"))
@@ -263,7 +285,7 @@ func TestHostTable(t *testing.T) {
 		addFailing(h, fmt.Sprintf("h%d.example", i), at(0))
 	}
 	assert.Equal(t, maxHosts, h.len())
-	h.releaseAt(h.holdOrAddAt("a.example", at(0)), at(0)) // a is the newest again: h0 is the oldest
+	h.releaseAt(held(h.holdOrAddAt("a.example", at(0))), at(0)) // a is the newest again: h0 is the oldest
 	addFailing(h, "new.example", at(0))
 	assert.Equal(t, maxHosts, h.len())
 	assert.Nil(t, h.lookup("h0.example"), "the oldest entry is dropped")
@@ -301,7 +323,7 @@ func TestHostTable(t *testing.T) {
 // answer wakes them.
 func TestHostWaiterKeepsItsEntry(t *testing.T) {
 	h := (&Transport{}).tableForUpdate()
-	old := h.holdOrAddAt("a.example", at(0))
+	old := held(h.holdOrAddAt("a.example", at(0)))
 	require.Same(t, old, h.hold("a.example", h.lookup("a.example")))
 	old.tokens = 0
 	p := old.awaitProbeAt(at(0), 0, time.Second, time.Time{})
