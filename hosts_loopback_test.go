@@ -17,7 +17,6 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/assert"
-	"github.com/stretchr/testify/require"
 )
 
 // loopbackTransport returns a Transport over a fresh http.Transport, whose
@@ -42,70 +41,6 @@ func loopbackGet(ctx context.Context, tr *Transport, url, id string) error {
 	}
 	_, _ = io.Copy(io.Discard, resp.Body)
 	return resp.Body.Close()
-}
-
-// TestCooldownPhantomSlots: 400 callers cancel while a cooldown holds
-// them and 200 more come with a context already canceled; none of them
-// is sent, none keeps a place, and once the cooldown is over a fresh call
-// with a 1 s deadline goes at once.
-func TestCooldownPhantomSlots(t *testing.T) {
-	noLeaks(t)
-	var hits, served atomic.Int32
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if hits.Add(1) == 1 {
-			w.Header().Set("Retry-After", "1")
-			w.WriteHeader(http.StatusTooManyRequests)
-			return
-		}
-		served.Add(1)
-	}))
-	t.Cleanup(srv.Close)
-	tr := loopbackTransport(t, RetryPolicy{MaxAttempts: 1})
-	url := srv.URL + "/v1/pipelines"
-
-	err := loopbackGet(t.Context(), tr, url, "first")
-	require.ErrorIs(t, err, ErrRateLimited)
-	s := tr.table().lookup(strings.TrimPrefix(srv.URL, "http://"))
-	require.NotNil(t, s, "the host cools down")
-
-	const held, canceled = 400, 200
-	ctx, cancelHeld := context.WithCancel(t.Context())
-	var wg sync.WaitGroup
-	errs := make([]error, held)
-	for i := range held {
-		wg.Go(func() { errs[i] = loopbackGet(ctx, tr, url, fmt.Sprintf("held-%d", i)) })
-	}
-	queued := func() int {
-		s.mu.Lock()
-		defer s.mu.Unlock()
-		return s.held
-	}
-	require.Eventually(t, func() bool { return queued() == held }, 10*time.Second, time.Millisecond,
-		"callers held (of %d)", held)
-
-	done, cancel := context.WithCancel(t.Context())
-	cancel()
-	for i := range canceled {
-		assert.ErrorIs(t, loopbackGet(done, tr, url, fmt.Sprintf("done-%d", i)), context.Canceled)
-	}
-	cancelHeld()
-	wg.Wait()
-	for i, err := range errs {
-		assert.ErrorIs(t, err, context.Canceled, "held-%d", i)
-	}
-	assert.Zero(t, queued(), "places kept by callers who left")
-
-	s.mu.Lock()
-	end := s.until
-	s.mu.Unlock()
-	time.Sleep(time.Until(end) + 20*time.Millisecond) // the cooldown is over
-
-	short, cancelShort := context.WithTimeout(t.Context(), time.Second)
-	defer cancelShort()
-	require.NoError(t, loopbackGet(short, tr, url, "fresh"), "a fresh call after the cooldown")
-	require.NoError(t, loopbackGet(t.Context(), tr, url, "fresh-no-deadline"))
-	assert.Equal(t, int32(2), served.Load(), "requests the server received after the 429")
-	assert.Equal(t, int32(3), hits.Load())
 }
 
 // TestBreakerOutageLoopback is TestBreakerOutageAndRecovery on a real

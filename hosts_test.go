@@ -7,13 +7,11 @@ import (
 	"io"
 	"net/http"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"testing/synctest"
 	"time"
 
-	"github.com/google/go-cmp/cmp"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -178,81 +176,6 @@ func assertClosed(t *testing.T, c <-chan struct{}) {
 	}
 }
 
-func TestHostCooldownQueueAt(t *testing.T) {
-	s := newHostState("h", defaultHostConfig())
-	h, turn := s.holdAt(at(0), time.Time{}, new(ticket))
-	assert.Nil(t, h, "no cooldown: go at once")
-	assert.Equal(t, at(0), turn)
-
-	s.coolUntil(at(2*time.Second), 2*time.Second, 429)
-	s.coolUntil(at(time.Second), time.Second, 503) // earlier: no change
-	assert.Equal(t, Code(429), s.cooldownCause())
-
-	var hs []*holder
-	var turns []time.Duration
-	for range 4 {
-		h, turn := s.holdAt(at(500*time.Millisecond), time.Time{}, new(ticket))
-		require.NotNil(t, h)
-		hs = append(hs, h)
-		turns = append(turns, turn.Sub(t0))
-	}
-	ms := time.Millisecond
-	assert.Equal(t, []time.Duration{2000 * ms, 2010 * ms, 2020 * ms, 2030 * ms}, turns, "10 ms apart, in arrival order")
-
-	h, turn = s.holdAt(at(500*time.Millisecond), at(2035*time.Millisecond), new(ticket))
-	assert.Nil(t, h, "its turn, 2.04 s, is after its deadline: refused, nothing reserved")
-	assert.Equal(t, at(2040*time.Millisecond), turn)
-
-	wake, released := s.takeTurnAt(hs[1], at(time.Second))
-	assert.False(t, released)
-	assert.True(t, wake.IsZero(), "only the first held request has a time")
-	wake, released = s.takeTurnAt(hs[0], at(time.Second))
-	assert.False(t, released)
-	assert.Equal(t, at(2*time.Second), wake)
-
-	// The second gives up while held: the third moves up.
-	s.leave(hs[1])
-	_, released = s.takeTurnAt(hs[0], at(2*time.Second))
-	assert.True(t, released)
-	assertNudged(t, hs[2])
-	wake, _ = s.takeTurnAt(hs[2], at(2*time.Second))
-	assert.Equal(t, at(2010*time.Millisecond), wake, "the third goes 10 ms after the first")
-	h, turn = s.holdAt(at(2*time.Second), time.Time{}, new(ticket))
-	require.NotNil(t, h)
-	assert.Equal(t, at(2030*time.Millisecond), turn, "behind the two still held")
-	s.leave(h)
-
-	// A new cooldown catches the held ones: the first is nudged.
-	s.coolUntil(at(5*time.Second), 3*time.Second, 503)
-	assertNudged(t, hs[2])
-	wake, _ = s.takeTurnAt(hs[2], at(2010*time.Millisecond))
-	assert.Equal(t, at(5*time.Second), wake)
-	_, released = s.takeTurnAt(hs[2], at(5*time.Second))
-	assert.True(t, released)
-	wake, _ = s.takeTurnAt(hs[3], at(5*time.Second))
-	assert.Equal(t, at(5010*time.Millisecond), wake)
-	s.leave(hs[3])
-	s.leave(hs[3]) // twice: no harm
-
-	h, _ = s.holdAt(at(5005*time.Millisecond), time.Time{}, new(ticket))
-	assert.NotNil(t, h, "within 10 ms of the last release, a new request is paced too")
-	s.leave(h)
-	h, turn = s.holdAt(at(5010*time.Millisecond), time.Time{}, new(ticket))
-	assert.Nil(t, h, "after that, nobody held: go at once")
-	assert.Equal(t, at(5010*time.Millisecond), turn)
-	assert.Zero(t, s.held)
-	assert.True(t, s.settledAt(at(5010*time.Millisecond)))
-}
-
-func assertNudged(t *testing.T, h *holder) {
-	t.Helper()
-	select {
-	case <-h.wake:
-	default:
-		t.Error("holder not nudged")
-	}
-}
-
 // held is holdOrAddAt's state, for the tests that look at nothing else.
 func held(s *hostState, _ []lostState) *hostState { return s }
 
@@ -339,65 +262,6 @@ func TestHostWaiterKeepsItsEntry(t *testing.T) {
 	old.answered()
 	assertClosed(t, w.probe.done)
 	assert.Equal(t, probeSucceeded, w.probe.outcome)
-}
-
-// TestCooldownOnlyLiveCallersHoldSlots: on fake time, callers that give up
-// while held leave no gap in the release order, and a call whose context
-// is already done is not sent and reserves nothing.
-func TestCooldownOnlyLiveCallersHoldSlots(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
-		base := &scriptBase{steps: []step{answer(429, "Retry-After", "2"), answer(200)}}
-		tr := &Transport{Base: base, Retry: RetryPolicy{MaxAttempts: 1}, rand: zero}
-		_, err := tr.RoundTrip(newReq(t, context.Background(), "GET", ""))
-		require.Error(t, err)
-		start := time.Now()
-
-		var wg sync.WaitGroup
-		var cancels []context.CancelFunc
-		for i := range 20 {
-			ctx, cancel := context.WithCancel(context.Background())
-			if i%2 == 1 {
-				cancels = append(cancels, cancel) // these give up while held
-			} else {
-				defer cancel()
-			}
-			req := newReq(t, ctx, "GET", "")
-			req.Header.Set("X-Request-ID", fmt.Sprintf("c%02d", i))
-			wg.Go(func() {
-				resp, err := tr.RoundTrip(req)
-				if err == nil {
-					resp.Body.Close()
-				}
-			})
-			synctest.Wait() // held in this order
-		}
-		done, cancel := context.WithCancel(context.Background())
-		cancel()
-		for range 5 {
-			_, err := tr.RoundTrip(newReq(t, done, "GET", ""))
-			assert.ErrorIs(t, err, context.Canceled)
-		}
-		time.Sleep(time.Second)
-		for _, cancel := range cancels {
-			cancel()
-		}
-		wg.Wait()
-
-		var got []string
-		for _, s := range base.log()[1:] {
-			got = append(got, fmt.Sprintf("%s@%v", s.requestID, s.at.Sub(start)))
-		}
-		var want []string
-		at := 2 * time.Second
-		for i, gap := range []time.Duration{50, 40, 40, 32, 32, 25.6e6, 25.6e6, 20.48e6, 20.48e6, 0} {
-			want = append(want, fmt.Sprintf("c%02d@%v", 2*i, at))
-			if gap < time.Microsecond {
-				gap *= time.Millisecond
-			}
-			at += gap
-		}
-		assert.Empty(t, cmp.Diff(want, got), "the live callers at the pace with no gaps, and nothing from the others")
-	})
 }
 
 // TestStopReasons: the error of a retryable failure that is not retried
