@@ -1,14 +1,12 @@
 package neuracraft
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"os"
-	"strings"
 	"syscall"
 	"testing"
 
@@ -103,46 +101,6 @@ func TestDialErrorsForReal(t *testing.T) {
 	_, err = tr.RoundTrip(req)
 	require.Error(t, err)
 	assert.False(t, IsRetryable(err), "%v", err)
-}
-
-// TestNilResponseFromBase: a Base that breaks the RoundTripper contract
-// with (nil, nil) gets an error naming it, not a panic, and no retry.
-func TestNilResponseFromBase(t *testing.T) {
-	t.Parallel()
-	calls := 0
-	tr := &Transport{Base: roundTripFunc(func(*http.Request) (*http.Response, error) {
-		calls++
-		return nil, nil
-	})}
-	req, err := http.NewRequest("GET", "https://api.neuracraft.com/v1/pipelines", nil)
-	require.NoError(t, err)
-	resp, err := tr.RoundTrip(req)
-	assert.Nil(t, resp)
-	require.Error(t, err)
-	assert.ErrorIs(t, err, errNilResponse)
-	assert.Contains(t, err.Error(), "neuracraft: GET /v1/pipelines: the Base, neuracraft.roundTripFunc: RoundTripper returned a nil *http.Response with a nil error (request ")
-	assert.False(t, IsRetryable(err))
-	assert.Equal(t, 1, calls)
-
-	// Through http.Client too.
-	_, err = (&http.Client{Transport: tr}).Do(req)
-	require.ErrorIs(t, err, errNilResponse)
-}
-
-// TestResponseWithErrorFromBase: a Base that returns a response and an
-// error has the response's body closed.
-func TestResponseWithErrorFromBase(t *testing.T) {
-	t.Parallel()
-	body := &closeTracker{Reader: strings.NewReader("x")}
-	tr := &Transport{Base: roundTripFunc(func(*http.Request) (*http.Response, error) {
-		return &http.Response{StatusCode: 200, Body: body}, errors.New("both")
-	}), Retry: RetryPolicy{MaxAttempts: 1}}
-	req, err := http.NewRequestWithContext(context.Background(), "GET", "https://api.neuracraft.com/v1/x", nil)
-	require.NoError(t, err)
-	resp, err := tr.RoundTrip(req)
-	assert.Nil(t, resp)
-	require.Error(t, err)
-	assert.True(t, body.closed)
 }
 
 // TestHTTP2ResetCodes pins the stream-reset codes that are retryable, on

@@ -2,11 +2,9 @@ package neuracraft
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"io"
-	"net/http"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"testing/synctest"
@@ -89,82 +87,6 @@ func TestBreakerTransitions(t *testing.T) {
 	assert.False(t, s.answered(), "and the next finds it closed")
 	_, o := s.failed(false)
 	assert.False(t, o, "an uncharged failure opens nothing")
-}
-
-func TestHostBreakerAt(t *testing.T) {
-	newOpen := func(calls int32) *hostState {
-		s := newHostState("h", defaultHostConfig())
-		s.tokens = 0
-		s.calls.Store(calls)
-		return s
-	}
-	const own, ceiling = 200 * time.Millisecond, 500 * time.Millisecond
-	ms := time.Millisecond
-	stop := stopWith(stopBudget)
-
-	t.Run("a call alone stops", func(t *testing.T) {
-		s := newOpen(1)
-		assert.Equal(t, stop, s.awaitProbeAt(at(0), own, ceiling, time.Time{}))
-	})
-	t.Run("closed meanwhile", func(t *testing.T) {
-		s := newOpen(2)
-		s.tokens = 10
-		assert.Equal(t, retryDecision{step: retryLater}, s.awaitProbeAt(at(0), own, ceiling, time.Time{}), "retry at once")
-	})
-	t.Run("one sender at its own backoff, the others wait, one probe per interval", func(t *testing.T) {
-		s := newOpen(3)
-		d := s.awaitProbeAt(at(0), own, ceiling, time.Time{})
-		p := d.probe
-		require.NotNil(t, p)
-		assert.Equal(t, retryDecision{step: retryLater, delay: own, probe: p}, d, "the call sends the probe after its own backoff")
-		assert.Equal(t, at(own), p.at)
-
-		w := s.awaitProbeAt(at(10*ms), 0, ceiling, time.Time{})
-		assert.Equal(t, retryDecision{step: waitForProbe, delay: own - 10*ms, probe: p}, w, "a second call waits for the same probe")
-
-		s.probeFailed(p)
-		assertClosed(t, p.done)
-		assert.Equal(t, probeFailed, p.outcome)
-
-		next := s.awaitProbeAt(at(own+5*ms), 0, ceiling, time.Time{})
-		require.NotNil(t, next.probe)
-		assert.Equal(t, retryDecision{step: retryLater, delay: 495 * ms, probe: next.probe}, next)
-		assert.Equal(t, at(own+500*ms), next.probe.at, "500 ms after the last probe")
-
-		s.answered()
-		assertClosed(t, next.probe.done)
-		assert.Equal(t, probeSucceeded, next.probe.outcome, "any answer serves the waiters")
-		assert.Equal(t, 10.0, s.tokens)
-	})
-	t.Run("a probe due after the wait allowed is not waited for", func(t *testing.T) {
-		s := newOpen(3)
-		p := s.awaitProbeAt(at(0), 400*ms, ceiling, time.Time{}).probe
-		require.NotNil(t, p)
-		assert.Equal(t, stop, s.awaitProbeAt(at(0), 0, 300*ms, time.Time{}), "due at 400 ms, the call's backoff ceiling is 300 ms")
-		assert.Equal(t, stop, s.awaitProbeAt(at(0), 0, ceiling, at(300*ms)), "due after the deadline")
-		assert.Equal(t, retryDecision{step: waitForProbe, delay: 400 * ms, probe: p},
-			s.awaitProbeAt(at(0), 0, ceiling, at(400*ms)), "due at the deadline")
-		assert.Equal(t, retryDecision{step: waitForProbe, probe: p},
-			s.awaitProbeAt(at(450*ms), 0, ceiling, time.Time{}), "due already (its sender is late): no wait")
-	})
-	t.Run("a sender after the deadline is not made", func(t *testing.T) {
-		s := newOpen(2)
-		assert.Equal(t, stop, s.awaitProbeAt(at(0), own, ceiling, at(100*ms)))
-	})
-	t.Run("an abandoned probe frees its slot", func(t *testing.T) {
-		s := newOpen(2)
-		p := s.awaitProbeAt(at(0), own, ceiling, time.Time{}).probe
-		require.NotNil(t, p)
-		s.abandonProbe(p)
-		assertClosed(t, p.done)
-		assert.Equal(t, probeAbandoned, p.outcome)
-		q := s.awaitProbeAt(at(ms), 0, ceiling, time.Time{})
-		require.NotNil(t, q.probe)
-		assert.Equal(t, retryDecision{step: retryLater, probe: q.probe}, q, "no interval after a probe never sent")
-		assert.Equal(t, at(ms), q.probe.at)
-		s.probeFailed(p) // late: changes nothing
-		assert.Equal(t, probeAbandoned, p.outcome)
-	})
 }
 
 func assertClosed(t *testing.T, c <-chan struct{}) {
@@ -264,110 +186,6 @@ func TestHostWaiterKeepsItsEntry(t *testing.T) {
 	assert.Equal(t, probeSucceeded, w.probe.outcome)
 }
 
-// TestStopReasons: the error of a retryable failure that is not retried
-// says why, as the last note of its line; errors.Is and errors.As see it
-// as before.
-func TestStopReasons(t *testing.T) {
-	const path = "neuracraft: GET /v1/pipelines/pipe_1: "
-	tests := []struct {
-		name  string
-		steps []step
-		tr    func(base http.RoundTripper) *Transport
-		req   func(t *testing.T) *http.Request
-		want  string
-	}{
-		{"attempts exhausted", []step{answer(503, "X-Request-ID", "r")},
-			func(b http.RoundTripper) *Transport { return &Transport{Base: b, Retry: RetryPolicy{MaxAttempts: 2}} }, nil,
-			path + "503 Service Unavailable: scripted (request r, 2 attempts, not retried: attempts exhausted)"},
-		{"Retry-After beyond MaxRetryAfter", []step{answer(429, "X-Request-ID", "r", "Retry-After", "120")},
-			func(b http.RoundTripper) *Transport { return &Transport{Base: b} }, nil,
-			path + "429 Too Many Requests: scripted (request r, not retried: Retry-After beyond MaxRetryAfter)"},
-		{"body not replayable", []step{answer(503, "X-Request-ID", "r")},
-			func(b http.RoundTripper) *Transport { return &Transport{Base: b} },
-			func(t *testing.T) *http.Request {
-				req := newReq(t, context.Background(), "PUT", "x")
-				req.GetBody = nil
-				return req
-			},
-			"neuracraft: PUT /v1/pipelines/pipe_1: 503 Service Unavailable: scripted (request r, not retried: body not replayable)"},
-		{"deadline", []step{answer(503, "X-Request-ID", "r", "Retry-After", "5")},
-			func(b http.RoundTripper) *Transport { return &Transport{Base: b, DisableCooldown: true} },
-			func(t *testing.T) *http.Request {
-				ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-				t.Cleanup(cancel)
-				return newReq(t, ctx, "GET", "")
-			},
-			path + "503 Service Unavailable: scripted (request r, not retried: deadline too close)"},
-		{"retry budget", []step{answer(500, "X-Request-ID", "r")},
-			func(b http.RoundTripper) *Transport {
-				return &Transport{Base: b, Retry: RetryPolicy{Budget: RetryBudget{MaxTokens: 1}}}
-			}, nil,
-			path + "500 Internal Server Error: scripted (request r, not retried: retry budget exhausted)"},
-		{"network error, retry budget", []step{{err: errReset}},
-			func(b http.RoundTripper) *Transport {
-				return &Transport{Base: b, Retry: RetryPolicy{Budget: RetryBudget{MaxTokens: 1}}}
-			},
-			func(t *testing.T) *http.Request {
-				req := newReq(t, context.Background(), "GET", "")
-				req.Header.Set("X-Request-ID", "r")
-				return req
-			},
-			path + errReset.Error() + " (request r, attempt 1, not retried: retry budget exhausted)"},
-		{"retryable, but not for the method", []step{answer(500, "X-Request-ID", "r")},
-			func(b http.RoundTripper) *Transport { return &Transport{Base: b} },
-			func(t *testing.T) *http.Request { return newReq(t, context.Background(), "POST", "") },
-			"neuracraft: POST /v1/pipelines/pipe_1: 500 Internal Server Error: scripted (request r, not retried: method not idempotent)"},
-		{"retryable, but the policy declined", []step{answer(503, "X-Request-ID", "r")},
-			func(b http.RoundTripper) *Transport {
-				return &Transport{Base: b, Retry: RetryPolicy{ShouldRetry: func(*http.Request, error) bool { return false }}}
-			},
-			nil,
-			path + "503 Service Unavailable: scripted (request r, not retried: ShouldRetry declined)"},
-	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			synctest.Test(t, func(t *testing.T) {
-				base := &scriptBase{steps: tc.steps}
-				req := newReq(t, context.Background(), "GET", "")
-				if tc.req != nil {
-					req = tc.req(t)
-				}
-				_, err := tc.tr(base).RoundTrip(req)
-				require.Error(t, err)
-				assert.Equal(t, tc.want, err.Error())
-				assert.True(t, IsRetryable(err), "matching is as before")
-				if tc.steps[0].err == nil {
-					var apiErr *APIError
-					require.ErrorAs(t, err, &apiErr)
-					assert.ErrorIs(t, err, Code(apiErr.StatusCode))
-				} else {
-					assert.ErrorIs(t, err, errReset)
-				}
-			})
-		})
-	}
-}
-
-// TestRewindFailureEndsCall: when GetBody fails, the call ends there with
-// the last failure, and neither the budget nor the breaker sees a failure
-// that the server did not send.
-func TestRewindFailureEndsCall(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
-		base := &scriptBase{steps: []step{answer(503), answer(200)}}
-		req := newReq(t, context.Background(), "POST", "x")
-		rewinds := 0
-		req.GetBody = func() (io.ReadCloser, error) { rewinds++; return nil, errors.New("gone") }
-		tr := &Transport{Base: base}
-		_, err := tr.RoundTrip(req)
-		assert.ErrorIs(t, err, ErrUnavailable)
-		assert.Equal(t, 1, rewinds)
-		assert.Equal(t, 1, base.attempts())
-		s := tr.table().lookup("api.neuracraft.com")
-		require.NotNil(t, s)
-		assert.Equal(t, 9.0, s.tokens, "one token, for the one 503")
-	})
-}
-
 // TestFingerprintSpreads: the cheap fingerprint of hostTable spreads
 // hosts that differ only in a digit, a port or a suffix over the slots
 // (a collision costs speed, not correctness), and reads short names too.
@@ -428,13 +246,97 @@ func TestHostTableLookupAcrossFew(t *testing.T) {
 	}
 }
 
-// TestNotRetryableHasNoNote: a failure that no retry could help (a 404)
-// says nothing about retries.
-func TestNotRetryableHasNoNote(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
-		base := &scriptBase{steps: []step{answer(404, "X-Request-ID", "r")}}
-		_, err := (&Transport{Base: base}).RoundTrip(newReq(t, context.Background(), "GET", ""))
-		require.Error(t, err)
-		assert.Equal(t, "neuracraft: GET /v1/pipelines/pipe_1: 404 Not Found: scripted (request r)", err.Error())
+func TestTransportBudget(t *testing.T) {
+	run := func(t *testing.T, tr *Transport, calls int) (attempts, ok int) {
+		for range calls {
+			resp, err := tr.RoundTrip(newReq(t, context.Background(), "GET", ""))
+			if err == nil {
+				ok++
+				resp.Body.Close()
+			}
+		}
+		return tr.Base.(*scriptBase).attempts(), ok
+	}
+	t.Run("outage", func(t *testing.T) {
+		synctest.Test(t, func(t *testing.T) {
+			tr := &Transport{Base: &scriptBase{steps: []step{answer(500)}}}
+			attempts, ok := run(t, tr, 200)
+			assert.Zero(t, ok)
+			assert.Equal(t, 204, attempts, "5 for the first call, then one each")
+		})
 	})
+	t.Run("outage without a budget", func(t *testing.T) {
+		synctest.Test(t, func(t *testing.T) {
+			tr := &Transport{Base: &scriptBase{steps: []step{answer(500)}}, DisableBudget: true}
+			attempts, _ := run(t, tr, 200)
+			assert.Equal(t, 1000, attempts)
+		})
+	})
+	t.Run("a few percent of failures", func(t *testing.T) {
+		synctest.Test(t, func(t *testing.T) {
+			var steps []step
+			for i := range 2000 {
+				if i%20 == 7 { // 5% of attempts fail
+					steps = append(steps, answer(503))
+				} else {
+					steps = append(steps, answer(200))
+				}
+			}
+			tr := &Transport{Base: &scriptBase{steps: steps}}
+			_, ok := run(t, tr, 1000)
+			assert.Equal(t, 1000, ok)
+		})
+	})
+	t.Run("per host", func(t *testing.T) {
+		synctest.Test(t, func(t *testing.T) {
+			tr := &Transport{Base: &scriptBase{steps: []step{answer(500)}}}
+			run(t, tr, 20)
+			other := newReq(t, context.Background(), "GET", "")
+			other.URL.Host = "self-hosted.example"
+			_, err := tr.RoundTrip(other)
+			require.Error(t, err)
+			assert.Equal(t, 5+19+5, tr.Base.(*scriptBase).attempts())
+		})
+	})
+	t.Run("honoured rate limits do not spend it", func(t *testing.T) {
+		synctest.Test(t, func(t *testing.T) {
+			var steps []step
+			for range 10 {
+				steps = append(steps, answer(429, "Retry-After", "1"))
+			}
+			base := &scriptBase{steps: append(steps, answer(200))}
+			tr := &Transport{Base: base, DisableCooldown: true} // so that all ten meet a 429
+			var wg sync.WaitGroup
+			for range 10 {
+				wg.Go(func() {
+					resp, err := tr.RoundTrip(newReq(t, context.Background(), "GET", ""))
+					if assert.NoError(t, err) {
+						resp.Body.Close()
+					}
+				})
+			}
+			wg.Wait()
+			assert.Equal(t, 20, base.attempts())
+		})
+	})
+	t.Run("a denied retry returns the real error", func(t *testing.T) {
+		synctest.Test(t, func(t *testing.T) {
+			tr := &Transport{Base: &scriptBase{steps: []step{answer(500, "X-Request-ID", "req_9")}}}
+			run(t, tr, 5)
+			_, err := tr.RoundTrip(newReq(t, context.Background(), "GET", ""))
+			var apiErr *APIError
+			require.ErrorAs(t, err, &apiErr)
+			assert.Equal(t, "req_9", apiErr.RequestID)
+			assert.Equal(t, 1, apiErr.Attempts)
+		})
+	})
+}
+
+func TestTransportHostsBounded(t *testing.T) {
+	tr := &Transport{}
+	h := tr.tableForUpdate()
+	for i := range maxHosts + 10 {
+		addFailing(h, fmt.Sprintf("h%d.example", i), time.Now())
+	}
+	assert.Equal(t, maxHosts, h.len(), "past maxHosts, the oldest hosts are dropped")
 }

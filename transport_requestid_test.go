@@ -1,11 +1,13 @@
 package neuracraft
 
 import (
+	"context"
 	"errors"
 	"io"
 	"net/http"
 	"strings"
 	"testing"
+	"testing/synctest"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -42,4 +44,41 @@ func TestTransportCleansRequestIDs(t *testing.T) {
 	require.True(t, errors.As(err, &reqErr))
 	assertCleanID(t, reqErr.RequestID)
 	assert.Equal(t, hostile, sent, "the caller's header must be sent unchanged")
+}
+
+func TestTransportRequestID(t *testing.T) {
+	t.Run("fresh and the same on every attempt", func(t *testing.T) {
+		synctest.Test(t, func(t *testing.T) {
+			base := &scriptBase{steps: []step{answer(503), answer(503), answer(200)}}
+			tr := &Transport{Base: base}
+			_, err := tr.RoundTrip(newReq(t, context.Background(), "GET", ""))
+			require.NoError(t, err)
+			log := base.log()
+			require.Len(t, log, 3)
+			assert.Len(t, log[0].requestID, 32)
+			for _, s := range log {
+				assert.Equal(t, log[0].requestID, s.requestID)
+			}
+			_, err = tr.RoundTrip(newReq(t, context.Background(), "GET", ""))
+			require.NoError(t, err)
+			assert.NotEqual(t, log[0].requestID, base.log()[3].requestID, "each call gets its own ID")
+		})
+	})
+	t.Run("the caller's is kept", func(t *testing.T) {
+		base := &scriptBase{steps: []step{answer(404)}}
+		req := newReq(t, context.Background(), "GET", "")
+		req.Header.Set("X-Request-ID", "caller-1")
+		_, err := (&Transport{Base: base}).RoundTrip(req)
+		var apiErr *APIError
+		require.ErrorAs(t, err, &apiErr)
+		assert.Equal(t, "caller-1", base.log()[0].requestID)
+		assert.Equal(t, "caller-1", apiErr.RequestID, "without a response header, the ID sent")
+	})
+	t.Run("the response's wins in the error", func(t *testing.T) {
+		base := &scriptBase{steps: []step{answer(404, "X-Request-ID", "req_server")}}
+		_, err := (&Transport{Base: base}).RoundTrip(newReq(t, context.Background(), "GET", ""))
+		var apiErr *APIError
+		require.ErrorAs(t, err, &apiErr)
+		assert.Equal(t, "req_server", apiErr.RequestID)
+	})
 }
