@@ -5,7 +5,6 @@
 package neuracraft
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -13,7 +12,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -21,15 +19,15 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 	"unicode/utf8"
 
-	"github.com/neuracraft/neuracraft-go/neuracrafttest"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
+
+	"github.com/neuracraft/neuracraft-go/neuracrafttest"
 )
 
 // noLeaks fails t if a goroutine started after this call still runs when
@@ -506,56 +504,6 @@ func checkCleanError(t *testing.T, e *APIError, want string) {
 	}
 }
 
-// rawServer is a loopback listener that reads one request per connection
-// and lets serve write whatever it likes, then closes the connection.
-// hits counts the requests.
-type rawServer struct {
-	ln   net.Listener
-	hits atomic.Int32
-	wg   sync.WaitGroup
-}
-
-// newRawServer starts a rawServer that calls serve for each connection
-// with its count, and stops it when t ends.
-func newRawServer(t *testing.T, serve func(c net.Conn, hit int)) *rawServer {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	s := &rawServer{ln: ln}
-	s.wg.Go(func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			s.wg.Go(func() {
-				defer c.Close()
-				req, err := http.ReadRequest(bufio.NewReader(c))
-				if err != nil {
-					return
-				}
-				_, _ = io.Copy(io.Discard, req.Body)
-				serve(c, int(s.hits.Add(1)))
-			})
-		}
-	})
-	t.Cleanup(func() { _ = ln.Close(); s.wg.Wait() })
-	return s
-}
-
-func (s *rawServer) url() string { return "http://" + s.ln.Addr().String() + "/v1/pipelines" }
-
-// fastRetries is a Transport over a fresh http.Transport that retries at
-// once, without a budget or a cooldown in the way.
-func fastRetries() *Transport {
-	return &Transport{
-		Base:            &http.Transport{DisableKeepAlives: true},
-		Retry:           RetryPolicy{BaseDelay: time.Nanosecond, MaxDelay: time.Nanosecond},
-		DisableBudget:   true,
-		DisableCooldown: true,
-	}
-}
-
 // logJSON logs err under "err" with slog's JSON handler and returns the
 // decoded "err" member and the raw line.
 func logJSON(t *testing.T, v any) (any, string) {
@@ -607,22 +555,6 @@ func assertCleanID(t *testing.T, id string) {
 	assert.NotContains(t, id, "\x1b")
 	assert.NotContains(t, id, "\u0085")
 	assert.LessOrEqual(t, utf8.RuneCountInString(id), maxHeaderValue)
-}
-
-// assertPOSTSentOnce sends a POST through tr to url, where the server
-// fails it the way it failed the GET before, and checks that the failure
-// is transient but the POST was sent only once: hits counts the
-// server's requests.
-func assertPOSTSentOnce(t *testing.T, tr http.RoundTripper, url string, hits *atomic.Int32) {
-	t.Helper()
-	hits.Store(0)
-	post, err := http.NewRequest("POST", url, strings.NewReader(`{"name":"x"}`))
-	require.NoError(t, err)
-	_, err = tr.RoundTrip(post)
-	require.Error(t, err)
-	assert.True(t, IsRetryable(err), "the failure is transient: %v", err)
-	assert.False(t, DefaultShouldRetry(post, err), "a POST is not sent again")
-	assert.Equal(t, int32(1), hits.Load(), "POST sent twice")
 }
 
 // successAllocs is the allocations of a successful GET through tr, with
