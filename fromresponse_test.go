@@ -1,6 +1,8 @@
-// Tests of FromResponse: real-looking payloads (testdata/errors), every
-// payload shape, long text, bounded reads, bodies left or closed, and the
-// request ID.
+// Tests of FromResponse (decode.go): real-looking payloads
+// (testdata/errors), every payload shape, long text, bounded reads and the
+// bounded reader itself, bodies left or closed, hostile request IDs, and
+// arbitrary answers (FuzzFromResponse). decode_oauth_test.go has the
+// OAuth 2.0 shapes, decode_bench_test.go the decoder's cost.
 
 package neuracraft
 
@@ -8,6 +10,7 @@ import (
 	"bytes"
 	"errors"
 	"io"
+	"math"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -298,4 +301,187 @@ func TestFromResponseIgnoresSuccessCodesInBody(t *testing.T) {
 		assert.Equal(t, CodeInternalServerError, apiErr.Code, code)
 		assert.False(t, errors.Is(err, CodeOK), code)
 	}
+}
+
+// TestHostileRequestIDFromResponse: a response's X-Request-ID, and a
+// request's when the response has none, reaches the error cleaned and
+// capped; Error() stays short and one line, and a slog line stays one line.
+func TestHostileRequestIDFromResponse(t *testing.T) {
+	t.Parallel()
+	for _, tt := range hostileIDs {
+		for _, where := range []string{"response", "request"} {
+			t.Run(tt.name+"/"+where, func(t *testing.T) {
+				t.Parallel()
+				resp := newErrorResponse(500, `{"error":{"code":"internal","message":"boom"}}`)
+				withRequest(t, resp, http.MethodGet, "https://api.neuracraft.com/v1/runs/run_1")
+				if where == "response" {
+					resp.Header["X-Request-Id"] = []string{tt.id}
+				} else {
+					resp.Request.Header["X-Request-Id"] = []string{tt.id}
+				}
+				checkCleanError(t, mustAPIError(t, resp), tt.want)
+			})
+		}
+	}
+}
+
+// TestReadCapped: the bounded reader keeps at most limit bytes, says
+// when there was more, and reads a body it can size in one allocation:
+// one whose content length is known, or a small one (up to 511 bytes)
+// without.
+func TestReadCapped(t *testing.T) { // not parallel: AllocsPerRun
+	errBroken := errors.New("broken")
+	tests := []struct {
+		name          string
+		body          string
+		limit, length int64 // length: the content length given, -1 unknown
+		broken        bool  // the reader fails after body
+		want          string
+		truncated     bool
+		allocs        float64 // at most; 0 means not measured
+	}{
+		{name: "empty, length 0", body: "", limit: 100, length: 0, want: "", allocs: 1},
+		{name: "empty, unknown", body: "", limit: 100, length: -1, want: "", allocs: 1},
+		{name: "small, known", body: "hello", limit: 100, length: 5, want: "hello", allocs: 1},
+		{name: "small, unknown", body: "hello", limit: 100, length: -1, want: "hello", allocs: 1},
+		{name: "small, length 0 (a hand-built Response)", body: "hello", limit: 100, length: 0, want: "hello", allocs: 1},
+		{name: "511 bytes, unknown", body: strings.Repeat("x", 511), limit: 1 << 10, length: -1,
+			want: strings.Repeat("x", 511), allocs: 1},
+		{name: "4 KiB, known", body: strings.Repeat("x", 4096), limit: 1 << 20, length: 4096,
+			want: strings.Repeat("x", 4096), allocs: 1},
+		{name: "4 KiB, unknown", body: strings.Repeat("x", 4096), limit: 1 << 20, length: -1,
+			want: strings.Repeat("x", 4096)},
+		{name: "exactly the limit", body: "abcde", limit: 5, length: -1, want: "abcde"},
+		{name: "one byte over", body: "abcdef", limit: 5, length: -1, want: "abcde", truncated: true},
+		{name: "over, known", body: "abcdefgh", limit: 5, length: 8, want: "abcde", truncated: true},
+		{name: "length says less", body: "abcdefgh", limit: 100, length: 2, want: "abcdefgh"},
+		{name: "length says more", body: "ab", limit: 100, length: 1 << 40, want: "ab"},
+		{name: "length says more, over", body: "abcdefgh", limit: 5, length: 1 << 40, want: "abcde", truncated: true},
+		{name: "huge limit", body: "ab", limit: math.MaxInt64, length: -1, want: "ab"},
+		{name: "read error", body: "abc", limit: 100, length: -1, broken: true, want: "abc"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			open := func() io.Reader {
+				var r io.Reader = strings.NewReader(tt.body)
+				if tt.broken {
+					r = io.MultiReader(r, iotest.ErrReader(errBroken))
+				}
+				return r
+			}
+			body, truncated, err := readCapped(open(), tt.limit, tt.length)
+			if tt.broken {
+				require.ErrorIs(t, err, errBroken)
+			} else {
+				require.NoError(t, err)
+			}
+			assert.Equal(t, tt.want, string(body))
+			assert.Equal(t, tt.truncated, truncated)
+			assert.LessOrEqual(t, int64(cap(body)), max(tt.limit, 512), "capacity past the limit")
+			if tt.allocs > 0 {
+				r := new(strings.Reader)
+				allocs := testing.AllocsPerRun(100, func() {
+					r.Reset(tt.body)
+					_, _, _ = readCapped(r, tt.limit, tt.length)
+				})
+				assert.LessOrEqual(t, allocs, tt.allocs, "allocations")
+			}
+		})
+	}
+}
+
+// FuzzFromResponse feeds FromResponse arbitrary statuses, headers
+// (Content-Type, Retry-After, a hostile X-Request-ID and WWW-Authenticate)
+// and bodies, seeded with every payload in testdata/errors. Whatever comes
+// in, a status of 400 or more gives an *APIError with a capped body, a
+// clean and capped Message, Reason and RequestID, and a short one-line
+// Error; a lower status leaves the body alone.
+func FuzzFromResponse(f *testing.F) {
+	entries, err := os.ReadDir(filepath.Join("testdata", "errors"))
+	require.NoError(f, err)
+	statuses := []int{400, 401, 403, 404, 429, 500, 502, 503, 504}
+	contentTypes := []string{"application/json", "text/html; charset=UTF-8", "text/plain", "", "application/problem+json", "text/html; charset"}
+	retryAfters := []string{"", "30", "Wed, 21 Oct 2015 07:28:00 GMT", "-1", "99999999999999999999", "soon"}
+	requestIDs := []string{"", "req_01HF8ZK2", "req_1\r\nlevel=ERROR msg=forged", "\x1b[2J\x1b]0;x\x07", "\xff\xfe\u0085\u2028", strings.Repeat("r", 300)}
+	challenges := []string{"", `Bearer realm="neuracraft"`,
+		`Bearer realm="neuracraft", error="invalid_token", error_description="The access token expired"`,
+		`Basic realm="x", Bearer error=insufficient_scope, error_description="needs \"pipeline:write\"\r\n"`,
+		`Bearer error="unterminated`, "Bearer error=\"\x1b[31m\", error_description=\"" + strings.Repeat("d ", 400) + "\""}
+	for i, e := range entries {
+		body, err := os.ReadFile(filepath.Join("testdata", "errors", e.Name()))
+		require.NoError(f, err)
+		f.Add(statuses[i%len(statuses)], contentTypes[i%len(contentTypes)], retryAfters[i%len(retryAfters)],
+			requestIDs[i%len(requestIDs)], challenges[i%len(challenges)], i%2 == 0, body)
+	}
+	f.Add(200, "application/json", "", "", "", true, []byte(`{"id":"pipe_abc123"}`))
+	f.Add(302, "", "", "", "", false, []byte("moved"))
+	f.Add(0, "", "", "", "", true, []byte(""))
+	f.Add(-1, "", "", "", "", true, []byte("x"))
+	f.Add(599, "text/plain", "5", "", "", true, []byte("\xff\xfe\n\r\x00"))
+	f.Add(8102, "application/json", "", "", "", true, []byte(`{"error":{"code":8102}}`))
+	f.Add(1<<40, "", "", "", "", false, []byte(`{"error":{"code":"8102","retryable":null,"details":{}}}`))
+	f.Add(500, "application/json", "1", "", "", true, []byte(`{"error":{"code":"`+strings.Repeat("a ", 100)+`"}}`))
+	f.Add(401, "", "", "req_\r\n", `Bearer error="invalid_token"`, true, []byte(`{"error":"invalid_client","error_description":"bad\nclient"}`))
+
+	f.Fuzz(func(t *testing.T, status int, contentType, retryAfter, requestID, challenge string, knownLength bool, body []byte) {
+		rb := &recordingBody{r: bytes.NewReader(body)}
+		resp := &http.Response{StatusCode: status, Header: http.Header{}, Body: rb, ContentLength: -1}
+		if knownLength {
+			resp.ContentLength = int64(len(body))
+		}
+		if contentType != "" {
+			resp.Header["Content-Type"] = []string{contentType}
+		}
+		if retryAfter != "" {
+			resp.Header["Retry-After"] = []string{retryAfter}
+		}
+		if requestID != "" {
+			resp.Header["X-Request-Id"] = []string{requestID}
+		}
+		if challenge != "" {
+			resp.Header["Www-Authenticate"] = []string{challenge, challenge}
+		}
+		req, err := http.NewRequest(http.MethodGet, "https://api.neuracraft.com/v1/pipelines/pipe_1?limit=5&api_key=k_secret", nil)
+		require.NoError(t, err, err)
+		req.Header.Set("X-Request-ID", "req_fuzz")
+		resp.Request = req
+
+		err = FromResponse(resp)
+		if status < 400 {
+			require.NoError(t, err, "status %d: FromResponse = %v, read %d bytes, closed %d times; want nil, 0, 0", status, err, rb.read, rb.closed)
+			require.Zero(t, rb.read, "status %d: FromResponse = %v, read %d bytes, closed %d times; want nil, 0, 0", status, err, rb.read, rb.closed)
+			require.Zero(t, rb.closed, "status %d: FromResponse = %v, read %d bytes, closed %d times; want nil, 0, 0", status, err, rb.read, rb.closed)
+			return
+		}
+		apiErr, ok := err.(*APIError)
+		require.True(t, ok, "status %d: FromResponse = %T %v, want *APIError", status, err, err)
+		require.LessOrEqual(t, len(apiErr.Body), defaultMaxErrorBody, "Body from a %d-byte body", len(body))
+		require.True(t, bytes.HasPrefix(body, apiErr.Body), "Body of %d bytes is not the start of the %d-byte body", len(apiErr.Body), len(body))
+		require.Equal(t, len(body) > defaultMaxErrorBody, apiErr.Truncated, "Truncated, from a %d-byte body", len(body))
+		require.EqualValues(t, 1, rb.closed, "closed the body %d times", rb.closed)
+		wantID := cleanHeaderValue(requestID)
+		if wantID == "" {
+			wantID = "req_fuzz"
+		}
+		require.Equal(t, status, apiErr.StatusCode, "StatusCode %d, RequestID %q, RetryAfter %v; want RequestID %q", apiErr.StatusCode, apiErr.RequestID, apiErr.RetryAfter, wantID)
+		require.Equal(t, wantID, apiErr.RequestID, "StatusCode %d, RequestID %q, RetryAfter %v; want RequestID %q", apiErr.StatusCode, apiErr.RequestID, apiErr.RetryAfter, wantID)
+		require.False(t, apiErr.RetryAfter < 0, "StatusCode %d, RequestID %q, RetryAfter %v; want RequestID %q", apiErr.StatusCode, apiErr.RequestID, apiErr.RetryAfter, wantID)
+		checkOneLine(t, "RequestID", apiErr.RequestID)
+		require.LessOrEqual(t, utf8.RuneCountInString(apiErr.RequestID), maxHeaderValue, "RequestID of %d characters", utf8.RuneCountInString(apiErr.RequestID))
+		if apiErr.Reason != "" {
+			checkOneLine(t, "Reason", apiErr.Reason)
+		}
+		n := utf8.RuneCountInString(apiErr.Reason)
+		require.False(t, n > maxReason, "Reason of %d runes", n)
+		n = utf8.RuneCountInString(apiErr.Message)
+		require.False(t, n > maxMessage, "Message of %d runes", n)
+		n = utf8.RuneCountInString(apiErr.Error())
+		require.False(t, n > maxLogText, "Error() of %d runes", n)
+		c := apiErr.Code
+		require.False(t, c != Code(status) && !c.IsPlugin() && (c < 100 || c > 599), "Code = %d for status %d", int(c), status)
+		checkOneLine(t, "Message", apiErr.Message)
+		checkOneLine(t, "Error()", apiErr.Error())
+		require.False(t, strings.Contains(apiErr.Error(), "k_secret"), "the API key shows: %q, %q", apiErr.Error(), apiErr.URL)
+		require.False(t, strings.Contains(apiErr.URL, "k_secret"), "the API key shows: %q, %q", apiErr.Error(), apiErr.URL)
+	})
 }

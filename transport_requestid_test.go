@@ -1,3 +1,8 @@
+// Tests of the request IDs of a Transport (transport.go, call.go): a fresh
+// one per call, the same on every attempt, the caller's kept, and the one
+// that names an error cleaned and capped whether it comes from a custom
+// Base's response or from the caller's request.
+
 package neuracraft
 
 import (
@@ -81,4 +86,37 @@ func TestTransportRequestID(t *testing.T) {
 		require.ErrorAs(t, err, &apiErr)
 		assert.Equal(t, "req_server", apiErr.RequestID)
 	})
+}
+
+// TestHostileRequestIDThroughTransport: a hostile X-Request-ID (hostileIDs)
+// reaches the error cleaned and capped through a Transport over a custom
+// Base, which returns responses with and without their request, as it does
+// through FromResponse (TestHostileRequestIDFromResponse).
+func TestHostileRequestIDThroughTransport(t *testing.T) {
+	t.Parallel()
+	for _, tt := range hostileIDs {
+		for _, where := range []string{"response", "request without resp.Request"} {
+			t.Run(tt.name+"/"+where, func(t *testing.T) {
+				t.Parallel()
+				base := roundTripFunc(func(req *http.Request) (*http.Response, error) {
+					resp := newErrorResponse(http.StatusNotFound, `{"error":{"code":"not_found","message":"gone"}}`)
+					if where == "response" {
+						resp.Header["X-Request-Id"] = []string{tt.id}
+						resp.Request = req
+					}
+					return resp, nil
+				})
+				req, err := http.NewRequest(http.MethodGet, "https://api.neuracraft.com/v1/pipelines/pipe_1", nil)
+				require.NoError(t, err)
+				if where != "response" {
+					req.Header["X-Request-Id"] = []string{tt.id}
+				}
+				resp, err := (&Transport{Base: base}).RoundTrip(req)
+				require.Nil(t, resp)
+				var apiErr *APIError
+				require.ErrorAs(t, err, &apiErr)
+				checkCleanError(t, apiErr, tt.want)
+			})
+		}
+	}
 }
