@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/url"
 	"strings"
 	"sync"
 	"testing"
@@ -157,4 +158,42 @@ func TestFailureLabCooldownFlood(t *testing.T) {
 		}
 	}
 	assert.Zero(t, early, "attempts sent during the cooldown")
+}
+
+// labAttemptLog is a RoundTripper that notes when each attempt is sent and
+// when each 429 arrives.
+type labAttemptLog struct {
+	base    *http.Transport
+	mu      sync.Mutex
+	sent    []time.Time
+	limited []time.Time
+}
+
+func (a *labAttemptLog) RoundTrip(req *http.Request) (*http.Response, error) {
+	a.mu.Lock()
+	a.sent = append(a.sent, time.Now())
+	a.mu.Unlock()
+	resp, err := a.base.RoundTrip(req)
+	if err == nil && resp.StatusCode == http.StatusTooManyRequests {
+		a.mu.Lock()
+		a.limited = append(a.limited, time.Now())
+		a.mu.Unlock()
+	}
+	return resp, err
+}
+
+func (a *labAttemptLog) CloseIdleConnections() { a.base.CloseIdleConnections() }
+
+func (a *labAttemptLog) times() (sent, limited []time.Time) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return append([]time.Time(nil), a.sent...), append([]time.Time(nil), a.limited...)
+}
+
+// labHost returns the host:port of a server URL.
+func labHost(t *testing.T, raw string) string {
+	t.Helper()
+	u, err := url.Parse(raw)
+	require.NoError(t, err)
+	return u.Host
 }

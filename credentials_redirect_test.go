@@ -10,6 +10,7 @@ import (
 	"context"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"strings"
 	"testing"
 
@@ -278,4 +279,12 @@ func TestClientRedirectOutOfBaseWithEncodedDots(t *testing.T) {
 	got, ok := log.get("/v1/../admin") // as the server's router decodes it
 	require.True(t, ok, "the redirect was not followed")
 	assert.Equal(t, [2]string{"", ""}, got)
+}
+
+// mustURL parses raw.
+func mustURL(t *testing.T, raw string) *url.URL {
+	t.Helper()
+	u, err := url.Parse(raw)
+	require.NoError(t, err)
+	return u
 }

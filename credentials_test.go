@@ -202,10 +202,3 @@ func TestClientLogsNoSecret(t *testing.T) {
 		assert.Contains(t, buf.String(), "credentials: bearer token", name)
 	}
 }
-
-// echoKey and echoToken are the credentials the echoing servers below
-// repeat back in every part of their answers.
-const (
-	echoKey   = "nc_live_ECHOKEY0123456789"
-	echoToken = "nc_oauth_ECHOTOKEN987654"
-)

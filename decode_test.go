@@ -8,6 +8,7 @@ package neuracraft
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
 	"io"
 	"math"
@@ -484,4 +485,30 @@ func FuzzFromResponse(f *testing.F) {
 		require.False(t, strings.Contains(apiErr.Error(), "k_secret"), "the API key shows: %q, %q", apiErr.Error(), apiErr.URL)
 		require.False(t, strings.Contains(apiErr.URL, "k_secret"), "the API key shows: %q, %q", apiErr.Error(), apiErr.URL)
 	})
+}
+
+// bodyMessage returns error.message of a JSON payload in testdata/errors.
+func bodyMessage(t *testing.T, name string) string {
+	t.Helper()
+	var env struct {
+		Error struct{ Message string }
+	}
+	require.NoError(t, json.Unmarshal(readErrorFile(t, name), &env))
+	return env.Error.Message
+}
+
+// tail returns the last n runes of s.
+func tail(s string, n int) string {
+	r := []rune(s)
+	return string(r[max(len(r)-n, 0):])
+}
+
+// repeatedByte is an endless stream of one byte.
+type repeatedByte byte
+
+func (c repeatedByte) Read(p []byte) (int, error) {
+	for i := range p {
+		p[i] = byte(c)
+	}
+	return len(p), nil
 }

@@ -1,6 +1,6 @@
 // Helpers for the tests of package neuracraft that run against real servers
-// on loopback: Transports over a fresh http.Transport and calls through
-// them.
+// on loopback: Transports over a fresh http.Transport, calls through them,
+// and the check that a test leaves no goroutine behind.
 
 package neuracraft
 
@@ -9,6 +9,8 @@ import (
 	"io"
 	"net/http"
 	"testing"
+
+	"go.uber.org/goleak"
 )
 
 // loopbackTransport returns a Transport over a fresh http.Transport, whose
@@ -33,4 +35,14 @@ func loopbackGet(ctx context.Context, tr *Transport, url, id string) error {
 	}
 	_, _ = io.Copy(io.Discard, resp.Body)
 	return resp.Body.Close()
+}
+
+// noLeaks fails t if a goroutine started after this call still runs when
+// t ends (a process-wide check: such a test is not parallel). Call it
+// before anything that registers a cleanup of its own, so that the check
+// runs after those. (helpers_lab_test.go has the same for package
+// neuracraft_test.)
+func noLeaks(t *testing.T) {
+	opt := goleak.IgnoreCurrent()
+	t.Cleanup(func() { goleak.VerifyNone(t, opt) })
 }

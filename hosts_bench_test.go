@@ -3,24 +3,15 @@ package neuracraft
 import (
 	"context"
 	"fmt"
-	"io"
 	"net/http"
 	"runtime"
 	"slices"
-	"strings"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
-
-// failingBase answers 503 to every request, at once.
-var failingBase = roundTripFunc(func(req *http.Request) (*http.Response, error) {
-	const body = `{"error":{"code":"service_unavailable","message":"down"}}`
-	return &http.Response{StatusCode: 503, Header: http.Header{}, Request: req,
-		Body: io.NopCloser(strings.NewReader(body)), ContentLength: int64(len(body))}, nil
-})
 
 // failHosts makes one failing call to each of n distinct hosts, numbered
 // from first, through tr.

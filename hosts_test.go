@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -13,18 +12,6 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
-
-var errReset error = syscall.ECONNRESET
-
-// t0 is the instant the explicit-time tests count from.
-var t0 = time.Date(2026, 11, 29, 12, 0, 0, 0, time.UTC)
-
-func at(d time.Duration) time.Time { return t0.Add(d) }
-
-// defaultHostConfig is the hostConfig of a Transport with the defaults.
-func defaultHostConfig() *hostConfig {
-	return &(&Transport{}).tableForUpdate().cfg
-}
 
 func TestHostConfigDefaults(t *testing.T) {
 	assert.Equal(t, hostConfig{maxTokens: 10, refill: 0.1, probeInterval: 500 * time.Millisecond}, *defaultHostConfig(),
@@ -87,27 +74,6 @@ func TestBreakerTransitions(t *testing.T) {
 	assert.False(t, s.answered(), "and the next finds it closed")
 	_, o := s.failed(false)
 	assert.False(t, o, "an uncharged failure opens nothing")
-}
-
-func assertClosed(t *testing.T, c <-chan struct{}) {
-	t.Helper()
-	select {
-	case <-c:
-	default:
-		t.Error("channel not closed")
-	}
-}
-
-// held is holdOrAddAt's state, for the tests that look at nothing else.
-func held(s *hostState, _ []lostState) *hostState { return s }
-
-// addFailing gives host an entry in h that stays after its call ends: a
-// call holds it, fails once (a token taken) and ends, at now.
-func addFailing(h *hostTable, host string, now time.Time) *hostState {
-	s := held(h.holdOrAddAt(host, now))
-	s.failed(true)
-	h.releaseAt(s, now)
-	return s
 }
 
 func TestHostTable(t *testing.T) {

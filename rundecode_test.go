@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 	"unicode/utf8"
 
 	"github.com/google/go-cmp/cmp"
@@ -232,4 +233,20 @@ func TestRunErrorTextIsCleanedAndCapped(t *testing.T) {
 		string(must(json.Marshal(frames[:50])))+`}}`), &run))
 	require.Len(t, run.Error.Stack, 50)
 	assert.True(t, strings.HasPrefix(run.Error.Stack[49], "at f49 ("))
+}
+
+// mustTime parses s as RFC 3339.
+func mustTime(t *testing.T, s string) time.Time {
+	t.Helper()
+	v, err := time.Parse(time.RFC3339, s)
+	require.NoError(t, err)
+	return v
+}
+
+// must returns v, and panics on err: for values a test cannot do without.
+func must[T any](v T, err error) T {
+	if err != nil {
+		panic(err)
+	}
+	return v
 }

@@ -432,3 +432,11 @@ func TestRunRequestIDIsCleanedAndCapped(t *testing.T) {
 		require.NotContains(t, err.Error(), "\x1b")
 	})
 }
+
+// noJitter fails the test if WaitRun draws a jittered backoff.
+func noJitter(t *testing.T) func() float64 {
+	return func() float64 {
+		assert.Fail(t, "WaitRun used the backoff, want the Retry-After")
+		return 0
+	}
+}

@@ -13,6 +13,7 @@ import (
 	"strings"
 	"testing"
 	"testing/synctest"
+	"unicode/utf8"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -119,4 +120,16 @@ func TestHostileRequestIDThroughTransport(t *testing.T) {
 			})
 		}
 	}
+}
+
+// assertCleanID checks that id, a hostile X-Request-ID after cleaning,
+// kept its start and lost its line breaks and control characters.
+func assertCleanID(t *testing.T, id string) {
+	t.Helper()
+	assert.True(t, strings.HasPrefix(id, "req_1"), id)
+	assert.NotContains(t, id, "\r")
+	assert.NotContains(t, id, "\n")
+	assert.NotContains(t, id, "\x1b")
+	assert.NotContains(t, id, "\u0085")
+	assert.LessOrEqual(t, utf8.RuneCountInString(id), maxHeaderValue)
 }
