@@ -1,3 +1,10 @@
+// Tests of a host's circuit breaker (breaker.go): the probes an open
+// breaker lets through and the calls that wait for them, on explicit
+// instants (awaitProbeAt), and through a Transport, on fake time and
+// against a real loopback server: an outage and its recovery, one call at a
+// time, a waiter that keeps its entry, a breaker closed by a call that
+// started earlier. hosts_test.go has the budget that opens it.
+
 package neuracraft
 
 import (

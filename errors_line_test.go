@@ -1,3 +1,8 @@
+// Tests of the one-line format every error of the package shares (errors.go,
+// errorLine): each error type's line, its zero value, and the request ID and
+// attempts that a RequestError and a CooldownError name. errors_test.go has
+// the rest of APIError.
+
 package neuracraft
 
 import (

@@ -1,6 +1,7 @@
 // Tests of APIError: the one-line Error, what never gets printed or
 // logged, its slog value, and what it matches with errors.Is and As.
-// fromresponse_test.go holds the decoding, retryable_test.go IsRetryable.
+// decode_test.go holds the decoding, errors_line_test.go the one-line
+// format, retryable_test.go IsRetryable.
 
 package neuracraft
 

@@ -1,4 +1,5 @@
-// Tests of RetryEvent's context and of LogRetries logging with it.
+// Tests of the retry hooks (hooks.go): the events OnRetry is given, what
+// LogRetries logs of them, and RetryEvent's context.
 
 package neuracraft
 

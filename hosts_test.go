@@ -1,3 +1,10 @@
+// Tests of the per-host state (hosts.go): the host configuration's
+// defaults, the retry budget and the breaker state it gives, the host table
+// (its entries, bound, fingerprints, marks and lookup), and the budget
+// through a Transport. breaker_test.go has the probes, cooldown_test.go the
+// cooldown, hosts_evict_test.go what the table keeps, hosts_bench_test.go
+// its costs.
+
 package neuracraft
 
 import (

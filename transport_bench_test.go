@@ -1,3 +1,7 @@
+// Benchmarks of a Transport (transport.go): a success on loopback beside a
+// bare http.Transport, what a success costs the Transport itself, and a
+// 64 MiB upload retried without being buffered.
+
 package neuracraft
 
 import (

@@ -1,5 +1,6 @@
-// Failure lab: Retry-After on the wire, a flood of requests against a
-// cooling host, and the matrix of faults against the retry rule.
+// Failure lab (transport_lab_test.go): Retry-After on the wire, and the
+// matrix of faults against the retry rule. The flood of requests against a
+// cooling host is in cooldown_client_test.go.
 
 package neuracraft_test
 

@@ -1,9 +1,10 @@
-// This file holds the failure lab: tests that put Transport through real
-// faults on loopback (stalls, connections cut mid-body, oversized error
-// bodies, odd Retry-After values, a cooldown under load, resets, gateway
-// pages, plugin errors, a 100 MiB upload), against the fake server of
-// neuracrafttest or a raw httptest server. Every test checks that it leaves
-// no goroutine and no connection behind, so none of them runs in parallel.
+// The failure lab (transport_lab*_test.go, helpers in helpers_lab_test.go):
+// tests that put a whole Transport through real faults on loopback, against
+// the fake server of neuracrafttest or a raw httptest server. Every test
+// checks that it leaves no goroutine and no connection behind, so none of
+// them runs in parallel. This file: a stall after the headers, connections
+// cut mid-body, oversized and unlimited error bodies, and error answers
+// that keep their connection.
 
 package neuracraft_test
 

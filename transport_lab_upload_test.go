@@ -1,4 +1,5 @@
-// Failure lab: streaming uploads, retried and answered early.
+// Failure lab (transport_lab_test.go): streaming uploads, retried and
+// answered early.
 
 package neuracraft_test
 
