@@ -1,12 +1,16 @@
-// Tests of RetryEvent's context and of LogRetries logging with it.
+// Tests of the retry hooks (hooks.go): the events OnRetry is given, what
+// LogRetries logs of them, and RetryEvent's context.
 
 package neuracraft
 
 import (
+	"bytes"
 	"context"
 	"log/slog"
+	"net/http"
 	"testing"
 	"testing/synctest"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -58,4 +62,35 @@ func TestRetryEventContextByHand(t *testing.T) {
 	var ids []string
 	LogRetries(slog.New(traceHandler{ids: &ids}))(RetryEvent{Method: "GET", Attempt: 1})
 	assert.Equal(t, []string{" neuracraft: retrying"}, ids)
+}
+
+func TestTransportOnRetryAndLogRetries(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var buf bytes.Buffer
+		logger := slog.New(slog.NewJSONHandler(&buf, nil))
+		var events []RetryEvent
+		base := &scriptBase{steps: []step{answer(503, "Retry-After", "1"), answer(500), answer(200)}}
+		tr := &Transport{Base: base, rand: half, OnRetry: func(ev RetryEvent) {
+			events = append(events, ev)
+			LogRetries(logger)(ev)
+		}}
+		req, err := http.NewRequest("GET", "https://u:pw_secret@api.neuracraft.com/v1/runs/r1?api_key=k_secret&limit=5", nil)
+		require.NoError(t, err)
+		req.Header.Set("X-API-Key", "nc_secret")
+		req.Header.Set("X-Request-ID", "req_1")
+		_, err = tr.RoundTrip(req)
+		require.NoError(t, err)
+		require.Len(t, events, 2)
+		assert.Equal(t, []int{1, 2}, []int{events[0].Attempt, events[1].Attempt})
+		assert.Equal(t, []time.Duration{time.Second, 500 * time.Millisecond}, []time.Duration{events[0].Delay, events[1].Delay})
+		assert.ErrorIs(t, events[0].Err, ErrUnavailable)
+		assert.ErrorIs(t, events[1].Err, ErrInternal)
+		assert.Equal(t, "https://api.neuracraft.com/v1/runs/r1?api_key=REDACTED&limit=5", events[0].URL)
+		out := buf.String()
+		assert.Contains(t, out, `"request_id":"req_1"`)
+		assert.Contains(t, out, `"attempt":2`)
+		for _, secret := range []string{"pw_secret", "k_secret", "nc_secret"} {
+			assert.NotContains(t, out, secret)
+		}
+	})
 }
