@@ -1,3 +1,10 @@
+// Tests of a host's circuit breaker (breaker.go): the probes an open
+// breaker lets through and the calls that wait for them, on explicit
+// instants (awaitProbeAt), and through a Transport, on fake time and
+// against a real loopback server: an outage and its recovery, one call at a
+// time, a waiter that keeps its entry, a breaker closed by a call that
+// started earlier. hosts_test.go has the budget that opens it.
+
 package neuracraft
 
 import (
@@ -5,8 +12,10 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -267,4 +276,145 @@ func TestBreakerClosedByAnEarlierCall(t *testing.T) {
 		require.NoError(t, <-done)
 		assert.Equal(t, 10.0, s.tokens, "closed by the call that started earlier")
 	})
+}
+
+func TestHostBreakerAt(t *testing.T) {
+	newOpen := func(calls int32) *hostState {
+		s := newHostState("h", defaultHostConfig())
+		s.tokens = 0
+		s.calls.Store(calls)
+		return s
+	}
+	const own, ceiling = 200 * time.Millisecond, 500 * time.Millisecond
+	ms := time.Millisecond
+	stop := stopWith(stopBudget)
+
+	t.Run("a call alone stops", func(t *testing.T) {
+		s := newOpen(1)
+		assert.Equal(t, stop, s.awaitProbeAt(at(0), own, ceiling, time.Time{}))
+	})
+	t.Run("closed meanwhile", func(t *testing.T) {
+		s := newOpen(2)
+		s.tokens = 10
+		assert.Equal(t, retryDecision{step: retryLater}, s.awaitProbeAt(at(0), own, ceiling, time.Time{}), "retry at once")
+	})
+	t.Run("one sender at its own backoff, the others wait, one probe per interval", func(t *testing.T) {
+		s := newOpen(3)
+		d := s.awaitProbeAt(at(0), own, ceiling, time.Time{})
+		p := d.probe
+		require.NotNil(t, p)
+		assert.Equal(t, retryDecision{step: retryLater, delay: own, probe: p}, d, "the call sends the probe after its own backoff")
+		assert.Equal(t, at(own), p.at)
+
+		w := s.awaitProbeAt(at(10*ms), 0, ceiling, time.Time{})
+		assert.Equal(t, retryDecision{step: waitForProbe, delay: own - 10*ms, probe: p}, w, "a second call waits for the same probe")
+
+		s.probeFailed(p)
+		assertClosed(t, p.done)
+		assert.Equal(t, probeFailed, p.outcome)
+
+		next := s.awaitProbeAt(at(own+5*ms), 0, ceiling, time.Time{})
+		require.NotNil(t, next.probe)
+		assert.Equal(t, retryDecision{step: retryLater, delay: 495 * ms, probe: next.probe}, next)
+		assert.Equal(t, at(own+500*ms), next.probe.at, "500 ms after the last probe")
+
+		s.answered()
+		assertClosed(t, next.probe.done)
+		assert.Equal(t, probeSucceeded, next.probe.outcome, "any answer serves the waiters")
+		assert.Equal(t, 10.0, s.tokens)
+	})
+	t.Run("a probe due after the wait allowed is not waited for", func(t *testing.T) {
+		s := newOpen(3)
+		p := s.awaitProbeAt(at(0), 400*ms, ceiling, time.Time{}).probe
+		require.NotNil(t, p)
+		assert.Equal(t, stop, s.awaitProbeAt(at(0), 0, 300*ms, time.Time{}), "due at 400 ms, the call's backoff ceiling is 300 ms")
+		assert.Equal(t, stop, s.awaitProbeAt(at(0), 0, ceiling, at(300*ms)), "due after the deadline")
+		assert.Equal(t, retryDecision{step: waitForProbe, delay: 400 * ms, probe: p},
+			s.awaitProbeAt(at(0), 0, ceiling, at(400*ms)), "due at the deadline")
+		assert.Equal(t, retryDecision{step: waitForProbe, probe: p},
+			s.awaitProbeAt(at(450*ms), 0, ceiling, time.Time{}), "due already (its sender is late): no wait")
+	})
+	t.Run("a sender after the deadline is not made", func(t *testing.T) {
+		s := newOpen(2)
+		assert.Equal(t, stop, s.awaitProbeAt(at(0), own, ceiling, at(100*ms)))
+	})
+	t.Run("an abandoned probe frees its slot", func(t *testing.T) {
+		s := newOpen(2)
+		p := s.awaitProbeAt(at(0), own, ceiling, time.Time{}).probe
+		require.NotNil(t, p)
+		s.abandonProbe(p)
+		assertClosed(t, p.done)
+		assert.Equal(t, probeAbandoned, p.outcome)
+		q := s.awaitProbeAt(at(ms), 0, ceiling, time.Time{})
+		require.NotNil(t, q.probe)
+		assert.Equal(t, retryDecision{step: retryLater, probe: q.probe}, q, "no interval after a probe never sent")
+		assert.Equal(t, at(ms), q.probe.at)
+		s.probeFailed(p) // late: changes nothing
+		assert.Equal(t, probeAbandoned, p.outcome)
+	})
+}
+
+// TestBreakerOutageLoopback is TestBreakerOutageAndRecovery on a real
+// loopback server and real time, with the default policy: 200 calls at
+// once during an outage, then 50 calls in flight when the server
+// recovers.
+func TestBreakerOutageLoopback(t *testing.T) {
+	noLeaks(t)
+	var (
+		mu     sync.Mutex
+		up     bool
+		armed  int
+		seen   = map[string]bool{}
+		failed int
+	)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		id := r.Header.Get("X-Request-ID")
+		mu.Lock()
+		if up {
+			mu.Unlock()
+			_, _ = io.WriteString(w, `{"id":"pipe_1"}`)
+			return
+		}
+		failed++
+		if armed > 0 && strings.HasPrefix(id, "b") {
+			seen[id] = true
+			up = len(seen) >= armed
+		}
+		mu.Unlock()
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusServiceUnavailable)
+		_, _ = io.WriteString(w, `{"error":{"code":"service_unavailable","message":"down"}}`)
+	}))
+	t.Cleanup(srv.Close)
+	tr := loopbackTransport(t, RetryPolicy{})
+	url := srv.URL + "/v1/pipelines"
+	call := func(id string) error {
+		ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+		defer cancel()
+		return loopbackGet(ctx, tr, url, id)
+	}
+
+	var wg sync.WaitGroup
+	for i := range 200 {
+		wg.Go(func() { assert.Error(t, call(fmt.Sprintf("a%d", i))) })
+	}
+	wg.Wait()
+	mu.Lock()
+	amplification := float64(failed) / 200
+	armed = 50
+	mu.Unlock()
+	t.Logf("outage: %.3f attempts a call", amplification)
+	assert.LessOrEqual(t, amplification, 1.05, "server attempts per call during the outage")
+
+	var ok atomic.Int32
+	for i := range 50 {
+		wg.Go(func() {
+			if call(fmt.Sprintf("b%d", i)) == nil {
+				ok.Add(1)
+			}
+		})
+	}
+	wg.Wait()
+	t.Logf("recovery: %d of 50 in-flight calls succeeded", ok.Load())
+	assert.GreaterOrEqual(t, ok.Load(), int32(45), "in-flight calls that succeed after the recovery")
 }

@@ -58,7 +58,11 @@ func (c *call) start(t *Transport, req *http.Request) {
 // creating it at now when its host has none.
 func (c *call) hostStateAt(now time.Time) *hostState {
 	if c.state == nil {
-		c.state = c.t.tableForUpdate().holdOrAddAt(c.host, now)
+		var lost []lostState
+		c.state, lost = c.t.tableForUpdate().holdOrAddAt(c.host, now)
+		for _, l := range lost {
+			c.lost(l)
+		}
 	}
 	return c.state
 }
@@ -72,7 +76,7 @@ func (c *call) end() {
 	if c.probe != nil {
 		s.abandonProbe(c.probe)
 	}
-	c.t.table().releaseAt(s, time.Now())
+	c.lost(c.t.table().releaseAt(s, time.Now()))
 }
 
 // rewind gives a retry a fresh body from GetBody; the error ends the
@@ -94,6 +98,7 @@ func (c *call) rewind() error {
 func (c *call) send() (*http.Response, error) {
 	c.attempt++
 	c.tries++
+	began := c.attemptStarted()
 	resp, err := c.t.base().RoundTrip(c.out)
 	switch {
 	case err == nil && resp == nil:
@@ -105,29 +110,36 @@ func (c *call) send() (*http.Response, error) {
 		}
 		resp = nil
 	}
-	if err == nil && quotaStated(resp.Header) {
-		c.applyQuota(resp.Header) // ratelimit.go
-	}
-	if err == nil && resp.StatusCode < 400 {
-		if h := c.t.table(); c.state == nil && h != nil && h.added.Load() != c.added {
-			c.state = h.hold(c.host, h.lookup(c.host)) // the host got an entry during the call
-		}
-		if c.state != nil {
-			c.state.answered()
-			if c.ticket.gap > 0 {
-				c.state.pacedAnswerAt(time.Now(), c.ticket)
-			}
-			c.probe = nil
-		}
-		return resp, nil
-	}
 	// The error never shows the credentials the request carried
 	// (hide.go).
-	if err == nil {
-		return nil, hideCredentials(c.t.decode(resp, c.req, c.id, c.attempt), credentialsOf(c.req))
+	if err != nil {
+		err = hideCredentials(&RequestError{Method: c.req.Method, URL: redactURL(c.req.URL), RequestID: c.id,
+			Attempts: c.attempt, Err: err}, credentialsOf(c.req))
+		c.attemptEnded(began, 0, err)
+		return nil, err
 	}
-	return nil, hideCredentials(&RequestError{Method: c.req.Method, URL: redactURL(c.req.URL), RequestID: c.id,
-		Attempts: c.attempt, Err: err}, credentialsOf(c.req))
+	var failure error
+	if resp.StatusCode >= 400 {
+		failure = hideCredentials(c.t.decode(resp, c.req, c.id, c.attempt), credentialsOf(c.req))
+	}
+	c.attemptEnded(began, resp.StatusCode, failure)
+	if quotaStated(resp.Header) {
+		c.applyQuota(resp.Header) // ratelimit.go
+	}
+	if failure != nil {
+		return nil, failure
+	}
+	if h := c.t.table(); c.state == nil && h != nil && h.added.Load() != c.added {
+		c.state = h.hold(c.host, h.lookup(c.host)) // the host got an entry during the call
+	}
+	if c.state != nil {
+		c.breakerChanged(c.state.answered(), false)
+		if c.ticket.gap > 0 {
+			c.paceChanged(c.state.pacedAnswerAt(time.Now(), c.ticket))
+		}
+		c.probe = nil
+	}
+	return resp, nil
 }
 
 // afterFailure records the failed attempt with the host, decides whether
@@ -144,7 +156,7 @@ func (c *call) afterFailure(err error) error {
 		tries:   c.tries, maxTries: c.max, rewindable: c.rewindable, budgetLeft: true}
 	if in.cooling {
 		c.hostStateAt(now).coolUntil(now.Add(apiErr.RetryAfter), apiErr.RetryAfter, Code(apiErr.StatusCode))
-		c.state.pushbackAt(now, c.ticket, c.t.random())
+		c.paceChanged(c.state.pushbackAt(now, c.ticket, c.t.random()))
 		c.announce(apiErr.RetryAfter, Code(apiErr.StatusCode)) // fleet hook (coordinator.go)
 	}
 	in.shouldRetry, in.customRule, in.retryable = c.t.shouldRetry(c.req, err), c.t.Retry.ShouldRetry != nil, IsRetryable(err)
@@ -155,7 +167,7 @@ func (c *call) afterFailure(err error) error {
 				c.state = h.hold(c.host, h.lookup(c.host))
 			}
 			if c.state != nil {
-				c.state.answered() // an answer: the host is up
+				c.breakerChanged(c.state.answered(), false) // an answer: the host is up
 			}
 		}
 	case !c.t.DisableBudget:
@@ -163,7 +175,9 @@ func (c *call) afterFailure(err error) error {
 		// healthy service, and the cooldown already holds every request
 		// to it: it does not spend the budget, which is for failures.
 		paced := honoured && apiErr.StatusCode == http.StatusTooManyRequests
-		in.budgetLeft = c.hostStateAt(now).failed(!paced)
+		var opened bool
+		in.budgetLeft, opened = c.hostStateAt(now).failed(!paced)
+		c.breakerChanged(opened, true)
 	}
 	if c.probe != nil { // it was a probe, and the host did not answer well
 		if c.ctx.Err() != nil {
@@ -183,7 +197,7 @@ func (c *call) afterFailure(err error) error {
 func (c *call) follow(err error, d retryDecision) error {
 	switch d.step {
 	case stopCall:
-		return withStop(err, d.stop)
+		return c.stop(err, d.stop)
 	case waitForProbe:
 		return c.awaitProbe(err, d.delay)
 	}
@@ -191,7 +205,11 @@ func (c *call) follow(err error, d retryDecision) error {
 	if d.step == waitForTurn {
 		return nil // waitTurn waits, in turn with the requests the cooldown holds
 	}
-	if werr := sleep(c.ctx, d.delay); werr != nil {
+	kind := backoffWait
+	if d.probe != nil {
+		kind = probeWait
+	}
+	if werr := c.wait(kind, d.delay); werr != nil {
 		return joinWait(err, werr) // end abandons the probe, if the retry was one
 	}
 	return nil
@@ -219,10 +237,13 @@ func (c *call) awaitProbe(err error, delay time.Duration) error {
 			return c.follow(err, d)
 		}
 		c.onRetry(d.delay, err)
+		began := c.waitStarted(probeWait, d.delay)
 		select {
 		case <-c.ctx.Done():
+			c.waitEnded(probeWait, began, c.ctx.Err())
 			return joinWait(err, c.ctx.Err())
 		case <-d.probe.done:
+			c.waitEnded(probeWait, began, nil)
 		}
 		switch d.probe.outcome {
 		case probeSucceeded:
@@ -230,7 +251,7 @@ func (c *call) awaitProbe(err error, delay time.Duration) error {
 		case probeFailed:
 			c.tries++
 			if c.tries >= c.max {
-				return withStop(err, stopBudget)
+				return c.stop(err, stopBudget)
 			}
 			delay, _ = c.t.retryDelay(nil, c.tries)
 		}
@@ -271,14 +292,17 @@ func (c *call) waitTurn() error {
 		}
 		return c.abandon(c.cooldownError(s.cooldownCause(), turn.Sub(now)))
 	}
+	began := c.waitStarted(cooldownWait, turn.Sub(now))
 	for {
 		wake, released := s.takeTurnAt(h, time.Now())
 		if released {
 			c.ticket = h.ticket
+			c.waitEnded(cooldownWait, began, nil)
 			return nil
 		}
 		if err := waitWake(c.ctx, h.wake, wake); err != nil {
 			s.leave(h)
+			c.waitEnded(cooldownWait, began, err)
 			return c.abandon(err)
 		}
 	}
@@ -345,7 +369,10 @@ func (c *call) deadline() time.Time {
 func (c *call) onRetry(delay time.Duration, err error) {
 	if c.t.OnRetry != nil {
 		c.t.OnRetry(RetryEvent{Method: c.req.Method, URL: redactURL(c.req.URL), RequestID: c.id,
-			Attempt: c.attempt, Delay: delay, Err: err})
+			Attempt: c.attempt, Delay: delay, Err: err, ctx: c.ctx})
+	}
+	if c.t.Observer != nil {
+		c.observe(Event{Kind: RetryDecided, Attempt: c.attempt, Status: statusOf(err), Err: err, Duration: delay})
 	}
 }
 

@@ -7,10 +7,14 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"math"
+	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -235,4 +239,66 @@ func TestClientMaxResponseBody(t *testing.T) {
 		require.ErrorContains(t, err, "larger than 100 bytes")
 		require.Equal(t, pipelineDoc{}, out)
 	})
+}
+
+// sentRequest is what the server received in one request, for comparison.
+type sentRequest struct {
+	Method, Path  string
+	Query         url.Values
+	APIKey        string
+	Authorization string
+	ContentType   string
+	Accept        string
+	Body          any
+}
+
+// sentOf returns the parts of r that tests compare.
+func sentOf(t *testing.T, r neuracrafttest.Request) sentRequest {
+	t.Helper()
+	s := sentRequest{
+		Method: r.Method, Path: r.Path, Query: r.Query,
+		APIKey:        r.Header.Get("X-API-Key"),
+		Authorization: r.Header.Get("Authorization"),
+		ContentType:   r.Header.Get("Content-Type"),
+		Accept:        r.Header.Get("Accept"),
+	}
+	if len(r.Body) > 0 {
+		require.NoError(t, json.Unmarshal(r.Body, &s.Body), "body %q", r.Body)
+	}
+	return s
+}
+
+// oddServer serves success bodies that are not what the API
+// promises, and records the X-Request-ID of each request. It sends no
+// X-Request-ID back.
+func oddServer(t *testing.T) (*httptest.Server, func() []string) {
+	t.Helper()
+	var mu sync.Mutex
+	var ids []string
+	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		ids = append(ids, r.Header.Get("X-Request-ID"))
+		mu.Unlock()
+		switch r.URL.Path {
+		case "/v1/html":
+			w.Header().Set("Content-Type", "text/html")
+			_, _ = io.WriteString(w, "<html><body>Welcome to nginx!</body></html>")
+		case "/v1/blank":
+			w.Header().Set("Content-Type", "application/json")
+			_, _ = io.WriteString(w, " \r\n\t ")
+		case "/v1/no-content":
+			w.WriteHeader(http.StatusNoContent)
+		case "/v1/empty-json":
+			w.Header().Set("Content-Type", "application/json")
+		case "/v1/wrong-type":
+			w.Header().Set("Content-Type", "application/json")
+			_, _ = io.WriteString(w, `{"id": 42}`)
+		}
+	}))
+	t.Cleanup(ts.Close)
+	return ts, func() []string {
+		mu.Lock()
+		defer mu.Unlock()
+		return append([]string(nil), ids...)
+	}
 }

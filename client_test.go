@@ -1,17 +1,15 @@
 // Tests of Client against neuracrafttest, the fake NeuraCraft server: every
-// row of the response-code reference (success, errors, retried codes) and
-// the Transport's cooldown. The other client_*_test.go files hold the
-// faults, the requests sent, paths, configuration and credentials.
+// row of the response-code reference (success, errors, retried codes). The
+// other client_*_test.go files hold the faults, the requests sent, paths,
+// configuration and credentials; cooldown_client_test.go a call held back
+// by the cooldown.
 
 package neuracraft_test
 
 import (
-	"context"
-	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
-	"strings"
 	"testing"
 	"time"
 
@@ -312,28 +310,4 @@ func TestClientRetriedCodes(t *testing.T) {
 			}
 		})
 	}
-}
-
-// TestClientCooldown checks that a request held back by the Transport's
-// cooldown after a 429 comes out of Do as a *CooldownError, unsent.
-func TestClientCooldown(t *testing.T) {
-	t.Parallel()
-	srv, c := newServer(t)
-	c.HTTPClient = retrying(nil, neuracraft.RetryPolicy{MaxAttempts: 1})
-	srv.Fail("GET /pipelines", 1, neuracrafttest.RateLimit("60"))
-
-	_, err := c.Do(t.Context(), "GET", "/pipelines", nil, nil)
-	apiErr := requireAPIError(t, err)
-	require.Equal(t, 60*time.Second, apiErr.RetryAfter)
-
-	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
-	defer cancel()
-	_, err = c.Do(ctx, "GET", "/pipelines", nil, nil)
-	var cooldown *neuracraft.CooldownError
-	require.True(t, errors.As(err, &cooldown), "want a *CooldownError, got %T: %v", err, err)
-	require.ErrorIs(t, err, neuracraft.ErrRateLimited)
-	require.Equal(t, neuracraft.CodeTooManyRequests, cooldown.Cause)
-	require.Regexp(t, requestIDPattern, cooldown.RequestID)
-	require.True(t, strings.HasPrefix(err.Error(), "neuracraft: GET /v1/pipelines: held back"), err.Error())
-	require.Len(t, srv.RequestsFor("GET /pipelines"), 1, "the held-back request is not sent")
 }

@@ -102,21 +102,6 @@ func TestCodeIsPluginBoundaries(t *testing.T) {
 	}
 }
 
-// sentinels lists every sentinel with its name, for tables.
-var sentinels = []struct {
-	name string
-	err  error
-}{
-	{"ErrBadRequest", ErrBadRequest},
-	{"ErrUnauthorized", ErrUnauthorized},
-	{"ErrForbidden", ErrForbidden},
-	{"ErrNotFound", ErrNotFound},
-	{"ErrRateLimited", ErrRateLimited},
-	{"ErrInternal", ErrInternal},
-	{"ErrUnavailable", ErrUnavailable},
-	{"ErrPlugin", ErrPlugin},
-}
-
 func TestCodeIsSentinel(t *testing.T) {
 	t.Parallel()
 	tests := []struct {

@@ -233,7 +233,7 @@ func (c *call) waitFleet() (done bool, err error) {
 			co.Cancel(c.host, turn)
 			return true, c.abandon(c.cooldownError(cd.Cause, turn.Wait))
 		}
-		if err := sleep(c.ctx, wait); err != nil {
+		if err := c.wait(fleetWait, wait); err != nil {
 			co.Cancel(c.host, turn)
 			return true, c.abandon(err)
 		}

@@ -585,20 +585,8 @@ func (staticBase) RoundTrip(req *http.Request) (*http.Response, error) {
 }
 
 func TestCoordinatorIdleCostsNoAllocation(t *testing.T) {
-	req, err := http.NewRequest("GET", "https://api.neuracraft.com/v1/pipelines/pipe_1", nil)
-	require.NoError(t, err)
-	req.Header.Set("X-Request-ID", "req_1")
-	allocs := func(tr *Transport) float64 {
-		return testing.AllocsPerRun(200, func() {
-			resp, err := tr.RoundTrip(req)
-			if err != nil {
-				t.Fatal(err)
-			}
-			resp.Body.Close()
-		})
-	}
-	without := allocs(&Transport{Base: staticBase{}})
-	with := allocs(&Transport{Base: staticBase{}, Coordinator: &fakeFleet{}})
+	without := successAllocs(t, &Transport{Base: staticBase{}})
+	with := successAllocs(t, &Transport{Base: staticBase{}, Coordinator: &fakeFleet{}})
 	assert.Equal(t, without, with)
 }
 

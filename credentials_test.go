@@ -1,6 +1,8 @@
-// Tests of where credentials may go (credentials.go): the Transport's
-// redirect rule, the rule that keeps a call's path under BaseURL, how a
-// Client logs, and the errors of a request that cannot be built.
+// Tests of where credentials may go (credentials.go): the rule that keeps
+// a call's path under BaseURL, how a Client prints and logs itself, an
+// invalid path's error, and the errors of a request that cannot be built.
+// credentials_redirect_test.go has the redirects, client_credentials_test.go
+// the same rules as a caller meets them.
 
 package neuracraft
 
@@ -8,126 +10,17 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"strings"
 	"sync/atomic"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
-
-// echoKey and echoToken are the credentials the echoing servers below
-// repeat back in every part of their answers.
-const (
-	echoKey   = "nc_live_ECHOKEY0123456789"
-	echoToken = "nc_oauth_ECHOTOKEN987654"
-)
-
-// TestTransportRedirectKeepsCredentialsAtOrigin: through a hand-built
-// Transport (the README's way to choose settings) and through
-// WrapClient, a redirect to another port or another host of loopback
-// servers arrives without X-API-Key and Authorization, one within the
-// origin with both, and the caller's own redirect policy still runs.
-func TestTransportRedirectKeepsCredentialsAtOrigin(t *testing.T) {
-	t.Parallel()
-	var log headerLog
-	elsewhere := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { log.record(r) }))
-	defer elsewhere.Close()
-	otherHost := strings.Replace(elsewhere.URL, "127.0.0.1", "localhost", 1) // same server, another host name
-	home := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		log.record(r)
-		switch r.URL.Path {
-		case "/v1/port":
-			http.Redirect(w, r, elsewhere.URL+"/port", http.StatusFound)
-		case "/v1/host":
-			http.Redirect(w, r, otherHost+"/host", http.StatusTemporaryRedirect)
-		case "/v1/near":
-			http.Redirect(w, r, "/v1/landed", http.StatusFound)
-		}
-	}))
-	defer home.Close()
-
-	var policyCalls int
-	handBuilt := &http.Client{Transport: &Transport{}, CheckRedirect: func(*http.Request, []*http.Request) error {
-		policyCalls++
-		return nil
-	}}
-	for _, tc := range []struct {
-		name   string
-		client *http.Client
-	}{{"hand-built Transport", handBuilt}, {"WrapClient", WrapClient(nil)}} {
-		t.Run(tc.name, func(t *testing.T) {
-			for _, path := range []string{"/v1/port", "/v1/host", "/v1/near"} {
-				req, err := http.NewRequest("GET", home.URL+path, nil)
-				require.NoError(t, err)
-				req.Header.Set("X-API-Key", echoKey)
-				req.Header.Set("Authorization", "Bearer "+echoToken)
-				resp, err := tc.client.Do(req)
-				require.NoError(t, err)
-				_ = resp.Body.Close()
-				assert.Equal(t, echoKey, req.Header.Get("X-API-Key"), "the caller's request was modified")
-			}
-			for _, landed := range []string{"/port", "/host"} {
-				got, ok := log.get(landed)
-				require.True(t, ok, landed)
-				assert.Equal(t, [2]string{"", ""}, got, "credentials followed a redirect to %s", landed)
-			}
-			got, ok := log.get("/v1/landed")
-			require.True(t, ok)
-			assert.Equal(t, [2]string{echoKey, "Bearer " + echoToken}, got, "a redirect within the origin keeps them")
-		})
-	}
-	assert.Equal(t, 3, policyCalls, "the caller's CheckRedirect runs as before")
-}
-
-// TestKeepCredentialsAtOrigin: the rule on redirect chains built by
-// hand: another scheme drops the credentials, the same origin keeps them
-// (the request itself is returned), and a chain that cannot be followed
-// back to its first request drops them.
-func TestKeepCredentialsAtOrigin(t *testing.T) {
-	t.Parallel()
-	hop := func(target string, prev *http.Request) *http.Request {
-		req := httptest.NewRequest("GET", target, nil)
-		req.RequestURI = ""
-		req.Header.Set("X-Api-Key", echoKey)
-		req.Header["authorization"] = []string{"Bearer " + echoToken} // not canonical: dropped all the same
-		if prev != nil {
-			req.Response = &http.Response{StatusCode: http.StatusFound, Request: prev}
-		}
-		return req
-	}
-	first := hop("https://api.neuracraft.com/v1/a", nil)
-	tests := []struct {
-		name string
-		req  *http.Request
-		keep bool
-	}{
-		{"first request", first, true},
-		{"same origin", hop("https://API.neuracraft.com:443/v1/b", first), true},
-		{"same origin after a hop elsewhere", hop("https://api.neuracraft.com/v1/c", hop("https://evil.example/", first)), true},
-		{"another scheme", hop("http://api.neuracraft.com/v1/b", first), false},
-		{"another port", hop("https://api.neuracraft.com:8443/v1/b", first), false},
-		{"another host", hop("https://neuracraft.com/v1/b", first), false},
-		{"chain broken", hop("https://api.neuracraft.com/v1/b", &http.Request{Response: &http.Response{}}), false},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			got := keepCredentialsAtOrigin(tt.req)
-			if tt.keep {
-				require.Same(t, tt.req, got)
-				return
-			}
-			require.NotSame(t, tt.req, got)
-			assert.False(t, hasCredentials(got.Header), "%v", got.Header)
-			assert.True(t, hasCredentials(tt.req.Header), "the request was modified")
-			assert.Equal(t, tt.req.URL, got.URL)
-		})
-	}
-}
 
 // TestClientPathsStayUnderBaseURL: one rule for relative and absolute
 // forms: the path with its dot segments resolved (dots written as %2E
@@ -215,45 +108,20 @@ func TestRemoveDots(t *testing.T) {
 	}
 }
 
-// TestClientRedirectOutOfBaseWithEncodedDots: a same-origin redirect
-// whose path climbs out of BaseURL with %2E dots is followed without the
-// credentials.
-func TestClientRedirectOutOfBaseWithEncodedDots(t *testing.T) {
+// TestClientInvalidPathHidesQuery: an invalid path is reported without
+// its query, and without url.Parse's echo of the whole input.
+func TestClientInvalidPathHidesQuery(t *testing.T) {
 	t.Parallel()
-	var log headerLog
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		log.record(r)
-		if r.URL.Path == "/v1/out" {
-			w.Header().Set("Location", "/v1/%2e%2e/admin")
-			w.WriteHeader(http.StatusFound)
-		}
-	}))
-	defer srv.Close()
-	c := &Client{BaseURL: srv.URL + "/v1", APIKey: echoKey}
-	_, err := c.Do(t.Context(), "GET", "/out", nil, nil)
-	require.NoError(t, err)
-	got, ok := log.get("/v1/../admin") // as the server's router decodes it
-	require.True(t, ok, "the redirect was not followed")
-	assert.Equal(t, [2]string{"", ""}, got)
-}
-
-// TestClientLogsNoSecret logs a Client with slog's JSON and text
-// handlers: both log its String, never its fields (the JSON handler would
-// otherwise encode APIKey, Token and the raw BaseURL).
-func TestClientLogsNoSecret(t *testing.T) {
-	t.Parallel()
-	c := &Client{BaseURL: "https://alice:PW_SECRET@api.neuracraft.com/v1?api_key=QUERY_SECRET", APIKey: "nc_KEY_SECRET",
-		Token: "TOKEN_SECRET"}
-	for name, h := range map[string]func(*bytes.Buffer) slog.Handler{
-		"JSON": func(b *bytes.Buffer) slog.Handler { return slog.NewJSONHandler(b, nil) },
-		"text": func(b *bytes.Buffer) slog.Handler { return slog.NewTextHandler(b, nil) },
+	c := &Client{BaseURL: "https://api.neuracraft.com/v1", APIKey: "nc_KEY"}
+	for _, path := range []string{
+		"/pipelines/%zz?token=QUERY_SECRET",
+		"/pipelines?token=QUERY_SECRET\x7f",
+		"/pipe%zz#QUERY_SECRET",
 	} {
-		var buf bytes.Buffer
-		slog.New(h(&buf)).Info("client", "client", c)
-		for _, s := range []string{"nc_KEY_SECRET", "TOKEN_SECRET", "PW_SECRET", "QUERY_SECRET"} {
-			assert.NotContains(t, buf.String(), s, name)
-		}
-		assert.Contains(t, buf.String(), "credentials: bearer token", name)
+		_, err := c.Do(context.Background(), "GET", path, nil, nil)
+		require.Error(t, err, path)
+		assert.NotContains(t, err.Error(), "QUERY_SECRET")
+		assert.Contains(t, err.Error(), "neuracraft: invalid path")
 	}
 }
 
@@ -288,5 +156,49 @@ func TestNewRequestErrors(t *testing.T) {
 				assert.ErrorAs(t, err, tt.wantErr)
 			}
 		})
+	}
+}
+
+// TestClientPrintsNoSecret formats a Client with every verb: neither its
+// credentials nor the user information and secret query values of its
+// BaseURL appear.
+func TestClientPrintsNoSecret(t *testing.T) {
+	t.Parallel()
+	secrets := []string{"nc_KEY_SECRET", "TOKEN_SECRET", "PW_SECRET", "QUERY_SECRET"}
+	clients := []*Client{
+		{BaseURL: "https://alice:PW_SECRET@api.neuracraft.com/v1?api_key=QUERY_SECRET&region=eu", APIKey: "nc_KEY_SECRET"},
+		{BaseURL: "https://api.neuracraft.com/v1?access_token=QUERY_SECRET", Token: "TOKEN_SECRET"},
+	}
+	for _, c := range clients {
+		for _, verb := range []string{"%v", "%+v", "%#v", "%s", "%q", "%d", "%x", "%X", "%T %v"} {
+			out := fmt.Sprintf(verb, c)
+			for _, s := range secrets {
+				assert.NotContains(t, out, s, "verb %s", verb)
+			}
+		}
+		assert.Contains(t, c.String(), "api.neuracraft.com/v1")
+	}
+	assert.Equal(t, `neuracraft.Client{BaseURL: "https://api.neuracraft.com/v1?api_key=REDACTED&region=eu", credentials: API key}`,
+		clients[0].String())
+	assert.Equal(t, fmt.Sprintf("%q", clients[0].String()), fmt.Sprintf("%q", clients[0]))
+}
+
+// TestClientLogsNoSecret logs a Client with slog's JSON and text
+// handlers: both log its String, never its fields (the JSON handler would
+// otherwise encode APIKey, Token and the raw BaseURL).
+func TestClientLogsNoSecret(t *testing.T) {
+	t.Parallel()
+	c := &Client{BaseURL: "https://alice:PW_SECRET@api.neuracraft.com/v1?api_key=QUERY_SECRET", APIKey: "nc_KEY_SECRET",
+		Token: "TOKEN_SECRET"}
+	for name, h := range map[string]func(*bytes.Buffer) slog.Handler{
+		"JSON": func(b *bytes.Buffer) slog.Handler { return slog.NewJSONHandler(b, nil) },
+		"text": func(b *bytes.Buffer) slog.Handler { return slog.NewTextHandler(b, nil) },
+	} {
+		var buf bytes.Buffer
+		slog.New(h(&buf)).Info("client", "client", c)
+		for _, s := range []string{"nc_KEY_SECRET", "TOKEN_SECRET", "PW_SECRET", "QUERY_SECRET"} {
+			assert.NotContains(t, buf.String(), s, name)
+		}
+		assert.Contains(t, buf.String(), "credentials: bearer token", name)
 	}
 }

@@ -1,6 +1,7 @@
 // Tests of APIError: the one-line Error, what never gets printed or
 // logged, its slog value, and what it matches with errors.Is and As.
-// fromresponse_test.go holds the decoding, retryable_test.go IsRetryable.
+// decode_test.go holds the decoding, errors_line_test.go the one-line
+// format, retryable_test.go IsRetryable.
 
 package neuracraft
 
@@ -12,6 +13,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"slices"
 	"strconv"
 	"strings"
@@ -275,5 +277,19 @@ func TestCooldownErrorMatchesRateLimited(t *testing.T) {
 		}
 		var apiErr *APIError
 		assert.False(t, errors.As(err, &apiErr), "%s: a CooldownError is an *APIError", how)
+	}
+}
+
+// wrappings returns err as callers meet it: bare, wrapped with %w, inside
+// the *url.Error of http.Client (also around a %w wrap), and joined.
+func wrappings(err error) map[string]error {
+	const u = "https://api.neuracraft.com/v1/pipelines/pipe_1"
+	return map[string]error{
+		"bare":            err,
+		"fmt.Errorf":      fmt.Errorf("loading pipeline: %w", err),
+		"url.Error":       &url.Error{Op: "Get", URL: u, Err: err},
+		"url.Error of %w": &url.Error{Op: "Get", URL: u, Err: fmt.Errorf("attempt 2: %w", err)},
+		"%w of url.Error": fmt.Errorf("sync: %w", &url.Error{Op: "Get", URL: u, Err: err}),
+		"errors.Join":     errors.Join(errors.New("other"), err),
 	}
 }

@@ -1,3 +1,6 @@
+// Benchmarks of the response mode (errresponse.go): what
+// ReturnErrorResponses costs a success and a failure.
+
 package neuracraft
 
 import (

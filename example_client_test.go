@@ -1,3 +1,6 @@
+// Examples of Client (client.go), run against the fake server of
+// neuracrafttest.
+
 package neuracraft_test
 
 import (

@@ -1,3 +1,6 @@
+// Examples of LogValue (logvalue.go): logging the error of a wrapped
+// client.
+
 package neuracraft_test
 
 import (

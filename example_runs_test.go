@@ -1,3 +1,5 @@
+// Examples of runs (runs.go): starting a run and waiting for its end.
+
 package neuracraft_test
 
 import (

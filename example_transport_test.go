@@ -1,3 +1,7 @@
+// Examples of Transport and WrapClient (transport.go) and of what a caller
+// sets on them: the retry policy, a custom retry rule, a Retry-After too long
+// to wait for, and the retries logged.
+
 package neuracraft_test
 
 import (

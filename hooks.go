@@ -27,12 +27,26 @@ type RetryEvent struct {
 	Delay time.Duration
 	// Err is why the attempt failed: an *APIError or a network error.
 	Err error
+
+	ctx context.Context // the request's
+}
+
+// Context returns the context of the request that is retried, so that a
+// hook can log or trace with it (its span, its values). It is never nil:
+// an event built by hand has context.Background().
+func (ev RetryEvent) Context() context.Context {
+	if ev.ctx == nil {
+		return context.Background()
+	}
+	return ev.ctx
 }
 
 // LogRetries returns an OnRetry hook that logs each retry on logger at
 // level Warn, with the method, redacted URL, request ID, attempt, delay
 // and cause (the code, such as "429 Too Many Requests", or the network
-// error). A nil logger means slog.Default().
+// error), and with the request's context (see [RetryEvent.Context]), so
+// that a handler that reads a trace ID from the context finds it. A nil
+// logger means slog.Default().
 //
 //	t := &neuracraft.Transport{OnRetry: neuracraft.LogRetries(slog.Default())}
 func LogRetries(logger *slog.Logger) func(RetryEvent) {
@@ -48,7 +62,7 @@ func LogRetries(logger *slog.Logger) func(RetryEvent) {
 		} else if ev.Err != nil {
 			cause.Value = slog.StringValue(ev.Err.Error())
 		}
-		l.LogAttrs(context.Background(), slog.LevelWarn, "neuracraft: retrying",
+		l.LogAttrs(ev.Context(), slog.LevelWarn, "neuracraft: retrying",
 			slog.String("method", ev.Method),
 			slog.String("url", ev.URL),
 			slog.String("request_id", ev.RequestID),

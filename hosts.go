@@ -64,6 +64,10 @@ type hostState struct {
 	held        int       // how many
 	pace        pacer     // the pace of the requests let go (pace.go)
 
+	// The pace last told to an Observer: its gap and its end (paceNewsAt).
+	toldGap time.Duration
+	toldEnd time.Time
+
 	// newer and older link the state into its table's recency list;
 	// guarded by the table's mu.
 	newer, older *hostState
@@ -110,15 +114,28 @@ func (s *hostState) settledAt(now time.Time) bool {
 // has nothing to keep (see idleAt) and no call holds it; with settled set,
 // its budget must be full and its pace over too (a full table drops a
 // paced host, which then meets its limiter afresh). It reports whether s
-// is gone. The check and the mark are one step under s.mu, so that a call
-// cannot record a cooldown in between.
-func (s *hostState) retireAt(now time.Time, settled bool) bool {
+// is gone, and what an Observer was told of it that no longer holds. The
+// check and the mark are one step under s.mu, so that a call cannot
+// record a cooldown in between.
+func (s *hostState) retireAt(now time.Time, settled bool) (retired bool, lost lostState) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if !s.idleAt(now) || (settled && (s.tokens < s.cfg.maxTokens || s.pace.gapAt(now) > 0)) {
-		return false
+		return false, lostState{}
 	}
-	return s.calls.CompareAndSwap(0, gone)
+	if !s.calls.CompareAndSwap(0, gone) {
+		return false, lostState{}
+	}
+	return true, lostState{host: s.host, open: s.open(), paced: s.toldGap > 0}
+}
+
+// A lostState is what an Observer was told of a host whose state the
+// table dropped, and that no longer holds: its breaker is open, or it is
+// paced. A call tells it that both ended (call.lost): the host starts
+// afresh, with a full budget and no pace.
+type lostState struct {
+	host        string
+	open, paced bool
 }
 
 // open reports whether the breaker is open: the budget denies retries.
@@ -126,26 +143,27 @@ func (s *hostState) retireAt(now time.Time, settled bool) bool {
 func (s *hostState) open() bool { return s.tokens <= s.cfg.maxTokens/2 }
 
 // failed records a retryable failure: it takes a token when charge is
-// set, and reports whether the budget still allows a retry. It is where
-// the breaker opens. The budget does not depend on the time: only answers
-// refill it.
-func (s *hostState) failed(charge bool) (retryAllowed bool) {
+// set, and reports whether the budget still allows a retry, and whether
+// this failure opened the breaker (the one place where it opens). The
+// budget does not depend on the time: only answers refill it.
+func (s *hostState) failed(charge bool) (retryAllowed, opened bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	wasOpen := s.open()
 	if charge {
 		s.tokens = max(s.tokens-1, 0)
 	}
-	return !s.open()
+	return !s.open(), !wasOpen && s.open()
 }
 
 // answered records an answer that is not a retryable failure. It puts
 // back refill; when the breaker is open it closes it instead (the one
-// place where it closes), filling the budget, and the calls waiting for a
-// probe retry at once.
-func (s *hostState) answered() {
+// place where it closes, which it reports), filling the budget, and the
+// calls waiting for a probe retry at once.
+func (s *hostState) answered() (closed bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.open() {
+	if closed = s.open(); closed {
 		s.tokens = s.cfg.maxTokens
 		s.probeAt = time.Time{}
 	} else if s.tokens += s.cfg.refill; s.tokens > s.cfg.maxTokens-1e-9 {
@@ -154,6 +172,7 @@ func (s *hostState) answered() {
 	if s.probe != nil {
 		s.resolve(s.probe, probeSucceeded)
 	}
+	return closed
 }
 
 func later(a, b time.Time) time.Time {
@@ -307,17 +326,18 @@ func (h *hostTable) hold(host string, found *hostState) *hostState {
 
 // holdOrAddAt returns host's state, held by one more call, creating it at
 // now with a full budget (the newest entry, after trimAt) when host has
-// none.
-func (h *hostTable) holdOrAddAt(host string, now time.Time) *hostState {
+// none; lost is what an Observer was told of the entries trimAt dropped
+// to make room, if anything.
+func (h *hostTable) holdOrAddAt(host string, now time.Time) (_ *hostState, lost []lostState) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if s, ok := h.m[host]; ok {
 		s.calls.Add(1) // an entry is gone only once out of m, under h.mu
 		h.unlink(s)
 		h.push(s)
-		return s
+		return s, nil
 	}
-	h.trimAt(now)
+	lost = h.trimAt(now)
 	s := newHostState(host, &h.cfg)
 	s.calls.Store(1)
 	h.m[host] = s
@@ -326,41 +346,55 @@ func (h *hostTable) holdOrAddAt(host string, now time.Time) *hostState {
 	h.added.Add(1)
 	h.listFew()
 	h.push(s)
-	return s
+	return s, lost
 }
 
 // trimAt drops, oldest first, the entries with nothing to keep at now
 // until fewer than maxHosts remain, looking at each entry at most once; an
-// entry that must be kept is made the newest. h.mu must be held.
-func (h *hostTable) trimAt(now time.Time) {
+// entry that must be kept is made the newest. It returns what an Observer
+// was told of the dropped entries that no longer holds (an open breaker,
+// a pace). h.mu must be held.
+func (h *hostTable) trimAt(now time.Time) (lost []lostState) {
 	for n := len(h.m); n > 0 && len(h.m) >= maxHosts; n-- {
 		s := h.oldest
 		h.unlink(s)
-		if s.retireAt(now, false) {
+		if retired, l := s.retireAt(now, false); retired {
 			h.drop(s)
+			if l.open || l.paced {
+				lost = append(lost, l)
+			}
 		} else {
 			h.push(s)
 		}
 	}
+	return lost
 }
 
 // releaseAt counts one call fewer holding s, and drops s when it is
-// settled at now.
-func (h *hostTable) releaseAt(s *hostState, now time.Time) {
+// settled at now; lost is what an Observer was told of s that no longer
+// holds once it is dropped (a pace that ran out).
+func (h *hostTable) releaseAt(s *hostState, now time.Time) (lost lostState) {
 	s.calls.Add(-1)
 	if s.settledAt(now) { // only then lock the table
-		h.forgetAt(s, now)
+		lost = h.forgetAt(s, now)
 	}
+	return lost
 }
 
-// forgetAt drops s if it is still its host's entry and is settled at now.
-func (h *hostTable) forgetAt(s *hostState, now time.Time) {
+// forgetAt drops s if it is still its host's entry and is settled at now,
+// and returns what an Observer was told of it that no longer holds.
+func (h *hostTable) forgetAt(s *hostState, now time.Time) lostState {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	if h.m[s.host] == s && s.retireAt(now, true) {
+	if h.m[s.host] != s {
+		return lostState{}
+	}
+	retired, lost := s.retireAt(now, true)
+	if retired {
 		h.unlink(s)
 		h.drop(s)
 	}
+	return lost
 }
 
 // len returns the number of entries.

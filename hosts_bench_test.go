@@ -1,26 +1,22 @@
+// The costs of the host table (hosts.go), as benchmarks and the tests that
+// bound them: memory and time with 100,000 failing hosts, a healthy host's
+// call while another host is in trouble, the lookup, and the attempts the
+// retry budget saves in an outage.
+
 package neuracraft
 
 import (
 	"context"
 	"fmt"
-	"io"
 	"net/http"
 	"runtime"
 	"slices"
-	"strings"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
-
-// failingBase answers 503 to every request, at once.
-var failingBase = roundTripFunc(func(req *http.Request) (*http.Response, error) {
-	const body = `{"error":{"code":"service_unavailable","message":"down"}}`
-	return &http.Response{StatusCode: 503, Header: http.Header{}, Request: req,
-		Body: io.NopCloser(strings.NewReader(body)), ContentLength: int64(len(body))}, nil
-})
 
 // failHosts makes one failing call to each of n distinct hosts, numbered
 // from first, through tr.
@@ -198,6 +194,36 @@ func BenchmarkHostLookup(b *testing.B) {
 			if found != 0 {
 				b.Fatal("a healthy host has an entry")
 			}
+		})
+	}
+}
+
+// BenchmarkOutage makes calls against a host that answers 503 to
+// everything and reports the attempts each call cost; the retry budget
+// keeps it near 1 where five attempts a call would be the plain policy.
+func BenchmarkOutage(b *testing.B) {
+	for _, tc := range []struct {
+		name     string
+		noBudget bool
+	}{
+		{"budget", false},
+		{"no-budget", true},
+	} {
+		b.Run(tc.name, func(b *testing.B) {
+			base := &scriptBase{steps: []step{answer(503)}}
+			tr := &Transport{Base: base, Retry: RetryPolicy{BaseDelay: time.Nanosecond}, DisableBudget: tc.noBudget}
+			req, err := http.NewRequest("GET", "https://api.neuracraft.com/v1/pipelines", nil)
+			if err != nil {
+				b.Fatal(err)
+			}
+			calls := 0
+			for b.Loop() {
+				if _, err := tr.RoundTrip(req); err == nil {
+					b.Fatal("a call succeeded during the outage")
+				}
+				calls++
+			}
+			b.ReportMetric(float64(base.attempts())/float64(calls), "attempts/call")
 		})
 	}
 }

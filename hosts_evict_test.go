@@ -1,10 +1,10 @@
-package neuracraft
+// Tests of what the host table keeps (hosts.go): an entry with something
+// to keep (a cooldown pending, a call holding it) is never dropped,
+// whatever the number of other hosts in trouble; the table's bound is then
+// maxHosts plus its live entries; and a call never holds a state that the
+// table has dropped.
 
-// Tests of what the host table keeps: an entry with something to keep (a
-// cooldown pending, a call holding it) is never dropped, whatever the
-// number of other hosts in trouble; the table's bound is then maxHosts
-// plus its live entries; and a call never holds a state that the table has
-// dropped.
+package neuracraft
 
 import (
 	"context"
@@ -108,7 +108,7 @@ func TestHoldWindow(t *testing.T) {
 		tr := &Transport{Base: base, Retry: RetryPolicy{MaxAttempts: 1}, rand: zero}
 		h := tr.tableForUpdate()
 		const host = "api.neuracraft.com"
-		other := h.holdOrAddAt(host, time.Now()) // another call's, settled
+		other := held(h.holdOrAddAt(host, time.Now())) // another call's, settled
 		h.beforeHold = func(s *hostState) {
 			h.beforeHold = nil
 			require.Same(t, other, s)

@@ -1,34 +1,24 @@
+// Tests of the per-host state (hosts.go): the host configuration's
+// defaults, the retry budget and the breaker state it gives, the host table
+// (its entries, bound, fingerprints, marks and lookup), and the budget
+// through a Transport. breaker_test.go has the probes, cooldown_test.go the
+// cooldown, hosts_evict_test.go what the table keeps, hosts_bench_test.go
+// its costs.
+
 package neuracraft
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"io"
-	"net/http"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"testing/synctest"
 	"time"
 
-	"github.com/google/go-cmp/cmp"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
-
-var errReset error = syscall.ECONNRESET
-
-// t0 is the instant the explicit-time tests count from.
-var t0 = time.Date(2026, 11, 29, 12, 0, 0, 0, time.UTC)
-
-func at(d time.Duration) time.Time { return t0.Add(d) }
-
-// defaultHostConfig is the hostConfig of a Transport with the defaults.
-func defaultHostConfig() *hostConfig {
-	return &(&Transport{}).tableForUpdate().cfg
-}
 
 func TestHostConfigDefaults(t *testing.T) {
 	assert.Equal(t, hostConfig{maxTokens: 10, refill: 0.1, probeInterval: 500 * time.Millisecond}, *defaultHostConfig(),
@@ -49,18 +39,18 @@ func TestHostBudget(t *testing.T) {
 	s := newHostState("h", defaultHostConfig())
 	var allowed []bool
 	for range 6 {
-		allowed = append(allowed, s.failed(true))
+		allowed = append(allowed, retryAllowed(s.failed(true)))
 	}
 	assert.Equal(t, []bool{true, true, true, true, false, false}, allowed,
 		"from a full bucket of 10, four failures are retried; at 5 tokens (half) retries stop")
 	assert.Equal(t, 4.0, s.tokens)
 
-	assert.False(t, s.failed(false), "an uncharged failure takes no token, and the breaker stays open")
+	assert.False(t, retryAllowed(s.failed(false)), "an uncharged failure takes no token, and the breaker stays open")
 	assert.Equal(t, 4.0, s.tokens)
 
 	s.answered()
 	assert.Equal(t, 10.0, s.tokens, "one answer while the breaker is open fills the bucket")
-	assert.True(t, s.failed(true), "and retries are made again")
+	assert.True(t, retryAllowed(s.failed(true)), "and retries are made again")
 
 	s.answered()
 	assert.InDelta(t, 9.1, s.tokens, 1e-9, "while closed, an answer puts back 0.1")
@@ -74,181 +64,31 @@ func TestHostBudget(t *testing.T) {
 	assert.Equal(t, 0.0, s.tokens, "never fewer than none")
 }
 
-func TestHostBreakerAt(t *testing.T) {
-	newOpen := func(calls int32) *hostState {
-		s := newHostState("h", defaultHostConfig())
-		s.tokens = 0
-		s.calls.Store(calls)
-		return s
-	}
-	const own, ceiling = 200 * time.Millisecond, 500 * time.Millisecond
-	ms := time.Millisecond
-	stop := stopWith(stopBudget)
+// retryAllowed is hostState.failed's first result.
+func retryAllowed(allowed, _ bool) bool { return allowed }
 
-	t.Run("a call alone stops", func(t *testing.T) {
-		s := newOpen(1)
-		assert.Equal(t, stop, s.awaitProbeAt(at(0), own, ceiling, time.Time{}))
-	})
-	t.Run("closed meanwhile", func(t *testing.T) {
-		s := newOpen(2)
-		s.tokens = 10
-		assert.Equal(t, retryDecision{step: retryLater}, s.awaitProbeAt(at(0), own, ceiling, time.Time{}), "retry at once")
-	})
-	t.Run("one sender at its own backoff, the others wait, one probe per interval", func(t *testing.T) {
-		s := newOpen(3)
-		d := s.awaitProbeAt(at(0), own, ceiling, time.Time{})
-		p := d.probe
-		require.NotNil(t, p)
-		assert.Equal(t, retryDecision{step: retryLater, delay: own, probe: p}, d, "the call sends the probe after its own backoff")
-		assert.Equal(t, at(own), p.at)
-
-		w := s.awaitProbeAt(at(10*ms), 0, ceiling, time.Time{})
-		assert.Equal(t, retryDecision{step: waitForProbe, delay: own - 10*ms, probe: p}, w, "a second call waits for the same probe")
-
-		s.probeFailed(p)
-		assertClosed(t, p.done)
-		assert.Equal(t, probeFailed, p.outcome)
-
-		next := s.awaitProbeAt(at(own+5*ms), 0, ceiling, time.Time{})
-		require.NotNil(t, next.probe)
-		assert.Equal(t, retryDecision{step: retryLater, delay: 495 * ms, probe: next.probe}, next)
-		assert.Equal(t, at(own+500*ms), next.probe.at, "500 ms after the last probe")
-
-		s.answered()
-		assertClosed(t, next.probe.done)
-		assert.Equal(t, probeSucceeded, next.probe.outcome, "any answer serves the waiters")
-		assert.Equal(t, 10.0, s.tokens)
-	})
-	t.Run("a probe due after the wait allowed is not waited for", func(t *testing.T) {
-		s := newOpen(3)
-		p := s.awaitProbeAt(at(0), 400*ms, ceiling, time.Time{}).probe
-		require.NotNil(t, p)
-		assert.Equal(t, stop, s.awaitProbeAt(at(0), 0, 300*ms, time.Time{}), "due at 400 ms, the call's backoff ceiling is 300 ms")
-		assert.Equal(t, stop, s.awaitProbeAt(at(0), 0, ceiling, at(300*ms)), "due after the deadline")
-		assert.Equal(t, retryDecision{step: waitForProbe, delay: 400 * ms, probe: p},
-			s.awaitProbeAt(at(0), 0, ceiling, at(400*ms)), "due at the deadline")
-		assert.Equal(t, retryDecision{step: waitForProbe, probe: p},
-			s.awaitProbeAt(at(450*ms), 0, ceiling, time.Time{}), "due already (its sender is late): no wait")
-	})
-	t.Run("a sender after the deadline is not made", func(t *testing.T) {
-		s := newOpen(2)
-		assert.Equal(t, stop, s.awaitProbeAt(at(0), own, ceiling, at(100*ms)))
-	})
-	t.Run("an abandoned probe frees its slot", func(t *testing.T) {
-		s := newOpen(2)
-		p := s.awaitProbeAt(at(0), own, ceiling, time.Time{}).probe
-		require.NotNil(t, p)
-		s.abandonProbe(p)
-		assertClosed(t, p.done)
-		assert.Equal(t, probeAbandoned, p.outcome)
-		q := s.awaitProbeAt(at(ms), 0, ceiling, time.Time{})
-		require.NotNil(t, q.probe)
-		assert.Equal(t, retryDecision{step: retryLater, probe: q.probe}, q, "no interval after a probe never sent")
-		assert.Equal(t, at(ms), q.probe.at)
-		s.probeFailed(p) // late: changes nothing
-		assert.Equal(t, probeAbandoned, p.outcome)
-	})
-}
-
-func assertClosed(t *testing.T, c <-chan struct{}) {
-	t.Helper()
-	select {
-	case <-c:
-	default:
-		t.Error("channel not closed")
-	}
-}
-
-func TestHostCooldownQueueAt(t *testing.T) {
+// TestBreakerTransitions: failed reports the failure that opens the
+// breaker, and only that one; answered the answer that closes it.
+func TestBreakerTransitions(t *testing.T) {
 	s := newHostState("h", defaultHostConfig())
-	h, turn := s.holdAt(at(0), time.Time{}, new(ticket))
-	assert.Nil(t, h, "no cooldown: go at once")
-	assert.Equal(t, at(0), turn)
-
-	s.coolUntil(at(2*time.Second), 2*time.Second, 429)
-	s.coolUntil(at(time.Second), time.Second, 503) // earlier: no change
-	assert.Equal(t, Code(429), s.cooldownCause())
-
-	var hs []*holder
-	var turns []time.Duration
-	for range 4 {
-		h, turn := s.holdAt(at(500*time.Millisecond), time.Time{}, new(ticket))
-		require.NotNil(t, h)
-		hs = append(hs, h)
-		turns = append(turns, turn.Sub(t0))
+	var opened []bool
+	for range 6 {
+		_, o := s.failed(true)
+		opened = append(opened, o)
 	}
-	ms := time.Millisecond
-	assert.Equal(t, []time.Duration{2000 * ms, 2010 * ms, 2020 * ms, 2030 * ms}, turns, "10 ms apart, in arrival order")
-
-	h, turn = s.holdAt(at(500*time.Millisecond), at(2035*time.Millisecond), new(ticket))
-	assert.Nil(t, h, "its turn, 2.04 s, is after its deadline: refused, nothing reserved")
-	assert.Equal(t, at(2040*time.Millisecond), turn)
-
-	wake, released := s.takeTurnAt(hs[1], at(time.Second))
-	assert.False(t, released)
-	assert.True(t, wake.IsZero(), "only the first held request has a time")
-	wake, released = s.takeTurnAt(hs[0], at(time.Second))
-	assert.False(t, released)
-	assert.Equal(t, at(2*time.Second), wake)
-
-	// The second gives up while held: the third moves up.
-	s.leave(hs[1])
-	_, released = s.takeTurnAt(hs[0], at(2*time.Second))
-	assert.True(t, released)
-	assertNudged(t, hs[2])
-	wake, _ = s.takeTurnAt(hs[2], at(2*time.Second))
-	assert.Equal(t, at(2010*time.Millisecond), wake, "the third goes 10 ms after the first")
-	h, turn = s.holdAt(at(2*time.Second), time.Time{}, new(ticket))
-	require.NotNil(t, h)
-	assert.Equal(t, at(2030*time.Millisecond), turn, "behind the two still held")
-	s.leave(h)
-
-	// A new cooldown catches the held ones: the first is nudged.
-	s.coolUntil(at(5*time.Second), 3*time.Second, 503)
-	assertNudged(t, hs[2])
-	wake, _ = s.takeTurnAt(hs[2], at(2010*time.Millisecond))
-	assert.Equal(t, at(5*time.Second), wake)
-	_, released = s.takeTurnAt(hs[2], at(5*time.Second))
-	assert.True(t, released)
-	wake, _ = s.takeTurnAt(hs[3], at(5*time.Second))
-	assert.Equal(t, at(5010*time.Millisecond), wake)
-	s.leave(hs[3])
-	s.leave(hs[3]) // twice: no harm
-
-	h, _ = s.holdAt(at(5005*time.Millisecond), time.Time{}, new(ticket))
-	assert.NotNil(t, h, "within 10 ms of the last release, a new request is paced too")
-	s.leave(h)
-	h, turn = s.holdAt(at(5010*time.Millisecond), time.Time{}, new(ticket))
-	assert.Nil(t, h, "after that, nobody held: go at once")
-	assert.Equal(t, at(5010*time.Millisecond), turn)
-	assert.Zero(t, s.held)
-	assert.True(t, s.settledAt(at(5010*time.Millisecond)))
-}
-
-func assertNudged(t *testing.T, h *holder) {
-	t.Helper()
-	select {
-	case <-h.wake:
-	default:
-		t.Error("holder not nudged")
-	}
-}
-
-// addFailing gives host an entry in h that stays after its call ends: a
-// call holds it, fails once (a token taken) and ends, at now.
-func addFailing(h *hostTable, host string, now time.Time) *hostState {
-	s := h.holdOrAddAt(host, now)
-	s.failed(true)
-	h.releaseAt(s, now)
-	return s
+	assert.Equal(t, []bool{false, false, false, false, true, false}, opened, "the fifth failure opens it")
+	assert.True(t, s.answered(), "an answer closes it")
+	assert.False(t, s.answered(), "and the next finds it closed")
+	_, o := s.failed(false)
+	assert.False(t, o, "an uncharged failure opens nothing")
 }
 
 func TestHostTable(t *testing.T) {
 	h := (&Transport{}).tableForUpdate()
 	assert.Nil(t, h.lookup("a.example"))
 	assert.Nil(t, h.hold("a.example", h.lookup("a.example")))
-	a := h.holdOrAddAt("a.example", at(0))
-	assert.Same(t, a, h.holdOrAddAt("a.example", at(0)))
+	a := held(h.holdOrAddAt("a.example", at(0)))
+	assert.Same(t, a, held(h.holdOrAddAt("a.example", at(0))))
 	assert.Same(t, a, h.hold("a.example", h.lookup("a.example")))
 	assert.Equal(t, int32(3), a.calls.Load(), "held by three calls")
 	assert.Nil(t, h.lookup("b.example"))
@@ -263,7 +103,7 @@ func TestHostTable(t *testing.T) {
 		addFailing(h, fmt.Sprintf("h%d.example", i), at(0))
 	}
 	assert.Equal(t, maxHosts, h.len())
-	h.releaseAt(h.holdOrAddAt("a.example", at(0)), at(0)) // a is the newest again: h0 is the oldest
+	h.releaseAt(held(h.holdOrAddAt("a.example", at(0))), at(0)) // a is the newest again: h0 is the oldest
 	addFailing(h, "new.example", at(0))
 	assert.Equal(t, maxHosts, h.len())
 	assert.Nil(t, h.lookup("h0.example"), "the oldest entry is dropped")
@@ -301,7 +141,7 @@ func TestHostTable(t *testing.T) {
 // answer wakes them.
 func TestHostWaiterKeepsItsEntry(t *testing.T) {
 	h := (&Transport{}).tableForUpdate()
-	old := h.holdOrAddAt("a.example", at(0))
+	old := held(h.holdOrAddAt("a.example", at(0)))
 	require.Same(t, old, h.hold("a.example", h.lookup("a.example")))
 	old.tokens = 0
 	p := old.awaitProbeAt(at(0), 0, time.Second, time.Time{})
@@ -317,169 +157,6 @@ func TestHostWaiterKeepsItsEntry(t *testing.T) {
 	old.answered()
 	assertClosed(t, w.probe.done)
 	assert.Equal(t, probeSucceeded, w.probe.outcome)
-}
-
-// TestCooldownOnlyLiveCallersHoldSlots: on fake time, callers that give up
-// while held leave no gap in the release order, and a call whose context
-// is already done is not sent and reserves nothing.
-func TestCooldownOnlyLiveCallersHoldSlots(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
-		base := &scriptBase{steps: []step{answer(429, "Retry-After", "2"), answer(200)}}
-		tr := &Transport{Base: base, Retry: RetryPolicy{MaxAttempts: 1}, rand: zero}
-		_, err := tr.RoundTrip(newReq(t, context.Background(), "GET", ""))
-		require.Error(t, err)
-		start := time.Now()
-
-		var wg sync.WaitGroup
-		var cancels []context.CancelFunc
-		for i := range 20 {
-			ctx, cancel := context.WithCancel(context.Background())
-			if i%2 == 1 {
-				cancels = append(cancels, cancel) // these give up while held
-			} else {
-				defer cancel()
-			}
-			req := newReq(t, ctx, "GET", "")
-			req.Header.Set("X-Request-ID", fmt.Sprintf("c%02d", i))
-			wg.Go(func() {
-				resp, err := tr.RoundTrip(req)
-				if err == nil {
-					resp.Body.Close()
-				}
-			})
-			synctest.Wait() // held in this order
-		}
-		done, cancel := context.WithCancel(context.Background())
-		cancel()
-		for range 5 {
-			_, err := tr.RoundTrip(newReq(t, done, "GET", ""))
-			assert.ErrorIs(t, err, context.Canceled)
-		}
-		time.Sleep(time.Second)
-		for _, cancel := range cancels {
-			cancel()
-		}
-		wg.Wait()
-
-		var got []string
-		for _, s := range base.log()[1:] {
-			got = append(got, fmt.Sprintf("%s@%v", s.requestID, s.at.Sub(start)))
-		}
-		var want []string
-		at := 2 * time.Second
-		for i, gap := range []time.Duration{50, 40, 40, 32, 32, 25.6e6, 25.6e6, 20.48e6, 20.48e6, 0} {
-			want = append(want, fmt.Sprintf("c%02d@%v", 2*i, at))
-			if gap < time.Microsecond {
-				gap *= time.Millisecond
-			}
-			at += gap
-		}
-		assert.Empty(t, cmp.Diff(want, got), "the live callers at the pace with no gaps, and nothing from the others")
-	})
-}
-
-// TestStopReasons: the error of a retryable failure that is not retried
-// says why, as the last note of its line; errors.Is and errors.As see it
-// as before.
-func TestStopReasons(t *testing.T) {
-	const path = "neuracraft: GET /v1/pipelines/pipe_1: "
-	tests := []struct {
-		name  string
-		steps []step
-		tr    func(base http.RoundTripper) *Transport
-		req   func(t *testing.T) *http.Request
-		want  string
-	}{
-		{"attempts exhausted", []step{answer(503, "X-Request-ID", "r")},
-			func(b http.RoundTripper) *Transport { return &Transport{Base: b, Retry: RetryPolicy{MaxAttempts: 2}} }, nil,
-			path + "503 Service Unavailable: scripted (request r, 2 attempts, not retried: attempts exhausted)"},
-		{"Retry-After beyond MaxRetryAfter", []step{answer(429, "X-Request-ID", "r", "Retry-After", "120")},
-			func(b http.RoundTripper) *Transport { return &Transport{Base: b} }, nil,
-			path + "429 Too Many Requests: scripted (request r, not retried: Retry-After beyond MaxRetryAfter)"},
-		{"body not replayable", []step{answer(503, "X-Request-ID", "r")},
-			func(b http.RoundTripper) *Transport { return &Transport{Base: b} },
-			func(t *testing.T) *http.Request {
-				req := newReq(t, context.Background(), "PUT", "x")
-				req.GetBody = nil
-				return req
-			},
-			"neuracraft: PUT /v1/pipelines/pipe_1: 503 Service Unavailable: scripted (request r, not retried: body not replayable)"},
-		{"deadline", []step{answer(503, "X-Request-ID", "r", "Retry-After", "5")},
-			func(b http.RoundTripper) *Transport { return &Transport{Base: b, DisableCooldown: true} },
-			func(t *testing.T) *http.Request {
-				ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-				t.Cleanup(cancel)
-				return newReq(t, ctx, "GET", "")
-			},
-			path + "503 Service Unavailable: scripted (request r, not retried: deadline too close)"},
-		{"retry budget", []step{answer(500, "X-Request-ID", "r")},
-			func(b http.RoundTripper) *Transport {
-				return &Transport{Base: b, Retry: RetryPolicy{Budget: RetryBudget{MaxTokens: 1}}}
-			}, nil,
-			path + "500 Internal Server Error: scripted (request r, not retried: retry budget exhausted)"},
-		{"network error, retry budget", []step{{err: errReset}},
-			func(b http.RoundTripper) *Transport {
-				return &Transport{Base: b, Retry: RetryPolicy{Budget: RetryBudget{MaxTokens: 1}}}
-			},
-			func(t *testing.T) *http.Request {
-				req := newReq(t, context.Background(), "GET", "")
-				req.Header.Set("X-Request-ID", "r")
-				return req
-			},
-			path + errReset.Error() + " (request r, attempt 1, not retried: retry budget exhausted)"},
-		{"retryable, but not for the method", []step{answer(500, "X-Request-ID", "r")},
-			func(b http.RoundTripper) *Transport { return &Transport{Base: b} },
-			func(t *testing.T) *http.Request { return newReq(t, context.Background(), "POST", "") },
-			"neuracraft: POST /v1/pipelines/pipe_1: 500 Internal Server Error: scripted (request r, not retried: method not idempotent)"},
-		{"retryable, but the policy declined", []step{answer(503, "X-Request-ID", "r")},
-			func(b http.RoundTripper) *Transport {
-				return &Transport{Base: b, Retry: RetryPolicy{ShouldRetry: func(*http.Request, error) bool { return false }}}
-			},
-			nil,
-			path + "503 Service Unavailable: scripted (request r, not retried: ShouldRetry declined)"},
-	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			synctest.Test(t, func(t *testing.T) {
-				base := &scriptBase{steps: tc.steps}
-				req := newReq(t, context.Background(), "GET", "")
-				if tc.req != nil {
-					req = tc.req(t)
-				}
-				_, err := tc.tr(base).RoundTrip(req)
-				require.Error(t, err)
-				assert.Equal(t, tc.want, err.Error())
-				assert.True(t, IsRetryable(err), "matching is as before")
-				if tc.steps[0].err == nil {
-					var apiErr *APIError
-					require.ErrorAs(t, err, &apiErr)
-					assert.ErrorIs(t, err, Code(apiErr.StatusCode))
-				} else {
-					assert.ErrorIs(t, err, errReset)
-				}
-			})
-		})
-	}
-}
-
-// TestRewindFailureEndsCall: when GetBody fails, the call ends there with
-// the last failure, and neither the budget nor the breaker sees a failure
-// that the server did not send.
-func TestRewindFailureEndsCall(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
-		base := &scriptBase{steps: []step{answer(503), answer(200)}}
-		req := newReq(t, context.Background(), "POST", "x")
-		rewinds := 0
-		req.GetBody = func() (io.ReadCloser, error) { rewinds++; return nil, errors.New("gone") }
-		tr := &Transport{Base: base}
-		_, err := tr.RoundTrip(req)
-		assert.ErrorIs(t, err, ErrUnavailable)
-		assert.Equal(t, 1, rewinds)
-		assert.Equal(t, 1, base.attempts())
-		s := tr.table().lookup("api.neuracraft.com")
-		require.NotNil(t, s)
-		assert.Equal(t, 9.0, s.tokens, "one token, for the one 503")
-	})
 }
 
 // TestFingerprintSpreads: the cheap fingerprint of hostTable spreads
@@ -542,13 +219,97 @@ func TestHostTableLookupAcrossFew(t *testing.T) {
 	}
 }
 
-// TestNotRetryableHasNoNote: a failure that no retry could help (a 404)
-// says nothing about retries.
-func TestNotRetryableHasNoNote(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
-		base := &scriptBase{steps: []step{answer(404, "X-Request-ID", "r")}}
-		_, err := (&Transport{Base: base}).RoundTrip(newReq(t, context.Background(), "GET", ""))
-		require.Error(t, err)
-		assert.Equal(t, "neuracraft: GET /v1/pipelines/pipe_1: 404 Not Found: scripted (request r)", err.Error())
+func TestTransportBudget(t *testing.T) {
+	run := func(t *testing.T, tr *Transport, calls int) (attempts, ok int) {
+		for range calls {
+			resp, err := tr.RoundTrip(newReq(t, context.Background(), "GET", ""))
+			if err == nil {
+				ok++
+				resp.Body.Close()
+			}
+		}
+		return tr.Base.(*scriptBase).attempts(), ok
+	}
+	t.Run("outage", func(t *testing.T) {
+		synctest.Test(t, func(t *testing.T) {
+			tr := &Transport{Base: &scriptBase{steps: []step{answer(500)}}}
+			attempts, ok := run(t, tr, 200)
+			assert.Zero(t, ok)
+			assert.Equal(t, 204, attempts, "5 for the first call, then one each")
+		})
 	})
+	t.Run("outage without a budget", func(t *testing.T) {
+		synctest.Test(t, func(t *testing.T) {
+			tr := &Transport{Base: &scriptBase{steps: []step{answer(500)}}, DisableBudget: true}
+			attempts, _ := run(t, tr, 200)
+			assert.Equal(t, 1000, attempts)
+		})
+	})
+	t.Run("a few percent of failures", func(t *testing.T) {
+		synctest.Test(t, func(t *testing.T) {
+			var steps []step
+			for i := range 2000 {
+				if i%20 == 7 { // 5% of attempts fail
+					steps = append(steps, answer(503))
+				} else {
+					steps = append(steps, answer(200))
+				}
+			}
+			tr := &Transport{Base: &scriptBase{steps: steps}}
+			_, ok := run(t, tr, 1000)
+			assert.Equal(t, 1000, ok)
+		})
+	})
+	t.Run("per host", func(t *testing.T) {
+		synctest.Test(t, func(t *testing.T) {
+			tr := &Transport{Base: &scriptBase{steps: []step{answer(500)}}}
+			run(t, tr, 20)
+			other := newReq(t, context.Background(), "GET", "")
+			other.URL.Host = "self-hosted.example"
+			_, err := tr.RoundTrip(other)
+			require.Error(t, err)
+			assert.Equal(t, 5+19+5, tr.Base.(*scriptBase).attempts())
+		})
+	})
+	t.Run("honoured rate limits do not spend it", func(t *testing.T) {
+		synctest.Test(t, func(t *testing.T) {
+			var steps []step
+			for range 10 {
+				steps = append(steps, answer(429, "Retry-After", "1"))
+			}
+			base := &scriptBase{steps: append(steps, answer(200))}
+			tr := &Transport{Base: base, DisableCooldown: true} // so that all ten meet a 429
+			var wg sync.WaitGroup
+			for range 10 {
+				wg.Go(func() {
+					resp, err := tr.RoundTrip(newReq(t, context.Background(), "GET", ""))
+					if assert.NoError(t, err) {
+						resp.Body.Close()
+					}
+				})
+			}
+			wg.Wait()
+			assert.Equal(t, 20, base.attempts())
+		})
+	})
+	t.Run("a denied retry returns the real error", func(t *testing.T) {
+		synctest.Test(t, func(t *testing.T) {
+			tr := &Transport{Base: &scriptBase{steps: []step{answer(500, "X-Request-ID", "req_9")}}}
+			run(t, tr, 5)
+			_, err := tr.RoundTrip(newReq(t, context.Background(), "GET", ""))
+			var apiErr *APIError
+			require.ErrorAs(t, err, &apiErr)
+			assert.Equal(t, "req_9", apiErr.RequestID)
+			assert.Equal(t, 1, apiErr.Attempts)
+		})
+	})
+}
+
+func TestTransportHostsBounded(t *testing.T) {
+	tr := &Transport{}
+	h := tr.tableForUpdate()
+	for i := range maxHosts + 10 {
+		addFailing(h, fmt.Sprintf("h%d.example", i), time.Now())
+	}
+	assert.Equal(t, maxHosts, h.len(), "past maxHosts, the oldest hosts are dropped")
 }

@@ -1,3 +1,6 @@
+// Tests of LogValue (logvalue.go): what each error of the package, a
+// wrapped client's and a foreign one logs as, redacted and capped.
+
 package neuracraft
 
 import (

@@ -219,9 +219,48 @@ func (p *pacer) quotaAt(gap time.Duration, until time.Time) {
 	p.quotaGap, p.quotaUntil = gap, until
 }
 
+// endAt is when the pace in force at now ends if nothing changes it:
+// paceQuiet after the last pushback, or the quota's end, whichever is
+// later; zero when there is no pace at now.
+func (p *pacer) endAt(now time.Time) time.Time {
+	var end time.Time
+	if p.onAt(now) {
+		end = p.last.Add(paceQuiet)
+	}
+	if p.quotaGap > 0 && now.Before(p.quotaUntil) {
+		end = later(end, p.quotaUntil)
+	}
+	return end
+}
+
 // The hostState's side of the pace: the one place where it changes is
-// pushbackAt and pacedAnswerAt, which report the new gap to the call (for
-// an observer, told once the lock is released).
+// pushbackAt and pacedAnswerAt, and quotaAt for the quota's part. Each
+// returns what changed, for the call to tell its Observer once the lock
+// is released (call.paceChanged).
+
+// A paceNews is a host's pace as a call tells its Observer: the gap from
+// now on (0: not paced) and how long it lasts if nothing changes it. It
+// is news (changed) when it differs from the last one told.
+type paceNews struct {
+	changed    bool
+	gap, lasts time.Duration
+}
+
+// paceNewsAt returns the host's pace at now, changed when its gap or its
+// end differs from the pace last returned changed: each change is told
+// once. A pace that ran out needs no news (its end was told with it), but
+// the next change says so. s.mu must be held.
+func (s *hostState) paceNewsAt(now time.Time) paceNews {
+	gap, end := s.pace.gapAt(now), time.Time{}
+	if gap > 0 {
+		end = s.pace.endAt(now)
+	}
+	if gap == s.toldGap && end.Equal(s.toldEnd) {
+		return paceNews{gap: gap}
+	}
+	s.toldGap, s.toldEnd = gap, end
+	return paceNews{changed: true, gap: gap, lasts: max(end.Sub(now), 0)}
+}
 
 // gapAt is the time between two requests let go to the host at now: its
 // pace while it is paced, else releaseGap of its cooldown. s.mu must be
@@ -243,37 +282,39 @@ func (s *hostState) letGoAt(now time.Time) ticket {
 // pushbackAt records at now a 429 or 503 whose Retry-After is honoured,
 // answered to a request that carried t, once its cooldown is recorded:
 // the first engages the pace, a later one to a request let go at the pace
-// slows it. The first request held goes a random part r (in [0, 1)) of
-// the pace after the cooldown ends, so that processes that met the same
-// pushback do not all send again at the same instant. It returns the
-// host's gap from now on (0: not paced), and whether the pace changed.
-func (s *hostState) pushbackAt(now time.Time, t ticket, r float64) (gap time.Duration, changed bool) {
+// slows it, and every one puts the pace's end further. The first request
+// held goes a random part r (in [0, 1)) of the pace after the cooldown
+// ends, so that processes that met the same pushback do not all send
+// again at the same instant. It returns the host's pace from now on.
+func (s *hostState) pushbackAt(now time.Time, t ticket, r float64) paceNews {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	changed = s.pace.pushbackAt(now, t)
-	if gap = s.pace.gapAt(now); gap > 0 {
+	s.pace.pushbackAt(now, t)
+	if gap := s.pace.gapAt(now); gap > 0 {
 		s.lastRelease = later(s.lastRelease, s.until.Add(time.Duration(r*float64(gap))-gap))
 	}
-	return gap, changed
+	return s.paceNewsAt(now)
 }
 
 // pacedAnswerAt records at now an answer that is not pushback to a
-// request let go at the pace with ticket t. It returns the host's gap
-// from now on (0: not paced), and whether the pace changed.
-func (s *hostState) pacedAnswerAt(now time.Time, t ticket) (gap time.Duration, changed bool) {
+// request let go at the pace with ticket t. It returns the host's pace
+// from now on.
+func (s *hostState) pacedAnswerAt(now time.Time, t ticket) paceNews {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if changed = s.pace.successAt(now, t); changed {
+	if s.pace.successAt(now, t) {
 		s.head.nudge() // the first held request looks at its turn again
 	}
-	return s.pace.gapAt(now), changed
+	return s.paceNewsAt(now)
 }
 
-// quotaAt records that the host's answers ask for requests gap apart
-// until until (a zero gap: no longer); see call.applyQuota.
-func (s *hostState) quotaAt(gap time.Duration, until time.Time) {
+// quotaAt records at now that the host's answers ask for requests gap
+// apart until until (a zero gap: no longer); see call.applyQuota. It
+// returns the host's pace from now on.
+func (s *hostState) quotaAt(now time.Time, gap time.Duration, until time.Time) paceNews {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.pace.quotaAt(gap, until)
 	s.head.nudge()
+	return s.paceNewsAt(now)
 }

@@ -169,3 +169,45 @@ func TestPacerQuota(t *testing.T) {
 	assert.Equal(t, 50*time.Millisecond, p.gapAt(t0))
 	assert.Zero(t, p.quotaUntil, "a zero gap clears the quota")
 }
+
+// TestPaceNews: the host's pace methods return its pace each time its
+// gap or its end changes, once, with how long it lasts: the first
+// pushback, a later one that puts the end further, a quota slower than
+// the pace and its end; an answer that changes neither is no news, and
+// the first look after the pace ran out says it ended.
+func TestPaceNews(t *testing.T) {
+	t.Parallel()
+	s := newHostState("h", defaultHostConfig())
+	sec := time.Second
+	type news = paceNews
+	got := []news{
+		s.pushbackAt(at(0), ticket{}, 0),
+		s.pushbackAt(at(sec), ticket{}, 0), // not let go at the pace: the same gap, a later end
+		s.pacedAnswerAt(at(2*sec), ticket{epoch: 1, gap: 50 * time.Millisecond}),
+		s.quotaAt(at(2*sec), 200*time.Millisecond, at(62*sec)),
+		s.quotaAt(at(3*sec), 0, time.Time{}),
+		s.pacedAnswerAt(at(31*sec), ticket{}),
+		s.pacedAnswerAt(at(32*sec), ticket{}),
+	}
+	assert.Equal(t, []news{
+		{changed: true, gap: 50 * time.Millisecond, lasts: 30 * sec},
+		{changed: true, gap: 50 * time.Millisecond, lasts: 30 * sec},
+		{gap: 50 * time.Millisecond},
+		{changed: true, gap: 200 * time.Millisecond, lasts: 60 * sec},
+		{changed: true, gap: 50 * time.Millisecond, lasts: 28 * sec},
+		{changed: true},
+		{},
+	}, got)
+}
+
+func TestPacerEndAt(t *testing.T) {
+	t.Parallel()
+	var p pacer
+	assert.Zero(t, p.endAt(t0), "no pace, no end")
+	p.quotaAt(time.Second, at(10*time.Second))
+	assert.Equal(t, at(10*time.Second), p.endAt(t0), "the quota's end")
+	p.pushbackAt(t0, ticket{})
+	assert.Equal(t, at(30*time.Second), p.endAt(t0), "the later of the quota's and the learnt pace's")
+	assert.Equal(t, at(30*time.Second), p.endAt(at(20*time.Second)), "the learnt pace's, once the quota ended")
+	assert.Zero(t, p.endAt(at(30*time.Second)))
+}

@@ -217,3 +217,13 @@ func TestRegistryConcurrent(t *testing.T) {
 		assert.Equal(t, p, got, "lookupPluginCode(%d)", int(p.Code))
 	}
 }
+
+// forgetPluginCodesAfter forgets codes when t ends, whatever registered
+// them.
+func forgetPluginCodesAfter(t *testing.T, codes ...Code) {
+	t.Cleanup(func() {
+		for _, c := range codes {
+			forgetPluginCode(c)
+		}
+	})
+}

@@ -446,8 +446,8 @@ func (c *call) applyQuota(h http.Header) {
 	case q.remaining == 0:
 		c.hostStateAt(now).coolUntil(now.Add(q.reset), q.reset, CodeTooManyRequests)
 	case low:
-		c.hostStateAt(now).quotaAt(q.reset/time.Duration(q.remaining), now.Add(q.reset))
+		c.paceChanged(c.hostStateAt(now).quotaAt(now, q.reset/time.Duration(q.remaining), now.Add(q.reset)))
 	case c.state != nil:
-		c.state.quotaAt(0, time.Time{})
+		c.paceChanged(c.state.quotaAt(now, 0, time.Time{}))
 	}
 }

@@ -1,3 +1,7 @@
+// Tests of the rate-limit header fields (ratelimit.go): parsing each form,
+// on chosen values and fuzzed, the quota they state pacing a Transport, and
+// what the look for them costs.
+
 package neuracraft
 
 import (

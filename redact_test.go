@@ -1,7 +1,8 @@
 // Tests of the one cleaning rule (redact.go): what it folds, drops and
-// cuts, that every cap is exact with the ellipsis inside it, and that
-// every text an error prints or logs goes through it, a cause's text
-// included.
+// cuts, its fast path for clean text, server header values, that every
+// cap is exact with the ellipsis inside it, and that every text an error
+// prints or logs goes through it, a cause's text included; and the secret
+// query values redactURL hides.
 
 package neuracraft
 
@@ -224,4 +225,131 @@ func TestRequestErrorCauseIsCleaned(t *testing.T) {
 	require.Equal(t, "error", cause.Key)
 	assert.True(t, strings.HasPrefix(cause.Value.String(), `Post "http://h/v1/pipelines?api_key=REDACTED": read: reset level=ERROR msg=forged éé`),
 		cause.Value.String())
+}
+
+func TestCleanHeaderValue(t *testing.T) {
+	t.Parallel()
+	long := strings.Repeat("r", 1<<20)
+	tests := []struct {
+		name, in, want string
+	}{
+		{"clean", "req_01HF8ZK2QW7Y", "req_01HF8ZK2QW7Y"},
+		{"empty", "", ""},
+		{"spaces trimmed", "  req 1 ", "req 1"},
+		{"CR LF cannot split a log line", "req_1\r\nlevel=ERROR msg=forged", "req_1 level=ERROR msg=forged"},
+		{"ESC", "req_\x1b[31mred\x1b[0m", "req_[31mred[0m"},
+		{"tab folded, NUL and DEL dropped", "a\tb\x00c\x7fd", "a bcd"},
+		{"NEL folded, CSI dropped", "a\u0085b\u009bc", "a bc"},
+		{"line and paragraph separators", "a\u2028b\u2029c", "a b c"},
+		{"bidirectional controls", "req_\u202egnp.exe\u202c", "req_gnp.exe"},
+		{"invalid UTF-8", "req_\xff\xfe1", "req_\uFFFD1"},
+		{"valid non-ASCII kept", "req_ü_東京", "req_ü_東京"},
+		{"only controls", "\r\n\x1b", ""},
+		{"exactly the limit", strings.Repeat("r", maxHeaderValue), strings.Repeat("r", maxHeaderValue)},
+		{"one character over", strings.Repeat("r", maxHeaderValue+1), strings.Repeat("r", maxHeaderValue-1) + "…"},
+		{"1 MiB", long, long[:maxHeaderValue-1] + "…"},
+		{"long after cleaning only", strings.Repeat("r\x00", maxHeaderValue), strings.Repeat("r", maxHeaderValue)},
+		{"characters, not bytes", strings.Repeat("é", 128), strings.Repeat("é", 128)},
+		{"cut after 127 characters", "x" + strings.Repeat("東", 200), "x" + strings.Repeat("東", 126) + "…"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			got := cleanHeaderValue(tt.in)
+			assert.Equal(t, tt.want, got)
+			assert.LessOrEqual(t, utf8.RuneCountInString(got), maxHeaderValue)
+			assert.Equal(t, got, cleanHeaderValue(got), "cleaning twice changes nothing")
+		})
+	}
+}
+
+func TestCleaningCleanTextDoesNotAllocate(t *testing.T) {
+	msg := "Rate limit exceeded for workspace ws_42: 600 requests per minute. Grüße, 東京."
+	id := "req_01HF8ZK2QW7Y"
+	var sink string
+	allocs := testing.AllocsPerRun(100, func() {
+		sink = cleanText(msg, maxMessage)
+		sink = cleanHeaderValue(id)
+	})
+	assert.Zero(t, allocs, "allocations to clean clean text")
+	_ = sink
+}
+
+// TestCleanTextFastPath: text the fast path passes through is exactly what
+// the full cleaning would give, and text it sends on is not.
+func TestCleanTextFastPath(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		in    string
+		max   int
+		clean bool
+	}{
+		{"", 10, true},
+		{"one line", 10, true},
+		{"exactly10!", 10, true},
+		{"eleven runes", 11, false},
+		{"ü東京 and more", 20, true},
+		{"ü東京", 3, true},
+		{"ü東京", 2, false},
+		{" leading", 10, false},
+		{"trailing ", 10, false},
+		{"two  spaces", 20, false},
+		{"tab\there", 20, false},
+		{"line\nbreak", 20, false},
+		{"nbsp\u00a0here", 20, false},
+		{"nel\u0085here", 20, false},
+		{"sep\u2028here", 20, false},
+		{"esc\x1b[0m", 20, false},
+		{"del\x7f", 20, false},
+		{"bad \xff byte", 20, false},
+		{"literal \uFFFD is valid", 30, true},
+		{"x", 0, false},
+	}
+	for _, tt := range tests {
+		assert.Equal(t, tt.clean, isCleanText(tt.in, tt.max), "isCleanText(%q, %d)", tt.in, tt.max)
+		assert.Equal(t, tt.clean, cleanFull(tt.in, tt.max, nil) == tt.in, "cleanFull(%q, %d) = %q", tt.in, tt.max, cleanFull(tt.in, tt.max, nil))
+		assert.Equal(t, cleanFull(tt.in, tt.max, nil), cleanText(tt.in, tt.max))
+	}
+}
+
+// FuzzCleanText: cleanText's fast path agrees with the full cleaning, and
+// cleanHeaderValue's output is clean, bounded and stable.
+func FuzzCleanText(f *testing.F) {
+	for _, s := range []string{"", "one line", " x ", "a  b", "\xff", "ü東京", "a\u2028b", "…", strings.Repeat("é", 80)} {
+		f.Add(s, uint8(10))
+	}
+	f.Fuzz(func(t *testing.T, s string, max uint8) {
+		require.False(t, isCleanText(s, int(max)) && cleanFull(s, int(max), nil) != s, "isCleanText(%q, %d) but cleanFull = %q", s, max, cleanFull(s, int(max), nil))
+		require.Equal(t, cleanFull(s, int(max), nil), cleanText(s, int(max)), "cleanText(%q, %d)", s, max)
+		h := cleanHeaderValue(s)
+		require.LessOrEqual(t, utf8.RuneCountInString(h), maxHeaderValue, "cleanHeaderValue(%q) = %q: too long, untrimmed or not stable", s, h)
+		require.Equal(t, h, cleanHeaderValue(h), "cleanHeaderValue(%q) = %q: too long, untrimmed or not stable", s, h)
+		require.Equal(t, strings.TrimSpace(h), h, "cleanHeaderValue(%q) = %q: too long, untrimmed or not stable", s, h)
+		if h != "" {
+			checkOneLine(t, "cleanHeaderValue", h)
+		}
+	})
+}
+
+// TestRedactURLSecretNames: the names a security reviewer expects are
+// redacted, in any case, and a JWT is redacted whatever its name; other
+// values stay readable.
+func TestRedactURLSecretNames(t *testing.T) {
+	t.Parallel()
+	secret := []string{
+		"api_key", "apikey", "X-API-Key", "token", "access_token", "refresh_token", "id_token",
+		"X-Amz-Security-Token", "client_secret", "password", "passwd", "pwd", "sig", "signature",
+		"X-Amz-Signature", "X-Amz-Credential", "auth", "authorization", "session", "sessionid",
+		"cookie", "jwt", "code", "code_verifier", "assertion", "client_assertion", "hmac", "otp",
+		"totp", "nonce", "state", "SAMLResponse", "ticket", "csrf_token", "_xsrf", "private_key", "bearer",
+	}
+	for _, name := range secret {
+		u := &url.URL{Scheme: "https", Host: "h", Path: "/v1", RawQuery: url.Values{name: {"S3CR3T"}, "limit": {"5"}}.Encode()}
+		got := redactURL(u)
+		assert.NotContains(t, got, "S3CR3T", name)
+		assert.Contains(t, got, "limit=5", name)
+	}
+	jwt := "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxIn0.c2lnbmF0dXJl"
+	got := redactURL(&url.URL{Scheme: "https", Host: "h", RawQuery: "q=" + jwt + "&offset=10"})
+	assert.Equal(t, "https://h?offset=10&q=REDACTED", got)
 }

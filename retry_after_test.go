@@ -1,5 +1,5 @@
-// Tests of Retry-After: parsing the header, carrying it on an APIError,
-// and the Transport waiting for it.
+// Tests of Retry-After (retry.go): parsing the header, on chosen values
+// and fuzzed, carrying it on an APIError, and the Transport waiting for it.
 
 package neuracraft
 
@@ -7,6 +7,8 @@ import (
 	"context"
 	"math"
 	"net/http"
+	"strconv"
+	"strings"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -104,4 +106,28 @@ func TestTransportRetryAfter(t *testing.T) {
 			})
 		})
 	}
+}
+
+// FuzzParseRetryAfter checks that no Retry-After value gives a negative
+// wait, and that delay-seconds do not depend on the clock.
+func FuzzParseRetryAfter(f *testing.F) {
+	now := time.Date(2025, 11, 26, 14, 0, 0, 0, time.UTC).Unix()
+	for _, v := range []string{"", "0", "120", " 45 ", "-5", "+5", "1.5", "1e3", "soon",
+		"9223372036", "9223372037", "99999999999999999999",
+		"Wed, 26 Nov 2025 14:01:30 GMT", "Wednesday, 26-Nov-25 14:01:30 GMT", "Wed Nov 26 14:01:30 2025",
+		"Wed, 21 Oct 2015 07:28:00 GMT", "Fri, 31 Dec 9999 23:59:59 GMT"} {
+		f.Add(v, now)
+	}
+	f.Add("Mon, 01 Jan 0001 00:00:00 GMT", int64(1<<62))
+	f.Fuzz(func(t *testing.T, v string, unix int64) {
+		at := time.Unix(unix, 0)
+		d := parseRetryAfter(v, at)
+		require.False(t, d < 0, "parseRetryAfter(%q, %v) = %v, negative", v, at, d)
+		if s := strings.TrimSpace(v); s != "" && strings.Trim(s, "0123456789") == "" {
+			require.Equal(t, d, parseRetryAfter(v, at.Add(time.Hour)), "parseRetryAfter(%q)", v)
+			if n, err := strconv.ParseInt(s, 10, 64); err == nil && n < 1<<33 {
+				require.Equal(t, time.Duration(n)*time.Second, d, "parseRetryAfter(%q)", v)
+			}
+		}
+	})
 }

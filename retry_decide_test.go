@@ -1,8 +1,8 @@
-package neuracraft
+// Tests of the retry decision after a failed attempt (decideRetry,
+// retry.go), a function of its input alone: each outcome, the order of the
+// stop reasons, and the deadline to the nanosecond.
 
-// Tests of the retry decision after a failed attempt (decideRetry), a
-// function of its input alone: each outcome, the order of the stop
-// reasons, and the deadline to the nanosecond.
+package neuracraft
 
 import (
 	"testing"

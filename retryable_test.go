@@ -119,3 +119,12 @@ func TestIsRetryableAttemptTimeouts(t *testing.T) {
 	require.ErrorIs(t, err, context.DeadlineExceeded)
 	assert.False(t, IsRetryable(err), "the caller's deadline is not retryable")
 }
+
+// netTimeoutError is a net.Error that timed out.
+type netTimeoutError struct{}
+
+func (netTimeoutError) Error() string { return "i/o timeout" }
+
+func (netTimeoutError) Timeout() bool { return true }
+
+func (netTimeoutError) Temporary() bool { return true }

@@ -1,6 +1,7 @@
-// Tests of the run calls StartRun, GetRun and CancelRun on the fake
-// server. runs_decode_test.go, runs_error_test.go and runs_wait_test.go
-// hold the decoding, RunError and WaitRun.
+// Tests of runs (runs.go): the calls StartRun, GetRun and CancelRun on the
+// fake server, Run.Done and the reading of a run's status.
+// runs_wait_test.go holds WaitRun, rundecode_test.go the decoding and
+// runerror_test.go RunError.
 
 package neuracraft
 
@@ -12,8 +13,10 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
-	"github.com/neuracraft/neuracraft-go/neuracrafttest"
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/neuracraft/neuracraft-go/neuracrafttest"
 )
 
 func TestStartRun(t *testing.T) {
@@ -150,4 +153,17 @@ func TestStateOf(t *testing.T) {
 	} {
 		require.Equal(t, want, stateOf(status), "status %q", status)
 	}
+}
+
+func TestRunDone(t *testing.T) {
+	t.Parallel()
+	for status, want := range map[string]bool{
+		"completed": true, "failed": true, "cancelled": true, "canceled": true,
+		"COMPLETED": true, " Failed ": true, "Cancelled": true,
+		"queued": false, "running": false, "": false, "succeeded": false, "paused": false,
+		"cancellation_requested": false,
+	} {
+		assert.Equal(t, want, (&Run{Status: status}).Done(), "status %q", status)
+	}
+	assert.False(t, (*Run)(nil).Done())
 }

@@ -1,5 +1,6 @@
-// Tests of WaitRun: every kind of end, poll failures, Retry-After, the
-// poll delay and its bounds (under synctest), deadlines and cancellation.
+// Tests of WaitRun (runs.go): every kind of end, poll failures,
+// Retry-After, the poll delay and its bounds (under synctest), deadlines
+// and cancellation, and the request ID its errors carry.
 
 package neuracraft
 
@@ -12,11 +13,13 @@ import (
 	"testing"
 	"testing/synctest"
 	"time"
+	"unicode/utf8"
 
 	"github.com/google/go-cmp/cmp"
-	"github.com/neuracraft/neuracraft-go/neuracrafttest"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/neuracraft/neuracraft-go/neuracrafttest"
 )
 
 // TestWaitRunEnds runs each kind of end on the fake server.
@@ -401,4 +404,39 @@ func FuzzWaitRun(f *testing.F) {
 			}
 		})
 	})
+}
+
+// TestRunRequestIDIsCleanedAndCapped: the poll's X-Request-ID reaches a
+// RunError and a wait's error cleaned and capped like APIError.RequestID
+// (128 characters).
+func TestRunRequestIDIsCleanedAndCapped(t *testing.T) {
+	id := "req_\x1b[2J" + strings.Repeat("x", 1000)
+	want := cleanHeaderValue(id) // as APIError.RequestID
+	require.Equal(t, "req_[2J", want[:7])
+	require.Equal(t, 128, utf8.RuneCountInString(want))
+
+	base := &runBase{answers: []runAnswer{{body: `{"id":"run_1","status":"failed","error":{"code":"RUNTIME"}}`,
+		header: []string{"X-Request-ID", id}}}}
+	_, err := base.client(nil).WaitRun(t.Context(), "run_1")
+	var runErr *RunError
+	require.ErrorAs(t, err, &runErr)
+	require.Equal(t, want, runErr.RequestID)
+
+	synctest.Test(t, func(t *testing.T) {
+		base := &runBase{answers: []runAnswer{{body: `{"id":"run_1","status":"running"}`,
+			header: []string{"X-Request-ID", id, "Retry-After", "10"}}}}
+		ctx, cancel := context.WithTimeout(t.Context(), time.Second)
+		defer cancel()
+		_, err := base.client(nil).WaitRun(ctx, "run_1")
+		require.ErrorContains(t, err, "(request "+want+")")
+		require.NotContains(t, err.Error(), "\x1b")
+	})
+}
+
+// noJitter fails the test if WaitRun draws a jittered backoff.
+func noJitter(t *testing.T) func() float64 {
+	return func() float64 {
+		assert.Fail(t, "WaitRun used the backoff, want the Retry-After")
+		return 0
+	}
 }

@@ -92,7 +92,11 @@ const requestIDHeader = "X-Request-Id" // canonical form of X-Request-ID
 // inside, as Base, to get a span for each attempt (retries visible, each
 // with its status), or outside, wrapping the Transport, to get one span per
 // call (which then ends with the *APIError as its error, or, with
-// ReturnErrorResponses, with the final status). An OAuth 2.0
+// ReturnErrorResponses, with the final status). Either way, the module
+// neuracraftotel's [Observer] adds the retries and cooldown holds as
+// events to the span in the request's context, and each wait as a span
+// under it: the outer transport's span, or the caller's around the
+// attempts'. An OAuth 2.0
 // transport (golang.org/x/oauth2's, as returned by Config.Client) goes
 // inside, as Base, which [WrapClient] does with such a client: each attempt
 // then carries a valid token, refreshed if it expired during a retry's
@@ -160,6 +164,12 @@ type Transport struct {
 	// goroutine of the request. It must not block for long. [LogRetries]
 	// returns one that logs with slog.
 	OnRetry func(RetryEvent)
+
+	// Observer, when set, is told of every attempt, wait, retry decision,
+	// and change of a host's breaker or pace (see [Observer]; the module
+	// github.com/neuracraft/neuracraft-go/neuracraftotel records them as
+	// OpenTelemetry metrics and span events). nil costs nothing.
+	Observer Observer
 
 	// Coordinator, when set, shares this Transport's cooldowns with the
 	// other processes of a fleet and paces their held requests together

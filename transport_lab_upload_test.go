@@ -1,8 +1,10 @@
-// Failure lab: streaming uploads, retried and answered early.
+// Failure lab (transport_lab_test.go): streaming uploads, retried and
+// answered early.
 
 package neuracraft_test
 
 import (
+	"bytes"
 	"encoding/json"
 	"io"
 	"net/http"
@@ -141,3 +143,35 @@ func TestFailureLabUploadAnsweredEarly(t *testing.T) {
 	require.Len(t, causes, 1)
 	assert.Equal(t, http.StatusServiceUnavailable, requireAPIError(t, causes[0]).StatusCode)
 }
+
+// labPattern is the filler of a labUpload: no CR, no dash, so it cannot
+// hold a multipart boundary.
+var labPattern = bytes.Repeat([]byte("neuracraft failure lab "), 1<<10)
+
+// labUpload generates n bytes of labPattern, without holding them.
+type labUpload struct {
+	n   int64
+	off int
+}
+
+func (u *labUpload) Read(p []byte) (int, error) {
+	if u.n == 0 {
+		return 0, io.EOF
+	}
+	p = p[:min(int64(len(p)), u.n)]
+	for n := 0; n < len(p); {
+		k := copy(p[n:], labPattern[u.off:])
+		u.off = (u.off + k) % len(labPattern)
+		n += k
+	}
+	u.n -= int64(len(p))
+	return len(p), nil
+}
+
+// labCloseCounter is a request body that counts its Close calls.
+type labCloseCounter struct {
+	io.Reader
+	closed *atomic.Int32
+}
+
+func (c labCloseCounter) Close() error { c.closed.Add(1); return nil }

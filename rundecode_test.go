@@ -1,15 +1,19 @@
-// Tests of decoding a run: Run.UnmarshalJSON on real-looking payloads
-// (testdata/runs) and on arbitrary input (FuzzRun), and Run.Done.
+// Tests of decoding a run (rundecode.go): Run.UnmarshalJSON on
+// real-looking payloads (testdata/runs) and on arbitrary input (FuzzRun),
+// and the cleaning and caps of a failed run's text.
 
 package neuracraft
 
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
+	"unicode/utf8"
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/stretchr/testify/assert"
@@ -118,19 +122,6 @@ func TestRunUnmarshalNotAnObject(t *testing.T) {
 	require.Error(t, json.Unmarshal([]byte(`{"id":`), &run), "invalid JSON")
 }
 
-func TestRunDone(t *testing.T) {
-	t.Parallel()
-	for status, want := range map[string]bool{
-		"completed": true, "failed": true, "cancelled": true, "canceled": true,
-		"COMPLETED": true, " Failed ": true, "Cancelled": true,
-		"queued": false, "running": false, "": false, "succeeded": false, "paused": false,
-		"cancellation_requested": false,
-	} {
-		assert.Equal(t, want, (&Run{Status: status}).Done(), "status %q", status)
-	}
-	assert.False(t, (*Run)(nil).Done())
-}
-
 // FuzzRun decodes arbitrary JSON into a Run, seeded with testdata/runs:
 // no panic, and a failed run's error is clean, capped, one line, matches
 // ErrRunFailed and is not retryable.
@@ -175,4 +166,87 @@ func FuzzRun(f *testing.F) {
 		require.False(t, errors.Is(run.Error, ErrInternal), "%v matches an HTTP sentinel", run.Error)
 		require.False(t, errors.Is(run.Error, ErrBadRequest), "%v matches an HTTP sentinel", run.Error)
 	})
+}
+
+// TestRunErrorTextIsCleanedAndCapped: the server's text reaches Error()
+// as one line, Message at 300 characters like APIError.Message, Reason at
+// 64, IDs at 128, Stack at 50 entries.
+func TestRunErrorTextIsCleanedAndCapped(t *testing.T) {
+	t.Parallel()
+	long := strings.Repeat("x", 1000)
+	frames := make([]string, 60)
+	for i := range frames {
+		frames[i] = fmt.Sprintf("at f%d (%s)", i, long)
+	}
+	doc, err := json.Marshal(map[string]any{
+		"id":     "run_1\r\nX-Injected: yes" + long,
+		"status": "failed",
+		"error": map[string]any{
+			"code":      "TIME\x1bOUT " + long,
+			"message":   "line one\n\tline two\x00\u0085 \xff" + long,
+			"plugin_id": "pdf\nexport" + long,
+			"stack":     frames,
+		},
+	})
+	require.NoError(t, err)
+	var run Run
+	require.NoError(t, json.Unmarshal(doc, &run))
+	e := run.Error
+	require.NotNil(t, e)
+
+	checks := []struct {
+		field string
+		value string
+		max   int
+	}{
+		{"RunID", e.RunID, maxRunID},
+		{"Reason", e.Reason, maxRunReason},
+		{"Message", e.Message, maxMessage},
+		{"PluginID", e.PluginID, maxRunID},
+	}
+	for _, c := range checks {
+		assert.Equal(t, c.max, utf8.RuneCountInString(c.value), "%s: capped, the ellipsis within the cap", c.field)
+		assert.True(t, strings.HasSuffix(c.value, "…"), c.field)
+		assert.Equal(t, cleanText(c.value, 1<<20), c.value, "%s is clean", c.field)
+	}
+	assert.True(t, strings.HasPrefix(e.Message, "line one line two"), e.Message)
+	assert.True(t, strings.HasPrefix(e.RunID, "run_1 X-Injected: yes"), e.RunID)
+	assert.Equal(t, 300, maxMessage, "the cap the docs state")
+	assert.Equal(t, 64, maxRunReason, "the cap the docs state")
+	assert.Equal(t, 128, maxRunID, "the cap the docs state")
+
+	require.Len(t, e.Stack, 50)
+	assert.Equal(t, "… 11 more", e.Stack[49], "the last entry says how many were left out")
+	for i, f := range e.Stack[:49] {
+		assert.Equal(t, maxMessage, utf8.RuneCountInString(f), "frame %d capped", i)
+		assert.True(t, strings.HasPrefix(f, fmt.Sprintf("at f%d (", i)))
+	}
+
+	msg := e.Error()
+	assert.NotContains(t, msg, "\n")
+	assert.NotContains(t, msg, "\r")
+	assert.NotContains(t, msg, "at f0", "Error prints no stack")
+	assert.Less(t, len(msg), 2000, "Error is bounded")
+
+	// A stack of exactly 50 entries is kept whole.
+	require.NoError(t, json.Unmarshal([]byte(`{"status":"failed","error":{"stack":`+
+		string(must(json.Marshal(frames[:50])))+`}}`), &run))
+	require.Len(t, run.Error.Stack, 50)
+	assert.True(t, strings.HasPrefix(run.Error.Stack[49], "at f49 ("))
+}
+
+// mustTime parses s as RFC 3339.
+func mustTime(t *testing.T, s string) time.Time {
+	t.Helper()
+	v, err := time.Parse(time.RFC3339, s)
+	require.NoError(t, err)
+	return v
+}
+
+// must returns v, and panics on err: for values a test cannot do without.
+func must[T any](v T, err error) T {
+	if err != nil {
+		panic(err)
+	}
+	return v
 }

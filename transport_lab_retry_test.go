@@ -1,5 +1,6 @@
-// Failure lab: Retry-After on the wire, a flood of requests against a
-// cooling host, and the matrix of faults against the retry rule.
+// Failure lab (transport_lab_test.go): Retry-After on the wire, and the
+// matrix of faults against the retry rule. The flood of requests against a
+// cooling host is in cooldown_client_test.go.
 
 package neuracraft_test
 
@@ -7,10 +8,8 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"math"
 	"net/http"
-	"sync"
 	"testing"
 	"time"
 
@@ -100,119 +99,6 @@ func TestFailureLabRetryAfter(t *testing.T) {
 			}
 		})
 	}
-}
-
-// TestFailureLabCooldownFlood: while the host cools down after a 429 with
-// Retry-After: 1, 50 concurrent calls wait and are sent only after the
-// cooldown, and 10 calls whose deadline comes first fail at once with a
-// *CooldownError, never sent.
-func TestFailureLabCooldownFlood(t *testing.T) {
-	const (
-		route   = "GET /pipelines"
-		waiters = 50
-		hasty   = 10
-	)
-	srv := labServer(t)
-	log := &labAttemptLog{}
-	retrying := make(chan struct{})
-	var once sync.Once
-	c := newLabClient(t, labOptions{apiKey: srv.APIKey, retry: fastRetry,
-		wrap: func(base http.RoundTripper) http.RoundTripper {
-			log.base = base.(*http.Transport)
-			return log
-		},
-		onRetry: func(neuracraft.RetryEvent) { once.Do(func() { close(retrying) }) },
-	})
-	srv.Fail(route, 1, neuracrafttest.RateLimit("1"))
-	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second) // a bound, far off
-	defer cancel()
-
-	first := make(chan error, 1)
-	go func() {
-		_, err := c.send(ctx, "GET", srv.URL+"/pipelines", "", "X-Request-ID", "first")
-		first <- err
-	}()
-	select {
-	case <-retrying:
-	case err := <-first:
-		require.Failf(t, "the first call ended without a retry", "%v", err)
-	}
-	_, limited := log.times()
-	require.Len(t, limited, 1)
-	cooldownEnd := limited[0].Add(time.Second) // no earlier than the Transport's
-
-	var wg sync.WaitGroup
-	waitErrs := make([]error, waiters)
-	statuses := make([]int, waiters)
-	for i := range waiters {
-		wg.Go(func() {
-			statuses[i], waitErrs[i] = c.send(ctx, "GET", srv.URL+"/pipelines", "",
-				"X-Request-ID", fmt.Sprintf("wait-%d", i))
-		})
-	}
-	hastyErrs := make([]error, hasty)
-	for i := range hasty {
-		wg.Go(func() {
-			short, cancel := context.WithDeadline(ctx, limited[0].Add(500*time.Millisecond))
-			defer cancel()
-			_, hastyErrs[i] = c.send(short, "GET", srv.URL+"/pipelines", "",
-				"X-Request-ID", fmt.Sprintf("hasty-%d", i))
-		})
-	}
-	wg.Wait()
-	require.NoError(t, <-first)
-
-	for i := range waiters {
-		if assert.NoError(t, waitErrs[i], "waiter %d", i) {
-			assert.Equal(t, http.StatusOK, statuses[i], "waiter %d", i)
-		}
-	}
-	host := labHost(t, srv.URL)
-	for i, err := range hastyErrs {
-		var cd *neuracraft.CooldownError
-		if !assert.ErrorAs(t, err, &cd, "hasty call %d", i) {
-			continue
-		}
-		assert.ErrorIs(t, err, neuracraft.ErrRateLimited)
-		assert.True(t, neuracraft.IsRetryable(err))
-		assert.Equal(t, neuracraft.Code(429), cd.Cause)
-		assert.Equal(t, host, cd.Host)
-		assert.Equal(t, fmt.Sprintf("hasty-%d", i), cd.RequestID)
-		// Its turn: the rest of the 1s cooldown, up to one gap of the
-		// pace (50 ms) that the first held request waits at random, and
-		// one gap for each request held before it (the first call's retry
-		// and the waiters).
-		assert.True(t, cd.RetryAfter > 0 && cd.RetryAfter <= time.Second+time.Duration(2+waiters)*50*time.Millisecond,
-			"RetryAfter %v", cd.RetryAfter)
-	}
-
-	// The server: the 429, then the first call's retry and one request per
-	// waiter, all answered 200; nothing from the hasty calls.
-	reqs := srv.RequestsFor(route)
-	require.Len(t, reqs, 1+1+waiters)
-	assert.Equal(t, "rate_limit", reqs[0].Fault)
-	assert.Equal(t, "first", reqs[0].Header.Get("X-Request-ID"))
-	ids := map[string]int{}
-	for _, r := range reqs[1:] {
-		assert.Empty(t, r.Fault)
-		ids[r.Header.Get("X-Request-ID")]++
-	}
-	want := map[string]int{"first": 1}
-	for i := range waiters {
-		want[fmt.Sprintf("wait-%d", i)] = 1
-	}
-	assert.Equal(t, want, ids, "X-Request-IDs received after the 429")
-
-	// The client: every attempt after the 429 was sent after the cooldown.
-	sent, _ := log.times()
-	require.Len(t, sent, 1+1+waiters)
-	early := 0
-	for _, at := range sent[1:] {
-		if at.Before(cooldownEnd) {
-			early++
-		}
-	}
-	assert.Zero(t, early, "attempts sent during the cooldown")
 }
 
 // TestFailureLabFaultMatrix: gateway pages, plugin errors, reset

@@ -1,9 +1,10 @@
-// This file holds the failure lab: tests that put Transport through real
-// faults on loopback (stalls, connections cut mid-body, oversized error
-// bodies, odd Retry-After values, a cooldown under load, resets, gateway
-// pages, plugin errors, a 100 MiB upload), against the fake server of
-// neuracrafttest or a raw httptest server. Every test checks that it leaves
-// no goroutine and no connection behind, so none of them runs in parallel.
+// The failure lab (transport_lab*_test.go, helpers in helpers_lab_test.go):
+// tests that put a whole Transport through real faults on loopback, against
+// the fake server of neuracrafttest or a raw httptest server. Every test
+// checks that it leaves no goroutine and no connection behind, so none of
+// them runs in parallel. This file: a stall after the headers, connections
+// cut mid-body, oversized and unlimited error bodies, and error answers
+// that keep their connection.
 
 package neuracraft_test
 
@@ -13,7 +14,9 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"net"
 	"net/http"
+	"net/http/httptest"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -254,4 +257,49 @@ func TestFailureLabErrorsKeepConnection(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, http.StatusOK, status)
 	assert.Equal(t, int64(2), c.conns.Dialed(), "a new connection after the 2 MiB error body")
+}
+
+// labCutStep is one answer of a labCutServer: status with a
+// Content-Length of size, of which only send bytes are sent before the
+// connection is closed (with a reset when reset is set). send >= size
+// answers in full.
+type labCutStep struct {
+	status, size, send int
+	reset              bool
+}
+
+// labCutServer starts a raw server that answers its n-th request with
+// steps[n], or the last step once they run out, and returns it with the
+// count of requests it received.
+func labCutServer(t *testing.T, steps ...labCutStep) (*httptest.Server, *atomic.Int32) {
+	var hits atomic.Int32
+	ts := labRaw(t, func(w http.ResponseWriter, r *http.Request) {
+		st := steps[min(int(hits.Add(1))-1, len(steps)-1)]
+		_, _ = io.Copy(io.Discard, r.Body)
+		doc := `{"id":"pipe_1"}`
+		if st.status >= 400 {
+			doc = `{"error":{"code":"cut","message":"Cut short"}}`
+		}
+		body := []byte(doc + strings.Repeat(" ", st.size-len(doc)))
+		if st.send >= st.size {
+			w.Header().Set("Content-Type", "application/json")
+			w.Header().Set("Content-Length", strconv.Itoa(st.size))
+			w.WriteHeader(st.status)
+			_, _ = w.Write(body)
+			return
+		}
+		conn, rw, err := http.NewResponseController(w).Hijack()
+		if !assert.NoError(t, err, "hijack") {
+			return
+		}
+		defer conn.Close()
+		fmt.Fprintf(rw, "HTTP/1.1 %d %s\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n",
+			st.status, http.StatusText(st.status), st.size)
+		_, _ = rw.Write(body[:st.send])
+		_ = rw.Flush()
+		if tc, ok := conn.(*net.TCPConn); ok && st.reset {
+			_ = tc.SetLinger(0)
+		}
+	})
+	return ts, &hits
 }

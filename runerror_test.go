@@ -1,91 +1,20 @@
-// Tests of RunError: its one-line text, its slog value, what it matches
-// with errors.Is, and the cleaning of server text and request IDs.
+// Tests of RunError (runerror.go): its one-line text, its slog value, and
+// what it matches with errors.Is. rundecode_test.go has the cleaning of
+// the server's text, runs_wait_test.go that of the request ID.
 
 package neuracraft
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
 	"strconv"
 	"strings"
 	"testing"
-	"testing/synctest"
-	"time"
-	"unicode/utf8"
 
-	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
-
-// TestRunErrorTextIsCleanedAndCapped: the server's text reaches Error()
-// as one line, Message at 300 characters like APIError.Message, Reason at
-// 64, IDs at 128, Stack at 50 entries.
-func TestRunErrorTextIsCleanedAndCapped(t *testing.T) {
-	t.Parallel()
-	long := strings.Repeat("x", 1000)
-	frames := make([]string, 60)
-	for i := range frames {
-		frames[i] = fmt.Sprintf("at f%d (%s)", i, long)
-	}
-	doc, err := json.Marshal(map[string]any{
-		"id":     "run_1\r\nX-Injected: yes" + long,
-		"status": "failed",
-		"error": map[string]any{
-			"code":      "TIME\x1bOUT " + long,
-			"message":   "line one\n\tline two\x00\u0085 \xff" + long,
-			"plugin_id": "pdf\nexport" + long,
-			"stack":     frames,
-		},
-	})
-	require.NoError(t, err)
-	var run Run
-	require.NoError(t, json.Unmarshal(doc, &run))
-	e := run.Error
-	require.NotNil(t, e)
-
-	checks := []struct {
-		field string
-		value string
-		max   int
-	}{
-		{"RunID", e.RunID, maxRunID},
-		{"Reason", e.Reason, maxRunReason},
-		{"Message", e.Message, maxMessage},
-		{"PluginID", e.PluginID, maxRunID},
-	}
-	for _, c := range checks {
-		assert.Equal(t, c.max, utf8.RuneCountInString(c.value), "%s: capped, the ellipsis within the cap", c.field)
-		assert.True(t, strings.HasSuffix(c.value, "…"), c.field)
-		assert.Equal(t, cleanText(c.value, 1<<20), c.value, "%s is clean", c.field)
-	}
-	assert.True(t, strings.HasPrefix(e.Message, "line one line two"), e.Message)
-	assert.True(t, strings.HasPrefix(e.RunID, "run_1 X-Injected: yes"), e.RunID)
-	assert.Equal(t, 300, maxMessage, "the cap the docs state")
-	assert.Equal(t, 64, maxRunReason, "the cap the docs state")
-	assert.Equal(t, 128, maxRunID, "the cap the docs state")
-
-	require.Len(t, e.Stack, 50)
-	assert.Equal(t, "… 11 more", e.Stack[49], "the last entry says how many were left out")
-	for i, f := range e.Stack[:49] {
-		assert.Equal(t, maxMessage, utf8.RuneCountInString(f), "frame %d capped", i)
-		assert.True(t, strings.HasPrefix(f, fmt.Sprintf("at f%d (", i)))
-	}
-
-	msg := e.Error()
-	assert.NotContains(t, msg, "\n")
-	assert.NotContains(t, msg, "\r")
-	assert.NotContains(t, msg, "at f0", "Error prints no stack")
-	assert.Less(t, len(msg), 2000, "Error is bounded")
-
-	// A stack of exactly 50 entries is kept whole.
-	require.NoError(t, json.Unmarshal([]byte(`{"status":"failed","error":{"stack":`+
-		string(must(json.Marshal(frames[:50])))+`}}`), &run))
-	require.Len(t, run.Error.Stack, 50)
-	assert.True(t, strings.HasPrefix(run.Error.Stack[49], "at f49 ("))
-}
 
 func TestRunErrorError(t *testing.T) {
 	registerPluginCodesForTest(t, PluginCodeInfo{Code: 8102, Name: "PDF Export Failed"})
@@ -188,31 +117,4 @@ func TestRunErrorMatches(t *testing.T) {
 	require.False(t, IsRetryable(&RunError{Code: 8987}))
 	require.False(t, IsPlugin(&RunError{Reason: "8987"}))
 	require.True(t, IsPlugin(&RunError{Code: 8987}))
-}
-
-// TestRunRequestIDIsCleanedAndCapped: the poll's X-Request-ID reaches a
-// RunError and a wait's error cleaned and capped like APIError.RequestID
-// (128 characters).
-func TestRunRequestIDIsCleanedAndCapped(t *testing.T) {
-	id := "req_\x1b[2J" + strings.Repeat("x", 1000)
-	want := cleanHeaderValue(id) // as APIError.RequestID
-	require.Equal(t, "req_[2J", want[:7])
-	require.Equal(t, 128, utf8.RuneCountInString(want))
-
-	base := &runBase{answers: []runAnswer{{body: `{"id":"run_1","status":"failed","error":{"code":"RUNTIME"}}`,
-		header: []string{"X-Request-ID", id}}}}
-	_, err := base.client(nil).WaitRun(t.Context(), "run_1")
-	var runErr *RunError
-	require.ErrorAs(t, err, &runErr)
-	require.Equal(t, want, runErr.RequestID)
-
-	synctest.Test(t, func(t *testing.T) {
-		base := &runBase{answers: []runAnswer{{body: `{"id":"run_1","status":"running"}`,
-			header: []string{"X-Request-ID", id, "Retry-After", "10"}}}}
-		ctx, cancel := context.WithTimeout(t.Context(), time.Second)
-		defer cancel()
-		_, err := base.client(nil).WaitRun(ctx, "run_1")
-		require.ErrorContains(t, err, "(request "+want+")")
-		require.NotContains(t, err.Error(), "\x1b")
-	})
 }

@@ -1,13 +1,23 @@
+// Tests of the one-line format every error of the package shares (errors.go,
+// errorLine): each error type's line, its zero value, and the request ID and
+// attempts that a RequestError and a CooldownError name. errors_test.go has
+// the rest of APIError.
+
 package neuracraft
 
 import (
+	"context"
 	"errors"
 	"io"
 	"net/url"
 	"strings"
+	"syscall"
 	"testing"
+	"testing/synctest"
+	"time"
 
 	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 // TestErrorLine checks the one format that every error of the package
@@ -66,4 +76,30 @@ func TestRequestErrorReachable(t *testing.T) {
 	}
 	assert.ErrorIs(t, err, io.ErrUnexpectedEOF)
 	assert.True(t, IsRetryable(err))
+}
+
+func TestTransportNetworkErrorNamesRequest(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		base := &scriptBase{steps: []step{{err: syscall.ECONNRESET}}}
+		req := newReq(t, context.Background(), "GET", "")
+		req.Header.Set("X-Request-ID", "req_local")
+		_, err := (&Transport{Base: base}).RoundTrip(req)
+		require.Error(t, err)
+		assert.ErrorIs(t, err, syscall.ECONNRESET)
+		assert.True(t, IsRetryable(err))
+		assert.Equal(t, "neuracraft: GET /v1/pipelines/pipe_1: "+
+			syscall.ECONNRESET.Error()+" (request req_local, attempt 5, not retried: attempts exhausted)", err.Error())
+		var reqErr *RequestError
+		require.ErrorAs(t, err, &reqErr)
+		assert.Equal(t, "req_local", reqErr.RequestID)
+		assert.Equal(t, 5, reqErr.Attempts)
+	})
+}
+
+// TestCooldownErrorWithoutRequestID: a *CooldownError that names no
+// request (one built by hand) says nothing of one.
+func TestCooldownErrorWithoutRequestID(t *testing.T) {
+	cd := &CooldownError{Method: "GET", URL: "https://h/v1/x", Host: "h", Cause: 503, RetryAfter: time.Second}
+	assert.Equal(t, "neuracraft: GET /v1/x: held back locally, not sent: h is cooling down after "+
+		"503 Service Unavailable, turn in 1s", cd.Error())
 }
