@@ -67,8 +67,21 @@ func TestFleetLateMemberHolds(t *testing.T) {
 			s := topo.start(t)
 			first := member(t, s, Options{})
 			first.Announce(host, pauseOf(3*time.Second, 503))
+			// Announce records in Redis from the Fleet's goroutine: the late
+			// member starts once Redis holds the cooldown, so that it can
+			// learn it only from Redis's state, not from the announcement.
+			rdb := s.client(t)
+			_, ok := waitFor(time.Second, func() bool {
+				n, err := rdb.Exists(context.Background(), first.keys(host)[0]).Result()
+				return err == nil && n == 1
+			})
+			require.True(t, ok, "the announcement did not reach Redis within 1s")
 			late := member(t, s, Options{}) // started during the cooldown
-			cd, ok := late.Cooldown(host)
+			// New waits for its subscription at most 3 x OpTimeout, which
+			// the race detector may exceed on a busy machine: the state is
+			// read once the subscription is up.
+			var cd neuracraft.Cooldown
+			_, ok = waitFor(time.Second, func() bool { cd, ok = late.Cooldown(host); return ok })
 			require.True(t, ok, "late member: no cooldown")
 			require.Equal(t, neuracraft.Code(503), cd.Cause, "late member: cause")
 			rest := time.Until(cd.Until)

@@ -20,6 +20,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/redis/go-redis/v9"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
@@ -32,6 +33,26 @@ const host = "api.neuracraft.test"
 // schedulingMargin is what a timer may fire late on a busy machine (CI
 // runners, -race): bounds on waits are OpTimeout plus this.
 const schedulingMargin = 200 * time.Millisecond
+
+// redisLog takes what go-redis logs in place of the standard logger: the
+// "connection pool: failed to dial" lines of members whose Redis a test
+// stopped, froze or cut, by design. It counts the lines and drops them;
+// the tests' assertions, not these lines, report failures (TestMain
+// prints the count with -v).
+type redisLog struct{ lines atomic.Int64 }
+
+// Printf implements go-redis's internal.Logging.
+func (l *redisLog) Printf(context.Context, string, ...any) { l.lines.Add(1) }
+
+func TestMain(m *testing.M) {
+	quiet := &redisLog{}
+	redis.SetLogger(quiet)
+	code := m.Run()
+	if n := quiet.lines.Load(); n > 0 && testing.Verbose() {
+		fmt.Printf("go-redis logged %d lines (dropped: the tests stop Redis under members)\n", n)
+	}
+	os.Exit(code)
+}
 
 // noLeaks checks, at the very end of t (after every other cleanup), that
 // no goroutine started by the test is left.

@@ -8,6 +8,7 @@ import (
 	"os"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -52,6 +53,7 @@ type labResult struct {
 	first429 int           // 429s to the first wave (see labFirstWave)
 	later429 int           // every later 429
 	failed   int           // calls that ended in an error
+	redis    int64         // failures of Redis the members met (Options.OnError)
 }
 
 // TestFleetLab runs the lab with members on their own, with a Fleet on
@@ -77,9 +79,9 @@ func TestFleetLab(t *testing.T) {
 		res  labResult
 	}{{"on their own", alone}, {"with a Fleet", fleet}, {"with a Fleet on a 3-master cluster", cluster}} {
 		t.Logf("%d members x %d callers x %d calls, API at %d/s with bursts of %d (its limit: %v), %s: wall %v, %d attempts, "+
-			"429s: %d to the first wave, %d after it; %d calls failed",
+			"429s: %d to the first wave, %d after it; %d calls failed; %d failures of Redis",
 			labMembers, labCallers, labCalls, labRate, labBurst(t), limit, r.name, r.res.wall.Round(10*time.Millisecond),
-			r.res.attempts, r.res.first429, r.res.later429, r.res.failed)
+			r.res.attempts, r.res.first429, r.res.later429, r.res.failed, r.res.redis)
 	}
 	if os.Getenv("LAB_BURST") != "" {
 		return // another API than the one the targets are set for: figures only
@@ -103,9 +105,10 @@ func TestFleetLab(t *testing.T) {
 // runLab runs the lab once; s nil means members on their own.
 func runLab(t *testing.T, s redisTarget) labResult {
 	var (
-		mu       sync.Mutex
-		res      labResult
-		first429 time.Time // when the API answered its first 429
+		mu        sync.Mutex
+		res       labResult
+		first429  time.Time // when the API answered its first 429
+		redisErrs atomic.Int64
 	)
 	limiter := rate.NewLimiter(labRate, labBurst(t))
 	api := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -134,7 +137,8 @@ func runLab(t *testing.T, s redisTarget) labResult {
 		tr := transport(nil)
 		tr.Base = stamped{tr.Base}
 		if s != nil {
-			f := New(s.client(t), Options{Prefix: "lab", OpTimeout: labOpTimeout()})
+			f := New(s.client(t), Options{Prefix: "lab", OpTimeout: labOpTimeout(),
+				OnError: func(error) { redisErrs.Add(1) }})
 			defer f.Close()
 			tr.Coordinator = f
 		}
@@ -164,6 +168,7 @@ func runLab(t *testing.T, s redisTarget) labResult {
 	close(begin)
 	wg.Wait()
 	res.wall = time.Since(start)
+	res.redis = redisErrs.Load()
 	mu.Lock()
 	defer mu.Unlock()
 	return res
