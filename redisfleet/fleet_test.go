@@ -268,6 +268,47 @@ func TestFleetCutRespacesAndTellsEveryMember(t *testing.T) {
 	assert.Equal(t, 24576*time.Microsecond, after.Gap, "a stale ticket cut the pace again")
 }
 
+// TestFleetTurnKeepsItsPlaceForALongerOwnCooldown: a held call whose own
+// Transport's cooldown grew a little after it took its turn (another
+// answer of the first wave came in later) asks again when its turn comes,
+// and keeps the turn, going at its floor; a floor far past its place, or
+// a newer cooldown of the fleet, gives it a new turn at the end of the
+// queue.
+func TestFleetTurnKeepsItsPlaceForALongerOwnCooldown(t *testing.T) {
+	noLeaks(t)
+	s := startRedis(t)
+	a := member(t, s, Options{})
+	ctx := context.Background()
+	a.Announce(host, pauseOf(100*time.Millisecond, 429))
+	_, ok := waitFor(time.Second, func() bool { cd, _ := a.Cooldown(host); return cd.Epoch != 0 })
+	require.True(t, ok, "the announcement did not reach Redis within 1s")
+	var turns []neuracraft.Turn
+	for range 4 {
+		turn, err := a.Reserve(ctx, host, neuracraft.Hold{})
+		require.NoError(t, err)
+		turns = append(turns, turn)
+	}
+	time.Sleep(turns[0].Wait) // the first turn has come
+
+	again, err := a.Reserve(ctx, host, neuracraft.Hold{Floor: 5 * time.Millisecond, Requeue: turns[0]})
+	require.NoError(t, err)
+	assert.Equal(t, turns[0].ID, again.ID, "the turn was replaced")
+	assert.LessOrEqual(t, again.Wait, 5*time.Millisecond, "the turn waits past its floor")
+
+	far, err := a.Reserve(ctx, host, neuracraft.Hold{Floor: time.Second, Requeue: turns[1]})
+	require.NoError(t, err)
+	assert.NotEqual(t, turns[1].ID, far.ID, "a floor far past the turn's place kept it")
+	assert.GreaterOrEqual(t, far.Wait, time.Second-schedulingMargin, "the new turn comes before the floor")
+
+	a.Announce(host, pauseOf(time.Second, 429)) // a newer cooldown
+	_, ok = waitFor(time.Second, func() bool { cd, _ := a.Cooldown(host); return cd.Epoch > turns[2].Epoch })
+	require.True(t, ok, "the newer cooldown did not reach Redis within 1s")
+	moved, err := a.Reserve(ctx, host, neuracraft.Hold{Requeue: turns[2]})
+	require.NoError(t, err)
+	assert.Equal(t, turns[2].ID, moved.ID, "a turn moved behind the newer cooldown keeps its ID")
+	assert.Greater(t, moved.Wait, 500*time.Millisecond, "the moved turn goes before the newer cooldown ends")
+}
+
 func TestFleetCancelGivesTurnBack(t *testing.T) {
 	noLeaks(t)
 	s := startRedis(t)

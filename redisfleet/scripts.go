@@ -271,13 +271,14 @@ return {changed, epochv, untilv - now, math.max(untilv, nextv) - now, gapNow(), 
 `)
 
 // reserveScript hands out a turn of a host's release queue: for a turn
-// asked again after a new cooldown (ID arg(3)), its moved place (or the
-// floor, when that comes at most arg(9) µs later: the floor is the
-// caller's own cooldown, the end of the pause it announced itself, which
-// Redis counted from another instant); else
-// the earliest slot given back that is still ahead, or the later of the
-// cooldown's end, the next free slot and now; never before now plus the
-// floor arg(1). The next free slot then moves on by the pace (see
+// asked again (ID arg(3)) whose place is still the current cooldown's
+// (moved by any cooldown since, or come: the caller's own cooldown grew
+// after it took the turn), that place, or the floor or now when later, if
+// the floor comes at most arg(9) µs after it (the floor is the caller's
+// own cooldown, which its member counted from another instant than
+// Redis); else the earliest slot given back that is still ahead, or the
+// later of the cooldown's end, the next free slot and now; never before
+// now plus the floor arg(1). The next free slot then moves on by the pace (see
 // letGo). arg(2) is the longest wait the caller accepts in µs (-1: no
 // limit): a slot further away is not taken.
 //
@@ -305,9 +306,9 @@ local slot, how, moved = nil, 'next', nil
 local rq = arg(3)
 if rq ~= '0' then
   moved = tonumber(redis.call('ZSCORE', tk, rq))
-  if moved and moved > now and moved + tonumber(arg(9)) >= floor then
-    slot, how = math.max(moved, floor), 'moved'
-  elseif moved then -- its place has passed, or comes before the floor: the turn is replaced
+  if moved and moved >= untilv and math.max(moved, now) + tonumber(arg(9)) >= floor then
+    slot, how = math.max(moved, floor, now), 'moved'
+  elseif moved then -- a newer cooldown came, or the floor lies past its place: the turn is replaced
     drop({rq})
     if moved > now then redis.call('ZADD', hk, moved, moved) end
   end
