@@ -23,10 +23,10 @@ import (
 // well: it tells the Coordinator of every cooldown it starts (with the
 // turn of the request that met it), asks it about cooldowns started
 // elsewhere, and, while the Coordinator knows one or paces the host, asks
-// it once for each request's turn instead of taking one in its own queue. The Transport keeps two rules whatever the Coordinator says:
-// a request is never sent before the end of a Retry-After that the
-// Transport itself honoured for its host (its own cooldown stays a
-// floor), and no request waits longer than RetryPolicy.MaxRetryAfter
+// it once for each request's turn instead of taking one in its own queue.
+// The Transport keeps two rules whatever the Coordinator says: a request
+// is never sent before the end of a Retry-After that the Transport itself
+// honoured for its host (its own cooldown stays a floor), and no request waits longer than RetryPolicy.MaxRetryAfter
 // because of the fleet (a garbled or hostile value held by the
 // Coordinator can hold a request at most that long). When the Coordinator
 // fails (Reserve returns an error), the request falls back to the
