@@ -26,12 +26,12 @@ import (
 // it once for each request's turn instead of taking one in its own queue.
 // The Transport keeps two rules whatever the Coordinator says: a request
 // is never sent before the end of a Retry-After that the Transport itself
-// honoured for its host (its own cooldown stays a floor), and no request waits longer than RetryPolicy.MaxRetryAfter
-// because of the fleet (a garbled or hostile value held by the
-// Coordinator can hold a request at most that long). When the Coordinator
-// fails (Reserve returns an error), the request falls back to the
-// Transport's own queue: a Coordinator is a helper, never a reason a
-// request fails.
+// honoured for its host (its own cooldown stays a floor), and no request
+// waits longer than RetryPolicy.MaxRetryAfter because of the fleet (a
+// garbled or hostile value held by the Coordinator can hold a request at
+// most that long). When the Coordinator fails (Reserve returns an error),
+// the request falls back to the Transport's own queue: a Coordinator is a
+// helper, never a reason a request fails.
 //
 // All methods are called by many goroutines at once and must be safe for
 // concurrent use. None is ever called with a lock of the Transport held,
