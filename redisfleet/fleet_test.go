@@ -213,15 +213,7 @@ func TestFleetCutRespacesAndTellsEveryMember(t *testing.T) {
 	s := startRedis(t)
 	rdb := s.client(t)
 	a, b := member(t, s, Options{}), member(t, s, Options{})
-	a.Announce(host, pauseOf(100*time.Millisecond, 429))
-	_, learnt := waitFor(time.Second, func() bool { cd, _ := b.Cooldown(host); return cd.Epoch != 0 })
-	require.True(t, learnt, "the cooldown did not reach the member within 1s")
-	var turns []neuracraft.Turn
-	for i := range 20 {
-		turn, err := []*Fleet{a, b}[i%2].Reserve(context.Background(), host, neuracraft.Hold{})
-		require.NoError(t, err)
-		turns = append(turns, turn)
-	}
+	turns := heldTurns(t, 100*time.Millisecond, 20, a, b)
 	// The 11th turn (b's), let go 16.384 ms after the 10th, meets a 429
 	// of 100 ms.
 	failed := turns[10]
@@ -279,15 +271,7 @@ func TestFleetTurnKeepsItsPlaceForALongerOwnCooldown(t *testing.T) {
 	s := startRedis(t)
 	a := member(t, s, Options{})
 	ctx := context.Background()
-	a.Announce(host, pauseOf(100*time.Millisecond, 429))
-	_, ok := waitFor(time.Second, func() bool { cd, _ := a.Cooldown(host); return cd.Epoch != 0 })
-	require.True(t, ok, "the announcement did not reach Redis within 1s")
-	var turns []neuracraft.Turn
-	for range 4 {
-		turn, err := a.Reserve(ctx, host, neuracraft.Hold{})
-		require.NoError(t, err)
-		turns = append(turns, turn)
-	}
+	turns := heldTurns(t, 100*time.Millisecond, 4, a)
 	time.Sleep(turns[0].Wait) // the first turn has come
 
 	again, err := a.Reserve(ctx, host, neuracraft.Hold{Floor: 5 * time.Millisecond, Requeue: turns[0]})
@@ -301,7 +285,7 @@ func TestFleetTurnKeepsItsPlaceForALongerOwnCooldown(t *testing.T) {
 	assert.GreaterOrEqual(t, far.Wait, time.Second-schedulingMargin, "the new turn comes before the floor")
 
 	a.Announce(host, pauseOf(time.Second, 429)) // a newer cooldown
-	_, ok = waitFor(time.Second, func() bool { cd, _ := a.Cooldown(host); return cd.Epoch > turns[2].Epoch })
+	_, ok := waitFor(time.Second, func() bool { cd, _ := a.Cooldown(host); return cd.Epoch > turns[2].Epoch })
 	require.True(t, ok, "the newer cooldown did not reach Redis within 1s")
 	moved, err := a.Reserve(ctx, host, neuracraft.Hold{Requeue: turns[2]})
 	require.NoError(t, err)
@@ -314,15 +298,7 @@ func TestFleetCancelGivesTurnBack(t *testing.T) {
 	s := startRedis(t)
 	rdb := s.client(t)
 	a, b := member(t, s, Options{}), member(t, s, Options{})
-	a.Announce(host, pauseOf(time.Second, 429))
-	_, learnt := waitFor(time.Second, func() bool { cd, _ := b.Cooldown(host); return cd.Epoch != 0 })
-	require.True(t, learnt, "the cooldown did not reach the member within 1s")
-	var turns []neuracraft.Turn
-	for i := range 4 {
-		turn, err := []*Fleet{a, b}[i%2].Reserve(context.Background(), host, neuracraft.Hold{})
-		require.NoError(t, err)
-		turns = append(turns, turn)
-	}
+	turns := heldTurns(t, time.Second, 4, a, b)
 	slots := turnsOf(t, rdb, a, host)
 	require.Len(t, slots, 4)
 	b.Cancel(host, turns[3]) // the last: the queue closes up

@@ -119,6 +119,24 @@ func synced(t *testing.T, members ...*Fleet) {
 	}
 }
 
+// heldTurns announces a pause of d (429) to host through members[0],
+// waits until the last member knows its epoch (Redis recorded it), and
+// reserves n turns, the members taking them in turn.
+func heldTurns(t *testing.T, d time.Duration, n int, members ...*Fleet) []neuracraft.Turn {
+	t.Helper()
+	members[0].Announce(host, pauseOf(d, 429))
+	last := members[len(members)-1]
+	_, learnt := waitFor(time.Second, func() bool { cd, _ := last.Cooldown(host); return cd.Epoch != 0 })
+	require.True(t, learnt, "the cooldown did not reach the member within 1s")
+	var turns []neuracraft.Turn
+	for i := range n {
+		turn, err := members[i%len(members)].Reserve(context.Background(), host, neuracraft.Hold{})
+		require.NoError(t, err)
+		turns = append(turns, turn)
+	}
+	return turns
+}
+
 // waitFor polls cond every millisecond up to limit and returns how long
 // it took to become true, and whether it did.
 func waitFor(limit time.Duration, cond func() bool) (took time.Duration, ok bool) {
