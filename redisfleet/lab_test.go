@@ -196,9 +196,9 @@ func labBurst(t *testing.T) int {
 // it falls back to its own Transport's queue and pace, which the other
 // members do not share. Measured on 2026-12-07 under -race, 3 runs each:
 // with 50 ms, 2 to 44 failures of Redis a run and walls of 4.2 to 10.6 s
-// (one node) and 4.2 to 7.8 s (cluster); with 250 ms, 0 failures in 8
+// (one node) and 4.2 to 7.8 s (cluster); with 250 ms, 0 failures in 5
 // runs and walls of 4.18 to 4.26 s. That is the race detector's cost, not
-// the protocol's: without it, 50 ms met no failure in 8 runs.
+// the protocol's: without it, 50 ms met no failure in 10 runs.
 func labOpTimeout() time.Duration {
 	if raceEnabled {
 		return DefaultOpTimeout + schedulingMargin
