@@ -30,6 +30,7 @@ type call struct {
 	ticket  ticket     // the pace the attempt was let go at (pace.go)
 
 	fleetSpent time.Duration // waited on the Coordinator's methods (coordinator.go)
+	fleetTurn  Turn          // the fleet turn the attempt was let go at (coordinator.go)
 }
 
 // start sets c up for a call of req through t.

@@ -26,10 +26,10 @@ func releaseGap(span time.Duration) time.Duration { return min(span/100, maxRele
 // pace, else releaseGap(span)). An earlier until than the one known
 // changes nothing.
 //
-// It is the one place where a cooldown becomes known to the Transport:
-// from its host's answer (call.afterFailure), or from the fleet, when the
-// Coordinator knew a cooldown but could not give a turn and the local
-// queue takes over (call.waitFleet).
+// It is the one place where the Transport's own cooldown of a host
+// becomes known: from its host's answer (call.afterFailure) or quota
+// (call.applyQuota). A fleet's cooldown reaches the local queue through
+// holdForFleet.
 func (s *hostState) coolUntil(until time.Time, span time.Duration, cause Code) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -38,6 +38,26 @@ func (s *hostState) coolUntil(until time.Time, span time.Duration, cause Code) {
 	}
 	s.until, s.span, s.cause = until, span, cause
 	s.head.nudge() // the first held request looks at its turn again
+}
+
+// holdForFleet records that a fleet's cooldown of the host, which its
+// Coordinator knew but could not give a turn in, ends at until (a pause
+// of span started by cause): the local queue holds requests until then
+// too (call.waitFleet). It is not the Transport's own cooldown, which
+// bounds the fleet's turns from below (Hold.Floor): the other calls that
+// hold a fleet turn do not take it for a longer one of their own, and
+// keep their turns.
+func (s *hostState) holdForFleet(until time.Time, span time.Duration, cause Code) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !until.After(s.fleetUntil) {
+		return
+	}
+	s.fleetUntil = until
+	if until.After(s.until) {
+		s.span, s.cause = span, cause
+	}
+	s.head.nudge()
 }
 
 // A holder is a request held by a cooldown, in its host's queue.
@@ -61,7 +81,7 @@ func (h *holder) nudge() {
 // nextRelease is when the first held request may go, asked at now. s.mu
 // must be held.
 func (s *hostState) nextRelease(now time.Time) time.Time {
-	return later(s.until, s.lastRelease.Add(s.gapAt(now)))
+	return later(later(s.until, s.fleetUntil), s.lastRelease.Add(s.gapAt(now)))
 }
 
 // holdAt is asked at now by a request about to be sent. When the host is

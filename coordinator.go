@@ -1,7 +1,8 @@
 // This file holds Coordinator, the hook through which several processes
-// share a host's cooldown and the order of the requests it held, the
-// values it exchanges with a Transport (Cooldown, Pause, Hold, Turn), and
-// the Transport's side of it (call.announce, call.waitFleet).
+// share a host's cooldown, the order of the requests it held and the pace
+// they go at, the values it exchanges with a Transport (Cooldown, Pause,
+// Hold, Turn), and the Transport's side of it (call.announce,
+// call.waitFleet).
 
 package neuracraft
 
@@ -12,23 +13,25 @@ import (
 
 // A Coordinator shares the cooldown of a host among the processes of a
 // fleet (the replicas of a service that share one API key, and so one rate
-// limit), and hands out the order in which their held requests go once it
-// ends. The package redisfleet (module
-// github.com/neuracraft/neuracraft-go/redisfleet) implements it on Redis.
+// limit), hands out the order in which their held requests go once it
+// ends, and paces them: the fleet's pace after pushback stands for each
+// Transport's own (pace.go), learnt from the pushback its members meet. The
+// package redisfleet (module github.com/neuracraft/neuracraft-go/redisfleet)
+// implements it on Redis.
 //
-// A [Transport] with a Coordinator keeps its own cooldown as well: it
-// tells the Coordinator of every cooldown it starts, asks it about
-// cooldowns started elsewhere, and, while the Coordinator knows one, asks
-// it once for each held request's turn instead of taking one in its own
-// queue. The Transport keeps two rules whatever the Coordinator says:
-// a request is never sent before the end of a Retry-After that the
-// Transport itself honoured for its host (its own cooldown stays a
-// floor), and no request waits longer than RetryPolicy.MaxRetryAfter
-// because of the fleet (a garbled or hostile value held by the
-// Coordinator can hold a request at most that long). When the Coordinator
-// fails (Reserve returns an error), the request falls back to the
-// Transport's own queue: a Coordinator is a helper, never a reason a
-// request fails.
+// A [Transport] with a Coordinator keeps its own cooldown and pace as
+// well: it tells the Coordinator of every cooldown it starts (with the
+// turn of the request that met it), asks it about cooldowns started
+// elsewhere, and, while the Coordinator knows one or paces the host, asks
+// it once for each request's turn instead of taking one in its own queue.
+// The Transport keeps two rules whatever the Coordinator says: a request
+// is never sent before the end of a Retry-After that the Transport itself
+// honoured for its host (its own cooldown stays a floor), and no request
+// waits longer than RetryPolicy.MaxRetryAfter because of the fleet (a
+// garbled or hostile value held by the Coordinator can hold a request at
+// most that long). When the Coordinator fails (Reserve returns an error),
+// the request falls back to the Transport's own queue: a Coordinator is a
+// helper, never a reason a request fails.
 //
 // All methods are called by many goroutines at once and must be safe for
 // concurrent use. None is ever called with a lock of the Transport held,
@@ -36,8 +39,8 @@ import (
 type Coordinator interface {
 	// Cooldown reports what the Coordinator knows, from memory only, of a
 	// fleet-wide cooldown of host; ok reports whether requests to host
-	// should take a fleet turn now, that is, host is cooling down or its
-	// release queue is known not to be empty.
+	// should take a fleet turn now, that is, host is cooling down, its
+	// release queue is known not to be empty, or the fleet paces it.
 	//
 	// The Transport calls Cooldown before every request, so it must not
 	// block, do I/O or allocate: while no cooldown is known, a Transport
@@ -46,9 +49,10 @@ type Coordinator interface {
 
 	// Announce tells the fleet that host asked for the pause p, which the
 	// Transport honours: requests to host should wait p.RetryAfter from
-	// now, and then go one at a time, p.Gap apart. A later Cooldown(host)
-	// must report it at once, whatever becomes of the message to the
-	// fleet.
+	// now, and then go one at a time, at the fleet's pace (which the pause
+	// engages, or cuts when p.Turn was let go at it). A later
+	// Cooldown(host) must report it at once, whatever becomes of the
+	// message to the fleet.
 	//
 	// The Transport calls Announce on the goroutine of the request that
 	// got the answer, before it waits. Announce may do I/O, but must
@@ -59,10 +63,10 @@ type Coordinator interface {
 
 	// Reserve takes the turn of a held request to host in the fleet-wide
 	// release queue, and returns how long from now the request should
-	// wait before it is sent. Turns follow each other one gap apart from
-	// the end of the cooldown, across the fleet, in the order they were
-	// asked; a turn comes no earlier than h.Floor. A request whose turn
-	// was given before a new cooldown (a Cooldown with a larger Epoch
+	// wait before it is sent. Turns follow each other at the fleet's pace
+	// from the end of the cooldown, across the fleet, in the order they
+	// were asked; a turn comes no earlier than h.Floor. A request whose
+	// turn was given before a new cooldown (a Cooldown with a larger Epoch
 	// than its Turn's) asks again with h.Requeue set, and keeps its place
 	// among the requests held before it.
 	//
@@ -94,7 +98,8 @@ type Cooldown struct {
 	// passed while the fleet's release queue still drains.
 	Until time.Time
 	// Gap is the time between two turns of the fleet's release queue:
-	// the fleet lets go one held request per Gap.
+	// the fleet's pace, or, while the fleet does not pace the host, the
+	// release gap of the cooldown.
 	Gap time.Duration
 	// Cause is the status that started the cooldown: 429 or 503.
 	Cause Code
@@ -111,7 +116,8 @@ type Pause struct {
 	// Transport honours it, and the fleet should not shorten it.
 	RetryAfter time.Duration
 	// Gap is the spacing the Transport proposes for the requests held by
-	// the pause: one every Gap once it ends.
+	// the pause while the fleet does not pace the host (releaseGap): one
+	// every Gap once it ends.
 	Gap time.Duration
 	// Cause is the status of the answer: 429 or 503.
 	Cause Code
@@ -119,6 +125,12 @@ type Pause struct {
 	// Coordinator's methods; a Coordinator that bounds the time a request
 	// spends waiting on it counts it.
 	Spent time.Duration
+	// Turn is the fleet turn the request that got the answer was let go
+	// at (its ticket), or the zero Turn when it was not let go by the
+	// fleet: a pause met by a turn let go at the fleet's pace says the
+	// pace was too fast, once (turns let go before the pace changed are
+	// no news).
+	Turn Turn
 }
 
 // A Hold is what a held request asks [Coordinator.Reserve] for.
@@ -144,12 +156,15 @@ type Turn struct {
 	// Wait is how long from the return of Reserve until the request may
 	// be sent.
 	Wait time.Duration
-	// ID names the turn for the Coordinator; 0 means nothing was reserved
+	// ID names the turn for the Coordinator, and stays the same when the
+	// turn is asked again (Hold.Requeue); 0 means nothing was reserved
 	// (the turn would come past the request's deadline or MaxWait).
 	ID int64
 	// Epoch is the Epoch of the cooldown the turn was given in.
 	Epoch int64
-	// Gap is the release queue's gap when the turn was given.
+	// Gap is the pace the turn was let go at, or 0 when the fleet did not
+	// pace it: with Epoch and ID, what the Coordinator needs to learn from
+	// the answer (Pause.Turn).
 	Gap time.Duration
 }
 
@@ -162,19 +177,21 @@ func (c *call) announce(d time.Duration, cause Code) {
 		return
 	}
 	began := time.Now()
-	co.Announce(c.host, Pause{RetryAfter: d, Gap: releaseGap(d), Cause: cause, Spent: c.fleetSpent})
+	co.Announce(c.host, Pause{RetryAfter: d, Gap: releaseGap(d), Cause: cause, Spent: c.fleetSpent, Turn: c.fleetTurn})
 	c.fleetSpent += time.Since(began)
 }
 
 // waitFleet holds the call while its Transport's Coordinator knows a
-// fleet-wide cooldown or release queue for its host: it takes the call's
-// turn in the fleet's queue once and sleeps until it comes, as waitTurn
-// does with the local queue; it takes a turn again only when a new
-// cooldown (a larger Epoch) came after its turn was given. done reports
-// that the wait was decided here, with err the error the call ends with;
-// when it is false (no fleet cooldown is known, the Coordinator failed,
-// or the Transport's own cooldown is not over), the local queue decides,
-// and after a failure it holds the fleet's cooldown too.
+// fleet-wide cooldown, release queue or pace for its host: it takes the
+// call's turn in the fleet's queue once and sleeps until it comes, as
+// waitTurn does with the local queue, and records the turn in
+// c.fleetTurn; it takes a turn again only when a new cooldown (a larger
+// Epoch) came after its turn was given. done reports that the wait was
+// decided here, with err the error the call ends with; when it is false
+// (no fleet cooldown is known, the Coordinator failed, or the Transport's
+// own cooldown is not over), the local queue decides, and after a
+// failure it holds the fleet's cooldown too (as a fleet's: the other
+// held calls keep their turns).
 //
 // The fleet holds the call at most the Transport's MaxRetryAfter. A call
 // whose context is already done reserves nothing. A call whose deadline
@@ -184,6 +201,7 @@ func (c *call) announce(d time.Duration, cause Code) {
 // Transport, no allocation.
 func (c *call) waitFleet() (done bool, err error) {
 	co := c.t.Coordinator
+	c.fleetTurn = Turn{}
 	cd, ok := co.Cooldown(c.host)
 	if !ok {
 		return false, nil
@@ -205,7 +223,7 @@ func (c *call) waitFleet() (done bool, err error) {
 		c.fleetSpent += time.Since(now)
 		if err != nil {
 			if rest := until.Sub(now); rest > 0 { // the local queue takes over
-				c.hostStateAt(now).coolUntil(until, rest, cd.Cause)
+				c.hostStateAt(now).holdForFleet(until, rest, cd.Cause)
 			}
 			return false, nil
 		}
@@ -238,7 +256,11 @@ func (c *call) waitFleet() (done bool, err error) {
 	// The Transport's own cooldown is a floor: a turn that came before
 	// its end (a Coordinator that ignored Hold.Floor) leaves the call to
 	// the local queue.
-	return !c.ownCooldown().After(time.Now()), nil
+	if c.ownCooldown().After(time.Now()) {
+		return false, nil
+	}
+	c.fleetTurn = turn
+	return true, nil
 }
 
 // ownCooldown is the end of the Transport's own cooldown of the call's

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -278,6 +279,105 @@ func TestCoordinatorFailureFallsBackToLocalQueue(t *testing.T) {
 		want := []arrival{{"c0", time.Second}, {"c1", time.Second + 10*time.Millisecond}, {"c2", time.Second + 20*time.Millisecond}}
 		assert.Empty(t, cmp.Diff(want, sentAt(base, start)))
 	})
+}
+
+// TestCoordinatorFailureKeepsOtherTurns: when a Reserve fails, the fleet's
+// cooldown holds that call in the local queue, but it is not the
+// Transport's own cooldown: the calls that hold a fleet turn do not take
+// it for a longer cooldown of their own, and keep their turns (one Reserve
+// each, sent at their turn).
+func TestCoordinatorFailureKeepsOtherTurns(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		fleet := &failingFor{fakeFleet: &fakeFleet{}, id: "unlucky"}
+		fleet.Announce("api.neuracraft.com", Pause{RetryAfter: time.Second, Gap: 10 * time.Millisecond, Cause: 429}) // by another member
+		base := &scriptBase{steps: []step{answer(200)}}
+		tr := &Transport{Base: base, Coordinator: fleet}
+		start := time.Now()
+		var wg sync.WaitGroup
+		for _, id := range []string{"a", "b"} {
+			wg.Go(func() { assert.NoError(t, callWith(t, tr, context.Background(), id)) })
+			synctest.Wait()
+		}
+		time.Sleep(100 * time.Millisecond)
+		ctx := context.WithValue(context.Background(), callName{}, "unlucky")
+		wg.Go(func() { assert.NoError(t, callWith(t, tr, ctx, "unlucky")) }) // its Reserve fails
+		wg.Wait()
+		// a and b at their turns; unlucky, whose Reserve failed, at the end
+		// of the fleet's cooldown, from its own queue.
+		want := []arrival{{"a", time.Second}, {"b", time.Second + 10*time.Millisecond}, {"unlucky", time.Second}}
+		byID := cmpopts.SortSlices(func(x, y arrival) bool { return x.ID < y.ID })
+		assert.Empty(t, cmp.Diff(want, sentAt(base, start), byID))
+		assert.Equal(t, 3, fleet.counts()[1], "Reserves: one per call")
+	})
+}
+
+// failingFor fails the Reserves of the call whose context names it id
+// (callName).
+type failingFor struct {
+	*fakeFleet
+	id string
+}
+
+type callName struct{}
+
+func (f *failingFor) Reserve(ctx context.Context, host string, h Hold) (Turn, error) {
+	turn, err := f.fakeFleet.Reserve(ctx, host, h)
+	if ctx.Value(callName{}) == f.id {
+		return Turn{}, errors.New("fake fleet: store down for this call")
+	}
+	return turn, err
+}
+
+// TestCoordinatorLearnsFromItsTurns: a 429 met by a request the fleet
+// let go carries that turn to Announce, so that the fleet can tell a
+// pace that was too fast from old news; one met by a request the fleet
+// did not let go carries none.
+func TestCoordinatorLearnsFromItsTurns(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		fleet := &recordingFleet{fakeFleet: &fakeFleet{}}
+		base := &scriptBase{steps: []step{answer(429, "Retry-After", "1"), answer(429, "Retry-After", "1"), answer(200)}}
+		tr := &Transport{Base: base, Coordinator: fleet}
+		require.NoError(t, callWith(t, tr, context.Background(), "storm"))
+		pauses := fleet.paused()
+		require.Len(t, pauses, 2)
+		assert.Zero(t, pauses[0].Turn, "the first 429: not let go by the fleet")
+		assert.NotZero(t, pauses[1].Turn.ID, "the second 429: met at the turn the fleet gave")
+		assert.Equal(t, fleet.turns()[0], pauses[1].Turn)
+	})
+}
+
+// recordingFleet records the Pauses it is told and the Turns it gives.
+type recordingFleet struct {
+	*fakeFleet
+	pauses []Pause
+	given  []Turn
+}
+
+func (f *recordingFleet) Announce(host string, p Pause) {
+	f.fakeFleet.Announce(host, p)
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.pauses = append(f.pauses, p)
+}
+
+func (f *recordingFleet) Reserve(ctx context.Context, host string, h Hold) (Turn, error) {
+	turn, err := f.fakeFleet.Reserve(ctx, host, h)
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.given = append(f.given, turn)
+	return turn, err
+}
+
+func (f *recordingFleet) paused() []Pause {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([]Pause(nil), f.pauses...)
+}
+
+func (f *recordingFleet) turns() []Turn {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([]Turn(nil), f.given...)
 }
 
 func TestCoordinatorNotAskedOnTheSuccessPath(t *testing.T) {

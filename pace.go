@@ -5,35 +5,41 @@
 
 package neuracraft
 
-import "time"
+import (
+	"time"
+
+	"github.com/neuracraft/neuracraft-go/internal/limits"
+)
 
 // The constants of the pace, chosen with the simulated limiters of
 // pace_sim_test.go and measured against nginx in bench/ (docs/retries.md
 // has the figures). Every 429 that the pace draws costs a whole
 // Retry-After to every request held, so they aim at finding a limiter's
-// rate with one overshoot, and at staying under it afterwards.
+// rate with one overshoot, and at staying under it afterwards. Their
+// values live in internal/limits, which redisfleet hands to its scripts:
+// a fleet paces by the same numbers.
 const (
 	// paceStartGap is the pace of the first requests after the cooldown
 	// that engaged it: 20 a second, which most limiters that asked for a
 	// pause admit.
-	paceStartGap = 50 * time.Millisecond
+	paceStartGap = limits.PaceStartGap
 
 	// paceStartWins is how many requests must succeed in a row at a gap
 	// before the slow start shortens it by a fifth: the rate doubles
 	// about every 6 successes, and the first gap that draws pushback is
 	// at most 1.25 times shorter than one that succeeded twice.
-	paceStartWins = 2
+	paceStartWins = limits.PaceStartWins
 
 	// paceStartEnd ends the slow start (160 requests a second): a limiter
 	// still admitting that much since its pause is spending a burst it
 	// saved, which says nothing of its rate until it is spent.
-	paceStartEnd = paceStartGap / 8
+	paceStartEnd = limits.PaceStartEnd
 
 	// paceHold is how long after pushback the pace does not speed up: a
 	// gap that failed is not tried again soon. Past it, the pace probes
 	// faster slowly: a twentieth shorter every paceProbeWins successes.
-	paceHold      = 10 * time.Second
-	paceProbeWins = 8
+	paceHold      = limits.PaceHold
+	paceProbeWins = limits.PaceProbeWins
 
 	// paceQuiet is how long the pace lasts after the last pushback: 30
 	// seconds, thirty times the usual Retry-After and longer than the
@@ -41,14 +47,14 @@ const (
 	// that a steady load at the limit does not fall back to full speed
 	// and into a new cooldown. Then the host is paced no more, and its
 	// state can be forgotten.
-	paceQuiet = 30 * time.Second
+	paceQuiet = limits.PaceQuiet
 
 	// paceMinGap and paceMaxGap bound the learnt pace: past 1000
 	// requests a second it holds nothing back (the pace ends), and a
 	// limiter that asked for a pause admits at least one request a
 	// second once it is over.
-	paceMinGap = time.Millisecond
-	paceMaxGap = time.Second
+	paceMinGap = limits.PaceMinGap
+	paceMaxGap = limits.PaceMaxGap
 )
 
 // A pacer is the pace of one host: the least time between two requests

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"math"
 	"net/http"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
+	"github.com/redis/go-redis/v9"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"golang.org/x/time/rate"
@@ -77,7 +79,12 @@ func BenchmarkRequestIDHeader(b *testing.B) {
 
 func TestMain(m *testing.M) {
 	serveIfChild()
-	os.Exit(m.Run())
+	redis.SetLogger(quietRedis)
+	code := m.Run()
+	if n := quietRedis.lines.Load(); n > 0 && testing.Verbose() {
+		fmt.Printf("go-redis logged %d lines (dropped: the tests stop Redis under members)\n", n)
+	}
+	os.Exit(code)
 }
 
 // TestStormServerAdmit checks the storm server's limiter with explicit

@@ -8,12 +8,26 @@ import (
 	"errors"
 	"os/exec"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/redis/go-redis/v9"
 	"github.com/stretchr/testify/require"
 )
+
+// redisLog takes what go-redis logs in place of the standard logger: the
+// "connection pool: failed to dial" lines of members whose Redis a test
+// stopped, by design. It counts the lines and drops them; the tests'
+// assertions, not these lines, report failures (TestMain prints the count
+// with -v).
+type redisLog struct{ lines atomic.Int64 }
+
+// Printf implements go-redis's internal.Logging.
+func (l *redisLog) Printf(context.Context, string, ...any) { l.lines.Add(1) }
+
+// quietRedis is the logger TestMain gives go-redis.
+var quietRedis = &redisLog{}
 
 // startRedis starts a redis-server, killed at the end of t, and returns
 // its address, or errNoRedis when redis-server is not installed. Call it

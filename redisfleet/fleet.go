@@ -1,24 +1,28 @@
-// Package redisfleet shares the cooldown of a [neuracraft.Transport]
-// among the replicas of a service through Redis, so that a fleet that
-// shares one NeuraCraft API key, and so one rate limit, backs off as one.
+// Package redisfleet shares the cooldown and the pace of a
+// [neuracraft.Transport] among the replicas of a service through Redis, so
+// that a fleet that shares one NeuraCraft API key, and so one rate limit,
+// backs off and comes back as one.
 //
 // A [Fleet] is a [neuracraft.Coordinator]: set it as Transport.Coordinator
 // in every replica, with the same Redis and the same Prefix. When one
 // replica gets a 429 or 503 whose Retry-After it honours, every replica
 // holds its requests to that host until the pause ends (told within
-// milliseconds by publish/subscribe, and kept in a key that expires with
-// the pause for replicas that start meanwhile). Then the requests held
-// across the fleet go one after another, one gap apart (10 ms, as in one
-// process), in the order they asked for their turn, on the Redis server's
-// clock: each held request asks for its turn once, and again only when a
-// new cooldown starts before it goes; it then keeps its place. When one of
-// them draws a new 429, the gap doubles for the rest of the storm.
+// milliseconds by publish/subscribe, and kept in Redis for replicas that
+// start meanwhile). Then the requests held across the fleet go one after
+// another, in the order they asked for their turn, on the Redis server's
+// clock, at one pace for the whole fleet: the adaptive pace a Transport
+// keeps in one process (a slow start from 50 ms gaps, cut by a 429 met
+// at the pace, held, and ended 30 s after the last pushback), kept in
+// Redis and learnt from every member's answers. While it holds, every
+// request to the host takes a turn of the fleet's queue. Each held
+// request asks for its turn once, and again only when a new cooldown
+// starts before it goes; it then keeps its place.
 //
-// Redis is a helper, never a dependency: the success path never touches
-// it, a request waits on Redis at most OpTimeout in all, and when Redis is
-// slow, down or answers garbage, each replica falls back to its own
-// cooldown, reports the trouble to Options.OnError, and leaves Redis
-// alone until it answers a ping again.
+// Redis is a helper, never a dependency: the success path of a host that
+// is not paced never touches it, a request waits on Redis at most
+// OpTimeout in all, and when Redis is slow, down or answers garbage, each
+// replica falls back to its own cooldown and pace, reports the trouble to
+// Options.OnError, and leaves Redis alone until it answers a ping again.
 //
 // It needs Redis 6.2 or newer (a single node, Sentinel or Cluster), with
 // Lua scripting and publish/subscribe.
@@ -33,6 +37,7 @@ import (
 	"time"
 
 	"github.com/neuracraft/neuracraft-go"
+	"github.com/neuracraft/neuracraft-go/internal/limits"
 	"github.com/redis/go-redis/v9"
 )
 
@@ -49,8 +54,14 @@ const (
 	maxHosts = 1024
 	// maxHoles bounds the slots given back that Redis keeps per host.
 	maxHoles = 1000
-	// maxGap caps a release gap read from Redis.
-	maxGap = time.Second
+	// maxTurns bounds the turns of one host that Redis remembers (their
+	// slots, for turns asked again after a new cooldown, and the count of
+	// the pace's cut): past it the oldest are forgotten, and a turn asked
+	// again then takes a new place at the end.
+	maxTurns = 4096
+	// maxGap caps a gap read from Redis or the channel: the pace's
+	// longest, limits.PaceMaxGap (1 s).
+	maxGap = limits.PaceMaxGap
 	// maxPause bounds every pause the fleet records or reads from Redis
 	// or the channel; a longer value is garbled. Each call waits for the
 	// fleet at most its own Transport's MaxRetryAfter anyway.
@@ -68,13 +79,22 @@ const (
 	maxJobs = 256
 )
 
+// paceArgs are the arguments every script takes after its bound on
+// instants (luaPrelude): the constants of the root package's pace
+// (instants in µs, gaps in ns), so that the fleet paces by the same
+// numbers, and maxTurns.
+var paceArgs = []any{int64(limits.PaceStartGap), limits.PaceStartWins, int64(limits.PaceStartEnd),
+	micros(limits.PaceHold), limits.PaceProbeWins, micros(limits.PaceQuiet), int64(limits.PaceMinGap),
+	int64(limits.PaceMaxGap), maxTurns}
+
 // Options configure a [Fleet]. The zero value uses the defaults given
 // with each field.
 type Options struct {
 	// Prefix namespaces every key and the channel of the Fleet: members
 	// with the same Prefix on the same Redis form one fleet. Keys are
-	// "{Prefix:host}:cooldown" and "{Prefix:host}:holes" (one hash slot
-	// per host, for Redis Cluster), plus "Prefix:hosts"; the channel is
+	// "{Prefix:host}:cooldown", "{Prefix:host}:turns",
+	// "{Prefix:host}:tickets" and "{Prefix:host}:holes" (one hash slot per
+	// host, for Redis Cluster), plus "Prefix:hosts"; the channel is
 	// "Prefix:cooldowns". Empty means DefaultPrefix ("neuracraft").
 	Prefix string
 
@@ -110,29 +130,31 @@ var (
 	errNoRedis = errors.New("redisfleet: no Redis client")
 )
 
-// A Fleet shares cooldowns and release turns among the members of a
-// fleet through Redis; it implements [neuracraft.Coordinator]. Create it
-// with [New], set it as the Coordinator of a [neuracraft.Transport], and
-// Close it when done. A Fleet is safe for concurrent use and may serve
-// several Transports.
+// A Fleet shares cooldowns, release turns and the pace among the members
+// of a fleet through Redis; it implements [neuracraft.Coordinator]. Create
+// it with [New], set it as the Coordinator of a [neuracraft.Transport],
+// and Close it when done. A Fleet is safe for concurrent use and may
+// serve several Transports.
 //
 // What goes into Redis is only host names (req.URL.Host), durations and
-// instants of the Redis server's clock, and the status (429 or 503):
-// never URLs, queries, headers, credentials or bodies.
+// instants of the Redis server's clock, turn numbers, and the status (429
+// or 503): never URLs, queries, headers, credentials or bodies.
 type Fleet struct {
 	rdb     redis.UniversalClient
 	opt     Options
 	channel string
 	index   string
+	pace    []any // paceArgs, but in tests
 
 	mu    sync.RWMutex
-	hosts map[string]entry // cooldowns and queues known to be pending
+	hosts map[string]entry // cooldowns, queues and paces known to be pending
 	live  atomic.Int32     // len(hosts), read without mu on the success path
 
-	down atomic.Bool   // Redis failed and has not answered a ping since
-	wake chan struct{} // tells the background goroutine that Redis went down
-	news chan job      // announcements to send (upkeep.go)
-	jobs chan job      // other work off the request path (upkeep.go)
+	down     atomic.Bool   // Redis failed and has not answered a ping since
+	answered atomic.Int64  // when Redis last answered a command (Unix ns)
+	wake     chan struct{} // tells the background goroutine that Redis went down
+	news     chan job      // announcements to send (upkeep.go)
+	jobs     chan job      // other work off the request path (upkeep.go)
 
 	lifeMu sync.Mutex // guards closed, ps and wg.Add
 	closed bool
@@ -153,7 +175,8 @@ type entry struct {
 	// for the host is sent again rather than taken for a repeat.
 	shared, pending time.Time
 	drain           time.Time     // end of the release queue, as last seen
-	gap             time.Duration // between two release slots
+	paced           time.Time     // end of the fleet's pace, as last seen
+	gap             time.Duration // the pace's gap, or the release gap while not paced
 	cause           neuracraft.Code
 	epoch           int64 // the latest epoch learnt from Redis
 }
@@ -162,16 +185,22 @@ var _ neuracraft.Coordinator = (*Fleet)(nil)
 
 // New returns a Fleet on rdb (a single node, Sentinel or Cluster client)
 // and starts its goroutines. It waits up to three OpTimeouts for the
-// subscription and for the cooldowns already recorded in Redis, so that
-// a member that starts during a cooldown holds its requests at once; when
-// Redis does not answer in time it returns anyway and keeps trying in the
-// background. The caller keeps ownership of rdb: close it after the
-// Fleet. A nil rdb gives a Fleet that shares nothing.
+// subscription and for the cooldowns and paces already recorded in Redis,
+// so that a member that starts during a cooldown holds its requests at
+// once; when Redis does not answer in time it returns anyway and keeps
+// trying in the background. The caller keeps ownership of rdb: close it
+// after the Fleet. A nil rdb gives a Fleet that shares nothing.
 //
 // Build rdb with ContextTimeoutEnabled: then every command of the Fleet,
 // and Close, end within OpTimeout. Without it, a command that times out is
 // abandoned but runs on until rdb's ReadTimeout, and Close waits for it.
 func New(rdb redis.UniversalClient, opts Options) *Fleet {
+	return newFleet(rdb, opts, paceArgs)
+}
+
+// newFleet is New with the pace's constants given (paceArgs; tests
+// shorten the hold).
+func newFleet(rdb redis.UniversalClient, opts Options, pace []any) *Fleet {
 	if opts.Prefix == "" {
 		opts.Prefix = DefaultPrefix
 	}
@@ -186,6 +215,7 @@ func New(rdb redis.UniversalClient, opts Options) *Fleet {
 		opt:     opts,
 		channel: opts.Prefix + ":cooldowns",
 		index:   opts.Prefix + ":hosts",
+		pace:    pace,
 		hosts:   make(map[string]entry),
 		wake:    make(chan struct{}, 1),
 		news:    make(chan job, maxJobs),
@@ -230,8 +260,10 @@ func (f *Fleet) Close() error {
 }
 
 // Cooldown implements [neuracraft.Coordinator]: it reports, from memory,
-// a cooldown of host known in the fleet, or a release queue of host that
-// has not drained. It does no I/O and does not allocate.
+// a cooldown of host known in the fleet, a release queue of host that has
+// not drained, or a pace of the fleet for host that still holds (while
+// it does, every request to host takes a turn). It does no I/O and does
+// not allocate.
 func (f *Fleet) Cooldown(host string) (neuracraft.Cooldown, bool) {
 	if f.live.Load() == 0 {
 		return neuracraft.Cooldown{}, false
@@ -243,7 +275,7 @@ func (f *Fleet) Cooldown(host string) (neuracraft.Cooldown, bool) {
 		return neuracraft.Cooldown{}, false
 	}
 	now := time.Now()
-	if !e.until.After(now) && !e.drain.After(now) {
+	if !e.until.After(now) && !e.drain.After(now) && !e.paced.After(now) {
 		f.forget(host, now)
 		return neuracraft.Cooldown{}, false
 	}
@@ -251,12 +283,14 @@ func (f *Fleet) Cooldown(host string) (neuracraft.Cooldown, bool) {
 }
 
 // Announce implements [neuracraft.Coordinator]: it records the cooldown
-// at once in memory, and hands it to the Fleet's own goroutine, which
-// records it in Redis and so tells every member, unless a cooldown known
-// already ends at most 10 ms before it. The request does not wait on
-// Redis for it (p.Spent does not change); a turn it asks for meanwhile
-// comes no earlier than its own Transport's cooldown (Hold.Floor), and
-// records the cooldown if Redis has none.
+// at once in memory (and that the fleet now paces host), and hands it to
+// the Fleet's own goroutine, which records it in Redis and so tells every
+// member, unless a cooldown known already ends at most 10 ms before it and
+// the answer did not come to a turn at the fleet's pace (p.Turn with a
+// Gap: then Redis learns of it in any case, for the pace). The request
+// does not wait on Redis for it (p.Spent does not change); a turn it asks
+// for meanwhile comes no earlier than its own Transport's cooldown
+// (Hold.Floor), and records the cooldown if Redis has none.
 func (f *Fleet) Announce(host string, p neuracraft.Pause) {
 	if p.RetryAfter <= 0 || !validHost(host) {
 		return
@@ -264,30 +298,40 @@ func (f *Fleet) Announce(host string, p neuracraft.Pause) {
 	pause := min(p.RetryAfter, maxPause)
 	gap := validGap(p.Gap)
 	cause := validCause(p.Cause)
-	until := time.Now().Add(pause)
-	if !f.raise(host, state{until: until, gap: gap, cause: cause}, false) {
+	now := time.Now()
+	until := now.Add(pause)
+	news := state{until: until, paced: now.Add(limits.PaceQuiet), gap: gap, cause: cause}
+	ticket := p.Turn.ID > 0 && p.Turn.Gap > 0
+	if !f.raise(host, news, false) && !ticket {
 		return
 	}
-	if !f.enqueue(job{host: host, news: state{until: until, gap: gap, cause: cause}}) {
+	if ticket {
+		news.ticket = p.Turn
+	}
+	if !f.enqueue(job{host: host, news: news}) {
 		f.settleAnnounce(host, until, false)
 	}
 }
 
-// announce records in Redis the cooldown news of host that this member
+// announce records in Redis the pushback news of host that this member
 // learnt, and learns the fleet's state back; it runs on the Fleet's own
-// goroutine.
+// goroutine. The host goes into the index first, so that a member that
+// subscribes after the announcement's message finds it there.
 func (f *Fleet) announce(host string, news state) {
-	start := time.Now()
-	pause := news.until.Sub(start)
-	if pause <= 0 {
+	if pause := time.Until(news.until); pause <= 0 || !f.addToIndex(host, max(pause, limits.PaceQuiet)) {
 		f.settleAnnounce(host, news.until, false)
 		return
 	}
+	start := time.Now()
 	res, err := do(f, f.ctx, "announce", 0, func(ctx context.Context) ([]int64, error) {
-		return announceScript.Run(ctx, f.rdb, f.keys(host), micros(maxPause), micros(pause), micros(news.gap),
-			int(news.cause), f.channel, host, micros(slack)).Int64Slice()
+		// The pause left when the script is sent, as Reserve counts the
+		// cooldown it may record: both land within slack of each other.
+		pause := max(time.Until(news.until), time.Microsecond)
+		return announceScript.Run(ctx, f.rdb, f.keys(host), f.args(micros(pause), micros(news.gap),
+			int(news.cause), f.channel, host, micros(slack), news.ticket.ID, news.ticket.Epoch,
+			int64(news.ticket.Gap))...).Int64Slice()
 	})
-	if err == nil && (len(res) != 7 || res[0] < 0 || res[0] > 1) {
+	if err == nil && (len(res) != 8 || res[0] < 0 || res[0] > 1) {
 		err = fmt.Errorf("%w: announce answered %v", ErrGarbled, res)
 		f.report(err)
 	}
@@ -295,24 +339,22 @@ func (f *Fleet) announce(host string, news state) {
 	if err != nil {
 		return
 	}
-	st, ok := f.stateAt(time.Now().Add(-time.Since(start)/2), res[1], res[2], res[3], res[4], res[5])
+	st, ok := f.stateAt(time.Now().Add(-time.Since(start)/2), res[1], res[2], res[3], res[4], res[5], res[7])
 	if !ok {
 		f.report(fmt.Errorf("%w: announce answered %v", ErrGarbled, res))
 		return
 	}
 	f.raise(host, st, true)
-	if res[0] == 1 {
-		f.addToIndex(host, res[6]+res[2]/1000, res[6])
-	}
 }
 
 // Reserve implements [neuracraft.Coordinator]: one script in Redis takes
-// the request's turn in the fleet's release queue, or its moved place
-// when h.Requeue is set. When Redis holds no state for host (it expired,
-// or Redis lost it) it records the cooldown this member knows; a state
-// Redis holds is never changed by what the member knows. It fails, and
-// the request uses the Transport's own queue, when Redis does not answer
-// within OpTimeout less h.Spent, is down, or answers garbage.
+// the request's turn in the fleet's release queue at the fleet's pace,
+// or its moved place when h.Requeue is set. When Redis holds no state for
+// host (it expired, or Redis lost it) it records the cooldown this member
+// knows; a state Redis holds is never changed by what the member knows.
+// It fails, and the request uses the Transport's own queue, when Redis
+// does not answer within OpTimeout less h.Spent, is down, or answers
+// garbage.
 func (f *Fleet) Reserve(ctx context.Context, host string, h neuracraft.Hold) (neuracraft.Turn, error) {
 	if !validHost(host) {
 		return neuracraft.Turn{}, fmt.Errorf("redisfleet: host %q not shared", host)
@@ -322,7 +364,6 @@ func (f *Fleet) Reserve(ctx context.Context, host string, h neuracraft.Hold) (ne
 	f.mu.RUnlock()
 	start := time.Now()
 	known := min(max(e.until.Sub(start), 0), maxPause)
-	gap := validGap(e.gap)
 	maxWait := int64(-1) // no limit
 	if h.MaxWait > 0 {
 		maxWait = micros(h.MaxWait)
@@ -332,21 +373,22 @@ func (f *Fleet) Reserve(ctx context.Context, host string, h neuracraft.Hold) (ne
 	}
 	floor := min(max(h.Floor, 0), maxPause)
 	res, err := do(f, ctx, "reserve", h.Spent, func(ctx context.Context) ([]int64, error) {
-		return reserveScript.Run(ctx, f.rdb, f.keys(host), micros(maxPause), micros(floor), maxWait,
-			max(h.Requeue.ID, 0), h.Requeue.Epoch, micros(known), micros(gap), int(validCause(e.cause)),
-			f.channel, host).Int64Slice()
+		return reserveScript.Run(ctx, f.rdb, f.keys(host), f.args(micros(floor), maxWait,
+			max(h.Requeue.ID, 0), micros(known), micros(validGap(e.gap)), int(validCause(e.cause)),
+			f.channel, host, micros(slack))...).Int64Slice()
 	})
 	if err != nil {
 		return neuracraft.Turn{}, err
 	}
 	rtt := time.Since(start)
-	if len(res) != 9 || res[0] < 0 || res[0] > 1 || res[1] < 0 || res[1] > micros(maxPause) || res[2] <= 0 {
+	if len(res) != 11 || res[0] < 0 || res[0] > 1 || res[1] < 0 || res[1] > micros(maxPause) || res[2] < 0 ||
+		res[9] < 0 || res[9] > int64(maxGap) {
 		err := fmt.Errorf("%w: reserve for %s answered %v", ErrGarbled, host, res)
 		f.report(err)
 		return neuracraft.Turn{}, err
 	}
 	// The server's now was about half the round trip ago.
-	st, ok := f.stateAt(time.Now().Add(-rtt/2), res[3], res[4], res[5], res[6], res[7])
+	st, ok := f.stateAt(time.Now().Add(-rtt/2), res[3], res[4], res[5], res[6], res[7], res[10])
 	if !ok {
 		err := fmt.Errorf("%w: reserve for %s answered %v", ErrGarbled, host, res)
 		f.report(err)
@@ -354,12 +396,11 @@ func (f *Fleet) Reserve(ctx context.Context, host string, h neuracraft.Hold) (ne
 	}
 	f.raise(host, st, true)
 	if res[8] == 1 {
-		nowMS := (res[2] - res[1]) / 1000 // the slot less the wait: the server's now
-		f.enqueue(job{host: host, untilMS: nowMS + res[4]/1000, nowMS: nowMS})
+		f.enqueue(job{host: host, index: max(st.until.Sub(start), limits.PaceQuiet)})
 	}
 	// The wait is the server's, from its now: counted from the answer's
 	// arrival, the turn comes late by the answer's trip, never early.
-	turn := neuracraft.Turn{Wait: fromMicros(res[1]), Epoch: st.epoch, Gap: st.gap}
+	turn := neuracraft.Turn{Wait: fromMicros(res[1]), Epoch: st.epoch, Gap: time.Duration(res[9])}
 	if res[0] == 1 {
 		turn.ID = res[2]
 	}
@@ -371,11 +412,19 @@ func (f *Fleet) Reserve(ctx context.Context, host string, h neuracraft.Hold) (ne
 // wait. The last turn handed out is taken back (the next caller gets
 // it); an earlier one becomes a hole that the next caller takes. So a
 // turn given back costs nobody a gap, except when Redis cannot be
-// reached: then at most one gap (10 ms) per turn is lost, until the
-// queue drains.
+// reached: then at most one gap per turn is lost, until the queue drains.
 func (f *Fleet) Cancel(host string, turn neuracraft.Turn) {
 	if turn.ID <= 0 || !validHost(host) {
 		return
 	}
 	f.enqueue(job{host: host, cancel: turn})
+}
+
+// args are the arguments of a script: its bound on instants, the pace's
+// constants, then rest.
+func (f *Fleet) args(rest ...any) []any {
+	args := make([]any, 0, 1+len(f.pace)+len(rest))
+	args = append(args, micros(maxPause))
+	args = append(args, f.pace...)
+	return append(args, rest...)
 }

@@ -141,7 +141,9 @@ func TestFleetLatency6ms(t *testing.T) {
 	s := startRedis(t)
 	p := startProxy(t, s)
 	p.latency(6 * time.Millisecond)
-	const gap = 10 * time.Millisecond // the Transport's, after Retry-After: 1
+	// The calls go at the fleet's pace: the n held calls behind "first"
+	// take the slow start's first n gaps (50, 50, 40, 40 ms...).
+	paced := func(n int) time.Duration { return fromMicros(slowStart(t)[n]) }
 	for _, tc := range []struct {
 		name    string
 		n       int
@@ -149,8 +151,8 @@ func TestFleetLatency6ms(t *testing.T) {
 		ordered bool
 		limit   time.Duration // after the Retry-After, for the last call
 	}{
-		{"6 held calls", 6, 30 * time.Millisecond, true, 150 * time.Millisecond},
-		{"40 held calls", 40, 5 * time.Millisecond, false, 40*gap + 150*time.Millisecond},
+		{"6 held calls", 6, 30 * time.Millisecond, true, paced(6) + 150*time.Millisecond},
+		{"40 held calls", 40, 5 * time.Millisecond, false, paced(40) + 150*time.Millisecond},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var mu sync.Mutex
@@ -199,6 +201,8 @@ func TestFleetLostCooldownLatency15ms(t *testing.T) {
 	p := startProxy(t, s)
 	a := member(t, p, Options{})
 	a.Announce(host, pauseOf(3*time.Second, 429))
+	_, ok := waitFor(time.Second, func() bool { cd, _ := a.Cooldown(host); return cd.Epoch != 0 })
+	require.True(t, ok, "the announcement did not reach Redis within 1s")
 	require.NoError(t, s.client(t).FlushAll(context.Background()).Err()) // Redis loses it
 	p.latency(15 * time.Millisecond)
 	began := time.Now()

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"sort"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -17,6 +18,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/neuracraft/neuracraft-go"
+	"github.com/neuracraft/neuracraft-go/internal/limits"
 )
 
 func TestFleetCooldownReachesEveryMember(t *testing.T) {
@@ -41,7 +43,8 @@ func TestFleetCooldownReachesEveryMember(t *testing.T) {
 				require.LessOrEqual(t, after, 50*time.Millisecond, "member %d learnt the cooldown after %v (limit 50ms)", i+1, after)
 				got, _ := m.Cooldown(host)
 				assert.WithinDuration(t, cd.Until, got.Until, 20*time.Millisecond, "member %d: cooldown ends %v from the announcer's", i+1, got.Until.Sub(cd.Until))
-				assert.Equal(t, neuracraft.Cooldown{Until: got.Until, Gap: 10 * time.Millisecond, Cause: 429, Epoch: got.Epoch}, got, "member %d", i+1)
+				// The pause engaged the fleet's pace: its first gap.
+				assert.Equal(t, neuracraft.Cooldown{Until: got.Until, Gap: limits.PaceStartGap, Cause: 429, Epoch: got.Epoch}, got, "member %d", i+1)
 				assert.NotZero(t, got.Epoch, "member %d: epoch", i+1)
 			}
 			t.Logf("every member knew within %v", time.Since(start))
@@ -64,8 +67,21 @@ func TestFleetLateMemberHolds(t *testing.T) {
 			s := topo.start(t)
 			first := member(t, s, Options{})
 			first.Announce(host, pauseOf(3*time.Second, 503))
+			// Announce records in Redis from the Fleet's goroutine: the late
+			// member starts once Redis holds the cooldown, so that it can
+			// learn it only from Redis's state, not from the announcement.
+			rdb := s.client(t)
+			_, ok := waitFor(time.Second, func() bool {
+				n, err := rdb.Exists(context.Background(), first.keys(host)[0]).Result()
+				return err == nil && n == 1
+			})
+			require.True(t, ok, "the announcement did not reach Redis within 1s")
 			late := member(t, s, Options{}) // started during the cooldown
-			cd, ok := late.Cooldown(host)
+			// New waits for its subscription at most 3 x OpTimeout, which
+			// the race detector may exceed on a busy machine: the state is
+			// read once the subscription is up.
+			var cd neuracraft.Cooldown
+			_, ok = waitFor(time.Second, func() bool { cd, ok = late.Cooldown(host); return ok })
 			require.True(t, ok, "late member: no cooldown")
 			require.Equal(t, neuracraft.Code(503), cd.Cause, "late member: cause")
 			rest := time.Until(cd.Until)
@@ -120,7 +136,7 @@ func TestFleetHeldCallsWaitTheirTurn(t *testing.T) {
 	require.ErrorIs(t, err, neuracraft.ErrRateLimited, "hurried call")
 	require.LessOrEqual(t, took, 50*time.Millisecond, "hurried call: failed after %v, want at once", took)
 
-	// Twelve calls over both members wait and go one fleet-wide gap apart.
+	// Twelve calls over both members wait and go at the fleet's pace.
 	var wg sync.WaitGroup
 	for i := range 12 {
 		wg.Go(func() {
@@ -135,10 +151,12 @@ func TestFleetHeldCallsWaitTheirTurn(t *testing.T) {
 	sort.Slice(arrivals, func(i, j int) bool { return arrivals[i].Before(arrivals[j]) })
 	first := arrivals[0].Sub(start)
 	assert.GreaterOrEqual(t, first, 490*time.Millisecond, "first held call sent %v after the 429, before the cooldown's end", first)
-	// 11 gaps of 10 ms; a late first wake-up can shorten what the server
-	// sees (the exact turns are checked in TestFleetOnePaceAcrossMembers).
+	// 11 gaps of the slow start (332 ms); a late first wake-up can
+	// shorten what the server sees (the exact turns are checked in
+	// TestFleetOnePaceAcrossMembers).
 	span := arrivals[11].Sub(arrivals[0])
-	assert.GreaterOrEqual(t, span, 60*time.Millisecond, "12 held calls went out within %v, want them about 11 gaps of 10ms apart", span)
+	want := fromMicros(slowStart(t)[11])
+	assert.GreaterOrEqual(t, span, want-50*time.Millisecond, "12 held calls went out within %v, want them %v apart", span, want)
 }
 
 func TestFleetOnePaceAcrossMembers(t *testing.T) {
@@ -150,21 +168,19 @@ func TestFleetOnePaceAcrossMembers(t *testing.T) {
 	}
 	members[0].Announce(host, pauseOf(300*time.Millisecond, 429))
 	for _, m := range members {
-		_, learnt := waitFor(time.Second, func() bool { _, ok := m.Cooldown(host); return ok })
+		_, learnt := waitFor(time.Second, func() bool { cd, _ := m.Cooldown(host); return cd.Epoch != 0 })
 		require.True(t, learnt, "the cooldown did not reach the member within 1s")
 	}
-	// Turns asked one after another, round the members, follow each other
-	// exactly one gap apart in the server's clock, in the order asked.
-	var ids []int64
+	// Turns asked one after another, round the members, then
+	// concurrently from every member: distinct turns that follow each
+	// other in the server's clock at the fleet's pace, the slow start's.
+	seen := map[int64]bool{}
 	for i := range 9 {
 		turn, err := members[i%3].Reserve(context.Background(), host, neuracraft.Hold{})
 		require.NoError(t, err)
-		ids = append(ids, turn.ID)
+		seen[turn.ID] = true
 	}
-	assert.Empty(t, cmp.Diff(spaced(ids[0], 10000, len(ids)), ids), "turns asked in turn: not 10000µs apart")
-	// Asked concurrently from every member: distinct turns, one gap apart.
 	var mu sync.Mutex
-	var concurrent []int64
 	var wg sync.WaitGroup
 	for i := range 30 {
 		wg.Go(func() {
@@ -173,139 +189,203 @@ func TestFleetOnePaceAcrossMembers(t *testing.T) {
 				return
 			}
 			mu.Lock()
-			concurrent = append(concurrent, turn.ID)
+			seen[turn.ID] = true
 			mu.Unlock()
 		})
 	}
 	wg.Wait()
-	sort.Slice(concurrent, func(i, j int) bool { return concurrent[i] < concurrent[j] })
-	last := ids[len(ids)-1]
-	assert.Empty(t, cmp.Diff(spaced(last+10000, 10000, 30), concurrent), "concurrent turns are not one gap apart after %d", last)
-}
-
-// spaced returns n turn IDs (µs in the server's clock) gap apart, from
-// first on.
-func spaced(first, gap int64, n int) []int64 {
-	ids := make([]int64, n)
-	for i := range ids {
-		ids[i] = first + int64(i)*gap
+	assert.Len(t, seen, 39, "distinct turns")
+	got := turnsOf(t, s.client(t), members[0], host)
+	require.Len(t, got, 39, "turns in Redis")
+	var offsets []int64
+	for _, g := range got {
+		offsets = append(offsets, g.slot-got[0].slot)
 	}
-	return ids
+	assert.Empty(t, cmp.Diff(slowStart(t)[:39], offsets), "turns: not at the slow start's offsets (µs)")
 }
 
-func TestFleetSlowsDownWhenTheQueueDrawsA429(t *testing.T) {
+// TestFleetCutRespacesAndTellsEveryMember: a 429 met by a turn let go at
+// the fleet's pace cuts it; the member that met it tells every other at
+// once, and the turns still pending go at the new pace from the end of
+// the new pause, in their order: the faster spacing they had is not kept.
+func TestFleetCutRespacesAndTellsEveryMember(t *testing.T) {
 	noLeaks(t)
 	s := startRedis(t)
-	f := member(t, s, Options{})
-	turns := func(n int) []int64 {
-		var ids []int64
-		for range n {
-			turn, err := f.Reserve(context.Background(), host, neuracraft.Hold{})
-			require.NoError(t, err)
-			ids = append(ids, turn.ID)
+	rdb := s.client(t)
+	a, b := member(t, s, Options{}), member(t, s, Options{})
+	turns := heldTurns(t, 100*time.Millisecond, 20, a, b)
+	// The 11th turn (b's), let go 16.384 ms after the 10th, meets a 429
+	// of 100 ms.
+	failed := turns[10]
+	require.Equal(t, 16384*time.Microsecond, failed.Gap, "the ticket of the turn that fails")
+	got := turnsOf(t, rdb, b, host)
+	time.Sleep(fromMicros(got[10].slot - serverNow(t, rdb)))
+	began := time.Now()
+	b.Announce(host, neuracraft.Pause{RetryAfter: 100 * time.Millisecond, Gap: 10 * time.Millisecond, Cause: 429, Turn: failed})
+	var cd neuracraft.Cooldown
+	took, told := waitFor(time.Second, func() bool { cd, _ = a.Cooldown(host); return cd.Epoch > failed.Epoch })
+	require.True(t, told, "the cut did not reach the other member within 1s")
+	t.Logf("the other member learnt the cut %v after it was met", took)
+	assert.LessOrEqual(t, took, 50*time.Millisecond, "the other member learnt the cut after %v", took)
+	assert.Equal(t, 24576*time.Microsecond, cd.Gap, "the new pace: half as long again as the gap that failed")
+	assert.WithinDuration(t, began.Add(100*time.Millisecond), cd.Until, 20*time.Millisecond, "the new pause")
+
+	// The turns still pending: 24.576 ms apart from the new pause's end.
+	pending := turnsOf(t, rdb, a, host)
+	require.GreaterOrEqual(t, len(pending), 5, "turns pending after the cut")
+	for i, p := range pending {
+		assert.Equal(t, pending[0].slot+int64(i)*24576, p.slot, "pending turn %d: its slot", i)
+		assert.Equal(t, int64(24576*time.Microsecond), p.gapN, "pending turn %d: its ticket", i)
+	}
+	// Asked again, the first of them gets that place, and the pace of its
+	// new ticket.
+	first, err := strconv.ParseInt(pending[0].id, 10, 64)
+	require.NoError(t, err)
+	var held neuracraft.Turn
+	for _, turn := range turns {
+		if turn.ID == first {
+			held = turn
 		}
-		return ids
 	}
-	announced := func(after int64) int64 {
-		var cd neuracraft.Cooldown
-		_, ok := waitFor(time.Second, func() bool { cd, _ = f.Cooldown(host); return cd.Epoch > after })
-		require.True(t, ok, "the announcement did not reach Redis within 1s")
-		return cd.Epoch
-	}
-	f.Announce(host, pauseOf(100*time.Millisecond, 429))
-	epoch := announced(0)
-	first := turns(30) // the queue drains from 100 ms to 400 ms
-	time.Sleep(150 * time.Millisecond)
-	f.Announce(host, pauseOf(100*time.Millisecond, 429)) // drawn by a released request
-	announced(epoch)
-	second := turns(3)
-	for _, wave := range []struct {
-		name string
-		ids  []int64
-		gap  int64 // µs
-	}{
-		{"first", first[:3], 10000},
-		{"second", second, 20000},
-	} {
-		t.Run(wave.name, func(t *testing.T) {
-			assert.Empty(t, cmp.Diff(spaced(wave.ids[0], wave.gap, len(wave.ids)), wave.ids), "turns not %dµs apart", wave.gap)
-		})
-	}
+	require.NotZero(t, held.ID, "the first pending turn is one of those handed out")
+	again, err := a.Reserve(context.Background(), host, neuracraft.Hold{Requeue: held})
+	require.NoError(t, err)
+	assert.Equal(t, neuracraft.Turn{Wait: again.Wait, ID: held.ID, Epoch: cd.Epoch, Gap: 24576 * time.Microsecond}, again)
+	assert.InDelta(t, time.Until(cd.Until).Seconds(), again.Wait.Seconds(), 0.02, "its wait: the end of the new pause")
+
+	// A 429 to a turn let go before the cut is no news.
+	a.Announce(host, neuracraft.Pause{RetryAfter: 100 * time.Millisecond, Gap: 10 * time.Millisecond, Cause: 429, Turn: turns[9]})
+	time.Sleep(50 * time.Millisecond)
+	after, _ := a.Cooldown(host)
+	assert.Equal(t, 24576*time.Microsecond, after.Gap, "a stale ticket cut the pace again")
+}
+
+// TestFleetTurnKeepsItsPlaceForALongerOwnCooldown: a held call whose own
+// Transport's cooldown grew a little after it took its turn (another
+// answer of the first wave came in later) asks again when its turn comes,
+// and keeps the turn, going at its floor; a floor far past its place, or
+// a newer cooldown of the fleet, gives it a new turn at the end of the
+// queue.
+func TestFleetTurnKeepsItsPlaceForALongerOwnCooldown(t *testing.T) {
+	noLeaks(t)
+	s := startRedis(t)
+	a := member(t, s, Options{})
+	ctx := context.Background()
+	turns := heldTurns(t, 100*time.Millisecond, 4, a)
+	time.Sleep(turns[0].Wait) // the first turn has come
+
+	again, err := a.Reserve(ctx, host, neuracraft.Hold{Floor: 5 * time.Millisecond, Requeue: turns[0]})
+	require.NoError(t, err)
+	assert.Equal(t, turns[0].ID, again.ID, "the turn was replaced")
+	assert.LessOrEqual(t, again.Wait, 5*time.Millisecond, "the turn waits past its floor")
+
+	far, err := a.Reserve(ctx, host, neuracraft.Hold{Floor: time.Second, Requeue: turns[1]})
+	require.NoError(t, err)
+	assert.NotEqual(t, turns[1].ID, far.ID, "a floor far past the turn's place kept it")
+	assert.GreaterOrEqual(t, far.Wait, time.Second-schedulingMargin, "the new turn comes before the floor")
+
+	a.Announce(host, pauseOf(time.Second, 429)) // a newer cooldown
+	_, ok := waitFor(time.Second, func() bool { cd, _ := a.Cooldown(host); return cd.Epoch > turns[2].Epoch })
+	require.True(t, ok, "the newer cooldown did not reach Redis within 1s")
+	moved, err := a.Reserve(ctx, host, neuracraft.Hold{Requeue: turns[2]})
+	require.NoError(t, err)
+	assert.Equal(t, turns[2].ID, moved.ID, "a turn moved behind the newer cooldown keeps its ID")
+	assert.Greater(t, moved.Wait, 500*time.Millisecond, "the moved turn goes before the newer cooldown ends")
 }
 
 func TestFleetCancelGivesTurnBack(t *testing.T) {
 	noLeaks(t)
 	s := startRedis(t)
-	a, b := member(t, s, Options{}), member(t, s, Options{})
-	a.Announce(host, pauseOf(time.Second, 429))
-	_, learnt := waitFor(time.Second, func() bool { _, ok := b.Cooldown(host); return ok })
-	require.True(t, learnt, "the cooldown did not reach the member within 1s")
-	var turns []neuracraft.Turn
-	for i := range 4 {
-		turn, err := []*Fleet{a, b}[i%2].Reserve(context.Background(), host, neuracraft.Hold{})
-		require.NoError(t, err)
-		turns = append(turns, turn)
-	}
 	rdb := s.client(t)
+	a, b := member(t, s, Options{}), member(t, s, Options{})
+	turns := heldTurns(t, time.Second, 4, a, b)
+	slots := turnsOf(t, rdb, a, host)
+	require.Len(t, slots, 4)
 	b.Cancel(host, turns[3]) // the last: the queue closes up
 	a.Cancel(host, turns[1]) // in the middle: a hole the next caller takes
 	// Cancel hands the work to the Fleet's goroutine: wait for it.
 	_, given := waitFor(time.Second, func() bool {
 		next := rdb.HGet(context.Background(), "{neuracraft:"+host+"}:cooldown", "next").Val()
-		return next == fmt.Sprint(turns[3].ID) && rdb.ZCard(context.Background(), "{neuracraft:"+host+"}:holes").Val() == 1
+		return next == fmt.Sprint(slots[3].slot) && rdb.ZCard(context.Background(), "{neuracraft:"+host+"}:holes").Val() == 1
 	})
 	require.True(t, given, "the turns were not given back within 1s")
-	want := []int64{turns[1].ID, turns[3].ID, turns[3].ID + 10000}
 	var got []int64
-	for range want {
+	for range 3 {
 		turn, err := b.Reserve(context.Background(), host, neuracraft.Hold{})
 		require.NoError(t, err)
-		got = append(got, turn.ID)
+		for _, g := range turnsOf(t, rdb, a, host) {
+			if g.id == fmt.Sprint(turn.ID) {
+				got = append(got, g.slot)
+			}
+		}
 	}
-	assert.Empty(t, cmp.Diff(want, got), "turns after the cancels (first %d)", turns[0].ID)
+	require.Len(t, got, 3)
+	assert.Equal(t, []int64{slots[1].slot, slots[3].slot}, got[:2], "the next callers take the hole, then the last turn's place")
+	assert.Greater(t, got[2], slots[3].slot, "and the next one comes after")
 	a.Cancel(host, neuracraft.Turn{Wait: time.Second}) // refused turns have no ID: nothing happens
 }
 
 func TestFleetNewCooldownKeepsTheOrder(t *testing.T) {
 	noLeaks(t)
 	s := startRedis(t)
+	rdb := s.client(t)
 	a, b := member(t, s, Options{}), member(t, s, Options{})
 	members := []*Fleet{a, b}
 	a.Announce(host, pauseOf(300*time.Millisecond, 429))
+	_, learnt := waitFor(time.Second, func() bool { cd, _ := b.Cooldown(host); return cd.Epoch != 0 })
+	require.True(t, learnt, "the cooldown did not reach the member within 1s")
 	var held []neuracraft.Turn
 	for i := range 4 {
 		turn, err := members[i%2].Reserve(context.Background(), host, neuracraft.Hold{})
 		require.NoError(t, err)
 		held = append(held, turn)
 	}
-	// A new cooldown, 200 ms longer, while they wait; then a new call.
+	before := turnsOf(t, rdb, a, host)
+	// A new cooldown, 200 ms longer, while they wait (met by a request
+	// the fleet did not let go: the pace does not change); then a new
+	// call.
 	b.Announce(host, pauseOf(500*time.Millisecond, 503))
-	_, learnt := waitFor(time.Second, func() bool { cd, _ := a.Cooldown(host); return cd.Epoch > held[0].Epoch })
+	_, learnt = waitFor(time.Second, func() bool { cd, _ := a.Cooldown(host); return cd.Epoch > held[0].Epoch })
 	require.True(t, learnt, "the new cooldown's epoch did not reach the member within 1s")
 	newcomer, err := a.Reserve(context.Background(), host, neuracraft.Hold{})
 	require.NoError(t, err)
 	// The held turns ask again, in any order: each gets its place back,
-	// in the order they first had, ahead of the newcomer.
-	moved := make([]int64, len(held))
+	// in the order they first had and at the pace they had, ahead of the
+	// newcomer.
+	moved := map[int64]neuracraft.Turn{}
 	for _, i := range []int{3, 1, 0, 2} {
 		turn, err := members[i%2].Reserve(context.Background(), host, neuracraft.Hold{Requeue: held[i]})
 		require.NoError(t, err)
 		assert.Greater(t, turn.Epoch, held[i].Epoch, "turn %d asked again: epoch", i)
-		moved[i] = turn.ID
+		assert.Equal(t, held[i].ID, turn.ID, "turn %d asked again: its name", i)
+		assert.Equal(t, held[i].Gap, turn.Gap, "turn %d asked again: its pace", i)
+		moved[turn.ID] = turn
 	}
-	assert.Empty(t, cmp.Diff(spaced(moved[0], 10000, 4), moved), "moved turns: not in their order, 10000µs apart")
-	assert.Equal(t, moved[3]+10000, newcomer.ID, "the newcomer's turn: not behind the moved ones")
-	assert.Greater(t, moved[0], held[0].ID, "moved turns come after the new cooldown")
-	// A moved turn given back by its old name becomes a hole the next
-	// caller takes.
+	after := turnsOf(t, rdb, a, host)
+	require.Len(t, after, 5)
+	var ids []int64
+	var offsets []int64
+	for _, g := range after {
+		id, _ := strconv.ParseInt(g.id, 10, 64)
+		ids = append(ids, id)
+		offsets = append(offsets, g.slot-after[0].slot)
+	}
+	assert.Equal(t, []int64{held[0].ID, held[1].ID, held[2].ID, held[3].ID, newcomer.ID}, ids, "the order of the turns")
+	assert.Empty(t, cmp.Diff(slowStart(t)[:5], offsets), "moved turns and the newcomer: not at the slow start's offsets (µs)")
+	assert.Greater(t, after[0].slot, before[0].slot+190000, "moved turns come after the new cooldown")
+	// A moved turn given back becomes a hole the next caller takes.
 	b.Cancel(host, held[2])
 	_, given := waitFor(time.Second, func() bool {
-		return s.client(t).ZCard(context.Background(), "{neuracraft:"+host+"}:holes").Val() == 1
+		return rdb.ZCard(context.Background(), "{neuracraft:"+host+"}:holes").Val() == 1
 	})
 	require.True(t, given, "the moved turn was not given back within 1s")
 	next, err := b.Reserve(context.Background(), host, neuracraft.Hold{})
 	require.NoError(t, err)
-	assert.Equal(t, moved[2], next.ID, "the next caller takes the hole")
+	for _, g := range turnsOf(t, rdb, a, host) {
+		if g.id == fmt.Sprint(next.ID) {
+			assert.Equal(t, after[2].slot, g.slot, "the next caller takes the hole")
+		}
+	}
 }
 
 func TestFleetGarbageInRedis(t *testing.T) {
@@ -514,10 +594,13 @@ func TestFleetStoresOnlyHostsAndInstants(t *testing.T) {
 			assert.NotContains(t, v, secret, "Redis holds %q, which contains %q", v, secret)
 		}
 	}
-	// The state expires a second after the pause (2 s) and its queue.
-	ttl := rdb.PTTL(ctx, "{neuracraft:"+host+"}:cooldown").Val()
-	assert.GreaterOrEqual(t, ttl, 2500*time.Millisecond, "the state expires in %v, want about 3s", ttl)
-	assert.LessOrEqual(t, ttl, 3100*time.Millisecond, "the state expires in %v, want about 3s", ttl)
+	// The state expires a second after the pace the pause engaged ends
+	// (30 s after it).
+	for _, k := range []string{"cooldown", "turns", "tickets"} {
+		ttl := rdb.PTTL(ctx, "{neuracraft:"+host+"}:"+k).Val()
+		assert.GreaterOrEqual(t, ttl, 30500*time.Millisecond, "%s expires in %v, want about 31s", k, ttl)
+		assert.LessOrEqual(t, ttl, 31100*time.Millisecond, "%s expires in %v, want about 31s", k, ttl)
+	}
 	t.Logf("in Redis: %q", stored)
 }
 

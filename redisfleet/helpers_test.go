@@ -7,17 +7,20 @@ package redisfleet
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"os"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/redis/go-redis/v9"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
@@ -30,6 +33,26 @@ const host = "api.neuracraft.test"
 // schedulingMargin is what a timer may fire late on a busy machine (CI
 // runners, -race): bounds on waits are OpTimeout plus this.
 const schedulingMargin = 200 * time.Millisecond
+
+// redisLog takes what go-redis logs in place of the standard logger: the
+// "connection pool: failed to dial" lines of members whose Redis a test
+// stopped, froze or cut, by design. It counts the lines and drops them;
+// the tests' assertions, not these lines, report failures (TestMain
+// prints the count with -v).
+type redisLog struct{ lines atomic.Int64 }
+
+// Printf implements go-redis's internal.Logging.
+func (l *redisLog) Printf(context.Context, string, ...any) { l.lines.Add(1) }
+
+func TestMain(m *testing.M) {
+	quiet := &redisLog{}
+	redis.SetLogger(quiet)
+	code := m.Run()
+	if n := quiet.lines.Load(); n > 0 && testing.Verbose() {
+		fmt.Printf("go-redis logged %d lines (dropped: the tests stop Redis under members)\n", n)
+	}
+	os.Exit(code)
+}
 
 // noLeaks checks, at the very end of t (after every other cleanup), that
 // no goroutine started by the test is left.
@@ -96,6 +119,24 @@ func synced(t *testing.T, members ...*Fleet) {
 	}
 }
 
+// heldTurns announces a pause of d (429) to host through members[0],
+// waits until the last member knows its epoch (Redis recorded it), and
+// reserves n turns, the members taking them in turn.
+func heldTurns(t *testing.T, d time.Duration, n int, members ...*Fleet) []neuracraft.Turn {
+	t.Helper()
+	members[0].Announce(host, pauseOf(d, 429))
+	last := members[len(members)-1]
+	_, learnt := waitFor(time.Second, func() bool { cd, _ := last.Cooldown(host); return cd.Epoch != 0 })
+	require.True(t, learnt, "the cooldown did not reach the member within 1s")
+	var turns []neuracraft.Turn
+	for i := range n {
+		turn, err := members[i%len(members)].Reserve(context.Background(), host, neuracraft.Hold{})
+		require.NoError(t, err)
+		turns = append(turns, turn)
+	}
+	return turns
+}
+
 // waitFor polls cond every millisecond up to limit and returns how long
 // it took to become true, and whether it did.
 func waitFor(limit time.Duration, cond func() bool) (took time.Duration, ok bool) {
@@ -151,6 +192,24 @@ func get(ctx context.Context, tr http.RoundTripper, server, id string) (*http.Re
 	}
 	_, _ = io.Copy(io.Discard, resp.Body)
 	return resp, resp.Body.Close()
+}
+
+// slowStart is the slot of each turn of the pace's slow start, in µs from
+// the first, as ../testdata/pace_schedules.json has it (TestFleetPaceSchedules
+// holds the scripts to it).
+func slowStart(t testing.TB) []int64 {
+	t.Helper()
+	b, err := os.ReadFile("../testdata/pace_schedules.json")
+	require.NoError(t, err)
+	var scenarios []paceScenario
+	require.NoError(t, json.Unmarshal(b, &scenarios))
+	require.NotEmpty(t, scenarios)
+	require.Equal(t, "slow start", scenarios[0].Name)
+	var offsets []int64
+	for _, turn := range scenarios[0].Phases[0].Turns {
+		offsets = append(offsets, turn[0])
+	}
+	return offsets
 }
 
 // pauseOf is a Pause of d for status cause, with the gap a Transport

@@ -20,7 +20,9 @@ import (
 // hold the caller longer, even when the client ignores contexts. It fails
 // at once while the Fleet is closed, while Redis is down (an operation
 // failed and no ping has been answered since) or when nothing is left of
-// OpTimeout. A failure of Redis marks it down.
+// OpTimeout. A failure of Redis marks it down, but for a timeout while
+// Redis answered another command of the Fleet: Redis is slow for this one
+// (a busy machine, a connection being set up), not down.
 func do[T any](f *Fleet, ctx context.Context, what string, spent time.Duration, op func(context.Context) (T, error)) (T, error) {
 	var zero T
 	if f.rdb == nil {
@@ -36,8 +38,13 @@ func do[T any](f *Fleet, ctx context.Context, what string, spent time.Duration, 
 	if left <= 0 {
 		return zero, errSpent
 	}
+	began := time.Now().UnixNano()
 	v, err := run(f, ctx, left, op)
-	if err == nil || errors.Is(err, errClosed) {
+	if err == nil {
+		f.answered.Store(time.Now().UnixNano())
+		return v, nil
+	}
+	if errors.Is(err, errClosed) {
 		return v, err
 	}
 	if ctx.Err() != nil { // the caller gave up: not Redis's fault
@@ -48,9 +55,10 @@ func do[T any](f *Fleet, ctx context.Context, what string, spent time.Duration, 
 		err = fmt.Errorf("no answer within %v: %w", left, err)
 	}
 	err = fmt.Errorf("redisfleet: %s: %w", what, err)
-	if timeout && left < f.opt.OpTimeout {
-		// Only the rest of the request's time ran out: Redis may be slow
-		// rather than down, the other requests still try it.
+	if timeout && (left < f.opt.OpTimeout || f.answered.Load() > began) {
+		// Only the rest of the request's time ran out, or Redis answered
+		// others meanwhile: Redis may be slow rather than down, the other
+		// requests still try it.
 		f.report(err)
 		return zero, err
 	}
@@ -117,18 +125,20 @@ func (f *Fleet) pause() {
 	}
 }
 
-// keys are host's state and holes, in one hash slot.
+// keys are host's state, holes, turns and tickets (luaPrelude), in one
+// hash slot.
 func (f *Fleet) keys(host string) []string {
 	tag := "{" + f.opt.Prefix + ":" + host + "}"
-	return []string{tag + ":cooldown", tag + ":holes"}
+	return []string{tag + ":cooldown", tag + ":holes", tag + ":turns", tag + ":tickets"}
 }
 
 func micros(d time.Duration) int64 { return int64(d / time.Microsecond) }
 
 func fromMicros(us int64) time.Duration { return time.Duration(us) * time.Microsecond }
 
-// validGap is a release gap a Fleet proposes: at most maxGap, and the
-// Transport's longest (limits.MaxReleaseGap) when unknown.
+// validGap is a release gap a Fleet proposes for a host that is not
+// paced: at most maxGap, and the Transport's longest
+// (limits.MaxReleaseGap) when unknown.
 func validGap(g time.Duration) time.Duration {
 	if g <= 0 {
 		return limits.MaxReleaseGap

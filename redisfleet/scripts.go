@@ -1,185 +1,316 @@
 // This file holds the Lua scripts that keep one host's fleet state in
-// Redis. Each touches only the keys of one host, which share the hash tag
-// {prefix:host}, so they run in Redis Cluster too. Instants are the Redis
-// server's clock in microseconds (TIME); what goes back to the members are
-// durations from the server's now, never instants, so no two machines'
-// clocks are compared.
+// Redis: its cooldown, its release queue and its pace. Each touches only
+// the keys of one host, which share the hash tag {prefix:host}, so they run
+// in Redis Cluster too. Instants are the Redis server's clock in
+// microseconds (TIME), gaps of the pace nanoseconds; what goes back to the
+// members are durations from the server's now, never instants, so no two
+// machines' clocks are compared.
 //
 // The state of a host is a hash {prefix:host}:cooldown with the fields
 //
-//	until  end of the cooldown
-//	next   the next free release slot
-//	gap    between two slots (µs)
-//	cause  429 or 503
-//	epoch  the cooldown's epoch: the server's clock when it started, or
-//	       one more than the previous epoch if that is later
-//	maps   the moves of the last 32 new cooldowns, oldest first, each
-//	       "from epoch,to epoch,first pending slot,new start,old gap,new gap;":
-//	       the turns of the old epoch at or after the first pending slot
-//	       now start at the new start, spaced by the new gap
+//	until   end of the cooldown
+//	next    the next free release slot
+//	gap     between two slots while the host is not paced (µs)
+//	cause   429 or 503
+//	epoch   the cooldown's epoch: the server's clock when it started, or
+//	        one more than the previous epoch if that is later
+//	seq     the last turn ID handed out (IDs grow like the clock)
+//	pgap, pstart, pss, pwins, pgood, plast, pheld, pburst, pep, pfrom
+//	        the pace (see pace below): its gap (ns, 0: not paced), in the
+//	        slow start, whether its epoch began in the slow start,
+//	        successes in a row, the last gap the slow start left, the last
+//	        pushback, no probing before, turns left at the burst's gap,
+//	        the epoch of its last change, and the slot of the first turn
+//	        let go since
 //
-// plus a sorted set {prefix:host}:holes of slots given back before their
-// time. Both expire a second after the later of until and next.
+// plus a sorted set {prefix:host}:turns of the turns handed out at the
+// pace's current epoch (member the turn's ID, score its slot), a hash
+// {prefix:host}:tickets of the gap each was let go at, and a sorted set
+// {prefix:host}:holes of slots given back before their time. They expire
+// a second after the later of until, next and the end of the pace.
 //
-// Two functions decide everything about the queue: pace (the gap after a
-// new cooldown) and cool (a new cooldown: a new epoch, the pending turns
-// moved behind it in their order, one announcement on the channel).
+// The pace is the root package's (pace.go), with its constants from Go
+// (internal/limits): a turn handed out at the pace counts as a success at
+// its slot (the success is inferred: only pushback is reported, by the
+// member that met it, with the turn as its ticket), so the queue speeds
+// up as the slow start would with answers that come back at once. Two
+// functions change it: letGo (a turn handed out) and pushback (a 429 or
+// 503 a member honoured); cool starts a new cooldown and moves the turns
+// still pending behind it: in their order and spacing when the pace did
+// not change, handed out afresh at the new pace when it did.
+//
+// Instants (sixteen digits of µs) go to redis.call as numbers, which
+// Redis writes exactly, or through string.format('%d'): never through
+// Lua's own conversion of a number to a string, which keeps 14 digits.
 
 package redisfleet
 
 import "github.com/redis/go-redis/v9"
 
-// luaPrelude reads the server's clock and the host's state, dropping a
-// value of the wrong type and reading a garbled or out-of-range field as
-// absent, and defines pace, cool and remap. ARGV[1] is the bound, in µs,
-// of how far ahead an instant may lie.
+// luaPrelude reads the server's clock, the constants of the pace and the
+// host's state, dropping a value of the wrong type and reading a garbled
+// or out-of-range field as absent, and defines the functions of the pace
+// and the queue. ARGV[1] is the bound, in µs, of how far ahead an instant
+// may lie; ARGV[2..10] are the pace's constants (paceArgs); a script's own
+// arguments follow (arg(1) is ARGV[11]).
 const luaPrelude = `
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
 local lim = tonumber(ARGV[1])
+local START, STARTWINS, STARTEND = tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
+local HOLD, PROBEWINS, QUIET = tonumber(ARGV[5]), tonumber(ARGV[6]), tonumber(ARGV[7])
+local MINGAP, MAXGAP, MAXTURNS = tonumber(ARGV[8]), tonumber(ARGV[9]), tonumber(ARGV[10])
+local function arg(i) return ARGV[10 + i] end
 local function num(v, lo, hi)
   v = tonumber(v)
   if v == nil or v ~= v or v < lo or v > hi then return nil end
   return math.floor(v)
 end
-local k, hk = KEYS[1], KEYS[2]
+local k, hk, tk, gk = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local kind = redis.call('TYPE', k)['ok']
 if kind ~= 'hash' and kind ~= 'none' then redis.call('DEL', k); kind = 'none' end
-local hkind = redis.call('TYPE', hk)['ok']
-if hkind ~= 'zset' and hkind ~= 'none' then redis.call('DEL', hk) end
-local f = redis.call('HMGET', k, 'until', 'next', 'gap', 'cause', 'epoch', 'maps')
+if redis.call('TYPE', hk)['ok'] ~= 'zset' then redis.call('DEL', hk) end
+if redis.call('TYPE', tk)['ok'] ~= 'zset' then redis.call('DEL', tk) end
+if redis.call('TYPE', gk)['ok'] ~= 'hash' then redis.call('DEL', gk) end
+local f = redis.call('HMGET', k, 'until', 'next', 'gap', 'cause', 'epoch', 'seq',
+  'pgap', 'pstart', 'pss', 'pwins', 'pgood', 'plast', 'pheld', 'pburst', 'pep', 'pfrom')
 local untilv = num(f[1], 0, now + lim) or 0
 local nextv = num(f[2], 0, now + lim) or 0
 local gapv = num(f[3], 1, 1000000)
 local causev = num(f[4], 0, 999) or 0
 local epochv = num(f[5], 0, now + lim) or 0
-local maps = {}
-if type(f[6]) == 'string' then
-  for a, b, c, d, e, g in string.gmatch(f[6], '(%d+),(%d+),(%d+),(%d+),(%d+),(%d+);') do
-    local m = {tonumber(a), tonumber(b), tonumber(c), tonumber(d), tonumber(e), tonumber(g)}
-    if m[5] >= 1 and m[6] >= 1 and #maps < 32 then maps[#maps + 1] = m end
+local seqv = num(f[6], 0, now + lim) or 0
+local P = {gap = num(f[7], MINGAP, MAXGAP) or 0, start = num(f[8], 0, 1) or 0, ss = num(f[9], 0, 1) or 0,
+  wins = num(f[10], 0, 1000000) or 0, good = num(f[11], 0, MAXGAP) or 0, last = num(f[12], 0, now + lim) or 0,
+  held = num(f[13], 0, now + lim + HOLD) or 0, burst = num(f[14], 0, MAXTURNS) or 0, ep = num(f[15], 0, now + lim) or 0,
+  from = num(f[16], 0, now + lim) or 0}
+
+local function save()
+  redis.call('HSET', k, 'until', untilv, 'next', nextv, 'gap', gapv, 'cause', causev, 'epoch', epochv, 'seq', seqv,
+    'pgap', P.gap, 'pstart', P.start, 'pss', P.ss, 'pwins', P.wins, 'pgood', P.good, 'plast', P.last,
+    'pheld', P.held, 'pburst', P.burst, 'pep', P.ep, 'pfrom', P.from)
+  local at = math.max(untilv, nextv)
+  if P.gap > 0 then at = math.max(at, P.last + QUIET) end
+  at = math.floor(at / 1000) + 1000
+  for _, key in ipairs({k, hk, tk, gk}) do
+    if redis.call('EXISTS', key) == 1 then redis.call('PEXPIREAT', key, at) end
   end
 end
 
-local function expire()
-  local at = math.floor(math.max(untilv, nextv) / 1000) + 1000
-  redis.call('PEXPIREAT', k, at)
-  if redis.call('EXISTS', hk) == 1 then redis.call('PEXPIREAT', hk, at) end
+-- paced reports whether the pace holds at the instant at.
+local function paced(at) return P.gap > 0 and at - P.last < QUIET end
+
+-- paceRest is how long the pace holds from now, in µs (0: not paced).
+local function paceRest()
+  if not paced(now) then return 0 end
+  return P.last + QUIET - now
 end
 
--- remap is where a turn given in epoch e at slot s goes now: through
--- the moves of every new cooldown since e, in order; nil when its place
--- is gone (it was not pending at one of them, or e is too old).
-local function remap(s, e)
-  for i = 1, #maps do
-    local m = maps[i]
-    if m[1] == e then
-      if s < m[3] then return nil end
-      s, e = m[4] + math.floor((s - m[3]) * m[6] / m[5]), m[2]
+-- spacing is the least time, in µs, from a turn at the instant at to the
+-- next: the pace's gap (the slow start's end while a burst is left), or
+-- the release gap when the host is not paced.
+local function spacing(at)
+  if not paced(at) then return gapv end
+  local g = P.gap
+  if P.burst > 0 then g = math.min(g, STARTEND) end
+  return math.floor(g / 1000)
+end
+
+-- letGo records that a turn goes at slot s, and returns the gap of its
+-- ticket (ns, 0: not paced). Its answer counts as a success at s: every
+-- STARTWINS of them shorten the gap by a fifth in the slow start, every
+-- PROBEWINS by a twentieth past the hold; below MINGAP the pace ends.
+local function letGo(s)
+  if not paced(s) then return 0 end
+  if P.from == 0 then P.from = s end
+  if P.burst > 0 then P.burst = P.burst - 1 end
+  local g = P.gap
+  P.wins = P.wins + 1
+  if P.start == 1 and P.wins >= STARTWINS then
+    P.good = P.gap
+    P.gap = P.gap - math.floor(P.gap / 5)
+    if P.gap < STARTEND then P.start = 0 end
+    P.wins = 0
+  elseif P.start == 0 and P.wins >= PROBEWINS and s >= P.held then
+    P.gap = P.gap - math.floor(P.gap / 20)
+    P.wins = 0
+  end
+  if P.gap < MINGAP then
+    P = {gap = 0, start = 0, ss = 0, wins = 0, good = 0, last = 0, held = 0, burst = 0, ep = P.ep, from = 0}
+  end
+  return g
+end
+
+-- pushback records at now a 429 or 503 that a member honoured, answered
+-- to the turn tid of epoch tep, let go at the gap tgap (ns; 0: not a turn
+-- at the pace), and reports whether the pace changed. The first engages
+-- the pace (the slow start from START); one to a turn of the pace's
+-- current epoch that has come is a cut, computed at the turn's slot as
+-- the root package's pacer does when the answer comes at once: in the
+-- slow start, half as long again as the gap that failed; past it, a
+-- burst spent (five sevenths of the rate admitted since the epoch began,
+-- the rest going at STARTEND after the pause); else an eighth slower.
+-- Answers to turns of an earlier epoch are no news. It is the one place
+-- where a pushback changes the pace.
+local function pushback(tid, tep, tgap)
+  if not paced(now) then
+    P = {gap = START, start = 1, ss = 1, wins = 0, good = 0, last = now, held = 0, burst = 0, ep = P.ep, from = 0}
+    return true
+  end
+  P.last = now
+  if tgap <= 0 or tep < P.ep then return false end
+  local T = tonumber(redis.call('ZSCORE', tk, tid))
+  if not T or T > now then return false end
+  local nxt
+  P.burst = 0
+  if P.ss == 1 and tgap >= STARTEND then
+    nxt = math.max(tgap + math.floor(tgap / 2), P.good)
+  else
+    local won = redis.call('ZCOUNT', tk, '-inf', string.format('(%d', T))
+    if tgap < P.good and won > 0 and P.from > 0 and T > P.from then
+      local span = (T - P.from) * 1000
+      local admitted = math.floor(span / won)
+      nxt = math.max(tgap + math.floor(tgap / 4), admitted + math.floor(2 * admitted / 5))
+      P.burst = math.max(won - math.floor(span / nxt), 0)
+    else
+      nxt = tgap + math.floor(tgap / 8)
     end
   end
-  if e == epochv then return s end
-  return nil
+  P.gap = math.min(math.max(nxt, P.gap), MAXGAP)
+  P.start, P.ss, P.wins, P.from = 0, 0, 0, 0
+  P.held = now + HOLD
+  return true
 end
 
--- pace is the gap of the queue after a new cooldown, from the gap a
--- member proposes: the queue's own if longer, doubled when a request the
--- queue released drew the cooldown (the pace was faster than the API
--- takes). It is the one place where a gap is decided.
-local function pace(proposed)
-  local g = math.max(proposed, gapv or 1)
-  if untilv > 0 and untilv <= now and nextv > now then g = g * 2 end
-  return math.min(g, 1000000)
+-- drop forgets the turns (IDs) given.
+local function drop(ids)
+  for i = 1, #ids, 1000 do
+    local part = {unpack(ids, i, math.min(i + 999, #ids))}
+    redis.call('ZREM', tk, unpack(part))
+    redis.call('HDEL', gk, unpack(part))
+  end
+end
+
+-- handOut records turn id at slot s and moves the next free slot behind
+-- it; it returns the gap of its ticket.
+local function handOut(id, s)
+  local g = letGo(s)
+  redis.call('ZADD', tk, s, id)
+  redis.call('HSET', gk, id, g)
+  nextv = math.max(nextv, s + spacing(s))
+  return g
 end
 
 -- cool records a new cooldown of pause µs from now, started by cause: a
--- new epoch; the turns still pending in the queue move, in their order,
--- to the start of the new one, spaced by the new gap (so do the holes
--- among them); every member is told on channel as
--- "epoch pause gap cause host".
-local function cool(pause, proposed, cause, channel, host)
+-- new epoch; the turns still pending move behind it, in their order: with
+-- their spacing (and the holes among them) when the pace did not change,
+-- else handed out afresh at the new pace, from the new cooldown's end,
+-- the turns already sent forgotten. Every member is told on channel as
+-- "epoch pause gap cause host pace" (gap and the rest of the pace in µs).
+local function cool(pause, cause, repaced, channel, host)
   local newUntil = now + pause
-  local g = pace(proposed)
-  local g0 = gapv or g
   local from = math.max(now, untilv)
-  local newNext = newUntil
-  if nextv > from then newNext = newUntil + math.floor((nextv - from) * g / g0) end
-  local holes = redis.call('ZRANGEBYSCORE', hk, from, '+inf')
-  redis.call('DEL', hk)
-  for _, h in ipairs(holes) do
-    local s = tonumber(h)
-    if s then
-      local moved = newUntil + math.floor((s - from) * g / g0)
-      redis.call('ZADD', hk, moved, moved)
-    end
-  end
+  local pending = redis.call('ZRANGEBYSCORE', tk, string.format('(%d', now), '+inf')
   local epoch = math.max(now, epochv + 1)
-  maps[#maps + 1] = {epochv, epoch, from, newUntil, g0, g}
-  local kept = {}
-  for i = math.max(1, #maps - 31), #maps do
-    local m = maps[i]
-    kept[#kept + 1] = string.format('%d,%d,%d,%d,%d,%d;', m[1], m[2], m[3], m[4], m[5], m[6])
+  if repaced then
+    drop(redis.call('ZRANGEBYSCORE', tk, '-inf', now))
+    redis.call('DEL', hk)
+    nextv = newUntil
+    P.ep = epoch
+    for _, id in ipairs(pending) do handOut(id, nextv) end
+  else
+    for _, id in ipairs(pending) do
+      local s = tonumber(redis.call('ZSCORE', tk, id))
+      redis.call('ZADD', tk, newUntil + (s - from), id)
+    end
+    local holes = redis.call('ZRANGEBYSCORE', hk, from, '+inf')
+    redis.call('DEL', hk)
+    for _, h in ipairs(holes) do
+      local s = tonumber(h)
+      if s then
+        local moved = newUntil + (s - from)
+        redis.call('ZADD', hk, moved, moved)
+      end
+    end
+    if nextv > from then nextv = newUntil + (nextv - from) else nextv = newUntil end
+    if P.from > now then P.from = newUntil + (P.from - from) end -- the epoch's first turn had not come
   end
-  redis.call('HSET', k, 'until', newUntil, 'next', newNext, 'gap', g, 'cause', cause, 'epoch', epoch,
-    'maps', table.concat(kept))
-  untilv, nextv, gapv, causev, epochv = newUntil, newNext, g, cause, epoch
-  redis.call('PUBLISH', channel, string.format('%d %d %d %d %s', epoch, pause, g, cause, host))
-  expire()
+  untilv, causev, epochv = newUntil, cause, epoch
+  local g = gapv
+  if paced(now) then g = math.floor(P.gap / 1000) end
+  redis.call('PUBLISH', channel, string.format('%d %d %d %d %s %d', epoch, pause, g, cause, host, paceRest()))
+end
+
+-- gapNow is the gap a member is told (ns): the pace's, or the release
+-- gap when the host is not paced.
+local function gapNow()
+  if paced(now) then return P.gap end
+  return (gapv or 0) * 1000
 end
 `
 
-// announceScript records a cooldown of ARGV[2] µs from now (cause
-// ARGV[4], proposed gap ARGV[3]) unless the one known ends at most
-// ARGV[7] µs before it; ARGV[5] is the channel, ARGV[6] the host. It
-// returns {changed (0 or 1), epoch, rest of the cooldown µs, rest of the
-// queue µs, gap µs, cause, server now in ms}.
+// announceScript records a pushback that a member honoured: a cooldown of
+// arg(1) µs from now (cause arg(3), release gap arg(2) µs when the host is
+// not paced), answered to the turn arg(7) of epoch arg(8) let go at the
+// gap arg(9) ns (0: not a turn at the pace). It starts a new cooldown when
+// the pace changed or the one known ends more than arg(6) µs before;
+// arg(4) is the channel, arg(5) the host. It returns {changed (0 or 1),
+// epoch, rest of the cooldown µs, rest of the queue µs, gap ns, cause,
+// server now in ms, rest of the pace µs}.
 var announceScript = redis.NewScript(luaPrelude + `
-local pause = tonumber(ARGV[2])
+local pause = tonumber(arg(1))
+if gapv == nil then gapv = tonumber(arg(2)) end
+local repaced = pushback(tonumber(arg(7)), tonumber(arg(8)), tonumber(arg(9)))
 local changed = 0
-if now + pause > untilv + tonumber(ARGV[7]) then
-  cool(pause, tonumber(ARGV[3]), tonumber(ARGV[4]), ARGV[5], ARGV[6])
+if repaced or now + pause > untilv + tonumber(arg(6)) then
+  cool(pause, tonumber(arg(3)), repaced, arg(4), arg(5))
   changed = 1
 end
-return {changed, epochv, untilv - now, math.max(untilv, nextv) - now, gapv or 0, causev, math.floor(now / 1000)}
+save()
+return {changed, epochv, untilv - now, math.max(untilv, nextv) - now, gapNow(), causev, math.floor(now / 1000), paceRest()}
 `)
 
 // reserveScript hands out a turn of a host's release queue: for a turn
-// asked again after a new cooldown (ARGV[4] slot, ARGV[5] epoch), its
-// moved place; else the earliest slot given back that is still ahead,
-// or the later of the cooldown's end, the next free slot and now; never
-// before now plus the floor ARGV[2]. The next free slot then moves one
-// gap on. ARGV[3] is the longest wait the caller accepts in µs (-1: no
+// asked again (ID arg(3)) whose place is still the current cooldown's
+// (moved by any cooldown since, or come: the caller's own cooldown grew
+// after it took the turn), that place, or the floor or now when later, if
+// the floor comes at most arg(9) µs after it (the floor is the caller's
+// own cooldown, which its member counted from another instant than
+// Redis); else the earliest slot given back that is still ahead, or the
+// later of the cooldown's end, the next free slot and now; never before
+// now plus the floor arg(1). The next free slot then moves on by the pace (see
+// letGo). arg(2) is the longest wait the caller accepts in µs (-1: no
 // limit): a slot further away is not taken.
 //
 // When the host has no state at all (it expired, or Redis lost it), a
-// cooldown of ARGV[6] µs that the member knows (0: none) is recorded
-// again as by announceScript, with gap ARGV[7], cause ARGV[8], channel
-// ARGV[9] and host ARGV[10]; a state Redis holds is never moved by what a
+// cooldown of arg(4) µs that the member knows (0: none) is recorded again
+// as a pushback would, with release gap arg(5), cause arg(6), channel
+// arg(7) and host arg(8); a state Redis holds is never moved by what a
 // member knows.
 //
-// It returns {taken (0 or 1), wait µs, slot (server µs), epoch, rest of
-// the cooldown µs, rest of the queue µs, gap µs, cause, recorded (0 or
-// 1)}.
+// It returns {taken (0 or 1), wait µs, turn ID, epoch, rest of the
+// cooldown µs, rest of the queue µs, gap ns, cause, recorded (0 or 1),
+// the gap of the turn's ticket ns, rest of the pace µs}.
 var reserveScript = redis.NewScript(luaPrelude + `
-local floor = now + tonumber(ARGV[2])
-local maxWait = tonumber(ARGV[3])
-local restore = tonumber(ARGV[6])
+local floor = now + tonumber(arg(1))
+local maxWait = tonumber(arg(2))
+local restore = tonumber(arg(4))
+if gapv == nil then gapv = tonumber(arg(5)) end
 local recorded = 0
 if kind == 'none' and restore > 0 then
-  cool(restore, tonumber(ARGV[7]), tonumber(ARGV[8]), ARGV[9], ARGV[10])
+  cool(restore, tonumber(arg(6)), pushback(0, 0, 0), arg(7), arg(8))
   recorded = 1
 end
-if gapv == nil then
-  gapv = tonumber(ARGV[7])
-  redis.call('HSET', k, 'gap', gapv)
-end
 redis.call('ZREMRANGEBYSCORE', hk, '-inf', now)
-local slot, how = nil, 'next'
-local rq, rqe = tonumber(ARGV[4]), tonumber(ARGV[5])
-if rq > 0 then
-  local moved = remap(rq, rqe)
-  if moved and moved > now then
-    if moved >= floor then slot, how = moved, 'moved' else redis.call('ZADD', hk, moved, moved) end
+local slot, how, moved = nil, 'next', nil
+local rq = arg(3)
+if rq ~= '0' then
+  moved = tonumber(redis.call('ZSCORE', tk, rq))
+  if moved and moved >= untilv and math.max(moved, now) + tonumber(arg(9)) >= floor then
+    slot, how = math.max(moved, floor, now), 'moved'
+  elseif moved then -- a newer cooldown came, or the floor lies past its place: the turn is replaced
+    drop({rq})
+    if moved > now then redis.call('ZADD', hk, moved, moved) end
   end
 end
 if not slot then
@@ -191,44 +322,56 @@ if not slot then
   end
 end
 local wait = slot - now
-local taken = 1
+local taken, id, ticket = 1, 0, 0
 if maxWait >= 0 and wait > maxWait then
   taken = 0
-  if how == 'moved' then redis.call('ZADD', hk, slot, slot) end -- its place goes to the next caller
-elseif how == 'next' then
-  nextv = slot + gapv
-  redis.call('HSET', k, 'next', nextv)
-elseif how ~= 'moved' then
-  redis.call('ZREM', hk, how)
+  if how == 'moved' then -- its place goes to the next caller
+    drop({rq})
+    redis.call('ZADD', hk, moved, moved)
+  end
+elseif how == 'moved' then
+  redis.call('ZADD', tk, slot, rq)
+  id, ticket = tonumber(rq), tonumber(redis.call('HGET', gk, rq)) or 0
+else
+  if how ~= 'next' then redis.call('ZREM', hk, how) end
+  seqv = math.max(now, seqv + 1)
+  id = seqv
+  ticket = handOut(id, slot)
+  local extra = redis.call('ZCARD', tk) - MAXTURNS
+  if extra > 0 then drop(redis.call('ZRANGE', tk, 0, extra - 1)) end
 end
-expire()
-return {taken, wait, slot, epochv, untilv - now, math.max(untilv, nextv) - now, gapv, causev, recorded}
+save()
+return {taken, wait, id, epochv, untilv - now, math.max(untilv, nextv) - now, gapNow(), causev, recorded, ticket, paceRest()}
 `)
 
-// cancelScript gives back the turn at slot ARGV[2] (server µs) of epoch
-// ARGV[3]: the last slot handed out moves the next free slot back onto
-// it; an earlier one becomes a hole that the next reservation takes (at
-// most ARGV[4] holes are kept). A slot that has passed, that was never
-// handed out, or whose place is gone, changes nothing. It returns 1 for
+// cancelScript gives back the turn arg(1): the last one handed out moves
+// the next free slot back onto it; an earlier one becomes a hole that the
+// next reservation takes (at most arg(2) holes are kept). A turn whose
+// slot has passed, or that is unknown, changes nothing. It returns 1 for
 // a rollback, 2 for a hole, 0 otherwise.
 var cancelScript = redis.NewScript(luaPrelude + `
-if kind ~= 'hash' or gapv == nil then return 0 end
-local slot = remap(tonumber(ARGV[2]), tonumber(ARGV[3]))
-if slot == nil or slot <= now or slot >= nextv then return 0 end
-if slot + gapv == nextv then
-  redis.call('HSET', k, 'next', slot)
-  return 1
+if kind ~= 'hash' then return 0 end
+local id = arg(1)
+local slot = tonumber(redis.call('ZSCORE', tk, id))
+if slot == nil or slot <= now then return 0 end
+drop({id})
+local last = redis.call('ZREVRANGE', tk, 0, 0, 'WITHSCORES')[2]
+local res = 2
+if last == nil or tonumber(last) < slot then
+  nextv = slot
+  res = 1
+else
+  redis.call('ZADD', hk, slot, slot)
+  redis.call('ZREMRANGEBYRANK', hk, 0, -tonumber(arg(2)) - 1)
 end
-redis.call('ZADD', hk, slot, slot)
-redis.call('ZREMRANGEBYRANK', hk, 0, -tonumber(ARGV[4]) - 1)
-expire()
-return 2
+save()
+return res
 `)
 
 // peekScript reads a host's state for a member that (re)subscribes:
-// {rest of the cooldown µs, rest of the queue µs, gap µs, cause, epoch},
-// or an empty array when there is none.
+// {rest of the cooldown µs, rest of the queue µs, gap ns, cause, epoch,
+// rest of the pace µs}, or an empty array when there is none.
 var peekScript = redis.NewScript(luaPrelude + `
 if kind ~= 'hash' then return {} end
-return {untilv - now, math.max(untilv, nextv) - now, gapv or 0, causev, epochv}
+return {untilv - now, math.max(untilv, nextv) - now, gapNow(), causev, epochv, paceRest()}
 `)

@@ -14,29 +14,34 @@ import (
 	"time"
 
 	"github.com/neuracraft/neuracraft-go"
+	"github.com/neuracraft/neuracraft-go/internal/limits"
 	"github.com/redis/go-redis/v9"
 )
 
 // state is what a member learns of a host at once: a cooldown until, a
-// queue that drains at drain (either may be zero), its gap, cause and
-// epoch (zero: not from Redis).
+// queue that drains at drain, a pace that holds until paced (any may be
+// zero), its gap, cause and epoch (zero: not from Redis); and, for an
+// announcement, the turn whose answer it was (its ticket).
 type state struct {
-	until, drain time.Time
-	gap          time.Duration
-	cause        neuracraft.Code
-	epoch        int64
+	until, drain, paced time.Time
+	gap                 time.Duration
+	cause               neuracraft.Code
+	epoch               int64
+	ticket              neuracraft.Turn
 }
 
 // stateAt reads what Redis answered of a host, at the server's now taken
 // to be at (the member's clock): the rest of the cooldown and of the
-// queue, gap (µs), cause and epoch. ok is false for values out of range.
-func (f *Fleet) stateAt(at time.Time, epoch, untilUS, drainUS, gapUS, cause int64) (st state, ok bool) {
+// queue (µs), gap (ns), cause, epoch and the rest of the pace (µs). ok is
+// false for values out of range.
+func (f *Fleet) stateAt(at time.Time, epoch, untilUS, drainUS, gapNS, cause, paceUS int64) (st state, ok bool) {
 	limit := micros(maxPause)
-	if epoch < 0 || untilUS > limit || drainUS > limit || gapUS < 0 || gapUS > micros(maxGap) {
+	if epoch < 0 || untilUS > limit || drainUS > limit || gapNS < 0 || gapNS > int64(maxGap) ||
+		paceUS < 0 || paceUS > micros(limits.PaceQuiet) {
 		return state{}, false
 	}
-	return state{until: at.Add(fromMicros(untilUS)), drain: at.Add(fromMicros(drainUS)),
-		gap: fromMicros(gapUS), cause: validCause(neuracraft.Code(cause)), epoch: epoch}, true
+	return state{until: at.Add(fromMicros(untilUS)), drain: at.Add(fromMicros(drainUS)), paced: at.Add(fromMicros(paceUS)),
+		gap: time.Duration(gapNS), cause: validCause(neuracraft.Code(cause)), epoch: epoch}, true
 }
 
 // raise records what the member learnt of host; shared says it was
@@ -51,7 +56,7 @@ func (f *Fleet) raise(host string, st state, shared bool) bool {
 	e, ok := f.hosts[host]
 	if !ok && len(f.hosts) >= maxHosts {
 		for h, old := range f.hosts {
-			if !old.until.After(now) && !old.drain.After(now) {
+			if old.over(now) {
 				delete(f.hosts, h)
 			}
 		}
@@ -71,6 +76,12 @@ func (f *Fleet) raise(host string, st state, shared bool) bool {
 	}
 	if st.drain.After(e.drain) {
 		e.drain = st.drain
+	}
+	switch {
+	case shared && st.epoch >= e.epoch: // Redis's word on the pace: it may have ended
+		e.paced = st.paced
+	case st.paced.After(e.paced):
+		e.paced = st.paced
 	}
 	if st.epoch >= e.epoch && st.gap > 0 {
 		e.epoch, e.gap = st.epoch, st.gap
@@ -110,21 +121,27 @@ func later(a, b time.Time) time.Time {
 	return b
 }
 
-// forget drops host's entry when its cooldown and queue are over.
+// over reports whether e's cooldown, queue and pace are over at now.
+func (e entry) over(now time.Time) bool {
+	return !e.until.After(now) && !e.drain.After(now) && !e.paced.After(now)
+}
+
+// forget drops host's entry when its cooldown, queue and pace are over.
 func (f *Fleet) forget(host string, now time.Time) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if e, ok := f.hosts[host]; ok && !e.until.After(now) && !e.drain.After(now) {
+	if e, ok := f.hosts[host]; ok && e.over(now) {
 		delete(f.hosts, host)
 		f.live.Store(int32(len(f.hosts)))
 	}
 }
 
-// apply reads a message of the channel, "epoch pause gap cause host"
-// (pause and gap in µs), received at now.
+// apply reads a message of the channel, "epoch pause gap cause host
+// pace" (pause, gap and the rest of the pace in µs; members before the
+// pace was shared sent no pace), received at now.
 func (f *Fleet) apply(payload string, now time.Time) {
 	fields := strings.Fields(payload)
-	if len(fields) != 5 {
+	if len(fields) != 5 && len(fields) != 6 {
 		f.report(fmt.Errorf("%w: message of %d fields", ErrGarbled, len(fields)))
 		return
 	}
@@ -133,13 +150,18 @@ func (f *Fleet) apply(payload string, now time.Time) {
 	gap, err2 := strconv.ParseInt(fields[2], 10, 64)
 	cause, err3 := strconv.Atoi(fields[3])
 	host := fields[4]
-	if err0 != nil || err1 != nil || err2 != nil || err3 != nil || epoch <= 0 || pause <= 0 || pause > micros(maxPause) ||
-		gap <= 0 || !validHost(host) {
+	var pace int64
+	var err4 error
+	if len(fields) == 6 {
+		pace, err4 = strconv.ParseInt(fields[5], 10, 64)
+	}
+	if err0 != nil || err1 != nil || err2 != nil || err3 != nil || err4 != nil || epoch <= 0 || pause <= 0 ||
+		pause > micros(maxPause) || gap <= 0 || pace < 0 || pace > micros(limits.PaceQuiet) || !validHost(host) {
 		f.report(fmt.Errorf("%w: message %.80q", ErrGarbled, payload))
 		return
 	}
-	f.raise(host, state{until: now.Add(fromMicros(pause)), gap: fromMicros(min(gap, micros(maxGap))),
-		cause: validCause(neuracraft.Code(cause)), epoch: epoch}, true)
+	f.raise(host, state{until: now.Add(fromMicros(pause)), paced: now.Add(fromMicros(pace)),
+		gap: fromMicros(min(gap, micros(maxGap))), cause: validCause(neuracraft.Code(cause)), epoch: epoch}, true)
 }
 
 // subscribe runs until Close: it subscribes to the channel, reads the
@@ -169,11 +191,12 @@ func (f *Fleet) subscribe(synced chan<- struct{}) {
 		}
 		if err == nil {
 			f.receive(ps, func() {
-				f.resync()
+				f.peekAll()
 				if first {
 					first = false
 					close(synced)
 				}
+				f.loadScripts()
 			})
 		}
 		_ = ps.Close()
@@ -226,13 +249,10 @@ func (f *Fleet) receive(ps *redis.PubSub, onSubscribe func()) {
 	}
 }
 
-// resync loads the scripts into Redis (so that a request's first turn
-// costs one round trip, not two) and reads the state of every host in
-// the index, for a member that (re)subscribes: what was announced while
-// it was not listening.
-func (f *Fleet) resync() {
-	f.peekAll()
-	for _, script := range []*redis.Script{reserveScript, announceScript, cancelScript} {
+// loadScripts loads the scripts into Redis, so that a request's first
+// turn costs one round trip, not two.
+func (f *Fleet) loadScripts() {
+	for _, script := range []*redis.Script{reserveScript, announceScript, indexScript, cancelScript} {
 		if _, err := do(f, f.ctx, "script load", 0, func(ctx context.Context) (string, error) {
 			return script.Load(ctx, f.rdb).Result()
 		}); err != nil {
@@ -241,7 +261,8 @@ func (f *Fleet) resync() {
 	}
 }
 
-// peekAll reads the state of every host in the index.
+// peekAll reads the state of every host in the index, for a member that
+// (re)subscribes: what was announced while it was not listening.
 func (f *Fleet) peekAll() {
 	hosts, err := do(f, f.ctx, "resync", 0, func(ctx context.Context) ([]string, error) {
 		return f.rdb.ZRevRange(ctx, f.index, 0, maxHosts-1).Result()
@@ -260,7 +281,7 @@ func (f *Fleet) peekAll() {
 		pipe := f.rdb.Pipeline()
 		cmds := make([]*redis.Cmd, len(valid))
 		for i, h := range valid {
-			cmds[i] = peekScript.Eval(ctx, pipe, f.keys(h), micros(maxPause))
+			cmds[i] = peekScript.Eval(ctx, pipe, f.keys(h), f.args()...)
 		}
 		_, err := pipe.Exec(ctx)
 		if errors.Is(err, redis.Nil) {
@@ -276,15 +297,15 @@ func (f *Fleet) peekAll() {
 		if err != nil || len(v) == 0 {
 			continue
 		}
-		st, ok := state{}, len(v) == 5
+		st, ok := state{}, len(v) == 6
 		if ok {
-			st, ok = f.stateAt(start, v[4], v[0], v[1], v[2], v[3])
+			st, ok = f.stateAt(start, v[4], v[0], v[1], v[2], v[3], v[5])
 		}
 		if !ok {
 			f.report(fmt.Errorf("%w: state of %s: %v", ErrGarbled, valid[i], v))
 			continue
 		}
-		if st.drain.After(start) {
+		if st.drain.After(start) || st.paced.After(start) {
 			f.raise(valid[i], st, true)
 		}
 	}

@@ -8,7 +8,6 @@ package redisfleet
 import (
 	"context"
 	"errors"
-	"strconv"
 	"time"
 
 	"github.com/neuracraft/neuracraft-go"
@@ -17,13 +16,12 @@ import (
 
 // A job is work done off the request's path, for host: announce news
 // (when its until is set), give cancel back (when its ID is set), or
-// record host in the index with the end of its cooldown, untilMS, at the
-// server's nowMS.
+// record host in the index for index from now.
 type job struct {
-	host           string
-	news           state
-	cancel         neuracraft.Turn
-	untilMS, nowMS int64
+	host   string
+	news   state
+	cancel neuracraft.Turn
+	index  time.Duration
 }
 
 var errBusy = errors.New("redisfleet: too much background work waiting, dropped")
@@ -83,6 +81,7 @@ func (f *Fleet) upkeep() {
 				return f.rdb.Ping(ctx).Result()
 			})
 			if err == nil {
+				f.answered.Store(time.Now().UnixNano())
 				f.down.Store(false)
 			} else if f.ctx.Err() == nil {
 				interval = min(2*interval, f.opt.RetryInterval)
@@ -100,25 +99,35 @@ func (f *Fleet) do(j job) {
 	}
 	if j.cancel.ID > 0 {
 		_, _ = do(f, f.ctx, "cancel", 0, func(ctx context.Context) (int64, error) {
-			return cancelScript.Run(ctx, f.rdb, f.keys(j.host), micros(maxPause), j.cancel.ID, j.cancel.Epoch, maxHoles).Int64()
+			return cancelScript.Run(ctx, f.rdb, f.keys(j.host), f.args(j.cancel.ID, maxHoles)...).Int64()
 		})
 		return
 	}
-	f.addToIndex(j.host, j.untilMS, j.nowMS)
+	f.addToIndex(j.host, j.index)
 }
 
+// indexScript records the host ARGV[1] in the index KEYS[1] until ARGV[2]
+// µs from the server's now; entries that ended more than a second ago,
+// and all but the latest ARGV[3], are dropped, and the index expires
+// ARGV[4] ms after its last change.
+var indexScript = redis.NewScript(`
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+if redis.call('TYPE', KEYS[1])['ok'] ~= 'zset' then redis.call('DEL', KEYS[1]) end
+redis.call('ZADD', KEYS[1], 'GT', now + math.floor(tonumber(ARGV[2]) / 1000), ARGV[1])
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - 1000)
+redis.call('ZREMRANGEBYRANK', KEYS[1], 0, -tonumber(ARGV[3]) - 1)
+redis.call('PEXPIRE', KEYS[1], tonumber(ARGV[4]))
+return 1
+`)
+
 // addToIndex records host in the fleet's index of hosts, which members
-// read when they (re)subscribe, with the end of its cooldown (server ms);
-// entries that have ended, and all but the latest maxHosts, are dropped.
-func (f *Fleet) addToIndex(host string, untilMS, nowMS int64) {
-	_, _ = do(f, f.ctx, "index", 0, func(ctx context.Context) (struct{}, error) {
-		_, err := f.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
-			p.ZAddGT(ctx, f.index, redis.Z{Score: float64(untilMS), Member: host})
-			p.ZRemRangeByScore(ctx, f.index, "-inf", strconv.FormatInt(nowMS-1000, 10))
-			p.ZRemRangeByRank(ctx, f.index, 0, -maxHosts-1)
-			p.PExpire(ctx, f.index, maxPause+time.Minute)
-			return nil
-		})
-		return struct{}{}, err
+// read when they (re)subscribe, for rest from Redis's now, and reports
+// whether Redis took it.
+func (f *Fleet) addToIndex(host string, rest time.Duration) bool {
+	_, err := do(f, f.ctx, "index", 0, func(ctx context.Context) (int64, error) {
+		return indexScript.Run(ctx, f.rdb, []string{f.index}, host, micros(min(rest, maxPause)), maxHosts,
+			(maxPause + time.Minute).Milliseconds()).Int64()
 	})
+	return err == nil
 }
