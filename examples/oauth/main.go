@@ -17,6 +17,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"os"
 	"strings"
 
@@ -49,9 +50,7 @@ func run(ctx context.Context, w io.Writer) error {
 		TokenURL:     srv.TokenURL, // https://api.neuracraft.com/oauth/token in production
 		Scopes:       []string{"pipeline:read"},
 	}
-	// cfg.Client's transport adds the token; WrapClient puts a
-	// neuracraft.Transport around it, so every attempt carries a valid token.
-	client := neuracraft.WrapClient(cfg.Client(ctx))
+	client := newClient(ctx, cfg)
 
 	// A read, which the token's scope allows, over HTTP/2.
 	resp, err := send(ctx, client, "GET", srv.URL+"/pipelines", "")
@@ -90,6 +89,45 @@ func run(ctx context.Context, w io.Writer) error {
 	fmt.Fprintf(w, "with a wrong secret: token endpoint says %s (retryable: %t)\n",
 		tokenErr.ErrorCode, neuracraft.IsRetryable(err))
 	return nil
+}
+
+// newClient is the client of this example: cfg.Client's transport adds
+// the token, and WrapClient puts a neuracraft.Transport around it, so
+// that every attempt carries a valid token.
+//
+// The token is added below the neuracraft.Transport, so its rule that a
+// redirect to another origin goes without credentials cannot hold for
+// it: oauth2's transport adds the token to every request it sends,
+// redirected or not. NeuraCraft's API does not redirect to other
+// origins, so the client does not follow such a redirect: it returns the
+// redirect's answer instead, and the token stays at its origin.
+func newClient(ctx context.Context, cfg clientcredentials.Config) *http.Client {
+	client := neuracraft.WrapClient(cfg.Client(ctx))
+	keep := client.CheckRedirect // WrapClient's: credentials stay at their origin
+	client.CheckRedirect = func(req *http.Request, via []*http.Request) error {
+		if !sameOrigin(via[0].URL, req.URL) {
+			return http.ErrUseLastResponse
+		}
+		return keep(req, via)
+	}
+	return client
+}
+
+// sameOrigin reports whether a and b have the same scheme, host and port.
+func sameOrigin(a, b *url.URL) bool {
+	return strings.EqualFold(a.Scheme, b.Scheme) && strings.EqualFold(a.Hostname(), b.Hostname()) &&
+		port(a) == port(b)
+}
+
+// port is u's port, or its scheme's default one.
+func port(u *url.URL) string {
+	if p := u.Port(); p != "" {
+		return p
+	}
+	if strings.EqualFold(u.Scheme, "https") {
+		return "443"
+	}
+	return "80"
 }
 
 // send makes one call and reads the body of a success.

@@ -3,11 +3,21 @@ package main
 import (
 	"bytes"
 	"context"
+	"net/http"
+	"net/http/httptest"
 	"regexp"
+	"slices"
+	"strings"
+	"sync"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"golang.org/x/oauth2"
+	"golang.org/x/oauth2/clientcredentials"
+
+	"github.com/neuracraft/neuracraft-go"
+	"github.com/neuracraft/neuracraft-go/neuracrafttest"
 )
 
 func TestRun(t *testing.T) {
@@ -21,4 +31,48 @@ with a wrong secret: token endpoint says invalid_client \(retryable: false\)
 $`), out.String())
 	assert.NotContains(t, out.String(), "nc_client_secret_")
 	assert.NotContains(t, out.String(), "nc_oauth_")
+}
+
+// TestTokenStaysAtItsOrigin sends a GET that is redirected to another
+// origin (another port of the same host): the bearer token that oauth2's
+// transport adds must never reach it, with the example's client; without
+// its CheckRedirect (WrapClient alone), it does, which is why the example
+// has one.
+func TestTokenStaysAtItsOrigin(t *testing.T) {
+	srv := neuracrafttest.NewTLSServer()
+	defer srv.Close()
+	var (
+		mu   sync.Mutex
+		seen []string // the Authorization headers the other origin received
+	)
+	received := func() []string {
+		mu.Lock()
+		defer mu.Unlock()
+		return slices.Clone(seen)
+	}
+	other := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		defer mu.Unlock()
+		seen = append(seen, r.Header.Get("Authorization"))
+	}))
+	defer other.Close()
+	redirect := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		assert.True(t, strings.HasPrefix(r.Header.Get("Authorization"), "Bearer "), "the first request carries the token")
+		http.Redirect(w, r, other.URL+"/elsewhere", http.StatusFound)
+	}))
+	defer redirect.Close()
+	ctx := context.WithValue(context.Background(), oauth2.HTTPClient, srv.Client()) // trusts every httptest server
+	cfg := clientcredentials.Config{ClientID: srv.ClientID, ClientSecret: srv.ClientSecret, TokenURL: srv.TokenURL,
+		Scopes: []string{"pipeline:read"}}
+
+	resp, err := send(ctx, newClient(ctx, cfg), "GET", redirect.URL+"/pipelines", "")
+	require.NoError(t, err)
+	assert.Equal(t, http.StatusFound, resp.StatusCode, "the redirect's answer comes back")
+	assert.Empty(t, received(), "the other origin was not called")
+
+	_, err = send(ctx, neuracraft.WrapClient(cfg.Client(ctx)), "GET", redirect.URL+"/pipelines", "")
+	require.NoError(t, err)
+	got := received()
+	require.Len(t, got, 1)
+	assert.NotEmpty(t, got[0], "without the example's CheckRedirect, oauth2's transport adds the token to the redirected request")
 }
