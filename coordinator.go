@@ -191,7 +191,9 @@ func (c *call) announce(d time.Duration, cause Code) {
 // (no fleet cooldown is known, the Coordinator failed, or the Transport's
 // own cooldown is not over), the local queue decides, and after a
 // failure it holds the fleet's cooldown too (as a fleet's: the other
-// held calls keep their turns).
+// held calls keep their turns). With an Observer, a call let go at a
+// fleet turn tells the fleet's pace (call.fleetPaced), and one that finds
+// the fleet holding the host no more ends the fleet's pace it told.
 //
 // The fleet holds the call at most the Transport's MaxRetryAfter. A call
 // whose context is already done reserves nothing. A call whose deadline
@@ -204,6 +206,7 @@ func (c *call) waitFleet() (done bool, err error) {
 	c.fleetTurn = Turn{}
 	cd, ok := co.Cooldown(c.host)
 	if !ok {
+		c.fleetPaced(0) // a fleet's pace told ends
 		return false, nil
 	}
 	limit := time.Now().Add(c.t.maxRetryAfter()) // the fleet holds the call no longer
@@ -260,7 +263,20 @@ func (c *call) waitFleet() (done bool, err error) {
 		return false, nil
 	}
 	c.fleetTurn = turn
+	c.fleetPaced(turn.Gap)
 	return true, nil
+}
+
+// fleetPaced tells the Transport's Observer, if any, of the fleet's pace
+// gap that the call was let go at (0: the fleet did not pace it), when it
+// is news: see hostState.fleetPaceAt. The host gets a state, which is
+// kept while the pace is told, so that its end is told too (call.lost).
+func (c *call) fleetPaced(gap time.Duration) {
+	if c.t.Observer == nil || gap <= 0 && c.state == nil {
+		return
+	}
+	now := time.Now()
+	c.paceChanged(c.hostStateAt(now).fleetPaceAt(now, gap))
 }
 
 // ownCooldown is the end of the Transport's own cooldown of the call's

@@ -26,6 +26,7 @@ type fakeFleet struct {
 	fail  bool          // Reserve fails, as when the store is down
 	late  time.Duration // Cooldown reports an end this much later than the fleet's, as a member whose view lags
 	delay time.Duration // Announce and Reserve take this long
+	pace  time.Duration // the fleet's pace (setPace), or 0
 
 	announces, reserves, cancels int
 	holds                        []Hold // what each Reserve was asked
@@ -48,8 +49,26 @@ func (f *fakeFleet) Cooldown(host string) (Cooldown, bool) {
 		return Cooldown{}, false
 	}
 	now := time.Now()
-	return Cooldown{Until: h.until.Add(f.late), Gap: h.gap, Cause: h.cause, Epoch: h.epoch},
-		h.until.Add(f.late).After(now) || h.next.After(now)
+	return Cooldown{Until: h.until.Add(f.late), Gap: f.spacing(h), Cause: h.cause, Epoch: h.epoch},
+		h.until.Add(f.late).After(now) || h.next.After(now) || f.pace > 0
+}
+
+// setPace makes the fleet pace its hosts at gap from now on (0: no
+// longer): its turns go gap apart and carry it as their Gap, and
+// Cooldown holds a host with a cooldown while it does. Unpaced, turns go
+// the release gap of the cooldown apart, with no Gap.
+func (f *fakeFleet) setPace(gap time.Duration) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.pace = gap
+}
+
+// spacing is the time between two turns of h. f.mu must be held.
+func (f *fakeFleet) spacing(h *fakeHost) time.Duration {
+	if f.pace > 0 {
+		return f.pace
+	}
+	return h.gap
 }
 
 func (f *fakeFleet) Announce(host string, p Pause) {
@@ -88,12 +107,12 @@ func (f *fakeFleet) Reserve(ctx context.Context, host string, hold Hold) (Turn, 
 			slot = t
 		}
 	}
-	turn := Turn{Wait: slot.Sub(now), Epoch: h.epoch, Gap: h.gap}
+	turn := Turn{Wait: slot.Sub(now), Epoch: h.epoch, Gap: f.pace}
 	if deadline, ok := ctx.Deadline(); (ok && slot.After(deadline)) || (hold.MaxWait > 0 && slot.Sub(now) > hold.MaxWait) {
 		return turn, nil // reserves nothing
 	}
 	turn.ID = slot.UnixNano()
-	h.next = slot.Add(h.gap)
+	h.next = slot.Add(f.spacing(h))
 	return turn, nil
 }
 
@@ -102,7 +121,7 @@ func (f *fakeFleet) Cancel(host string, turn Turn) {
 	defer f.mu.Unlock()
 	f.cancels++
 	h := f.hosts[host]
-	if slot := time.Unix(0, turn.ID); turn.ID != 0 && slot.Add(h.gap).Equal(h.next) {
+	if slot := time.Unix(0, turn.ID); turn.ID != 0 && slot.Add(f.spacing(h)).Equal(h.next) {
 		h.next = slot
 	}
 }
@@ -433,7 +452,7 @@ func TestCoordinatorNewCooldownRequeues(t *testing.T) {
 		holds := fleet.asked()
 		require.Len(t, holds, 2, "one turn for each cooldown")
 		assert.Zero(t, holds[0].Requeue, "the first turn asked")
-		assert.Equal(t, Turn{Wait: time.Second, ID: start.Add(time.Second).UnixNano(), Epoch: 1, Gap: 10 * time.Millisecond},
+		assert.Equal(t, Turn{Wait: time.Second, ID: start.Add(time.Second).UnixNano(), Epoch: 1},
 			holds[1].Requeue, "the turn the new cooldown took back")
 	})
 }

@@ -68,6 +68,12 @@ type hostState struct {
 	toldGap time.Duration
 	toldEnd time.Time
 
+	// The fleet's pace, for an Observer, while a Coordinator paces the
+	// host: the gap of the last fleet turn let go at a pace, told until
+	// fleetEnd (fleetPaceAt).
+	fleetGap time.Duration
+	fleetEnd time.Time
+
 	// newer and older link the state into its table's recency list;
 	// guarded by the table's mu.
 	newer, older *hostState
@@ -102,12 +108,12 @@ func (s *hostState) idleAt(now time.Time) bool {
 }
 
 // settledAt reports whether the state holds nothing worth keeping at now:
-// a full budget, no pace (pace.go), no cooldown, nobody held or waiting,
-// no call holding it.
+// a full budget, no pace (its own or a fleet's told: pacedAt), no
+// cooldown, nobody held or waiting, no call holding it.
 func (s *hostState) settledAt(now time.Time) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.tokens >= s.cfg.maxTokens && s.pace.gapAt(now) == 0 && s.idleAt(now) && s.calls.Load() == 0
+	return s.tokens >= s.cfg.maxTokens && !s.pacedAt(now) && s.idleAt(now) && s.calls.Load() == 0
 }
 
 // retireAt marks s gone, so that no call can hold it again, if at now it
@@ -120,7 +126,7 @@ func (s *hostState) settledAt(now time.Time) bool {
 func (s *hostState) retireAt(now time.Time, settled bool) (retired bool, lost lostState) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if !s.idleAt(now) || (settled && (s.tokens < s.cfg.maxTokens || s.pace.gapAt(now) > 0)) {
+	if !s.idleAt(now) || (settled && (s.tokens < s.cfg.maxTokens || s.pacedAt(now))) {
 		return false, lostState{}
 	}
 	if !s.calls.CompareAndSwap(0, gone) {

@@ -69,11 +69,14 @@ type Event struct {
 	// unknown); for WaitEnded, how long it lasted; for RetryDecided, the
 	// delay before the retry, as [RetryEvent.Delay]; for PaceChanged, how
 	// long the pace lasts unless another PaceChanged comes first (zero
-	// with a Pace of 0).
+	// with a Pace of 0; for a fleet's pace, the longest it can last: see
+	// PaceChanged).
 	Duration time.Duration
 
 	// Pace is, for PaceChanged, the most requests per second that the
-	// Transport now lets go to Host; 0 means Host is no longer paced.
+	// Transport now lets go to Host: while a [Coordinator] paces Host,
+	// the fleet's pace, which its requests go at; 0 means Host is no
+	// longer paced.
 	Pace float64
 }
 
@@ -135,6 +138,18 @@ const (
 	// forgetting Host (the full host table made room, or a call found
 	// the host settled after its pace ran out). Two goroutines may
 	// report a host's changes in either order, as for breakers.
+	//
+	// With a [Coordinator], the fleet's pace wins while it paces Host:
+	// a call let go at a fleet turn whose Gap differs from the pace last
+	// reported reports Pace 1/Turn.Gap, the pace the requests go at
+	// (they take the fleet's turns, not the Transport's queue), and the
+	// Transport's own pace, engaged or changed meanwhile, is not
+	// reported. As a Turn does not say when the fleet's pace ends,
+	// Duration is 30 s, the longest a pace lasts after the last
+	// pushback; turns at the same Gap report it again, for 30 s, once
+	// half of that is gone. A call that finds the fleet no longer
+	// holding Host (Coordinator.Cooldown reports false) reports the
+	// Transport's own pace, or 0.
 	PaceChanged
 )
 

@@ -234,7 +234,8 @@ func (p *pacer) endAt(now time.Time) time.Time {
 }
 
 // The hostState's side of the pace: the one place where it changes is
-// pushbackAt and pacedAnswerAt, and quotaAt for the quota's part. Each
+// pushbackAt and pacedAnswerAt, and quotaAt for the quota's part;
+// fleetPaceAt records a fleet's pace that stands for it. Each
 // returns what changed, for the call to tell its Observer once the lock
 // is released (call.paceChanged).
 
@@ -250,16 +251,31 @@ type paceNews struct {
 // end differs from the pace last returned changed: each change is told
 // once. A pace that ran out needs no news (its end was told with it), but
 // the next change says so. s.mu must be held.
+//
+// While a fleet's pace is told (fleetPaceAt), it is the host's pace: the
+// requests go at the fleet's turns, not through the host's own queue, so
+// the host's own pace, engaged or changed meanwhile, is no news until the
+// fleet's ends.
 func (s *hostState) paceNewsAt(now time.Time) paceNews {
 	gap, end := s.pace.gapAt(now), time.Time{}
 	if gap > 0 {
 		end = s.pace.endAt(now)
+	}
+	if now.Before(s.fleetEnd) {
+		gap, end = s.fleetGap, s.fleetEnd
 	}
 	if gap == s.toldGap && end.Equal(s.toldEnd) {
 		return paceNews{gap: gap}
 	}
 	s.toldGap, s.toldEnd = gap, end
 	return paceNews{changed: true, gap: gap, lasts: max(end.Sub(now), 0)}
+}
+
+// pacedAt reports whether the host is paced at now, by its own pace or
+// by a fleet's told to an Observer: its state is then kept. s.mu must be
+// held.
+func (s *hostState) pacedAt(now time.Time) bool {
+	return s.pace.gapAt(now) > 0 || now.Before(s.fleetEnd)
 }
 
 // gapAt is the time between two requests let go to the host at now: its
@@ -316,5 +332,27 @@ func (s *hostState) quotaAt(now time.Time, gap time.Duration, until time.Time) p
 	defer s.mu.Unlock()
 	s.pace.quotaAt(gap, until)
 	s.head.nudge()
+	return s.paceNewsAt(now)
+}
+
+// fleetPaceAt records at now, for an Observer, that a request to the host
+// was let go at a fleet turn at the fleet's pace gap, or, with a gap of
+// 0, that the fleet let it go unpaced or no longer holds the host. A
+// fleet's pace is told as lasting paceQuiet, the longest a pace lasts
+// after the last pushback, since a Turn does not say when the fleet's
+// ends: a turn at another gap tells the new one, a turn at the same gap
+// tells it again only once half of that is gone (so a steady pace is
+// told every 15 s at most), and a gap of 0 ends it at once (the host's
+// own pace, if any, is then told). It returns the host's pace from now
+// on.
+func (s *hostState) fleetPaceAt(now time.Time, gap time.Duration) paceNews {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	switch {
+	case gap <= 0:
+		s.fleetGap, s.fleetEnd = 0, time.Time{}
+	case gap != s.fleetGap || s.fleetEnd.Sub(now) < paceQuiet/2:
+		s.fleetGap, s.fleetEnd = gap, now.Add(paceQuiet)
+	}
 	return s.paceNewsAt(now)
 }

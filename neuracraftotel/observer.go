@@ -36,9 +36,11 @@
 // ends. The pace is an asynchronous gauge, read when the metrics are
 // collected: a host's pace reads 0 once it has run out, whether or not a
 // request came since (the Transport tells how long each pace lasts), or
-// once the Transport forgot the host. The Observer keeps the pace of at
-// most 4096 hosts for it, the paced ones first; a host left out reads
-// nothing rather than a stale pace.
+// once the Transport forgot the host. With a Coordinator that paces the
+// host, it is the fleet's pace, which the requests go at (see
+// [neuracraft.PaceChanged]). The Observer keeps the pace of at most 4096
+// hosts for it, the paced ones first; a host left out reads nothing
+// rather than a stale pace.
 //
 // # Traces
 //

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -163,6 +164,61 @@ func TestPaceGauge(t *testing.T) {
 		assert.Equal(t, []point{{Attrs: []string{host}, Value: 20}}, h.collect(t)["neuracraft.client.pace"])
 		time.Sleep(29 * time.Second) // 30 s and a part of a gap after the 429
 		assert.Equal(t, []point{{Attrs: []string{host}, Value: 0}}, h.collect(t)["neuracraft.client.pace"])
+	})
+}
+
+// pacingFleet is a Coordinator that paces every host at gap, as a fleet
+// whose pace other members learnt: each request takes a turn, at once.
+type pacingFleet struct {
+	mu  sync.Mutex
+	gap time.Duration
+}
+
+func (f *pacingFleet) Cooldown(string) (neuracraft.Cooldown, bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return neuracraft.Cooldown{Gap: f.gap, Cause: 429, Epoch: 1}, f.gap > 0
+}
+
+func (f *pacingFleet) Announce(string, neuracraft.Pause) {}
+
+func (f *pacingFleet) Reserve(context.Context, string, neuracraft.Hold) (neuracraft.Turn, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return neuracraft.Turn{ID: 1, Epoch: 1, Gap: f.gap}, nil
+}
+
+func (f *pacingFleet) Cancel(string, neuracraft.Turn) {}
+
+func (f *pacingFleet) setGap(gap time.Duration) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.gap = gap
+}
+
+// TestPaceGaugeFollowsTheFleet: with a Coordinator that paces the host,
+// the pace gauge reads the fleet's pace, and follows it when it changes;
+// once the fleet no longer paces the host, it reads 0.
+func TestPaceGaugeFollowsTheFleet(t *testing.T) {
+	t.Parallel()
+	synctest.Test(t, func(t *testing.T) {
+		h := newHarness(t)
+		fleet := &pacingFleet{gap: 40 * time.Millisecond}
+		tr := &neuracraft.Transport{Base: scripted(200), Observer: h.obs, Coordinator: fleet}
+		send := func() {
+			resp, err := tr.RoundTrip(newRequest(t, context.Background(), "https://api.neuracraft.com/v1/pipelines"))
+			require.NoError(t, err)
+			resp.Body.Close()
+		}
+		for _, want := range []struct {
+			gap  time.Duration
+			pace float64
+		}{{40 * time.Millisecond, 25}, {100 * time.Millisecond, 10}, {0, 0}} {
+			fleet.setGap(want.gap)
+			send()
+			assert.Equal(t, []point{{Attrs: []string{host}, Value: want.pace}}, h.collect(t)["neuracraft.client.pace"],
+				"the fleet's gap %v", want.gap)
+		}
 	})
 }
 
