@@ -42,6 +42,12 @@
 // hosts for it, the paced ones first; a host left out reads nothing
 // rather than a stale pace.
 //
+// To record an attempt answered without error (status 100 to 399) without
+// allocating, the Observer keeps the attribute set of each method, host and
+// status met, at most 1024 of them, the first met: the attempts of the
+// others build their attributes on each attempt, as failed ones do, and
+// record the same.
+//
 // # Traces
 //
 // When the request's context holds a recording span, the Observer adds
@@ -128,6 +134,7 @@ type Observer struct {
 	breakers metric.Int64UpDownCounter
 	held     metric.Int64UpDownCounter
 	paced    pacedHosts // read by the pace gauge's callback
+	answered answerSets // the attributes of successful attempts
 	tracer   trace.Tracer
 }
 
@@ -181,7 +188,11 @@ func (o *Observer) Observe(ctx context.Context, e neuracraft.Event) {
 	o.once.Do(func() { o.init(Options{}) })
 	switch e.Kind {
 	case neuracraft.AttemptEnded:
-		o.attempts.Add(ctx, 1, metric.WithAttributes(outcome(e)...))
+		if a, ok := o.answered.get(e); ok {
+			o.attempts.Add(ctx, 1, a.opts...)
+		} else {
+			o.attempts.Add(ctx, 1, metric.WithAttributes(outcome(e)...))
+		}
 	case neuracraft.RetryDecided:
 		attrs := outcome(e)
 		o.retries.Add(ctx, 1, metric.WithAttributes(attrs...))
@@ -303,6 +314,63 @@ func (p *pacedHosts) observe(_ context.Context, obs metric.Float64Observer) erro
 		obs.Observe(pace, metric.WithAttributeSet(h.attrs))
 	}
 	return nil
+}
+
+// maxAnswerSets bounds the attribute sets an Observer keeps for the
+// attempts answered without error.
+const maxAnswerSets = 1024
+
+// answerSets keeps the attribute set of each (method, host, status) of the
+// attempts that got an answer below 400 and no error, so that the success
+// path records with a set built once instead of building its attributes
+// and set on every attempt. It keeps at most maxAnswerSets, the first
+// ones met; an attempt whose set it does not keep has its attributes built
+// as before, so a table full of hosts met once costs the others the
+// saving, not memory. Its zero value is empty and ready; it is safe for
+// concurrent use: every access holds mu.
+type answerSets struct {
+	mu sync.Mutex
+	m  map[answerKey]answerSet
+}
+
+// answerSet is the attribute set of an answered attempt, and the options
+// that record with it, built once so that recording allocates nothing of
+// its own. Neither is modified once built.
+type answerSet struct {
+	set  attribute.Set
+	opts []metric.AddOption
+}
+
+// answerKey is what the attributes of an answered attempt depend on: its
+// method as http.request.method, its host and its status.
+type answerKey struct {
+	method, host string
+	status       int
+}
+
+// get returns the attribute set of e, an attempt that ended, as outcome(e)
+// builds it, and true, when e got an answer from 100 to 399 without error
+// and the set is kept or there is room to keep it; else false.
+func (a *answerSets) get(e neuracraft.Event) (answerSet, bool) {
+	if e.Err != nil || e.Status < 100 || e.Status >= 400 {
+		return answerSet{}, false
+	}
+	k := answerKey{method: method(e.Method), host: e.Host, status: e.Status}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if s, ok := a.m[k]; ok {
+		return s, true
+	}
+	if len(a.m) >= maxAnswerSets {
+		return answerSet{}, false
+	}
+	if a.m == nil {
+		a.m = make(map[answerKey]answerSet)
+	}
+	set := attribute.NewSet(outcome(e)...)
+	s := answerSet{set: set, opts: []metric.AddOption{metric.WithAttributeSet(set)}}
+	a.m[k] = s
+	return s, true
 }
 
 // held reports whether a wait of kind k holds its request in a cooldown.

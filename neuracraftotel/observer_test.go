@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"sync"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -458,4 +459,124 @@ func TestPacedHostsBound(t *testing.T) {
 		assert.Equal(t, 25.0, p.m["h0.example"].pace)
 		assert.Contains(t, p.m, "newest.example")
 	})
+}
+
+// TestAnswerSetsMatchOutcome: the set kept for an attempt answered from
+// 100 to 399 without error is the one its attributes make; other attempts
+// get no kept set.
+func TestAnswerSetsMatchOutcome(t *testing.T) {
+	tests := []struct {
+		name string
+		e    neuracraft.Event
+		kept bool
+	}{
+		{"GET 200", neuracraft.Event{Method: "GET", Host: "api.neuracraft.com", Status: 200}, true},
+		{"empty method", neuracraft.Event{Host: "api.neuracraft.com", Status: 200}, true},
+		{"invented method", neuracraft.Event{Method: "BREW", Host: "api.neuracraft.com", Status: 204}, true},
+		{"port", neuracraft.Event{Method: "POST", Host: "api.neuracraft.com:8443", Status: 201}, true},
+		{"IPv6", neuracraft.Event{Method: "PUT", Host: "[::1]:9000", Status: 100}, true},
+		{"399", neuracraft.Event{Method: "GET", Host: "a.example", Status: 399}, true},
+		{"400", neuracraft.Event{Method: "GET", Host: "a.example", Status: 400}, false},
+		{"503 with error", neuracraft.Event{Method: "GET", Host: "a.example", Status: 503, Err: err503}, false},
+		{"200 with error", neuracraft.Event{Method: "GET", Host: "a.example", Status: 200, Err: errReset}, false},
+		{"no answer", neuracraft.Event{Method: "GET", Host: "a.example", Err: errReset}, false},
+		{"status 99", neuracraft.Event{Method: "GET", Host: "a.example", Status: 99}, false},
+		{"status 999", neuracraft.Event{Method: "GET", Host: "a.example", Status: 999}, false},
+		{"negative status", neuracraft.Event{Method: "GET", Host: "a.example", Status: -200}, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var a answerSets
+			for range 2 { // built, then kept
+				s, ok := a.get(tt.e)
+				require.Equal(t, tt.kept, ok)
+				if ok {
+					want := attribute.NewSet(outcome(tt.e)...)
+					assert.Equal(t, attrStrings(want), attrStrings(s.set))
+					assert.True(t, want.Equals(&s.set))
+				}
+			}
+		})
+	}
+}
+
+// TestCachedAndUncachedRecordTheSame: an Observer whose kept sets are all
+// taken by other hosts builds the attributes of every attempt, and
+// records exactly what one that uses its kept sets records.
+func TestCachedAndUncachedRecordTheSame(t *testing.T) {
+	cached, uncached := newHarness(t), newHarness(t)
+	for i := range maxAnswerSets {
+		_, ok := uncached.obs.answered.get(neuracraft.Event{Host: fmt.Sprintf("filler%d.example", i), Status: 200})
+		require.True(t, ok)
+	}
+	events := []neuracraft.Event{
+		{Kind: neuracraft.AttemptEnded, Status: 200},
+		{Kind: neuracraft.AttemptEnded, Status: 200},
+		{Kind: neuracraft.AttemptEnded, Method: "POST", Host: "api.neuracraft.com:8443", Status: 201},
+		{Kind: neuracraft.AttemptEnded, Method: "BREW", Status: 304},
+		{Kind: neuracraft.AttemptEnded, Host: "[::1]:9000", Status: 204},
+		{Kind: neuracraft.AttemptEnded, Status: 503, Err: err503},
+		{Kind: neuracraft.AttemptEnded, Err: errReset},
+		{Kind: neuracraft.AttemptEnded, Status: 999},
+	}
+	drive(context.Background(), cached.obs, events...)
+	drive(context.Background(), uncached.obs, events...)
+	assert.Len(t, cached.obs.answered.m, 4, "the answers below 400 are kept")
+	assert.Len(t, uncached.obs.answered.m, maxAnswerSets, "none could be kept")
+	got, want := cached.collect(t), uncached.collect(t)
+	require.NotEmpty(t, want["neuracraft.client.attempts"])
+	assert.Empty(t, cmp.Diff(want, got))
+}
+
+// TestAnswerSetsBound: thousands of hosts and methods, and a server that
+// answers with statuses nobody uses, keep at most maxAnswerSets sets;
+// past the bound a new attempt gets none, and a kept one still gets its.
+func TestAnswerSetsBound(t *testing.T) {
+	var a answerSets
+	for i := range 5000 {
+		a.get(neuracraft.Event{Method: fmt.Sprintf("M%d", i), Host: "a.example", Status: 200}) // all _OTHER
+		a.get(neuracraft.Event{Method: "GET", Host: "odd.example", Status: 1000 + i})
+	}
+	require.Len(t, a.m, 1, "invented methods share _OTHER; statuses past 399 are not kept")
+	for i := range 5000 {
+		a.get(neuracraft.Event{Method: "GET", Host: fmt.Sprintf("h%d.example", i), Status: 100 + i%300})
+	}
+	require.Len(t, a.m, maxAnswerSets)
+	_, ok := a.get(neuracraft.Event{Method: "GET", Host: "new.example", Status: 200})
+	assert.False(t, ok, "no room: the caller builds the attributes")
+	s, ok := a.get(neuracraft.Event{Method: "GET", Host: "h0.example", Status: 100})
+	require.True(t, ok, "a kept set is still used")
+	assert.Contains(t, attrStrings(s.set), "server.address=h0.example")
+	assert.Len(t, a.m, maxAnswerSets)
+}
+
+// TestAnswerSetsConcurrent: attempts observed from many goroutines at
+// once, on more hosts than are kept, are all counted (run with -race).
+func TestAnswerSetsConcurrent(t *testing.T) {
+	h := newHarness(t)
+	const workers, each = 8, 300
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Go(func() {
+			for i := range each {
+				drive(context.Background(), h.obs, neuracraft.Event{Kind: neuracraft.AttemptEnded,
+					Host: fmt.Sprintf("h%d.example", (w*each+i)%(2*maxAnswerSets)), Status: 200})
+			}
+		})
+	}
+	wg.Wait()
+	assert.Len(t, h.obs.answered.m, maxAnswerSets)
+	assert.Equal(t, float64(workers*each), total(h.collect(t)["neuracraft.client.attempts"]))
+}
+
+// TestAnsweredAttemptAllocatesNothing: once its set is kept, recording an
+// attempt answered below 400 allocates nothing; one that failed still
+// builds its attributes.
+func TestAnsweredAttemptAllocatesNothing(t *testing.T) {
+	h := newHarness(t)
+	ok := neuracraft.Event{Kind: neuracraft.AttemptEnded, Method: "GET", Host: "api.neuracraft.com", Status: 200}
+	h.obs.Observe(context.Background(), ok)
+	assert.Zero(t, testing.AllocsPerRun(100, func() { h.obs.Observe(context.Background(), ok) }))
+	failed := neuracraft.Event{Kind: neuracraft.AttemptEnded, Method: "GET", Host: "api.neuracraft.com", Status: 503, Err: err503}
+	assert.NotZero(t, testing.AllocsPerRun(100, func() { h.obs.Observe(context.Background(), failed) }))
 }
