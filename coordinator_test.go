@@ -17,6 +17,15 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
+// fleetHolding announces to co, as another member would, a pause of 1 s
+// of cause (429 or 503) for api.neuracraft.com, released 10 ms apart, and
+// returns a Transport on co whose Base answers 200 to every attempt.
+func fleetHolding(co Coordinator, cause Code) (*scriptBase, *Transport) {
+	co.Announce("api.neuracraft.com", Pause{RetryAfter: time.Second, Gap: 10 * time.Millisecond, Cause: cause})
+	base := &scriptBase{steps: []step{answer(200)}}
+	return base, &Transport{Base: base, Coordinator: co}
+}
+
 // fakeFleet is an in-memory Coordinator shared by several Transports, the
 // way redisfleet is shared by several processes: one cooldown and one
 // release queue per host, a new Epoch for each cooldown that ends later.
@@ -229,9 +238,7 @@ func TestCoordinatorHeldCallsThatCannotWait(t *testing.T) {
 	t.Run("deadline before its turn: refused, unsent", func(t *testing.T) {
 		synctest.Test(t, func(t *testing.T) {
 			fleet := &fakeFleet{}
-			fleet.Announce("api.neuracraft.com", Pause{RetryAfter: time.Second, Gap: 10 * time.Millisecond, Cause: 503})
-			base := &scriptBase{steps: []step{answer(200)}}
-			tr := &Transport{Base: base, Coordinator: fleet}
+			base, tr := fleetHolding(fleet, 503)
 			start := time.Now()
 			var wg sync.WaitGroup
 			wg.Go(func() { assert.NoError(t, callWith(t, tr, context.Background(), "first")) }) // turn at 1s
@@ -250,9 +257,7 @@ func TestCoordinatorHeldCallsThatCannotWait(t *testing.T) {
 	t.Run("context already done: nothing reserved, nothing sent", func(t *testing.T) {
 		synctest.Test(t, func(t *testing.T) {
 			fleet := &fakeFleet{}
-			fleet.Announce("api.neuracraft.com", Pause{RetryAfter: time.Second, Gap: 10 * time.Millisecond, Cause: 429})
-			base := &scriptBase{steps: []step{answer(200)}}
-			tr := &Transport{Base: base, Coordinator: fleet}
+			base, tr := fleetHolding(fleet, 429)
 			ctx, cancel := context.WithCancel(context.Background())
 			cancel()
 			assert.ErrorIs(t, callWith(t, tr, ctx, "gone"), context.Canceled)
@@ -265,9 +270,7 @@ func TestCoordinatorHeldCallsThatCannotWait(t *testing.T) {
 func TestCoordinatorCancelGivesTurnBack(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		fleet := &fakeFleet{}
-		fleet.Announce("api.neuracraft.com", Pause{RetryAfter: time.Second, Gap: 10 * time.Millisecond, Cause: 429})
-		base := &scriptBase{steps: []step{answer(200)}}
-		tr := &Transport{Base: base, Coordinator: fleet}
+		base, tr := fleetHolding(fleet, 429)
 		start := time.Now()
 		var wg sync.WaitGroup
 		wg.Go(func() { assert.NoError(t, callWith(t, tr, context.Background(), "x")) }) // turn at 1s
@@ -288,9 +291,7 @@ func TestCoordinatorCancelGivesTurnBack(t *testing.T) {
 func TestCoordinatorFailureFallsBackToLocalQueue(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		fleet := &fakeFleet{fail: true}
-		fleet.Announce("api.neuracraft.com", Pause{RetryAfter: time.Second, Gap: 10 * time.Millisecond, Cause: 429}) // known, but Reserve fails
-		base := &scriptBase{steps: []step{answer(200)}}
-		tr := &Transport{Base: base, Coordinator: fleet}
+		base, tr := fleetHolding(fleet, 429) // known, but Reserve fails
 		start := time.Now()
 		staggered(t, tr, 3, "c")
 		// The local queue holds them to the fleet's cooldown end, paced by
@@ -308,9 +309,7 @@ func TestCoordinatorFailureFallsBackToLocalQueue(t *testing.T) {
 func TestCoordinatorFailureKeepsOtherTurns(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		fleet := &failingFor{fakeFleet: &fakeFleet{}, id: "unlucky"}
-		fleet.Announce("api.neuracraft.com", Pause{RetryAfter: time.Second, Gap: 10 * time.Millisecond, Cause: 429}) // by another member
-		base := &scriptBase{steps: []step{answer(200)}}
-		tr := &Transport{Base: base, Coordinator: fleet}
+		base, tr := fleetHolding(fleet, 429) // by another member
 		start := time.Now()
 		var wg sync.WaitGroup
 		for _, id := range []string{"a", "b"} {
@@ -421,9 +420,7 @@ func TestCoordinatorOneTurnPerHeldCall(t *testing.T) {
 		// The member's view of the cooldown lags the fleet's by 15 ms, as
 		// one learnt over a slow network: turns still come once each.
 		fleet := &fakeFleet{late: 15 * time.Millisecond}
-		fleet.Announce("api.neuracraft.com", Pause{RetryAfter: time.Second, Gap: 10 * time.Millisecond, Cause: 429})
-		base := &scriptBase{steps: []step{answer(200)}}
-		tr := &Transport{Base: base, Coordinator: fleet}
+		base, tr := fleetHolding(fleet, 429)
 		start := time.Now()
 		staggered(t, tr, 6, "h")
 		var want []arrival
@@ -438,9 +435,7 @@ func TestCoordinatorOneTurnPerHeldCall(t *testing.T) {
 func TestCoordinatorNewCooldownRequeues(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		fleet := &fakeFleet{}
-		fleet.Announce("api.neuracraft.com", Pause{RetryAfter: time.Second, Gap: 10 * time.Millisecond, Cause: 429})
-		base := &scriptBase{steps: []step{answer(200)}}
-		tr := &Transport{Base: base, Coordinator: fleet}
+		base, tr := fleetHolding(fleet, 429)
 		start := time.Now()
 		var wg sync.WaitGroup
 		wg.Go(func() { assert.NoError(t, callWith(t, tr, context.Background(), "held")) })
