@@ -134,9 +134,7 @@ func (c *call) send() (*http.Response, error) {
 	}
 	if c.state != nil {
 		c.breakerChanged(c.state.answered(), false)
-		if c.ticket.gap > 0 {
-			c.paceChanged(c.state.pacedAnswerAt(time.Now(), c.ticket))
-		}
+		c.paceChanged(c.state.pacedAnswerAt(time.Now(), c.ticket))
 		c.probe = nil
 	}
 	return resp, nil

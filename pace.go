@@ -6,6 +6,7 @@
 package neuracraft
 
 import (
+	"math"
 	"time"
 
 	"github.com/neuracraft/neuracraft-go/internal/limits"
@@ -52,9 +53,25 @@ const (
 	// paceMinGap and paceMaxGap bound the learnt pace: past 1000
 	// requests a second it holds nothing back (the pace ends), and a
 	// limiter that asked for a pause admits at least one request a
-	// second once it is over.
+	// second once it is over. The bank's burst goes paceMinGap apart.
 	paceMinGap = limits.PaceMinGap
 	paceMaxGap = limits.PaceMaxGap
+
+	// paceClimb is the linear slow start's speed, once the first wave
+	// showed a burst: 22 requests a second more for every second of
+	// successes (each success at rate r makes it sqrt(r² + 2·22)), so
+	// that the pace passes the limiter's rate slowly and spends the
+	// burst it saves no sooner than a queue of a few seconds takes to
+	// drain. paceCut is what a pushback to a request let go at it does:
+	// the gap that failed, a fifth longer.
+	paceClimb = limits.PaceClimb
+	paceCut   = limits.PaceCut
+
+	// paceMinBank is the least bank that makes a burst: the first wave
+	// must have admitted at least 2. paceMaxBank bounds it: at most 1000
+	// requests go at once after a pause.
+	paceMinBank = limits.PaceMinBank
+	paceMaxBank = 1000
 )
 
 // A pacer is the pace of one host: the least time between two requests
@@ -83,6 +100,23 @@ const (
 // Then it holds for paceHold before probing faster again, and it ends
 // paceQuiet after the last pushback.
 //
+// The bank. While the cooldown that engaged the pace runs, the pacer
+// counts the first wave: the successes answered to requests sent before
+// the pushback, each within paceStartEnd of the one before it (or of the
+// pushback), so that answers that trickle in from a slow server are not
+// taken for a burst. That many requests the host admitted at once. When
+// they are paceMinBank or more, the host has a burst, and after every
+// pause that many go first, paceMinGap apart (the bank); the slow start
+// then climbs linearly (paceClimb) instead of doubling, so as not to
+// spend the burst the limiter saves while the pace is under its rate,
+// and a pushback to a request let go at the pace slows it by paceCut (a
+// pushback to a request of the bank makes the bank what it admitted). A
+// success answered before the pushback is not counted (a healthy host's
+// calls do nothing but one atomic load): behind a gateway that refuses at
+// once and proxies what it admits, the first wave's successes come after
+// its first refusal; a limiter that answers both as fast is paced as
+// above.
+//
 // Its methods take the time as a parameter; it is not safe for concurrent
 // use (hostState guards it with its mutex). Its zero value is a pace not
 // engaged.
@@ -96,7 +130,11 @@ type pacer struct {
 	held  time.Time     // no probing faster before this
 	from  time.Time     // when the first request of this epoch was let go
 	won   int           // successes in this epoch
-	burst int           // requests that may go at paceStartEnd before the pace holds again
+	burst int           // requests that may go at burstGap before the pace holds again
+	bgap  time.Duration // the burst's gap: paceStartEnd, or paceMinGap for the bank's
+	bank  int           // the first wave's successes counted
+	tally time.Time     // the last success of the first wave counted; zero once the count is over
+	lin   bool          // the bank makes a burst: the slow start is linear, and every pause lets the bank go first
 
 	// The pace that a server's rate-limit fields ask for (ratelimit.go),
 	// until quotaUntil; the slower of it and the learnt pace holds.
@@ -106,7 +144,8 @@ type pacer struct {
 
 // A ticket is what a request let go at a pace carries, so that its answer
 // can be told apart from the answers to requests let go at an earlier
-// pace. Its zero value is that of a request that was not paced.
+// pace, and from those of the bank (whose gap is paceMinGap, shorter than
+// the pace's). Its zero value is that of a request that was not paced.
 type ticket struct {
 	epoch uint32
 	gap   time.Duration
@@ -118,14 +157,17 @@ func (p *pacer) onAt(now time.Time) bool {
 }
 
 // gapAt is the least time between two requests let go at now: the slower
-// of the learnt pace (or paceStartEnd for a burst it allows) and the
+// of the learnt pace (or the burst's gap while a burst is left) and the
 // quota's, or 0 when there is neither.
-func (p *pacer) gapAt(now time.Time) time.Duration {
+func (p *pacer) gapAt(now time.Time) time.Duration { return p.gapOf(now, p.burst > 0) }
+
+// gapOf is gapAt, with the burst's gap only when burst is true.
+func (p *pacer) gapOf(now time.Time, burst bool) time.Duration {
 	var g time.Duration
 	if p.onAt(now) {
 		g = p.gap
-		if p.burst > 0 {
-			g = min(g, paceStartEnd)
+		if burst {
+			g = min(g, p.bgap)
 		}
 	}
 	if now.Before(p.quotaUntil) {
@@ -141,10 +183,13 @@ func (p *pacer) letGoAt(now time.Time) ticket {
 		return ticket{}
 	}
 	if p.from.IsZero() {
-		p.from = now
+		p.from, p.tally = now, time.Time{}
 	}
 	if p.burst > 0 {
 		p.burst--
+		if p.lin {
+			return ticket{epoch: p.epoch, gap: min(p.gap, paceMinGap)}
+		}
 	}
 	return ticket{epoch: p.epoch, gap: p.gap}
 }
@@ -154,13 +199,26 @@ func (p *pacer) letGoAt(now time.Time) ticket {
 // changed.
 func (p *pacer) pushbackAt(now time.Time, t ticket) bool {
 	if !p.onAt(now) {
-		*p = pacer{gap: paceStartGap, start: true, epoch: p.epoch + 1, last: now,
+		*p = pacer{gap: paceStartGap, start: true, epoch: p.epoch + 1, last: now, tally: now,
 			quotaGap: p.quotaGap, quotaUntil: p.quotaUntil}
 		return true
 	}
 	p.last = now
 	if t.gap == 0 || t.epoch != p.epoch {
 		return false // not let go at this pace: its change is made
+	}
+	if p.lin {
+		if t.gap < p.gap { // a request of the bank: the host admits fewer at once
+			p.bank = p.won
+		} else {
+			p.gap = min(max(t.gap+t.gap/paceCut, p.gap), paceMaxGap)
+			p.start = false
+			p.held = now.Add(paceHold)
+		}
+		p.wins, p.won, p.from = 0, 0, time.Time{}
+		p.burst, p.bgap = p.bank, paceMinGap
+		p.epoch++
+		return true
 	}
 	var next time.Duration
 	p.burst = 0
@@ -170,7 +228,7 @@ func (p *pacer) pushbackAt(now time.Time, t ticket) bool {
 	case t.gap < p.good && p.won > 0:
 		admitted := now.Sub(p.from) / time.Duration(p.won) // the mean gap the host admitted
 		next = max(t.gap+t.gap/4, admitted+2*admitted/5)
-		p.burst = max(p.won-int(now.Sub(p.from)/next), 0)
+		p.burst, p.bgap = max(p.won-int(now.Sub(p.from)/next), 0), paceStartEnd
 	default:
 		next = t.gap + t.gap/8
 	}
@@ -185,10 +243,23 @@ func (p *pacer) pushbackAt(now time.Time, t ticket) bool {
 // a failure that says nothing of the pace) to a request that carried t,
 // and reports whether the pace changed.
 func (p *pacer) successAt(now time.Time, t ticket) bool {
-	if !p.onAt(now) || t.gap == 0 || t.epoch != p.epoch {
+	if t.gap == 0 {
+		p.countAt(now)
+		return false
+	}
+	if !p.onAt(now) || t.epoch != p.epoch {
 		return false
 	}
 	p.won++
+	if p.start && p.lin {
+		if t.gap < p.gap {
+			return false // a request of the bank: nothing learnt of the pace
+		}
+		p.good = p.gap
+		p.gap = climbStep(p.gap)
+		p.start = p.gap >= paceStartEnd
+		return true
+	}
 	if t.gap != p.gap {
 		return false // let go at a slower gap: nothing learnt of this one
 	}
@@ -208,6 +279,41 @@ func (p *pacer) successAt(now time.Time, t ticket) bool {
 		*p = pacer{epoch: p.epoch + 1, quotaGap: p.quotaGap, quotaUntil: p.quotaUntil}
 	}
 	return true
+}
+
+// climbStep is the linear slow start's gap after one more success at gap:
+// the rate r = 1/gap becomes sqrt(r² + 2·paceClimb). It is computed in
+// float64 with the operations redisfleet's scripts make, in the same
+// order, each product rounded on its own (no fused multiply-add), so
+// that a fleet's pace is the same to the nanosecond.
+func climbStep(gap time.Duration) time.Duration {
+	r := float64(time.Second) / float64(gap)
+	return time.Duration(math.Floor(float64(time.Second) / math.Sqrt(float64(r*r)+float64(2*paceClimb))))
+}
+
+// countAt counts at now a success of the first wave into the bank while
+// the count runs: each within paceStartEnd of the last one counted (or of
+// the pushback), at most paceMaxBank. From paceMinBank on, the bank is a
+// burst: it goes first, and the slow start is linear.
+func (p *pacer) countAt(now time.Time) {
+	if p.tally.IsZero() || !p.onAt(now) {
+		return
+	}
+	if now.Sub(p.tally) > paceStartEnd || p.bank >= paceMaxBank {
+		p.tally = time.Time{}
+		return
+	}
+	p.bank++
+	p.tally = now
+	if p.bank >= paceMinBank {
+		p.lin, p.burst, p.bgap = true, p.bank, paceMinGap
+	}
+}
+
+// mayBurstAt reports whether a bank's burst may go at the end of the
+// pause: one is left, or the first wave is still counted.
+func (p *pacer) mayBurstAt(now time.Time) bool {
+	return p.onAt(now) && (p.burst > 0 && p.lin || !p.tally.IsZero())
 }
 
 // quotaAt records that the server's rate-limit fields ask for requests
@@ -247,9 +353,12 @@ type paceNews struct {
 	gap, lasts time.Duration
 }
 
-// paceNewsAt returns the host's pace at now, changed when its gap or its
-// end differs from the pace last returned changed: each change is told
-// once. A pace that ran out needs no news (its end was told with it), but
+// paceNewsAt returns the host's pace at now, changed when its end differs
+// from the pace last returned changed, or its gap by a twentieth or more:
+// each change is told once, and a linear slow start, which changes the
+// gap with every success, is told every twentieth or so (about 40 times
+// from 20 to 160 a second). A burst's gap is not the pace, and is not
+// told. A pace that ran out needs no news (its end was told with it), but
 // the next change says so. s.mu must be held.
 //
 // While a fleet's pace is told (fleetPaceAt), it is the host's pace: the
@@ -257,14 +366,14 @@ type paceNews struct {
 // the host's own pace, engaged or changed meanwhile, is no news until the
 // fleet's ends.
 func (s *hostState) paceNewsAt(now time.Time) paceNews {
-	gap, end := s.pace.gapAt(now), time.Time{}
+	gap, end := s.pace.gapOf(now, false), time.Time{}
 	if gap > 0 {
 		end = s.pace.endAt(now)
 	}
 	if now.Before(s.fleetEnd) {
 		gap, end = s.fleetGap, s.fleetEnd
 	}
-	if gap == s.toldGap && end.Equal(s.toldEnd) {
+	if end.Equal(s.toldEnd) && (gap == s.toldGap || gap > 0 && s.toldGap > 0 && max(gap-s.toldGap, s.toldGap-gap) < s.toldGap/20) {
 		return paceNews{gap: gap}
 	}
 	s.toldGap, s.toldEnd = gap, end

@@ -1,6 +1,7 @@
 package neuracraft
 
 import (
+	"math"
 	"testing"
 	"time"
 
@@ -210,4 +211,145 @@ func TestPacerEndAt(t *testing.T) {
 	assert.Equal(t, at(30*time.Second), p.endAt(t0), "the later of the quota's and the learnt pace's")
 	assert.Equal(t, at(30*time.Second), p.endAt(at(20*time.Second)), "the learnt pace's, once the quota ended")
 	assert.Zero(t, p.endAt(at(30*time.Second)))
+}
+
+// TestPacerBank: the successes of the first wave answered during the
+// cooldown, each within 6.25 ms of the last (or of the pushback), make
+// the bank: from 2 on, they go first after the pause, 1 ms apart, with
+// tickets of their own, and the slow start is linear.
+func TestPacerBank(t *testing.T) {
+	t.Parallel()
+	var p pacer
+	p.pushbackAt(t0, ticket{})
+	for i := range 21 {
+		p.successAt(at(time.Duration(i+1)*time.Millisecond), ticket{})
+	}
+	p.successAt(at(40*time.Millisecond), ticket{}) // 19 ms after the last: the count is over
+	p.successAt(at(41*time.Millisecond), ticket{})
+	require.Equal(t, 21, p.bank)
+	assert.Equal(t, time.Millisecond, p.gapAt(at(time.Second)), "the bank goes 1 ms apart")
+
+	now := at(time.Second)
+	for i := range 21 {
+		tk := p.letGoAt(now)
+		require.Equal(t, ticket{epoch: 1, gap: time.Millisecond}, tk, "bank request %d", i)
+		assert.False(t, p.successAt(now, tk), "a success of the bank says nothing of the pace")
+		now = now.Add(p.gapAt(now))
+	}
+	assert.Equal(t, 50*time.Millisecond, p.gapAt(now), "then the slow start, from 20 a second")
+	p.successAt(now, ticket{}) // a late answer of the first wave
+	assert.Equal(t, 21, p.bank, "once requests went, the count is over")
+
+	t.Run("one success is no burst", func(t *testing.T) {
+		var p pacer
+		p.pushbackAt(t0, ticket{})
+		p.successAt(at(time.Millisecond), ticket{})
+		assert.Equal(t, 1, p.bank)
+		assert.False(t, p.lin)
+		assert.Equal(t, ticket{epoch: 1, gap: 50 * time.Millisecond}, p.letGoAt(at(time.Second)))
+	})
+	t.Run("answers that trickle in", func(t *testing.T) {
+		var p pacer
+		p.pushbackAt(t0, ticket{})
+		for i := range 25 {
+			p.successAt(at(time.Duration(i+1)*20*time.Millisecond), ticket{}) // a slow server, 50 a second
+		}
+		assert.Zero(t, p.bank, "20 ms apart: not a burst")
+	})
+	t.Run("bounded", func(t *testing.T) {
+		var p pacer
+		p.pushbackAt(t0, ticket{})
+		for i := range 5000 {
+			p.successAt(at(time.Duration(i)*time.Microsecond), ticket{})
+		}
+		assert.Equal(t, paceMaxBank, p.bank)
+	})
+}
+
+// bankedPacer is a pacer engaged at t0 whose first wave counted n
+// successes.
+func bankedPacer(n int) *pacer {
+	var p pacer
+	p.pushbackAt(t0, ticket{})
+	for i := range n {
+		p.successAt(at(time.Duration(i)*100*time.Microsecond), ticket{})
+	}
+	return &p
+}
+
+// TestPacerLinearSlowStart: with a bank, each success at rate r makes the
+// rate sqrt(r² + 2·22): about 22 a second more every second, up to 160 a
+// second; answers to requests let go at a slower gap count too (a server
+// slower than the pace answers late), those of the bank and of another
+// epoch do not.
+func TestPacerLinearSlowStart(t *testing.T) {
+	t.Parallel()
+	p := bankedPacer(3)
+	now := at(time.Second)
+	for range 3 {
+		p.letGoAt(now) // the bank
+	}
+	rate := func() float64 { return float64(time.Second) / float64(p.gap) }
+	for n := 1; n <= 30; n++ {
+		now = paceSteps(t, p, now, 1)
+		require.InEpsilon(t, math.Sqrt(400+44*float64(n)), rate(), 1e-6, "after %d successes", n)
+	}
+	assert.InDelta(t, 1.0, now.Sub(at(time.Second)).Seconds(), 0.02, "in about 1 s: 22 a second more each second")
+	gap := p.gap
+	assert.True(t, p.successAt(now, ticket{epoch: p.epoch, gap: 50 * time.Millisecond}), "a late answer at a slower gap")
+	assert.Equal(t, climbStep(gap), p.gap)
+	assert.False(t, p.successAt(now, ticket{epoch: p.epoch - 1, gap: 50 * time.Millisecond}), "another epoch's answer")
+	assert.False(t, p.successAt(now, ticket{epoch: p.epoch, gap: time.Millisecond}), "the bank's")
+	for p.start {
+		now = paceSteps(t, p, now, 1)
+	}
+	assert.Less(t, p.gap, paceStartEnd, "past 6.25 ms (160 a second), the slow start ends")
+	assert.InDelta(t, 6.4, now.Sub(at(time.Second)).Seconds(), 0.1, "(160 - 20) / 22 s")
+}
+
+// TestPacerLinearCut: with a bank, a pushback to a request let go at the
+// pace makes the pace the gap that failed, a fifth longer, and holds it;
+// after every pause the bank goes first; a pushback to a request of the
+// bank makes the bank what the host admitted of it.
+func TestPacerLinearCut(t *testing.T) {
+	t.Parallel()
+	p := bankedPacer(5)
+	now := at(time.Second)
+	for range 5 {
+		tk := p.letGoAt(now)
+		p.successAt(now, tk)
+	}
+	now = paceSteps(t, p, now, 20)
+	failed := p.letGoAt(now)
+	late := p.letGoAt(now.Add(failed.gap))
+	require.True(t, p.pushbackAt(now, failed))
+	assert.Equal(t, failed.gap+failed.gap/5, p.gap, "a fifth longer than the gap that failed")
+	assert.False(t, p.start)
+	assert.Equal(t, now.Add(paceHold), p.held)
+	assert.False(t, p.pushbackAt(now, late), "the 429 of a request let go before the cut is no news")
+
+	// After the pause: the bank first, then the pace.
+	now = now.Add(time.Second)
+	var got []time.Duration
+	for range 6 {
+		got = append(got, p.letGoAt(now).gap)
+	}
+	ms := time.Millisecond
+	assert.Equal(t, []time.Duration{ms, ms, ms, ms, ms, failed.gap + failed.gap/5}, got)
+
+	// A 429 to the bank's third request, after two of it succeeded: the
+	// bank is 2.
+	p.pushbackAt(now, ticket{epoch: p.epoch, gap: p.gap}) // cut again: a new epoch
+	now = now.Add(time.Second)
+	gap := p.gap
+	for range 2 {
+		tk := p.letGoAt(now)
+		p.successAt(now, tk)
+	}
+	tk := p.letGoAt(now)
+	require.Equal(t, time.Millisecond, tk.gap)
+	require.True(t, p.pushbackAt(now, tk))
+	assert.Equal(t, 2, p.bank)
+	assert.Equal(t, gap, p.gap, "the pace is not what failed")
+	assert.Equal(t, time.Millisecond, p.gapAt(now), "the next pause's bank: 2")
 }

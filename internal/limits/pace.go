@@ -23,6 +23,14 @@ const (
 	PaceProbeWins = 8
 	// PaceQuiet is how long the pace lasts after the last pushback.
 	PaceQuiet = 30 * time.Second
+	// PaceClimb is how many requests a second the linear slow start gains
+	// per second of successes, and PaceCut what slows its pace after
+	// pushback: the gap that failed grows by 1/PaceCut.
+	PaceClimb = 22
+	PaceCut   = 5
+	// PaceMinBank is the least count of the first wave's successes that
+	// makes a burst, and the slow start linear.
+	PaceMinBank = 2
 	// PaceMinGap and PaceMaxGap bound the learnt pace: below the first it
 	// ends.
 	PaceMinGap = time.Millisecond
