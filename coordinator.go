@@ -148,6 +148,15 @@ type Hold struct {
 	// Requeue is the turn the request held when a new cooldown came, or
 	// the zero Turn for its first.
 	Requeue Turn
+	// Admitted is how many successes of the host's first wave the
+	// Transport counted since it last told the Coordinator: answers to
+	// requests sent before the pushback that engaged its pace, each
+	// within 6.25 ms of the last (see the Transport's doc). Each member
+	// sees its own part of the first wave; a Coordinator adds them up,
+	// and from 2 on the host has a burst: each member lets its part go
+	// at the end of the pause without a turn, and the fleet's slow start
+	// climbs linearly, as one Transport's does.
+	Admitted int
 }
 
 // A Turn is a held request's place in a fleet-wide release queue, as
@@ -221,7 +230,8 @@ func (c *call) waitFleet() (done bool, err error) {
 			return true, c.abandon(c.cooldownError(cd.Cause, until.Sub(now)))
 		}
 		own := c.ownCooldown()
-		hold := Hold{Floor: max(own.Sub(now), 0), MaxWait: max(limit.Sub(now), 1), Spent: c.fleetSpent, Requeue: turn}
+		hold := Hold{Floor: max(own.Sub(now), 0), MaxWait: max(limit.Sub(now), 1), Spent: c.fleetSpent, Requeue: turn,
+			Admitted: c.bankNews()}
 		next, err := co.Reserve(c.ctx, c.host, hold)
 		c.fleetSpent += time.Since(now)
 		if err != nil {
@@ -235,6 +245,26 @@ func (c *call) waitFleet() (done bool, err error) {
 		if deadline, ok := c.ctx.Deadline(); ok && time.Now().Add(wait).After(deadline) {
 			co.Cancel(c.host, turn)
 			return true, c.abandon(c.cooldownError(cd.Cause, turn.Wait))
+		}
+		// The member's own part of the first wave's burst goes at the end
+		// of the pause, without a turn (see burstAt); the pause may grow
+		// while the call waits for it.
+		due := time.Now().Add(wait)
+		for turn.ID != 0 {
+			at, ok := c.burstAt(cd.Until)
+			if !ok || !at.Before(due) {
+				break
+			}
+			if err := c.wait(fleetWait, time.Until(at)); err != nil {
+				co.Cancel(c.host, turn)
+				return true, c.abandon(err)
+			}
+			if c.takeBurst() {
+				co.Cancel(c.host, turn)
+				c.fleetPaced(0)
+				return true, nil
+			}
+			wait = time.Until(due)
 		}
 		if err := c.wait(fleetWait, wait); err != nil {
 			co.Cancel(c.host, turn)
@@ -277,6 +307,52 @@ func (c *call) fleetPaced(gap time.Duration) {
 	}
 	now := time.Now()
 	c.paceChanged(c.hostStateAt(now).fleetPaceAt(now, gap))
+}
+
+// bankNews returns how many successes of its host's first wave the
+// Transport counted since it last told its Coordinator (Hold.Admitted),
+// and counts them told.
+func (c *call) bankNews() int {
+	if c.state == nil {
+		return 0
+	}
+	c.state.mu.Lock()
+	defer c.state.mu.Unlock()
+	return c.state.pace.bankNews()
+}
+
+// burstAt reports whether the Transport's own pace of the call's host may
+// have part of a fleet's burst to let go (pace.go: successes of the first
+// wave it counted, or its count still runs), and when: at the end of its own cooldown, or of
+// the fleet's, until, when that is later. A fleet does not see the first
+// wave's successes, of which each member sees its part; each member lets
+// its part go at once at the end of the pause that engaged the pace, and
+// the fleet's first turn comes one gap later (redisfleet). After a later
+// pause, the fleet's turns are all there is.
+//
+// Only a call held while the pause runs takes part, and only right at
+// its end (within paceStartGap, before the fleet's first turn).
+func (c *call) burstAt(until time.Time) (time.Time, bool) {
+	own := c.ownCooldown()
+	if c.state == nil {
+		return time.Time{}, false
+	}
+	c.state.mu.Lock()
+	defer c.state.mu.Unlock()
+	now := time.Now()
+	return later(own, until), now.Before(c.state.until) && c.state.pace.mayShareAt(now)
+}
+
+// takeBurst lets the call go as one of its Transport's part of the
+// fleet's burst, if one is left, and reports whether it did. The request
+// carries no ticket: the fleet's turns, not the Transport's own pace,
+// learn from answers while the fleet holds the host.
+func (c *call) takeBurst() bool {
+	s := c.state
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	now := time.Now()
+	return !now.Before(s.until) && now.Before(s.until.Add(paceStartGap)) && s.pace.takeShareAt(now)
 }
 
 // ownCooldown is the end of the Transport's own cooldown of the call's

@@ -64,8 +64,9 @@ const (
 	// burst it saves no sooner than a queue of a few seconds takes to
 	// drain. paceCut is what a pushback to a request let go at it does:
 	// the gap that failed, a fifth longer.
-	paceClimb = limits.PaceClimb
-	paceCut   = limits.PaceCut
+	paceClimb    = limits.PaceClimb
+	paceCut      = limits.PaceCut
+	paceLinStart = limits.PaceLinStartGap
 
 	// paceMinBank is the least bank that makes a burst: the first wave
 	// must have admitted at least 2. paceMaxBank bounds it: at most 1000
@@ -102,9 +103,9 @@ const (
 //
 // The bank. While the cooldown that engaged the pace runs, the pacer
 // counts the first wave: the successes answered to requests sent before
-// the pushback, each within paceStartEnd of the one before it (or of the
-// pushback), so that answers that trickle in from a slow server are not
-// taken for a burst. That many requests the host admitted at once. When
+// the pushback, in one run each within paceStartEnd of the one before
+// it, so that answers that trickle in from a slow server are not taken
+// for a burst. That many requests the host admitted at once. When
 // they are paceMinBank or more, the host has a burst, and after every
 // pause that many go first, paceMinGap apart (the bank); the slow start
 // then climbs linearly (paceClimb) instead of doubling, so as not to
@@ -133,8 +134,11 @@ type pacer struct {
 	burst int           // requests that may go at burstGap before the pace holds again
 	bgap  time.Duration // the burst's gap: paceStartEnd, or paceMinGap for the bank's
 	bank  int           // the first wave's successes counted
-	tally time.Time     // the last success of the first wave counted; zero once the count is over
+	count bool          // the first wave's successes are counted
+	tally time.Time     // the last of them counted
 	lin   bool          // the bank makes a burst: the slow start is linear, and every pause lets the bank go first
+	told  int           // the part of the bank told to a Coordinator (bankNews)
+	share int           // the part of the bank not yet let go without a fleet turn (call.takeBurst)
 
 	// The pace that a server's rate-limit fields ask for (ratelimit.go),
 	// until quotaUntil; the slower of it and the learnt pace holds.
@@ -183,7 +187,7 @@ func (p *pacer) letGoAt(now time.Time) ticket {
 		return ticket{}
 	}
 	if p.from.IsZero() {
-		p.from, p.tally = now, time.Time{}
+		p.from, p.count = now, false
 	}
 	if p.burst > 0 {
 		p.burst--
@@ -199,7 +203,7 @@ func (p *pacer) letGoAt(now time.Time) ticket {
 // changed.
 func (p *pacer) pushbackAt(now time.Time, t ticket) bool {
 	if !p.onAt(now) {
-		*p = pacer{gap: paceStartGap, start: true, epoch: p.epoch + 1, last: now, tally: now,
+		*p = pacer{gap: paceStartGap, start: true, epoch: p.epoch + 1, last: now, count: true,
 			quotaGap: p.quotaGap, quotaUntil: p.quotaUntil}
 		return true
 	}
@@ -292,28 +296,53 @@ func climbStep(gap time.Duration) time.Duration {
 }
 
 // countAt counts at now a success of the first wave into the bank while
-// the count runs: each within paceStartEnd of the last one counted (or of
-// the pushback), at most paceMaxBank. From paceMinBank on, the bank is a
+// the count runs: one run of them, each within paceStartEnd of the one
+// before it, at most paceMaxBank. From paceMinBank on, the bank is a
 // burst: it goes first, and the slow start is linear.
 func (p *pacer) countAt(now time.Time) {
-	if p.tally.IsZero() || !p.onAt(now) {
+	if !p.count || !p.onAt(now) {
 		return
 	}
-	if now.Sub(p.tally) > paceStartEnd || p.bank >= paceMaxBank {
-		p.tally = time.Time{}
+	if p.bank > 0 && now.Sub(p.tally) > paceStartEnd || p.bank >= paceMaxBank {
+		p.count = false
 		return
 	}
 	p.bank++
+	p.share++
 	p.tally = now
 	if p.bank >= paceMinBank {
+		if !p.lin && p.start {
+			p.gap = min(p.gap, paceLinStart)
+		}
 		p.lin, p.burst, p.bgap = true, p.bank, paceMinGap
 	}
 }
 
-// mayBurstAt reports whether a bank's burst may go at the end of the
-// pause: one is left, or the first wave is still counted.
-func (p *pacer) mayBurstAt(now time.Time) bool {
-	return p.onAt(now) && (p.burst > 0 && p.lin || !p.tally.IsZero())
+// bankNews returns the successes counted into the bank since it was last
+// called, and counts them told.
+func (p *pacer) bankNews() int {
+	d := max(p.bank-p.told, 0)
+	p.told = p.bank
+	return d
+}
+
+// mayShareAt reports whether the Transport's part of a fleet's burst
+// may go at the end of the pause (call.takeBurst): part of it is left,
+// or the first wave is still counted.
+func (p *pacer) mayShareAt(now time.Time) bool {
+	return p.onAt(now) && (p.share > 0 || p.count)
+}
+
+// takeShareAt lets a request of the Transport's part of a fleet's burst
+// go at now, if one is left, and reports whether it did: the count of
+// the first wave is over. The caller checks that the pause just ended.
+func (p *pacer) takeShareAt(now time.Time) bool {
+	if !p.onAt(now) || p.share <= 0 {
+		return false
+	}
+	p.share--
+	p.count = false
+	return true
 }
 
 // quotaAt records that the server's rate-limit fields ask for requests
@@ -427,6 +456,9 @@ func (s *hostState) pushbackAt(now time.Time, t ticket, r float64) paceNews {
 func (s *hostState) pacedAnswerAt(now time.Time, t ticket) paceNews {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if t.gap == 0 && !now.Before(s.until) {
+		s.pace.count = false // the first wave is what answers during the pause
+	}
 	if s.pace.successAt(now, t) {
 		s.head.nudge() // the first held request looks at its turn again
 	}

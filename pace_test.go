@@ -224,7 +224,7 @@ func TestPacerBank(t *testing.T) {
 	for i := range 21 {
 		p.successAt(at(time.Duration(i+1)*time.Millisecond), ticket{})
 	}
-	p.successAt(at(40*time.Millisecond), ticket{}) // 19 ms after the last: the count is over
+	p.successAt(at(40*time.Millisecond), ticket{}) // 19 ms after the last: the run, and the count, are over
 	p.successAt(at(41*time.Millisecond), ticket{})
 	require.Equal(t, 21, p.bank)
 	assert.Equal(t, time.Millisecond, p.gapAt(at(time.Second)), "the bank goes 1 ms apart")
@@ -236,7 +236,7 @@ func TestPacerBank(t *testing.T) {
 		assert.False(t, p.successAt(now, tk), "a success of the bank says nothing of the pace")
 		now = now.Add(p.gapAt(now))
 	}
-	assert.Equal(t, 50*time.Millisecond, p.gapAt(now), "then the slow start, from 20 a second")
+	assert.Equal(t, 40*time.Millisecond, p.gapAt(now), "then the linear slow start, from 25 a second")
 	p.successAt(now, ticket{}) // a late answer of the first wave
 	assert.Equal(t, 21, p.bank, "once requests went, the count is over")
 
@@ -254,7 +254,8 @@ func TestPacerBank(t *testing.T) {
 		for i := range 25 {
 			p.successAt(at(time.Duration(i+1)*20*time.Millisecond), ticket{}) // a slow server, 50 a second
 		}
-		assert.Zero(t, p.bank, "20 ms apart: not a burst")
+		assert.Equal(t, 1, p.bank, "20 ms apart: one run of one, not a burst")
+		assert.False(t, p.lin)
 	})
 	t.Run("bounded", func(t *testing.T) {
 		var p pacer
@@ -277,9 +278,9 @@ func bankedPacer(n int) *pacer {
 	return &p
 }
 
-// TestPacerLinearSlowStart: with a bank, each success at rate r makes the
-// rate sqrt(r² + 2·22): about 22 a second more every second, up to 160 a
-// second; answers to requests let go at a slower gap count too (a server
+// TestPacerLinearSlowStart: with a bank, the slow start starts at 25 a
+// second, and each success at rate r makes the rate sqrt(r² + 2·18):
+// about 18 a second more every second, up to 160 a second; answers to requests let go at a slower gap count too (a server
 // slower than the pace answers late), those of the bank and of another
 // epoch do not.
 func TestPacerLinearSlowStart(t *testing.T) {
@@ -292,9 +293,9 @@ func TestPacerLinearSlowStart(t *testing.T) {
 	rate := func() float64 { return float64(time.Second) / float64(p.gap) }
 	for n := 1; n <= 30; n++ {
 		now = paceSteps(t, p, now, 1)
-		require.InEpsilon(t, math.Sqrt(400+44*float64(n)), rate(), 1e-6, "after %d successes", n)
+		require.InEpsilon(t, math.Sqrt(625+36*float64(n)), rate(), 1e-6, "after %d successes", n)
 	}
-	assert.InDelta(t, 1.0, now.Sub(at(time.Second)).Seconds(), 0.02, "in about 1 s: 22 a second more each second")
+	assert.InDelta(t, 0.9, now.Sub(at(time.Second)).Seconds(), 0.03, "41.3 a second in about (41.3 - 25) / 18 s")
 	gap := p.gap
 	assert.True(t, p.successAt(now, ticket{epoch: p.epoch, gap: 50 * time.Millisecond}), "a late answer at a slower gap")
 	assert.Equal(t, climbStep(gap), p.gap)
@@ -304,7 +305,7 @@ func TestPacerLinearSlowStart(t *testing.T) {
 		now = paceSteps(t, p, now, 1)
 	}
 	assert.Less(t, p.gap, paceStartEnd, "past 6.25 ms (160 a second), the slow start ends")
-	assert.InDelta(t, 6.4, now.Sub(at(time.Second)).Seconds(), 0.1, "(160 - 20) / 22 s")
+	assert.InDelta(t, 7.5, now.Sub(at(time.Second)).Seconds(), 0.1, "(160 - 25) / 18 s")
 }
 
 // TestPacerLinearCut: with a bank, a pushback to a request let go at the

@@ -85,7 +85,8 @@ const (
 // numbers, and maxTurns.
 var paceArgs = []any{int64(limits.PaceStartGap), limits.PaceStartWins, int64(limits.PaceStartEnd),
 	micros(limits.PaceHold), limits.PaceProbeWins, micros(limits.PaceQuiet), int64(limits.PaceMinGap),
-	int64(limits.PaceMaxGap), maxTurns}
+	int64(limits.PaceMaxGap), maxTurns, limits.PaceClimb, limits.PaceCut, limits.PaceMinBank,
+	int64(limits.PaceLinStartGap)}
 
 // Options configure a [Fleet]. The zero value uses the defaults given
 // with each field.
@@ -375,7 +376,7 @@ func (f *Fleet) Reserve(ctx context.Context, host string, h neuracraft.Hold) (ne
 	res, err := do(f, ctx, "reserve", h.Spent, func(ctx context.Context) ([]int64, error) {
 		return reserveScript.Run(ctx, f.rdb, f.keys(host), f.args(micros(floor), maxWait,
 			max(h.Requeue.ID, 0), micros(known), micros(validGap(e.gap)), int(validCause(e.cause)),
-			f.channel, host, micros(slack))...).Int64Slice()
+			f.channel, host, micros(slack), max(h.Admitted, 0))...).Int64Slice()
 	})
 	if err != nil {
 		return neuracraft.Turn{}, err

@@ -15,13 +15,15 @@
 //	epoch   the cooldown's epoch: the server's clock when it started, or
 //	        one more than the previous epoch if that is later
 //	seq     the last turn ID handed out (IDs grow like the clock)
-//	pgap, pstart, pss, pwins, pgood, plast, pheld, pburst, pep, pfrom
+//	pgap, pstart, pss, pwins, pgood, plast, pheld, pburst, pep, pfrom,
+//	pbank, plin
 //	        the pace (see pace below): its gap (ns, 0: not paced), in the
 //	        slow start, whether its epoch began in the slow start,
 //	        successes in a row, the last gap the slow start left, the last
 //	        pushback, no probing before, turns left at the burst's gap,
-//	        the epoch of its last change, and the slot of the first turn
-//	        let go since
+//	        the epoch of its last change, the slot of the first turn let
+//	        go since, the first wave's successes the members counted, and
+//	        whether they make a burst (the slow start is then linear)
 //
 // plus a sorted set {prefix:host}:turns of the turns handed out at the
 // pace's current epoch (member the turn's ID, score its slot), a hash
@@ -39,6 +41,15 @@
 // still pending behind it: in their order and spacing when the pace did
 // not change, handed out afresh at the new pace when it did.
 //
+// The first wave's burst is the members' (the root package's
+// call.waitFleet): each counts the successes of its own part of the first
+// wave, tells them with its next Reserve, and lets that many of its held
+// requests go at the end of the pause, without a turn. The scripts add
+// the counts up (pbank): from MINBANK on, the slow start is linear, as
+// the root package's is after a burst, turns handed out from then on
+// climbing by climbStep; and the first turn of a pace just engaged comes
+// one START gap after the pause, past the members' bursts.
+//
 // Instants (sixteen digits of µs) go to redis.call as numbers, which
 // Redis writes exactly, or through string.format('%d'): never through
 // Lua's own conversion of a number to a string, which keeps 14 digits.
@@ -51,8 +62,8 @@ import "github.com/redis/go-redis/v9"
 // host's state, dropping a value of the wrong type and reading a garbled
 // or out-of-range field as absent, and defines the functions of the pace
 // and the queue. ARGV[1] is the bound, in µs, of how far ahead an instant
-// may lie; ARGV[2..10] are the pace's constants (paceArgs); a script's own
-// arguments follow (arg(1) is ARGV[11]).
+// may lie; ARGV[2..14] are the pace's constants (paceArgs); a script's own
+// arguments follow (arg(1) is ARGV[15]).
 const luaPrelude = `
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
@@ -60,7 +71,8 @@ local lim = tonumber(ARGV[1])
 local START, STARTWINS, STARTEND = tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
 local HOLD, PROBEWINS, QUIET = tonumber(ARGV[5]), tonumber(ARGV[6]), tonumber(ARGV[7])
 local MINGAP, MAXGAP, MAXTURNS = tonumber(ARGV[8]), tonumber(ARGV[9]), tonumber(ARGV[10])
-local function arg(i) return ARGV[10 + i] end
+local CLIMB, CUT, MINBANK, LINSTART = tonumber(ARGV[11]), tonumber(ARGV[12]), tonumber(ARGV[13]), tonumber(ARGV[14])
+local function arg(i) return ARGV[14 + i] end
 local function num(v, lo, hi)
   v = tonumber(v)
   if v == nil or v ~= v or v < lo or v > hi then return nil end
@@ -73,7 +85,7 @@ if redis.call('TYPE', hk)['ok'] ~= 'zset' then redis.call('DEL', hk) end
 if redis.call('TYPE', tk)['ok'] ~= 'zset' then redis.call('DEL', tk) end
 if redis.call('TYPE', gk)['ok'] ~= 'hash' then redis.call('DEL', gk) end
 local f = redis.call('HMGET', k, 'until', 'next', 'gap', 'cause', 'epoch', 'seq',
-  'pgap', 'pstart', 'pss', 'pwins', 'pgood', 'plast', 'pheld', 'pburst', 'pep', 'pfrom')
+  'pgap', 'pstart', 'pss', 'pwins', 'pgood', 'plast', 'pheld', 'pburst', 'pep', 'pfrom', 'pbank', 'plin')
 local untilv = num(f[1], 0, now + lim) or 0
 local nextv = num(f[2], 0, now + lim) or 0
 local gapv = num(f[3], 1, 1000000)
@@ -83,12 +95,13 @@ local seqv = num(f[6], 0, now + lim) or 0
 local P = {gap = num(f[7], MINGAP, MAXGAP) or 0, start = num(f[8], 0, 1) or 0, ss = num(f[9], 0, 1) or 0,
   wins = num(f[10], 0, 1000000) or 0, good = num(f[11], 0, MAXGAP) or 0, last = num(f[12], 0, now + lim) or 0,
   held = num(f[13], 0, now + lim + HOLD) or 0, burst = num(f[14], 0, MAXTURNS) or 0, ep = num(f[15], 0, now + lim) or 0,
-  from = num(f[16], 0, now + lim) or 0}
+  from = num(f[16], 0, now + lim) or 0, bank = num(f[17], 0, 1000000) or 0, lin = num(f[18], 0, 1) or 0}
+local engaged = false -- this script engaged the pace
 
 local function save()
   redis.call('HSET', k, 'until', untilv, 'next', nextv, 'gap', gapv, 'cause', causev, 'epoch', epochv, 'seq', seqv,
     'pgap', P.gap, 'pstart', P.start, 'pss', P.ss, 'pwins', P.wins, 'pgood', P.good, 'plast', P.last,
-    'pheld', P.held, 'pburst', P.burst, 'pep', P.ep, 'pfrom', P.from)
+    'pheld', P.held, 'pburst', P.burst, 'pep', P.ep, 'pfrom', P.from, 'pbank', P.bank, 'plin', P.lin)
   local at = math.max(untilv, nextv)
   if P.gap > 0 then at = math.max(at, P.last + QUIET) end
   at = math.floor(at / 1000) + 1000
@@ -116,8 +129,17 @@ local function spacing(at)
   return math.floor(g / 1000)
 end
 
+-- climbStep is the linear slow start's gap (ns) after one more success
+-- at gap: the root package's climbStep, with the same float operations
+-- in the same order.
+local function climbStep(gap)
+  local r = 1e9 / gap
+  return math.floor(1e9 / math.sqrt(r * r + 2 * CLIMB))
+end
+
 -- letGo records that a turn goes at slot s, and returns the gap of its
--- ticket (ns, 0: not paced). Its answer counts as a success at s: every
+-- ticket (ns, 0: not paced). Its answer counts as a success at s: each
+-- one makes the gap climbStep of it in a linear slow start; else every
 -- STARTWINS of them shorten the gap by a fifth in the slow start, every
 -- PROBEWINS by a twentieth past the hold; below MINGAP the pace ends.
 local function letGo(s)
@@ -126,7 +148,12 @@ local function letGo(s)
   if P.burst > 0 then P.burst = P.burst - 1 end
   local g = P.gap
   P.wins = P.wins + 1
-  if P.start == 1 and P.wins >= STARTWINS then
+  if P.start == 1 and P.lin == 1 then
+    P.good = P.gap
+    P.gap = climbStep(P.gap)
+    if P.gap < STARTEND then P.start = 0 end
+    P.wins = 0
+  elseif P.start == 1 and P.wins >= STARTWINS then
     P.good = P.gap
     P.gap = P.gap - math.floor(P.gap / 5)
     if P.gap < STARTEND then P.start = 0 end
@@ -136,7 +163,8 @@ local function letGo(s)
     P.wins = 0
   end
   if P.gap < MINGAP then
-    P = {gap = 0, start = 0, ss = 0, wins = 0, good = 0, last = 0, held = 0, burst = 0, ep = P.ep, from = 0}
+    P = {gap = 0, start = 0, ss = 0, wins = 0, good = 0, last = 0, held = 0, burst = 0, ep = P.ep, from = 0,
+      bank = 0, lin = 0}
   end
   return g
 end
@@ -146,15 +174,18 @@ end
 -- at the pace), and reports whether the pace changed. The first engages
 -- the pace (the slow start from START); one to a turn of the pace's
 -- current epoch that has come is a cut, computed at the turn's slot as
--- the root package's pacer does when the answer comes at once: in the
--- slow start, half as long again as the gap that failed; past it, a
--- burst spent (five sevenths of the rate admitted since the epoch began,
--- the rest going at STARTEND after the pause); else an eighth slower.
+-- the root package's pacer does when the answer comes at once: after a
+-- burst (lin), the gap that failed, 1/CUT longer; else in the slow
+-- start, half as long again as the gap that failed; past it, a burst
+-- spent (five sevenths of the rate admitted since the epoch began, the
+-- rest going at STARTEND after the pause); else an eighth slower.
 -- Answers to turns of an earlier epoch are no news. It is the one place
 -- where a pushback changes the pace.
 local function pushback(tid, tep, tgap)
   if not paced(now) then
-    P = {gap = START, start = 1, ss = 1, wins = 0, good = 0, last = now, held = 0, burst = 0, ep = P.ep, from = 0}
+    P = {gap = START, start = 1, ss = 1, wins = 0, good = 0, last = now, held = 0, burst = 0, ep = P.ep, from = 0,
+      bank = 0, lin = 0}
+    engaged = true
     return true
   end
   P.last = now
@@ -163,7 +194,9 @@ local function pushback(tid, tep, tgap)
   if not T or T > now then return false end
   local nxt
   P.burst = 0
-  if P.ss == 1 and tgap >= STARTEND then
+  if P.lin == 1 then
+    nxt = tgap + math.floor(tgap / CUT)
+  elseif P.ss == 1 and tgap >= STARTEND then
     nxt = math.max(tgap + math.floor(tgap / 2), P.good)
   else
     local won = redis.call('ZCOUNT', tk, '-inf', string.format('(%d', T))
@@ -204,9 +237,11 @@ end
 -- cool records a new cooldown of pause µs from now, started by cause: a
 -- new epoch; the turns still pending move behind it, in their order: with
 -- their spacing (and the holes among them) when the pace did not change,
--- else handed out afresh at the new pace, from the new cooldown's end,
--- the turns already sent forgotten. Every member is told on channel as
--- "epoch pause gap cause host pace" (gap and the rest of the pace in µs).
+-- else handed out afresh at the new pace, from the new cooldown's end (a
+-- START gap after it when the pace was just engaged: the members'
+-- bursts go first), the turns already sent forgotten. Every member is
+-- told on channel as "epoch pause gap cause host pace" (gap and the rest
+-- of the pace in µs).
 local function cool(pause, cause, repaced, channel, host)
   local newUntil = now + pause
   local from = math.max(now, untilv)
@@ -216,6 +251,7 @@ local function cool(pause, cause, repaced, channel, host)
     drop(redis.call('ZRANGEBYSCORE', tk, '-inf', now))
     redis.call('DEL', hk)
     nextv = newUntil
+    if engaged then nextv = newUntil + math.floor(START / 1000) end
     P.ep = epoch
     for _, id in ipairs(pending) do handOut(id, nextv) end
   else
@@ -239,6 +275,31 @@ local function cool(pause, cause, repaced, channel, host)
   local g = gapv
   if paced(now) then g = math.floor(P.gap / 1000) end
   redis.call('PUBLISH', channel, string.format('%d %d %d %d %s %d', epoch, pause, g, cause, host, paceRest()))
+end
+
+-- admit adds n successes of the first wave that a member counted, while
+-- the pause that engaged the pace runs: from MINBANK on, the slow start
+-- is linear, and the turns handed out so far (none has come) are handed
+-- out afresh, in their order, from its first slot, at the linear slow
+-- start, in a new epoch told on channel (as cool does): each member asks
+-- for its turn again when its old one comes, which is never later than
+-- the new one. Counts that come later change nothing: the members' parts
+-- of the burst went at the end of the pause, or not at all.
+local function admit(n, channel, host)
+  if n <= 0 or not paced(now) or P.ss ~= 1 or now >= untilv then return end
+  P.bank = math.min(P.bank + n, 1000000)
+  if P.bank < MINBANK or P.lin == 1 then return end
+  P.lin = 1
+  local turns = redis.call('ZRANGE', tk, 0, -1)
+  P.gap, P.start, P.wins, P.good, P.from, P.burst = math.min(START, LINSTART), 1, 0, 0, 0, 0
+  redis.call('DEL', hk)
+  nextv = untilv + math.floor(P.gap / 1000)
+  local epoch = math.max(now, epochv + 1)
+  P.ep = epoch
+  for _, id in ipairs(turns) do handOut(id, nextv) end
+  epochv = epoch
+  redis.call('PUBLISH', channel, string.format('%d %d %d %d %s %d', epoch, untilv - now,
+    math.floor(P.gap / 1000), causev, host, paceRest()))
 end
 
 -- gapNow is the gap a member is told (ns): the pace's, or the release
@@ -288,6 +349,9 @@ return {changed, epochv, untilv - now, math.max(untilv, nextv) - now, gapNow(), 
 // arg(7) and host arg(8); a state Redis holds is never moved by what a
 // member knows.
 //
+// arg(10) is how many successes of the host's first wave the caller's
+// member counted since its last Reserve (admit).
+//
 // It returns {taken (0 or 1), wait µs, turn ID, epoch, rest of the
 // cooldown µs, rest of the queue µs, gap ns, cause, recorded (0 or 1),
 // the gap of the turn's ticket ns, rest of the pace µs}.
@@ -301,6 +365,7 @@ if kind == 'none' and restore > 0 then
   cool(restore, tonumber(arg(6)), pushback(0, 0, 0), arg(7), arg(8))
   recorded = 1
 end
+admit(tonumber(arg(10)) or 0, arg(7), arg(8))
 redis.call('ZREMRANGEBYSCORE', hk, '-inf', now)
 local slot, how, moved = nil, 'next', nil
 local rq = arg(3)

@@ -26,8 +26,10 @@ const (
 	// PaceClimb is how many requests a second the linear slow start gains
 	// per second of successes, and PaceCut what slows its pace after
 	// pushback: the gap that failed grows by 1/PaceCut.
-	PaceClimb = 22
+	PaceClimb = 18
 	PaceCut   = 5
+	// PaceLinStartGap is the gap the linear slow start starts from.
+	PaceLinStartGap = 40 * time.Millisecond
 	// PaceMinBank is the least count of the first wave's successes that
 	// makes a burst, and the slow start linear.
 	PaceMinBank = 2
