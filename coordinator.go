@@ -261,7 +261,6 @@ func (c *call) waitFleet() (done bool, err error) {
 			}
 			if c.takeBurst() {
 				co.Cancel(c.host, turn)
-				c.fleetPaced(0)
 				return true, nil
 			}
 			wait = time.Until(due)

@@ -633,3 +633,55 @@ func BenchmarkCoordinatorIdle(b *testing.B) {
 		})
 	}
 }
+
+// TestCoordinatorFirstWaveShare: the successes of the first wave that a
+// Transport counts (answered after its 429, each within 6.25 ms of the
+// last) are told to the Coordinator once (Hold.Admitted), and as many of
+// the calls held by the pause go at its end without their fleet turns,
+// which they give back; the others wait for their turns.
+func TestCoordinatorFirstWaveShare(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		fleet := &fakeFleet{}
+		steps := []step{answer(200), answer(200), answer(200), answer(429, "Retry-After", "1")}
+		base := &slowBase{scriptBase: &scriptBase{steps: append(steps, answer(200))},
+			slow: map[string]time.Duration{"ok0": 2 * time.Millisecond, "ok1": 2 * time.Millisecond, "ok2": 3 * time.Millisecond}}
+		tr := &Transport{Base: base, Coordinator: fleet, rand: zero}
+		start := time.Now()
+		var wg sync.WaitGroup
+		for i := range 3 { // admitted, answered after the 429
+			wg.Go(func() { assert.NoError(t, callWith(t, tr, context.Background(), fmt.Sprint("ok", i))) })
+			synctest.Wait()
+		}
+		wg.Go(func() {
+			time.Sleep(500 * time.Microsecond)
+			assert.NoError(t, callWith(t, tr, context.Background(), "r0")) // 429, then held
+		})
+		time.Sleep(100 * time.Millisecond)
+		for i := range 5 {
+			wg.Go(func() { assert.NoError(t, callWith(t, tr, context.Background(), fmt.Sprint("h", i))) })
+			synctest.Wait()
+		}
+		wg.Wait()
+
+		until := 1000500 * time.Microsecond
+		var atEnd, later int
+		for _, a := range sentAt(base.scriptBase, start)[4:] {
+			switch {
+			case a.At == until:
+				atEnd++
+			case a.At > until:
+				later++
+			default:
+				t.Errorf("%s sent at %v, before the pause ends", a.ID, a.At)
+			}
+		}
+		assert.Equal(t, 4, atEnd, "r0 at its turn, and three held calls, the Transport's part of the burst")
+		assert.Equal(t, 2, later, "the other two at their turns")
+		var admitted int
+		for _, h := range fleet.asked() {
+			admitted += h.Admitted
+		}
+		assert.Equal(t, 3, admitted, "the first wave's successes, told once")
+		assert.Equal(t, [3]int{1, 6, 3}, fleet.counts(), "announces, reserves, cancels: the burst gave its turns back")
+	})
+}

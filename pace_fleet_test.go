@@ -27,7 +27,12 @@ const paceSchedulesFile = "testdata/pace_schedules.json"
 // ends with a cut, answered 429 (with the same pause), after which the
 // next phase starts at the end of the new pause.
 type paceScenario struct {
-	Name   string      `json:"name"`
+	Name string `json:"name"`
+	// Bank is how many successes of the first wave were counted (a
+	// fleet's members tell them with Hold.Admitted); the requests of the
+	// burst they make are not in Turns (a fleet's members let them go
+	// without turns).
+	Bank   int         `json:"bank,omitempty"`
 	Phases []pacePhase `json:"phases"`
 }
 
@@ -44,19 +49,30 @@ type pacePhase struct {
 const paceScenarioPause = 100 * time.Millisecond
 
 // paceSchedule runs a scenario through a pacer: phases[i] lets go n
-// requests and, when cut >= 0, answers the request of that index 429.
-func paceSchedule(name string, phases ...[2]int) paceScenario {
+// requests at the pace and, when cut >= 0, answers the request of that
+// index 429. With a bank, that many successes of the first wave are
+// counted first, and the requests of the burst, let go before those at
+// the pace after each pause, are answered at once and left out.
+func paceSchedule(name string, bank int, phases ...[2]int) paceScenario {
 	var p pacer
 	p.pushbackAt(t0, ticket{})
+	for i := range bank {
+		p.successAt(t0.Add(time.Duration(i)*time.Microsecond), ticket{})
+	}
 	start := t0.Add(paceScenarioPause)
-	sc := paceScenario{Name: name}
+	sc := paceScenario{Name: name, Bank: bank}
 	for _, ph := range phases {
 		n, cut := ph[0], ph[1]
 		phase := pacePhase{Cut: cut}
 		at := start
+		for p.burst > 0 && p.bgap == paceMinGap { // the bank's burst
+			p.successAt(at, p.letGoAt(at))
+			at = at.Add(p.gapAt(at).Truncate(time.Microsecond))
+		}
+		first := at
 		for i := range n {
 			tk := p.letGoAt(at)
-			phase.Turns = append(phase.Turns, [2]int64{at.Sub(start).Microseconds(), int64(tk.gap)})
+			phase.Turns = append(phase.Turns, [2]int64{at.Sub(first).Microseconds(), int64(tk.gap)})
 			if i == cut {
 				p.pushbackAt(at, tk)
 				start = at.Add(paceScenarioPause)
@@ -73,12 +89,15 @@ func paceSchedule(name string, phases ...[2]int) paceScenario {
 // paceScenarios are the scenarios of the file: the slow start alone; a
 // cut in the slow start (at the first gap under 20 ms, a strict limiter
 // of 50 a second), then a cut at the pace that held; a cut past the slow
-// start's end (a burst spent), then the burst it leaves.
+// start's end (a burst spent), then the burst it leaves; after a first
+// wave that showed a burst, the linear slow start, a cut in it, and the
+// pace that holds.
 func paceScenarios() []paceScenario {
 	return []paceScenario{
-		paceSchedule("slow start", [2]int{60, -1}),
-		paceSchedule("cut in the slow start, then at the pace that held", [2]int{11, 10}, [2]int{12, 6}, [2]int{12, -1}),
-		paceSchedule("cut past the slow start's end", [2]int{40, 39}, [2]int{40, -1}),
+		paceSchedule("slow start", 0, [2]int{60, -1}),
+		paceSchedule("cut in the slow start, then at the pace that held", 0, [2]int{11, 10}, [2]int{12, 6}, [2]int{12, -1}),
+		paceSchedule("cut past the slow start's end", 0, [2]int{40, 39}, [2]int{40, -1}),
+		paceSchedule("after a burst: the linear slow start, a cut in it", 21, [2]int{80, 79}, [2]int{20, -1}),
 	}
 }
 
@@ -105,4 +124,8 @@ func TestPaceSchedules(t *testing.T) {
 	burst := got[2].Phases
 	require.Less(t, burst[0].Turns[39][1], int64(paceStartEnd), "the last cut is past the slow start's end")
 	require.Equal(t, int64(paceStartEnd/time.Microsecond), burst[1].Turns[1][0], "a burst left: the next phase starts at 6.25 ms")
+	lin := got[3].Phases
+	require.Equal(t, int64(paceLinStart), lin[0].Turns[0][1], "the linear slow start starts at 25 a second")
+	failed := lin[0].Turns[79][1]
+	require.Equal(t, failed+failed/5, lin[1].Turns[0][1], "the cut: a fifth longer")
 }

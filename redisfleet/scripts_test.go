@@ -9,6 +9,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"math"
 	"os"
 	"strconv"
 	"testing"
@@ -30,6 +31,7 @@ import (
 // ns].
 type paceScenario struct {
 	Name   string
+	Bank   int // first-wave successes, told with the first Reserve
 	Phases []struct {
 		Turns [][2]int64
 		Cut   int
@@ -103,8 +105,12 @@ func TestFleetPaceSchedules(t *testing.T) {
 			for _, ph := range sc.Phases {
 				n += len(ph.Turns)
 			}
-			for range n {
-				turn, err := f.Reserve(ctx, h, neuracraft.Hold{})
+			for i := range n {
+				hold := neuracraft.Hold{}
+				if i == 0 {
+					hold.Admitted = sc.Bank
+				}
+				turn, err := f.Reserve(ctx, h, hold)
 				require.NoError(t, err)
 				require.NotZero(t, turn.ID)
 			}
@@ -174,4 +180,59 @@ func TestFleetPaceProbes(t *testing.T) {
 	for i, g := range gaps[:24] {
 		assert.Equal(t, want[i/8], g, "turn %d", i)
 	}
+}
+
+// TestFleetBankMakesSlowStartLinear: the first wave's successes that the
+// members count add up; once they make a burst (2), while the pause that
+// engaged the pace runs, the turns handed out so far are handed out
+// again, in their order, at the linear slow start from one gap after
+// the pause, in a new epoch every member hears of; counts told after the
+// pause change nothing.
+func TestFleetBankMakesSlowStartLinear(t *testing.T) {
+	noLeaks(t)
+	s := startRedis(t)
+	rdb := s.client(t)
+	a, b := member(t, s, Options{}), member(t, s, Options{})
+	ctx := context.Background()
+	a.Announce(host, pauseOf(time.Second, 429))
+	_, ok := waitFor(time.Second, func() bool { cd, _ := a.Cooldown(host); return cd.Epoch != 0 })
+	require.True(t, ok, "the announcement did not reach Redis within 1s")
+	first := epochOf(t, rdb, a, host)
+	for range 4 {
+		_, err := a.Reserve(ctx, host, neuracraft.Hold{})
+		require.NoError(t, err)
+	}
+	before := turnsOf(t, rdb, a, host)
+	require.Equal(t, int64(50*time.Millisecond), before[0].gapN, "the slow start of old")
+	require.Equal(t, int64(40*time.Millisecond), before[2].gapN, "a fifth shorter after 2")
+
+	_, err := a.Reserve(ctx, host, neuracraft.Hold{Admitted: 1})
+	require.NoError(t, err)
+	assert.Equal(t, first, epochOf(t, rdb, a, host), "one success is no burst")
+	_, err = b.Reserve(ctx, host, neuracraft.Hold{Admitted: 1})
+	require.NoError(t, err)
+	second := epochOf(t, rdb, a, host)
+	assert.Greater(t, second, first, "two make one: a new epoch")
+
+	after := turnsOf(t, rdb, a, host)
+	require.Len(t, after, 6)
+	for i, turn := range before {
+		assert.Equal(t, turn.id, after[i].id, "turn %d keeps its place", i)
+	}
+	until, err := rdb.HGet(ctx, a.keys(host)[0], "until").Int64()
+	require.NoError(t, err)
+	assert.Equal(t, until+40000, after[0].slot, "the first turn a gap after the pause")
+	gap := int64(40 * time.Millisecond)
+	for i, turn := range after {
+		assert.Equal(t, gap, turn.gapN, "turn %d at the linear slow start", i)
+		r := 1e9 / float64(gap)
+		gap = int64(1e9 / math.Sqrt(r*r+2*18))
+	}
+	_, ok = waitFor(time.Second, func() bool { cd, _ := b.Cooldown(host); return cd.Epoch == second })
+	assert.True(t, ok, "the other member hears of the new epoch")
+
+	time.Sleep(fromMicros(until - serverNow(t, rdb) + 1000))
+	_, err = a.Reserve(ctx, host, neuracraft.Hold{Admitted: 5})
+	require.NoError(t, err)
+	assert.Equal(t, second, epochOf(t, rdb, a, host), "after the pause, a count changes nothing")
 }
