@@ -152,10 +152,12 @@ type Hold struct {
 	// Transport counted since it last told the Coordinator: answers to
 	// requests sent before the pushback that engaged its pace, each
 	// within 6.25 ms of the last (see the Transport's doc). Each member
-	// sees its own part of the first wave; a Coordinator adds them up,
-	// and from 2 on the host has a burst: each member lets its part go
-	// at the end of the pause without a turn, and the fleet's slow start
-	// climbs linearly, as one Transport's does.
+	// sees its own part of the first wave; a Coordinator adds the parts
+	// up, and from 2 on the fleet's slow start climbs linearly, as one
+	// Transport's does. A member whose own part is 2 or more (a burst of
+	// its own: single successes of several members may be a strict
+	// limiter's, one every so often) lets it go at the end of the pause
+	// without turns.
 	Admitted int
 }
 
@@ -249,22 +251,32 @@ func (c *call) waitFleet() (done bool, err error) {
 		// The member's own part of the first wave's burst goes at the end
 		// of the pause, without a turn (see burstAt); the pause may grow
 		// while the call waits for it.
+		// While the first wave is still counted, the call looks again
+		// once the count is over (paceStartGap at most) rather than
+		// waking at the end of the pause for nothing.
 		due := time.Now().Add(wait)
 		for turn.ID != 0 {
-			at, ok := c.burstAt(cd.Until)
+			at, counting, ok := c.burstAt(cd.Until)
 			if !ok || !at.Before(due) {
 				break
 			}
-			if err := c.wait(fleetWait, time.Until(at)); err != nil {
+			look := at
+			if counting {
+				look = earlier(at, time.Now().Add(paceStartGap))
+			}
+			if err := c.wait(fleetWait, time.Until(look)); err != nil {
 				co.Cancel(c.host, turn)
 				return true, c.abandon(err)
+			}
+			if look.Before(at) {
+				continue
 			}
 			if c.takeBurst() {
 				co.Cancel(c.host, turn)
 				return true, nil
 			}
-			wait = time.Until(due)
 		}
+		wait = max(time.Until(due), 0)
 		if err := c.wait(fleetWait, wait); err != nil {
 			co.Cancel(c.host, turn)
 			return true, c.abandon(err)
@@ -322,7 +334,7 @@ func (c *call) bankNews() int {
 
 // burstAt reports whether the Transport's own pace of the call's host may
 // have part of a fleet's burst to let go (pace.go: successes of the first
-// wave it counted, or its count still runs), and when: at the end of its own cooldown, or of
+// wave it counted, or its count still runs: counting), and when: at the end of its own cooldown, or of
 // the fleet's, until, when that is later. A fleet does not see the first
 // wave's successes, of which each member sees its part; each member lets
 // its part go at once at the end of the pause that engaged the pace, and
@@ -331,15 +343,16 @@ func (c *call) bankNews() int {
 //
 // Only a call held while the pause runs takes part, and only right at
 // its end (within paceStartGap, before the fleet's first turn).
-func (c *call) burstAt(until time.Time) (time.Time, bool) {
+func (c *call) burstAt(until time.Time) (at time.Time, counting, ok bool) {
 	own := c.ownCooldown()
 	if c.state == nil {
-		return time.Time{}, false
+		return time.Time{}, false, false
 	}
 	c.state.mu.Lock()
 	defer c.state.mu.Unlock()
 	now := time.Now()
-	return later(own, until), now.Before(c.state.until) && c.state.pace.mayShareAt(now)
+	p := &c.state.pace
+	return later(own, until), p.countingAt(now), now.Before(c.state.until) && p.mayShareAt(now)
 }
 
 // takeBurst lets the call go as one of its Transport's part of the

@@ -203,7 +203,7 @@ func (p *pacer) letGoAt(now time.Time) ticket {
 // changed.
 func (p *pacer) pushbackAt(now time.Time, t ticket) bool {
 	if !p.onAt(now) {
-		*p = pacer{gap: paceStartGap, start: true, epoch: p.epoch + 1, last: now, count: true,
+		*p = pacer{gap: paceStartGap, start: true, epoch: p.epoch + 1, last: now, count: true, tally: now,
 			quotaGap: p.quotaGap, quotaUntil: p.quotaUntil}
 		return true
 	}
@@ -296,14 +296,12 @@ func climbStep(gap time.Duration) time.Duration {
 }
 
 // countAt counts at now a success of the first wave into the bank while
-// the count runs: one run of them, each within paceStartEnd of the one
+// the count runs (countingAt): one run of them, the first within
+// paceStartGap of the pushback, each next within paceStartEnd of the one
 // before it, at most paceMaxBank. From paceMinBank on, the bank is a
 // burst: it goes first, and the slow start is linear.
 func (p *pacer) countAt(now time.Time) {
-	if !p.count || !p.onAt(now) {
-		return
-	}
-	if p.bank > 0 && now.Sub(p.tally) > paceStartEnd || p.bank >= paceMaxBank {
+	if !p.countingAt(now) || p.bank >= paceMaxBank {
 		p.count = false
 		return
 	}
@@ -326,18 +324,29 @@ func (p *pacer) bankNews() int {
 	return d
 }
 
+// countingAt reports whether the count of the first wave still runs at
+// now: nothing counted yet within paceStartGap of the pushback, or the
+// last success counted within paceStartEnd.
+func (p *pacer) countingAt(now time.Time) bool {
+	limit := paceStartEnd
+	if p.bank == 0 {
+		limit = paceStartGap
+	}
+	return p.count && p.onAt(now) && now.Sub(p.tally) <= limit
+}
+
 // mayShareAt reports whether the Transport's part of a fleet's burst
-// may go at the end of the pause (call.takeBurst): part of it is left,
-// or the first wave is still counted.
+// may go at the end of the pause (call.takeBurst): part of it is left
+// (its count made a burst), or the first wave is still counted.
 func (p *pacer) mayShareAt(now time.Time) bool {
-	return p.onAt(now) && (p.share > 0 || p.count)
+	return p.onAt(now) && (p.share > 0 && p.lin || p.countingAt(now))
 }
 
 // takeShareAt lets a request of the Transport's part of a fleet's burst
 // go at now, if one is left, and reports whether it did: the count of
 // the first wave is over. The caller checks that the pause just ended.
 func (p *pacer) takeShareAt(now time.Time) bool {
-	if !p.onAt(now) || p.share <= 0 {
+	if !p.onAt(now) || p.share <= 0 || !p.lin {
 		return false
 	}
 	p.share--
