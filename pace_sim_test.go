@@ -182,6 +182,7 @@ func TestPaceSimulated(t *testing.T) {
 		{"burst=20, one process, no upstream", 50, 20, 8, 2, true, 5, 1.8, 2780 * time.Millisecond, true},
 		// bench's storm scenario: 100 callers x 5 calls, a burst of 50.
 		{"storm", 50, 49, 10, 5, true, 4, 1.1, 9 * time.Second, false},
+		{"storm, no upstream", 50, 49, 10, 5, true, 4, 1.2, 9 * time.Second, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
