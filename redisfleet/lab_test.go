@@ -2,6 +2,7 @@ package redisfleet
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -12,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/redis/go-redis/v9"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"golang.org/x/time/rate"
@@ -143,7 +145,9 @@ func runLab(t *testing.T, s redisTarget) labResult {
 		tr := transport(nil)
 		tr.Base = stamped{tr.Base}
 		if s != nil {
-			f := New(s.client(t), Options{Prefix: "lab", OpTimeout: labOpTimeout(),
+			rdb := s.client(t)
+			warmUp(t, rdb, labCallers)
+			f := New(rdb, Options{Prefix: "lab", OpTimeout: labOpTimeout(),
 				OnError: func(error) { redisErrs.Add(1) }})
 			defer f.Close()
 			tr.Coordinator = f
@@ -210,6 +214,38 @@ func labOpTimeout() time.Duration {
 		return DefaultOpTimeout + schedulingMargin
 	}
 	return DefaultOpTimeout
+}
+
+// warmUp opens n connections in rdb's pool to every node, as a member
+// that has run a while holds them, so that the first wave's Reserves (as
+// many at once as a member has callers) do not dial Redis: the lab
+// measures the protocol, not connection set-up. Without it, on this
+// 2-core VM, some first-wave Reserves dial for more than OpTimeout (50
+// ms) in about half the runs (0 to 17 failures of Redis a run on
+// 2026-12-07, on the main branch of before this change as well), fall
+// back to their own Transport's queue and pace, and draw a late 429.
+func warmUp(t *testing.T, rdb redis.UniversalClient, n int) {
+	ctx := context.Background()
+	open := func(ctx context.Context, c *redis.Client) error {
+		var errs []error
+		conns := make([]*redis.Conn, n)
+		for i := range conns {
+			conns[i] = c.Conn() // a connection of its own, taken from the pool
+			errs = append(errs, conns[i].Ping(ctx).Err())
+		}
+		for _, cn := range conns {
+			errs = append(errs, cn.Close()) // back to the pool, idle
+		}
+		return errors.Join(errs...)
+	}
+	switch c := rdb.(type) {
+	case *redis.ClusterClient:
+		require.NoError(t, c.ForEachShard(ctx, open))
+	case *redis.Client:
+		require.NoError(t, open(ctx, c))
+	default:
+		t.Fatalf("warmUp: a %T", rdb)
+	}
 }
 
 // stamped is the Base of the lab's members: it stamps each request with
