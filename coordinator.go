@@ -150,8 +150,8 @@ type Hold struct {
 	Requeue Turn
 	// Admitted is how many successes of the host's first wave the
 	// Transport counted since it last told the Coordinator: answers to
-	// requests sent before the pushback that engaged its pace, each
-	// within 6.25 ms of the last (see the Transport's doc). Each member
+	// requests sent before the pushback that engaged its pace, the first
+	// within 50 ms of it and each next within 6.25 ms of the last. Each member
 	// sees its own part of the first wave; a Coordinator adds the parts
 	// up, and from 2 on the fleet's slow start climbs linearly, as one
 	// Transport's does. A member whose own part is 2 or more (a burst of
@@ -250,10 +250,10 @@ func (c *call) waitFleet() (done bool, err error) {
 		}
 		// The member's own part of the first wave's burst goes at the end
 		// of the pause, without a turn (see burstAt); the pause may grow
-		// while the call waits for it.
-		// While the first wave is still counted, the call looks again
-		// once the count is over (paceStartGap at most) rather than
-		// waking at the end of the pause for nothing.
+		// while the call waits for it. While the first wave is still
+		// counted, the call looks again once the count is over
+		// (paceStartGap at most) rather than waking at the end of the
+		// pause for nothing.
 		due := time.Now().Add(wait)
 		for turn.ID != 0 {
 			at, counting, ok := c.burstAt(cd.Until)
@@ -334,8 +334,9 @@ func (c *call) bankNews() int {
 
 // burstAt reports whether the Transport's own pace of the call's host may
 // have part of a fleet's burst to let go (pace.go: successes of the first
-// wave it counted, or its count still runs: counting), and when: at the end of its own cooldown, or of
-// the fleet's, until, when that is later. A fleet does not see the first
+// wave it counted, or its count still runs: counting), and when (at): at
+// the end of its own cooldown, or of the fleet's, until, when that is
+// later. A fleet does not see the first
 // wave's successes, of which each member sees its part; each member lets
 // its part go at once at the end of the pause that engaged the pace, and
 // the fleet's first turn comes one gap later (redisfleet). After a later

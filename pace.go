@@ -108,18 +108,18 @@ const (
 // the pushback, in one run, the first within paceStartGap of the
 // pushback and each next within paceStartEnd of the one before it, so
 // that answers that trickle in from a slow server are not taken for a
-// burst. That many requests the host admitted at once. When
-// they are paceMinBank or more, the host has a burst, and after every
-// pause that many go first, paceMinGap apart (the bank); the slow start
-// then climbs linearly (paceLinStart, paceClimb) instead of doubling, so as not to
+// burst. That many requests the host admitted at once. When they are
+// paceMinBank or more, the host has a burst, and after every pause that
+// many go first, paceMinGap apart (the bank); the slow start then climbs
+// linearly (paceLinStart, paceClimb) instead of doubling, so as not to
 // spend the burst the limiter saves while the pace is under its rate,
 // and a pushback to a request let go at the pace slows it by paceCut (a
 // pushback to a request of the bank makes the bank what it admitted). A
 // success answered before the pushback is not counted (a healthy host's
-// calls do nothing but one atomic load): behind a gateway that refuses at
-// once and proxies what it admits, the first wave's successes come after
-// its first refusal; a limiter that answers both as fast is paced as
-// above.
+// calls do nothing but one atomic load): behind a gateway that refuses
+// at once and proxies what it admits, the first wave's successes come
+// after its first refusal; a limiter that answers both as fast is paced
+// as above.
 //
 // Its methods take the time as a parameter; it is not safe for concurrent
 // use (hostState guards it with its mutex). Its zero value is a pace not
@@ -262,7 +262,6 @@ func (p *pacer) successAt(now time.Time, t ticket) bool {
 		if t.gap < p.gap {
 			return false // a request of the bank: nothing learnt of the pace
 		}
-		p.good = p.gap
 		p.gap = climbStep(p.gap)
 		p.start = p.gap >= paceStartEnd
 		return true

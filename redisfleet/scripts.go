@@ -149,7 +149,6 @@ local function letGo(s)
   local g = P.gap
   P.wins = P.wins + 1
   if P.start == 1 and P.lin == 1 then
-    P.good = P.gap
     P.gap = climbStep(P.gap)
     if P.gap < STARTEND then P.start = 0 end
     P.wins = 0
