@@ -39,6 +39,9 @@ const maxMessage = 300
 // first 64 KiB of the body, drains a bounded amount more, closes the body, and
 // returns an [*APIError]: always that type, whatever the body holds (JSON
 // envelope, HTML from a gateway, nothing, a cut-off or invalid document).
+// The credentials of resp.Request and of its redirect chain (API key,
+// Authorization, the secrets of their URLs) are hidden from the error,
+// wherever the server echoed them, by the rule a [Transport] applies.
 //
 // A response that a [Transport] with ReturnErrorResponses returned is not
 // read again: FromResponse closes its body (which stays readable, in
@@ -59,7 +62,11 @@ func FromResponse(resp *http.Response) error {
 		}
 		return apiErr
 	}
-	return newAPIError(resp, defaultMaxErrorBody)
+	apiErr := newAPIError(resp, defaultMaxErrorBody)
+	if secrets := credentialsOf(resp.Request); len(secrets) > 0 {
+		apiErr.hide(secrets)
+	}
+	return apiErr
 }
 
 // newAPIError decodes an error response, keeping at most limit bytes of its

@@ -423,6 +423,8 @@ func FuzzFromResponse(f *testing.F) {
 	f.Add(1<<40, "", "", "", "", false, []byte(`{"error":{"code":"8102","retryable":null,"details":{}}}`))
 	f.Add(500, "application/json", "1", "", "", true, []byte(`{"error":{"code":"`+strings.Repeat("a ", 100)+`"}}`))
 	f.Add(401, "", "", "req_\r\n", `Bearer error="invalid_token"`, true, []byte(`{"error":"invalid_client","error_description":"bad\nclient"}`))
+	f.Add(481, "", "", "", "", true, []byte("0000k_secret000")) // the URL's secret echoed (found by CI's fuzzing)
+	f.Add(403, "application/json", "", "k_secret", "", true, []byte(`{"error":{"message":"k_secr\u0065t","details":{"k_secret":1}}}`))
 
 	f.Fuzz(func(t *testing.T, status int, contentType, retryAfter, requestID, challenge string, knownLength bool, body []byte) {
 		rb := &recordingBody{r: bytes.NewReader(body)}
@@ -457,7 +459,11 @@ func FuzzFromResponse(f *testing.F) {
 		apiErr, ok := err.(*APIError)
 		require.True(t, ok, "status %d: FromResponse = %T %v, want *APIError", status, err, err)
 		require.LessOrEqual(t, len(apiErr.Body), defaultMaxErrorBody, "Body from a %d-byte body", len(body))
-		require.True(t, bytes.HasPrefix(body, apiErr.Body), "Body of %d bytes is not the start of the %d-byte body", len(apiErr.Body), len(body))
+		if kept := body[:min(len(body), defaultMaxErrorBody)]; bytes.Contains(kept, []byte("k_secret")) || bytes.IndexByte(kept, '\\') >= 0 {
+			require.NotContains(t, string(apiErr.Body), "k_secret", "Body holds the URL's secret") // replaced, or the Body dropped
+		} else {
+			require.True(t, bytes.HasPrefix(body, apiErr.Body), "Body of %d bytes is not the start of the %d-byte body", len(apiErr.Body), len(body))
+		}
 		require.Equal(t, len(body) > defaultMaxErrorBody, apiErr.Truncated, "Truncated, from a %d-byte body", len(body))
 		require.EqualValues(t, 1, rb.closed, "closed the body %d times", rb.closed)
 		wantID := cleanHeaderValue(requestID)
@@ -465,7 +471,11 @@ func FuzzFromResponse(f *testing.F) {
 			wantID = "req_fuzz"
 		}
 		require.Equal(t, status, apiErr.StatusCode, "StatusCode %d, RequestID %q, RetryAfter %v; want RequestID %q", apiErr.StatusCode, apiErr.RequestID, apiErr.RetryAfter, wantID)
-		require.Equal(t, wantID, apiErr.RequestID, "StatusCode %d, RequestID %q, RetryAfter %v; want RequestID %q", apiErr.StatusCode, apiErr.RequestID, apiErr.RetryAfter, wantID)
+		if strings.Contains(wantID, "k_secret") {
+			require.NotContains(t, apiErr.RequestID, "k_secret", "the URL's secret shows in the RequestID")
+		} else {
+			require.Equal(t, wantID, apiErr.RequestID, "StatusCode %d, RequestID %q, RetryAfter %v; want RequestID %q", apiErr.StatusCode, apiErr.RequestID, apiErr.RetryAfter, wantID)
+		}
 		require.False(t, apiErr.RetryAfter < 0, "StatusCode %d, RequestID %q, RetryAfter %v; want RequestID %q", apiErr.StatusCode, apiErr.RequestID, apiErr.RetryAfter, wantID)
 		checkOneLine(t, "RequestID", apiErr.RequestID)
 		require.LessOrEqual(t, utf8.RuneCountInString(apiErr.RequestID), maxHeaderValue, "RequestID of %d characters", utf8.RuneCountInString(apiErr.RequestID))

@@ -8,6 +8,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"net/http"
+	"net/url"
 	"slices"
 	"strconv"
 	"strings"
@@ -40,7 +41,12 @@ import (
 //
 // A credential is the whole value of an X-API-Key header, or the
 // credentials of an Authorization header (what follows its scheme, such
-// as "Bearer"), trimmed of white space.
+// as "Bearer"), trimmed of white space; or, in the request's URL, the
+// password of its user information and the value of a query parameter
+// that URLs are shown without (see redactURL), when it has at least
+// minURLSecret characters: a shorter value (state=1, code=ab) is no
+// credential worth hiding and replacing it everywhere would garble the
+// text.
 
 // credentialsIn returns the credentials that h carries, by the rule
 // above.
@@ -71,12 +77,44 @@ func appendSecret(secrets []string, s string) []string {
 	return secrets
 }
 
+// minURLSecret is the fewest characters a secret of a URL (see the rule
+// above) has to have to be hidden from errors.
+const minURLSecret = 8
+
+// credentialsInURL returns the credentials that u carries, by the rule
+// above: the password of its user information and the values of its
+// query that redactURL redacts, when at least minURLSecret long.
+func credentialsInURL(u *url.URL) []string {
+	if u == nil {
+		return nil
+	}
+	var out []string
+	if pw, ok := u.User.Password(); ok && len(strings.TrimSpace(pw)) >= minURLSecret {
+		out = appendSecret(out, pw)
+	}
+	if u.RawQuery == "" {
+		return out
+	}
+	q, _ := url.ParseQuery(u.RawQuery) // what parses; a query that does not is shown as REDACTED
+	for name, vals := range q {
+		for _, v := range vals {
+			if (secretName(name) || looksLikeJWT(v)) && len(strings.TrimSpace(v)) >= minURLSecret {
+				out = appendSecret(out, v)
+			}
+		}
+	}
+	return out
+}
+
 // credentialsOf returns the credentials of req and of the requests before
-// it in its redirect chain.
+// it in its redirect chain: those of their headers and of their URLs.
 func credentialsOf(req *http.Request) []string {
 	var out []string
 	for i := 0; req != nil && i < maxRedirectChain; i++ {
 		for _, s := range credentialsIn(req.Header) {
+			out = appendSecret(out, s)
+		}
+		for _, s := range credentialsInURL(req.URL) {
 			out = appendSecret(out, s)
 		}
 		if req.Response == nil {

@@ -230,6 +230,99 @@ func TestCredentialsIn(t *testing.T) {
 	assert.Empty(t, credentialsIn(http.Header{"Authorization": {"  "}}))
 }
 
+// TestCredentialsInURL: the secrets of a URL that errors are hidden
+// from: a password, the values redactURL redacts, from minURLSecret
+// characters on; nothing from a URL without them.
+func TestCredentialsInURL(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		url  string
+		want []string
+	}{
+		{"https://api.example/v1/p?api_key=k_secret&limit=5", []string{"k_secret"}},
+		{"https://u:p4ssw0rd!@api.example/v1/p", []string{"p4ssw0rd!"}},
+		{"https://u:short@api.example/v1/p", nil},
+		{"https://api.example/v1/p?state=1234567&code=12345678", []string{"12345678"}}, // 7 is too short, 8 is not
+		{"https://api.example/v1/p?next=eyJhbGciOi.eyJzdWIi.c2ln", []string{"eyJhbGciOi.eyJzdWIi.c2ln"}},
+		{"https://api.example/v1/p?limit=123456789&cursor=abcdefghij", nil},
+		{"https://api.example/v1/p?token=%zz&access_token=tok_abcdefgh", []string{"tok_abcdefgh"}}, // what parses
+		{"https://api.example/v1/p?token=tok_abcdefgh&token=tok_abcdefgh", []string{"tok_abcdefgh"}},
+		{"https://api.example/v1/p", nil},
+	} {
+		u, err := url.Parse(tc.url)
+		require.NoError(t, err)
+		assert.ElementsMatch(t, tc.want, credentialsInURL(u), "%s", tc.url)
+	}
+	assert.Empty(t, credentialsInURL(nil))
+}
+
+// TestURLSecretsHidden: a server that echoes a secret of the request's
+// URL (a query parameter's value) does not get it into the error, neither
+// through the Transport nor through FromResponse on a plain client's
+// response, in a JSON envelope or a text body; a short value is left in
+// the text (only the URL redacts it).
+func TestURLSecretsHidden(t *testing.T) {
+	t.Parallel()
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		v := r.URL.Query().Get("api_key")
+		if r.URL.Query().Get("as") == "text" {
+			http.Error(w, "bad key "+v+" for "+r.URL.Query().Get("state"), http.StatusForbidden)
+			return
+		}
+		w.Header().Set("X-Echo", v)
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusForbidden)
+		body, _ := json.Marshal(map[string]any{"error": map[string]any{
+			"code": "forbidden", "message": "bad key " + v, "details": map[string]any{"key": v}}})
+		_, _ = w.Write(body)
+	}))
+	defer srv.Close()
+	const secret = "k_query_secret"
+	for _, as := range []string{"json", "text"} {
+		target := srv.URL + "/v1/pipelines?api_key=" + secret + "&state=ab&as=" + as
+		t.Run("Transport/"+as, func(t *testing.T) {
+			_, err := WrapClient(nil).Get(target)
+			var apiErr *APIError
+			require.ErrorAs(t, err, &apiErr)
+			requireHidden(t, apiErr, secret) // the *url.Error around it is net/http's, with the URL as sent
+			_, line := logJSON(t, LogValue(err))
+			assert.NotContains(t, line, secret, "LogValue of the *url.Error")
+			assert.Contains(t, apiErr.Message, "bad key [REDACTED]")
+		})
+		t.Run("FromResponse/"+as, func(t *testing.T) {
+			resp, err := http.Get(target)
+			require.NoError(t, err)
+			err = FromResponse(resp)
+			requireHidden(t, err, secret)
+			var apiErr *APIError
+			require.ErrorAs(t, err, &apiErr)
+			assert.Contains(t, apiErr.Message, "bad key [REDACTED]")
+			if as == "text" {
+				assert.Contains(t, apiErr.Message, " for ab", "a 2-character value is not hidden")
+			}
+		})
+	}
+}
+
+// TestFromResponseHidesHeaderCredentials: FromResponse on a plain
+// client's response hides the request's X-API-Key and bearer token too,
+// wherever the server echoed them.
+func TestFromResponseHidesHeaderCredentials(t *testing.T) {
+	t.Parallel()
+	srv := httptest.NewServer(http.HandlerFunc(echoError))
+	defer srv.Close()
+	for _, h := range [][2]string{{"X-API-Key", echoKey}, {"Authorization", "Bearer " + echoToken}} {
+		req, err := http.NewRequest("GET", srv.URL+"/v1/pipelines", nil)
+		require.NoError(t, err)
+		req.Header.Set(h[0], h[1])
+		resp, err := http.DefaultClient.Do(req)
+		require.NoError(t, err)
+		err = FromResponse(resp)
+		requireHidden(t, err, strings.TrimPrefix(h[1], "Bearer "))
+		assert.ErrorIs(t, err, ErrUnauthorized)
+	}
+}
+
 // TestJSONUnescape: the escapes JSON has, surrogate pairs included; what
 // is not an escape is kept.
 func TestJSONUnescape(t *testing.T) {
