@@ -288,7 +288,7 @@ func (c *call) waitTurn() error {
 		if !turn.After(now) {
 			return nil
 		}
-		return c.abandon(c.cooldownError(s.cooldownCause(), turn.Sub(now)))
+		return c.refuse(c.cooldownError(s.cooldownCause(), turn.Sub(now)))
 	}
 	began := c.waitStarted(cooldownWait, turn.Sub(now))
 	for {
@@ -315,6 +315,18 @@ func (c *call) abandon(err error) error {
 		return err
 	}
 	return joinWait(c.last, err)
+}
+
+// refuse ends the call with err, as its turn in a cooldown would come
+// after its context's deadline: it is not sent. For a retry already
+// decided (the call made an attempt), the retry is stopped after all:
+// the last attempt's error records "deadline", an Observer hears
+// RetryStopped, and the error the call ends with holds both.
+func (c *call) refuse(err *CooldownError) error {
+	if c.attempt > 0 {
+		c.last = c.stop(c.last, stopDeadline)
+	}
+	return c.abandon(err)
 }
 
 // waitWake waits until wake (never, when zero), a nudge, or the end of

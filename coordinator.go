@@ -229,7 +229,7 @@ func (c *call) waitFleet() (done bool, err error) {
 		}
 		until := earlier(cd.Until, limit)
 		if deadline, ok := c.ctx.Deadline(); ok && until.After(deadline) {
-			return true, c.abandon(c.cooldownError(cd.Cause, until.Sub(now)))
+			return true, c.refuse(c.cooldownError(cd.Cause, until.Sub(now)))
 		}
 		own := c.ownCooldown()
 		hold := Hold{Floor: max(own.Sub(now), 0), MaxWait: max(limit.Sub(now), 1), Spent: c.fleetSpent, Requeue: turn,
@@ -246,7 +246,7 @@ func (c *call) waitFleet() (done bool, err error) {
 		wait := min(turn.Wait, time.Until(limit))
 		if deadline, ok := c.ctx.Deadline(); ok && time.Now().Add(wait).After(deadline) {
 			co.Cancel(c.host, turn)
-			return true, c.abandon(c.cooldownError(cd.Cause, turn.Wait))
+			return true, c.refuse(c.cooldownError(cd.Cause, turn.Wait))
 		}
 		// The member's own part of the first wave's burst goes at the end
 		// of the pause, without a turn (see burstAt); the pause may grow

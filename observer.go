@@ -92,7 +92,9 @@ type Event struct {
 // decided is not sent when the call's context ends during the wait
 // (WaitEnded has the context's error) or when its turn in a cooldown
 // would come after the context's deadline (the call then ends with a
-// [*CooldownError], without a wait). BreakerOpened, BreakerClosed and
+// [*CooldownError], without a wait, and a RetryStopped with Stop
+// "deadline" follows the RetryDecided: the retry was decided, and is not
+// made). BreakerOpened, BreakerClosed and
 // PaceChanged are reported by the call whose attempt caused the change,
 // after its AttemptEnded, and by a call whose first failure or end made
 // the Transport forget a host whose breaker was open or that was paced

@@ -433,6 +433,50 @@ func TestObserverWaitCutShort(t *testing.T) {
 	})
 }
 
+// TestObserverRetryRefusedByItsTurn: a retry decided whose turn in the
+// cooldown, once queued, would come after the context's deadline is not
+// made: RetryStopped ("deadline") follows RetryDecided, without a wait,
+// and the error holds both the last attempt's (which says why) and the
+// *CooldownError. The same through a fleet's turn.
+func TestObserverRetryRefusedByItsTurn(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		fleet bool
+		want  []string
+	}{
+		{"local queue", false, []string{
+			"attempt.started 1", "attempt.ended 1 429", "pace.changed 20 30s", "retry.decided 1 429 1s",
+			"retry.stopped 1 429 deadline",
+		}},
+		{"fleet", true, []string{
+			"attempt.started 1", "attempt.ended 1 429", "pace.changed 20 30s", "retry.decided 1 429 1s",
+			"retry.stopped 1 429 deadline",
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				// Retry-After: 1 fits the deadline; the turn, half a gap of
+				// the pace after the cooldown (1.025 s), does not.
+				ctx, cancel := context.WithTimeout(context.Background(), 1010*time.Millisecond)
+				defer cancel()
+				tr := &Transport{Base: &scriptBase{steps: []step{answer(429, "Retry-After", "1"), answer(200)}}, rand: half}
+				if tc.fleet {
+					tr.Coordinator = &fakeFleet{late: 25 * time.Millisecond} // the fleet's cooldown, as this member sees it, ends after the deadline
+				}
+				rec := &recorder{t: t, tr: tr, ctx: ctx}
+				tr.Observer = rec
+				_, err := tr.RoundTrip(newReq(t, ctx, "GET", ""))
+				var cdErr *CooldownError
+				require.ErrorAs(t, err, &cdErr)
+				var apiErr *APIError
+				require.ErrorAs(t, err, &apiErr)
+				assert.Contains(t, apiErr.Error(), "not retried: deadline too close")
+				assert.Equal(t, tc.want, rec.lines())
+			})
+		})
+	}
+}
+
 // TestObserverMayUseTheTransport: an Observer that sends a request
 // through the same Transport, to the same host, from inside every event
 // does not deadlock: it is called with no lock held. (The contract forbids
