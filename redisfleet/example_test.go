@@ -13,7 +13,8 @@ import (
 // Redis and Prefix. (This example is compiled, not run: it needs a Redis;
 // go run ./examples/fleet starts one.)
 func Example() {
-	rdb := redis.NewClient(&redis.Options{Addr: "localhost:6379", ContextTimeoutEnabled: true})
+	rdb := redis.NewClient(&redis.Options{Addr: "localhost:6379", ContextTimeoutEnabled: true,
+		MinIdleConns: 8}) // connections ready for a storm's first turns
 	defer rdb.Close()
 	fleet := redisfleet.New(rdb, redisfleet.Options{
 		OnError: func(err error) { slog.Warn("neuracraft fleet: Redis trouble, working alone", "err", err) },
