@@ -21,8 +21,10 @@
 // Redis is a helper, never a dependency: the success path of a host that
 // is not paced never touches it, a request waits on Redis at most
 // OpTimeout in all, and when Redis is slow, down or answers garbage, each
-// replica falls back to its own cooldown and pace, reports the trouble to
-// Options.OnError, and leaves Redis alone until it answers a ping again.
+// replica falls back to its own queue and pace (which still hold the
+// cooldowns the replica knows of, its own and those the fleet told it
+// before), reports the trouble to Options.OnError, and leaves Redis alone
+// until it answers a ping again.
 //
 // It needs Redis 6.2 or newer (a single node, Sentinel or Cluster), with
 // Lua scripting and publish/subscribe.
