@@ -132,6 +132,9 @@ func (c *call) send() (*http.Response, error) {
 	if h := c.t.table(); c.state == nil && h != nil && h.added.Load() != c.added {
 		c.state = h.hold(c.host, h.lookup(c.host)) // the host got an entry during the call
 	}
+	if c.t.Coordinator != nil && !c.t.DisableCooldown && c.fleetTurn.ID == 0 && c.ticket == (ticket{}) {
+		c.joinFleetWave() // coordinator.go
+	}
 	if c.state != nil {
 		c.breakerChanged(c.state.answered(), false)
 		c.paceChanged(c.state.pacedAnswerAt(time.Now(), c.ticket))

@@ -41,9 +41,10 @@ func (s *hostState) coolUntil(until time.Time, span time.Duration, cause Code) {
 }
 
 // holdForFleet records that a fleet's cooldown of the host, which its
-// Coordinator knew but could not give a turn in, ends at until (a pause
-// of span started by cause): the local queue holds requests until then
-// too (call.waitFleet). It is not the Transport's own cooldown, which
+// Coordinator knew but could not give a turn in (or whose first wave the
+// Transport's requests were part of: joinFleetWaveAt), ends at until (a
+// pause of span started by cause): the local queue holds requests until
+// then too (call.waitFleet). It is not the Transport's own cooldown, which
 // bounds the fleet's turns from below (Hold.Floor): the other calls that
 // hold a fleet turn do not take it for a longer one of their own, and
 // keep their turns.
@@ -59,6 +60,29 @@ func (s *hostState) holdForFleet(until time.Time, span time.Duration, cause Code
 	}
 	s.head.nudge()
 }
+
+// joinFleetWaveAt records at now a success of the first wave of a fleet's
+// cooldown of the host that ends at until (a pause of span started by
+// cause), answered to a request that no pace let go (call.joinFleetWave):
+// the local queue holds the fleet's cooldown too (holdForFleet), and the
+// host's pace, when not engaged yet, is engaged as by a pushback of its
+// own, whose first wave the success then counts (hostState.pacedAnswerAt).
+// It returns the host's pace from now on.
+func (s *hostState) joinFleetWaveAt(now, until time.Time, span time.Duration, cause Code) paceNews {
+	s.holdForFleet(until, span, cause)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !s.pace.onAt(now) {
+		s.pace.pushbackAt(now, ticket{})
+		s.pace.quiet = true
+	}
+	return s.paceNewsAt(now)
+}
+
+// pauseEnd is the end of the host's cooldown: its own, or a fleet's
+// that the local queue holds (holdForFleet), whichever is later. s.mu
+// must be held.
+func (s *hostState) pauseEnd() time.Time { return later(s.until, s.fleetUntil) }
 
 // A holder is a request held by a cooldown, in its host's queue.
 type holder struct {
@@ -81,7 +105,7 @@ func (h *holder) nudge() {
 // nextRelease is when the first held request may go, asked at now. s.mu
 // must be held.
 func (s *hostState) nextRelease(now time.Time) time.Time {
-	return later(later(s.until, s.fleetUntil), s.lastRelease.Add(s.gapAt(now)))
+	return later(s.pauseEnd(), s.lastRelease.Add(s.gapAt(now)))
 }
 
 // holdAt is asked at now by a request about to be sent. When the host is

@@ -42,9 +42,10 @@ type Coordinator interface {
 	// should take a fleet turn now, that is, host is cooling down, its
 	// release queue is known not to be empty, or the fleet paces it.
 	//
-	// The Transport calls Cooldown before every request, so it must not
-	// block, do I/O or allocate: while no cooldown is known, a Transport
-	// with a Coordinator costs what one without does.
+	// The Transport calls Cooldown before every request, and after the
+	// success of one that went without a turn (call.joinFleetWave), so it
+	// must not block, do I/O or allocate: while no cooldown is known, a
+	// Transport with a Coordinator costs what one without does.
 	Cooldown(host string) (c Cooldown, ok bool)
 
 	// Announce tells the fleet that host asked for the pause p, which the
@@ -157,7 +158,9 @@ type Hold struct {
 	// Transport's does. A member whose own part is 2 or more (a burst of
 	// its own: single successes of several members may be a strict
 	// limiter's, one every so often) lets it go at the end of the pause
-	// without turns.
+	// without turns. A member that met no pushback of its own counts the
+	// successes answered while the fleet's cooldown runs to requests that
+	// went without a turn, and tells them from 2 on only.
 	Admitted int
 }
 
@@ -271,7 +274,7 @@ func (c *call) waitFleet() (done bool, err error) {
 			if look.Before(at) {
 				continue
 			}
-			if c.takeBurst() {
+			if c.takeBurst(at) {
 				co.Cancel(c.host, turn)
 				return true, nil
 			}
@@ -353,19 +356,45 @@ func (c *call) burstAt(until time.Time) (at time.Time, counting, ok bool) {
 	defer c.state.mu.Unlock()
 	now := time.Now()
 	p := &c.state.pace
-	return later(own, until), p.countingAt(now), now.Before(c.state.until) && p.mayShareAt(now)
+	at = later(own, until)
+	return at, p.countingAt(now), now.Before(at) && p.mayShareAt(now)
 }
 
 // takeBurst lets the call go as one of its Transport's part of the
-// fleet's burst, if one is left, and reports whether it did. The request
-// carries no ticket: the fleet's turns, not the Transport's own pace,
-// learn from answers while the fleet holds the host.
-func (c *call) takeBurst() bool {
+// fleet's burst, if one is left and the pause ended at at (burstAt) less
+// than paceStartGap ago, and reports whether it did. The request carries
+// no ticket: the fleet's turns, not the Transport's own pace, learn from
+// answers while the fleet holds the host.
+func (c *call) takeBurst(at time.Time) bool {
 	s := c.state
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	now := time.Now()
-	return !now.Before(s.until) && now.Before(s.until.Add(paceStartGap)) && s.pace.takeShareAt(now)
+	return !now.Before(at) && now.Before(at.Add(paceStartGap)) && s.pace.takeShareAt(now)
+}
+
+// joinFleetWave is called on a success answered to a request that went
+// without a turn, neither the fleet's nor its own pace's: when its
+// Coordinator knows that the host cools down, the request was part of
+// the first wave that another member's pushback ended, and the host's
+// pace is engaged here too (as a pushback of its own would, counting the
+// first wave from this success on: hostState.joinFleetWaveAt), so that a
+// member whose requests were all admitted tells its part of the burst
+// and lets it go at the end of the pause. Over HTTP/2, where each
+// member's requests reach the limiter together on one connection, a few
+// members get the whole burst and meet no 429 of their own.
+//
+// It costs one Coordinator.Cooldown lookup, which must not block or
+// allocate.
+func (c *call) joinFleetWave() {
+	cd, ok := c.t.Coordinator.Cooldown(c.host)
+	if !ok {
+		return
+	}
+	now := time.Now()
+	if rest := cd.Until.Sub(now); rest > 0 {
+		c.paceChanged(c.hostStateAt(now).joinFleetWaveAt(now, cd.Until, rest, cd.Cause))
+	}
 }
 
 // ownCooldown is the end of the Transport's own cooldown of the call's

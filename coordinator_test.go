@@ -685,3 +685,69 @@ func TestCoordinatorFirstWaveShare(t *testing.T) {
 		assert.Equal(t, [3]int{1, 6, 3}, fleet.counts(), "announces, reserves, cancels: the burst gave its turns back")
 	})
 }
+
+// TestCoordinatorJoinsAnotherMembersFirstWave: successes answered to
+// requests that went freely, while the Coordinator knows of a cooldown
+// that another member's 429 started (as over HTTP/2, where a member's
+// requests reach the limiter together and may all be admitted), are that
+// pause's first wave: the Transport counts them as if the 429 were its
+// own, tells them once (Hold.Admitted), and lets as many held calls go
+// at the end of the pause without their turns. A single success is told
+// nothing: several members' single successes may be a strict limiter's.
+func TestCoordinatorJoinsAnotherMembersFirstWave(t *testing.T) {
+	for _, tc := range []struct {
+		name                         string
+		admitted                     int // first-wave successes
+		told, atEnd, later, canceled int
+	}{
+		{name: "a burst", admitted: 3, told: 3, atEnd: 4, later: 1, canceled: 3},
+		{name: "one success", admitted: 1, told: 0, atEnd: 1, later: 4, canceled: 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				fleet := &fakeFleet{}
+				slow := map[string]time.Duration{}
+				for i := range tc.admitted {
+					slow[fmt.Sprint("ok", i)] = 2*time.Millisecond + time.Duration(i)*time.Millisecond/2
+				}
+				base := &slowBase{scriptBase: &scriptBase{steps: []step{answer(200)}}, slow: slow}
+				tr := &Transport{Base: base, Coordinator: fleet, rand: zero}
+				start := time.Now()
+				var wg sync.WaitGroup
+				for i := range tc.admitted { // sent before the fleet knows of a cooldown
+					wg.Go(func() { assert.NoError(t, callWith(t, tr, context.Background(), fmt.Sprint("ok", i))) })
+					synctest.Wait() // slowBase is not safe for concurrent use
+				}
+				time.Sleep(time.Millisecond) // another member's 429, while they are answered
+				fleet.Announce("api.neuracraft.com", Pause{RetryAfter: time.Second, Gap: 10 * time.Millisecond, Cause: 429})
+				time.Sleep(100 * time.Millisecond)
+				for i := range 5 {
+					wg.Go(func() { assert.NoError(t, callWith(t, tr, context.Background(), fmt.Sprint("h", i))) })
+					synctest.Wait()
+				}
+				wg.Wait()
+
+				until := time.Second + time.Millisecond
+				var atEnd, later int
+				for _, a := range sentAt(base.scriptBase, start)[tc.admitted:] {
+					switch {
+					case a.At == until:
+						atEnd++
+					case a.At > until:
+						later++
+					default:
+						t.Errorf("%s sent at %v, before the pause ends", a.ID, a.At)
+					}
+				}
+				assert.Equal(t, tc.atEnd, atEnd, "sent as the pause ends: the first turn, and the Transport's part of the burst")
+				assert.Equal(t, tc.later, later, "sent at their turns")
+				var told int
+				for _, h := range fleet.asked() {
+					told += h.Admitted
+				}
+				assert.Equal(t, tc.told, told, "the first wave's successes told")
+				assert.Equal(t, [3]int{1, 5, tc.canceled}, fleet.counts(), "announces, reserves, cancels: the burst gave its turns back")
+			})
+		})
+	}
+}

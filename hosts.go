@@ -56,7 +56,7 @@ type hostState struct {
 	// The cooldown: until its end nothing is sent; then the held requests
 	// go in the order they came, gapAt apart (pace.go).
 	until       time.Time
-	fleetUntil  time.Time // a fleet's cooldown, when its Coordinator failed (holdForFleet)
+	fleetUntil  time.Time // a fleet's cooldown that the local queue holds too (holdForFleet)
 	span        time.Duration
 	cause       Code
 	lastRelease time.Time // when the last held request was let go

@@ -141,6 +141,7 @@ type pacer struct {
 	tally time.Time     // the last of them counted
 	lin   bool          // the bank makes a burst: the slow start is linear, and every pause lets the bank go first
 	told  int           // the part of the bank told to a Coordinator (bankNews)
+	quiet bool          // engaged by a fleet's pause (joinFleetWaveAt): a bank under paceMinBank is not told
 	share int           // the part of the bank not yet let go without a fleet turn (call.takeBurst)
 
 	// The pace that a server's rate-limit fields ask for (ratelimit.go),
@@ -321,6 +322,9 @@ func (p *pacer) countAt(now time.Time) {
 // bankNews returns the successes counted into the bank since it was last
 // called, and counts them told.
 func (p *pacer) bankNews() int {
+	if p.quiet && p.bank < paceMinBank {
+		return 0
+	}
 	d := max(p.bank-p.told, 0)
 	p.told = p.bank
 	return d
@@ -467,7 +471,7 @@ func (s *hostState) pushbackAt(now time.Time, t ticket, r float64) paceNews {
 func (s *hostState) pacedAnswerAt(now time.Time, t ticket) paceNews {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if t.gap == 0 && !now.Before(s.until) {
+	if t.gap == 0 && !now.Before(s.pauseEnd()) {
 		s.pace.count = false // the first wave is what answers during the pause
 	}
 	if s.pace.successAt(now, t) {

@@ -257,6 +257,18 @@ func TestPacerBank(t *testing.T) {
 		assert.Equal(t, 1, p.bank, "20 ms apart: one run of one, not a burst")
 		assert.False(t, p.lin)
 	})
+	t.Run("engaged by a fleet's pause, told from a burst on", func(t *testing.T) {
+		var p pacer
+		p.pushbackAt(t0, ticket{})
+		p.quiet = true // hostState.joinFleetWaveAt
+		p.successAt(at(time.Millisecond), ticket{})
+		assert.Zero(t, p.bankNews(), "one success: nothing told")
+		p.successAt(at(2*time.Millisecond), ticket{})
+		assert.Equal(t, 2, p.bankNews(), "two: both told")
+		p.successAt(at(3*time.Millisecond), ticket{})
+		assert.Equal(t, 1, p.bankNews(), "then each once")
+		assert.Zero(t, p.bankNews())
+	})
 	t.Run("bounded", func(t *testing.T) {
 		var p pacer
 		p.pushbackAt(t0, ticket{})
