@@ -11,6 +11,8 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"flag"
 	"fmt"
 	"io"
@@ -68,6 +70,7 @@ func (m labMode) String() string {
 // labResult is one run of the workload.
 type labResult struct {
 	ok, late429, all429 int
+	http1               int // answers over HTTP/1.x
 	wall                time.Duration
 }
 
@@ -78,6 +81,7 @@ type labCount struct {
 
 	mu          sync.Mutex
 	late, total int
+	http1       int // answers over HTTP/1.x
 }
 
 // counting is the Base (or go-retryablehttp's transport) of one replica:
@@ -89,31 +93,42 @@ type counting struct {
 
 func (c counting) RoundTrip(req *http.Request) (*http.Response, error) {
 	resp, err := c.pool.RoundTrip(req)
-	if err == nil && resp.StatusCode == http.StatusTooManyRequests {
-		late := time.Since(c.count.start) > labLate
-		c.count.mu.Lock()
+	if err != nil {
+		return resp, err
+	}
+	late := time.Since(c.count.start) > labLate
+	c.count.mu.Lock()
+	defer c.count.mu.Unlock()
+	if resp.ProtoMajor < 2 {
+		c.count.http1++
+	}
+	if resp.StatusCode == http.StatusTooManyRequests {
 		c.count.total++
 		if late {
 			c.count.late++
 		}
-		c.count.mu.Unlock()
 	}
-	return resp, err
+	return resp, nil
 }
 
 // labPool is the connection pool of one replica: a clone of
 // http.DefaultTransport that keeps enough idle connections for its
-// callers, so that connection set-up is not what the lab measures.
-func labPool() *http.Transport {
+// callers, so that connection set-up is not what the lab measures, and
+// trusts roots (nil: the system's). Like http.DefaultTransport, it speaks
+// HTTP/2 to an HTTPS server that offers it.
+func labPool(roots *x509.CertPool) *http.Transport {
 	t := http.DefaultTransport.(*http.Transport).Clone()
 	t.MaxIdleConnsPerHost = labReplicas * labCallers
+	if roots != nil {
+		t.TLSClientConfig = &tls.Config{RootCAs: roots}
+	}
 	return t
 }
 
 // runLab runs the workload once against url with the API key key and
 // returns what the callers saw; redisAddr is the Redis of the withFleet
-// mode.
-func runLab(t *testing.T, url, key string, mode labMode, redisAddr string) labResult {
+// mode, roots what the clients trust over HTTPS.
+func runLab(t *testing.T, url, key string, mode labMode, redisAddr string, roots *x509.CertPool) labResult {
 	count := &labCount{}
 	// A fleet of its own, whatever earlier runs left in Redis.
 	prefix := fmt.Sprintf("lab%d", time.Now().UnixNano())
@@ -131,8 +146,9 @@ func runLab(t *testing.T, url, key string, mode labMode, redisAddr string) labRe
 		return req
 	}
 	base := func() counting {
-		pool := labPool()
+		pool := labPool(roots)
 		closers = append(closers, pool.CloseIdleConnections)
+		warmUp(t, pool, url)
 		return counting{pool: pool, count: count}
 	}
 	through := func(rt http.RoundTripper) func(ctx context.Context) error {
@@ -214,9 +230,23 @@ func runLab(t *testing.T, url, key string, mode labMode, redisAddr string) labRe
 	wg.Wait()
 	res.wall = time.Since(count.start)
 	count.mu.Lock()
-	res.late429, res.all429 = count.late, count.total
+	res.late429, res.all429, res.http1 = count.late, count.total, count.http1
 	count.mu.Unlock()
 	return res
+}
+
+// warmUp opens a connection of pool to the lab's nginx (url) before the
+// run, as a replica that has been running for a while has one: over
+// HTTP/2 every caller of the replica shares it, and without it the first
+// wave waits for a TLS handshake and comes later than labLate. It asks
+// for /warm, which nginx answers itself, outside the limit.
+func warmUp(t *testing.T, pool *http.Transport, url string) {
+	req, err := http.NewRequest(http.MethodGet, url+"/warm", nil)
+	require.NoError(t, err)
+	resp, err := pool.RoundTrip(req)
+	require.NoError(t, err, "warming a connection to nginx up")
+	require.NoError(t, drain(resp))
+	require.Equal(t, http.StatusNoContent, resp.StatusCode, "nginx's answer to /warm")
 }
 
 // drain reads the body of resp to its end and closes it.
@@ -252,7 +282,11 @@ type labTarget struct {
 // Retry-After: 1; strict, then burst=20 nodelay) in front of
 // neuracrafttest, and asserts the targets on the medians of
 // -lab.reps runs for the SDK's rows, with and without redisfleet;
-// go-retryablehttp's row is reported.
+// go-retryablehttp's row is reported. Then the same over HTTPS with
+// HTTP/2 ("h2"), as services reach the API: the targets of one process
+// and of the fleet are asserted, the replicas without a Coordinator are
+// reported (their targets are asserted over HTTP/1.1), and every answer
+// must have come over HTTP/2.
 // It prints its table with -v:
 //
 //	cd bench && go test -run TestNginxLab -v .
@@ -261,6 +295,8 @@ func TestNginxLab(t *testing.T) {
 	defer api.Close()
 	upstream := strings.TrimSuffix(strings.TrimPrefix(api.URL, "http://"), "/v1")
 	strict, burst := nginxLimit{rate: labRate}, nginxLimit{rate: labRate, burst: labBurst}
+	strictH2, burstH2 := nginxLimit{rate: labRate, h2: true}, nginxLimit{rate: labRate, burst: labBurst, h2: true}
+	cert := newLabCert(t)
 	// The fleet rows share one redis-server, for the whole test; without
 	// one they are skipped, except in CI (CI=true), where that fails.
 	redisAddr, redisErr := startRedis(t)
@@ -275,6 +311,12 @@ func TestNginxLab(t *testing.T) {
 		{limit: burst, mode: oneProcess, maxLate: 5, maxRatio: 1.4},
 		{limit: burst, mode: replicas, maxLate: -1, maxRatio: 1.8},
 		{limit: burst, mode: withFleet, maxLate: 5, maxRatio: 1.4},
+		{limit: strictH2, mode: oneProcess, maxLate: 5, maxRatio: 2.0},
+		{limit: strictH2, mode: replicas, maxLate: -1, reported: "asserted over HTTP/1.1"},
+		{limit: strictH2, mode: withFleet, maxLate: 5, maxRatio: 2.2},
+		{limit: burstH2, mode: oneProcess, maxLate: 5, maxRatio: 1.4},
+		{limit: burstH2, mode: replicas, maxLate: -1, reported: "asserted over HTTP/1.1"},
+		{limit: burstH2, mode: withFleet, maxLate: 5, maxRatio: 1.4},
 	}
 	var table []string
 	for _, row := range rows {
@@ -291,8 +333,11 @@ func TestNginxLab(t *testing.T) {
 				reps = *labReportedReps
 			}
 			for range reps {
-				url := startNginx(t, upstream, row.limit)
-				r := runLab(t, url, api.APIKey, row.mode, redisAddr)
+				url := startNginx(t, upstream, row.limit, cert)
+				r := runLab(t, url, api.APIKey, row.mode, redisAddr, cert.roots)
+				if row.limit.h2 {
+					assert.Zero(t, r.http1, "answers over HTTP/1.x from an nginx that serves HTTP/2")
+				}
 				oks = append(oks, float64(r.ok))
 				lates = append(lates, float64(r.late429))
 				walls = append(walls, r.wall.Seconds())

@@ -6,7 +6,14 @@
 package main
 
 import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
 	"fmt"
+	"math/big"
 	"net"
 	"os"
 	"os/exec"
@@ -23,23 +30,37 @@ import (
 // beyond it; burst 0 is nginx's default (strict: a request less than
 // 1/rate after the last admitted one is refused), a burst of n admits n
 // more at once (nodelay: none is delayed).
+//
+// With h2, nginx serves HTTPS with HTTP/2 (a certificate the test makes,
+// labCert) instead of plain HTTP/1.1: each replica's callers then share
+// one connection, their requests multiplexed as streams, as most
+// services reach NeuraCraft.
 type nginxLimit struct {
 	rate, burst int
+	h2          bool
 }
 
 func (l nginxLimit) String() string {
-	if l.burst == 0 {
-		return "strict"
+	name := "strict"
+	if l.burst > 0 {
+		name = fmt.Sprintf("burst=%d", l.burst)
 	}
-	return fmt.Sprintf("burst=%d", l.burst)
+	if l.h2 {
+		name += ", h2"
+	}
+	return name
 }
 
 // nginxConf is the configuration of a lab nginx in prefix dir, listening
-// on listen and proxying to upstream (host:port) with keep-alive.
-func nginxConf(dir, listen, upstream string, l nginxLimit) string {
+// on listen (over TLS with HTTP/2 and cert when l.h2) and proxying to
+// upstream (host:port) with keep-alive.
+func nginxConf(dir, listen, upstream string, l nginxLimit, cert labCert) string {
 	burst := ""
 	if l.burst > 0 {
 		burst = fmt.Sprintf(" burst=%d nodelay", l.burst)
+	}
+	if l.h2 {
+		listen = fmt.Sprintf("%s ssl http2;\n\t\tssl_certificate %s;\n\t\tssl_certificate_key %s", listen, cert.certFile, cert.keyFile)
 	}
 	return fmt.Sprintf(`# A lab nginx: one process in the foreground, stopped by the test.
 daemon off;
@@ -69,6 +90,9 @@ http {
 	}
 	server {
 		listen %[2]s;
+		location = /warm {
+			return 204;
+		}
 		location / {
 			limit_req zone=api%[5]s;
 			add_header Retry-After $retry_after always;
@@ -82,10 +106,11 @@ http {
 }
 
 // startNginx starts nginx with limit l in front of upstream (host:port)
-// and returns its base URL ("http://127.0.0.1:port"); it is killed at the
-// end of t. Without nginx on PATH (or in /usr/sbin) the test is skipped,
-// except in CI (CI=true), where that is a failure.
-func startNginx(t *testing.T, upstream string, l nginxLimit) string {
+// and returns its base URL ("http://127.0.0.1:port", or https with l.h2,
+// serving cert); it is killed at the end of t. Without nginx on PATH (or
+// in /usr/sbin) the test is skipped, except in CI (CI=true), where that
+// is a failure.
+func startNginx(t *testing.T, upstream string, l nginxLimit, cert labCert) string {
 	t.Helper()
 	path, err := exec.LookPath("nginx")
 	if err != nil {
@@ -99,7 +124,7 @@ func startNginx(t *testing.T, upstream string, l nginxLimit) string {
 	dir := t.TempDir()
 	listen := freeAddr(t)
 	conf := filepath.Join(dir, "nginx.conf")
-	require.NoError(t, os.WriteFile(conf, []byte(nginxConf(dir, listen, upstream, l)), 0o600))
+	require.NoError(t, os.WriteFile(conf, []byte(nginxConf(dir, listen, upstream, l, cert)), 0o600))
 	// -e: the log of start-up errors, before the configuration is read.
 	cmd := exec.Command(path, "-p", dir, "-c", conf, "-e", filepath.Join(dir, "error.log"))
 	var out strings.Builder
@@ -121,6 +146,9 @@ func startNginx(t *testing.T, upstream string, l nginxLimit) string {
 		}
 		if conn, err := net.DialTimeout("tcp", listen, 100*time.Millisecond); err == nil {
 			conn.Close()
+			if l.h2 {
+				return "https://" + listen
+			}
 			return "http://" + listen
 		}
 		require.False(t, time.Now().After(deadline), "nginx did not listen on %s within 10 s", listen)
@@ -137,4 +165,41 @@ func freeAddr(t *testing.T) string {
 	addr := l.Addr().String()
 	require.NoError(t, l.Close())
 	return addr
+}
+
+// labCert is a self-signed certificate for 127.0.0.1, made for one test:
+// its PEM files, for nginx, and a pool that trusts it, for the clients.
+type labCert struct {
+	certFile, keyFile string
+	roots             *x509.CertPool
+}
+
+// newLabCert makes a labCert in a temporary directory of t.
+func newLabCert(t *testing.T) labCert {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	require.NoError(t, err)
+	tmpl := &x509.Certificate{
+		SerialNumber:          big.NewInt(1),
+		Subject:               pkix.Name{CommonName: "neuracraft-go lab"},
+		IPAddresses:           []net.IP{net.IPv4(127, 0, 0, 1)},
+		NotBefore:             time.Now().Add(-time.Hour),
+		NotAfter:              time.Now().Add(24 * time.Hour),
+		KeyUsage:              x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
+		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+		BasicConstraintsValid: true,
+		IsCA:                  true,
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	require.NoError(t, err)
+	keyDER, err := x509.MarshalPKCS8PrivateKey(key)
+	require.NoError(t, err)
+	dir := t.TempDir()
+	c := labCert{certFile: filepath.Join(dir, "cert.pem"), keyFile: filepath.Join(dir, "key.pem"), roots: x509.NewCertPool()}
+	require.NoError(t, os.WriteFile(c.certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600))
+	require.NoError(t, os.WriteFile(c.keyFile, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER}), 0o600))
+	cert, err := x509.ParseCertificate(der)
+	require.NoError(t, err)
+	c.roots.AddCert(cert)
+	return c
 }
