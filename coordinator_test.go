@@ -634,6 +634,23 @@ func BenchmarkCoordinatorIdle(b *testing.B) {
 	}
 }
 
+// sentAtPauseEnd counts the arrivals sent as a pause ends at until, and
+// those sent later; one sent before it is an error.
+func sentAtPauseEnd(t *testing.T, got []arrival, until time.Duration) (atEnd, later int) {
+	t.Helper()
+	for _, a := range got {
+		switch {
+		case a.At == until:
+			atEnd++
+		case a.At > until:
+			later++
+		default:
+			t.Errorf("%s sent at %v, before the pause ends", a.ID, a.At)
+		}
+	}
+	return atEnd, later
+}
+
 // TestCoordinatorFirstWaveShare: the successes of the first wave that a
 // Transport counts (answered after its 429, each within 6.25 ms of the
 // last) are told to the Coordinator once (Hold.Admitted), and as many of
@@ -663,18 +680,7 @@ func TestCoordinatorFirstWaveShare(t *testing.T) {
 		}
 		wg.Wait()
 
-		until := 1000500 * time.Microsecond
-		var atEnd, later int
-		for _, a := range sentAt(base.scriptBase, start)[4:] {
-			switch {
-			case a.At == until:
-				atEnd++
-			case a.At > until:
-				later++
-			default:
-				t.Errorf("%s sent at %v, before the pause ends", a.ID, a.At)
-			}
-		}
+		atEnd, later := sentAtPauseEnd(t, sentAt(base.scriptBase, start)[4:], 1000500*time.Microsecond)
 		assert.Equal(t, 4, atEnd, "r0 at its turn, and three held calls, the Transport's part of the burst")
 		assert.Equal(t, 2, later, "the other two at their turns")
 		var admitted int
@@ -727,18 +733,7 @@ func TestCoordinatorJoinsAnotherMembersFirstWave(t *testing.T) {
 				}
 				wg.Wait()
 
-				until := time.Second + time.Millisecond
-				var atEnd, later int
-				for _, a := range sentAt(base.scriptBase, start)[tc.admitted:] {
-					switch {
-					case a.At == until:
-						atEnd++
-					case a.At > until:
-						later++
-					default:
-						t.Errorf("%s sent at %v, before the pause ends", a.ID, a.At)
-					}
-				}
+				atEnd, later := sentAtPauseEnd(t, sentAt(base.scriptBase, start)[tc.admitted:], time.Second+time.Millisecond)
 				assert.Equal(t, tc.atEnd, atEnd, "sent as the pause ends: the first turn, and the Transport's part of the burst")
 				assert.Equal(t, tc.later, later, "sent at their turns")
 				var told int
