@@ -51,6 +51,11 @@ func (s *hostState) coolUntil(until time.Time, span time.Duration, cause Code) {
 func (s *hostState) holdForFleet(until time.Time, span time.Duration, cause Code) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.holdForFleetLocked(until, span, cause)
+}
+
+// holdForFleetLocked is holdForFleet with s.mu held.
+func (s *hostState) holdForFleetLocked(until time.Time, span time.Duration, cause Code) {
 	if !until.After(s.fleetUntil) {
 		return
 	}
@@ -69,9 +74,9 @@ func (s *hostState) holdForFleet(until time.Time, span time.Duration, cause Code
 // own, whose first wave the success then counts (hostState.pacedAnswerAt).
 // It returns the host's pace from now on.
 func (s *hostState) joinFleetWaveAt(now, until time.Time, span time.Duration, cause Code) paceNews {
-	s.holdForFleet(until, span, cause)
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.holdForFleetLocked(until, span, cause)
 	if !s.pace.onAt(now) {
 		s.pace.pushbackAt(now, ticket{})
 		s.pace.quiet = true
