@@ -209,7 +209,10 @@ func (c *call) announce(d time.Duration, cause Code) {
 // fleet turn tells the fleet's pace (call.fleetPaced), and one that finds
 // the fleet holding the host no more ends the fleet's pace it told.
 //
-// The fleet holds the call at most the Transport's MaxRetryAfter. A call
+// The fleet holds the call at most the Transport's MaxRetryAfter. However
+// many sleeps the hold takes (a look once the first wave is counted, a
+// turn asked again after a new cooldown), an Observer is told one wait of
+// kind "fleet", from the first sleep to the call's release. A call
 // whose context is already done reserves nothing. A call whose deadline
 // comes before its turn fails at once, unsent, with a *CooldownError. A
 // call whose context ends while it waits gives its turn back. While no
@@ -224,15 +227,21 @@ func (c *call) waitFleet() (done bool, err error) {
 		return false, nil
 	}
 	limit := time.Now().Add(c.t.maxRetryAfter()) // the fleet holds the call no longer
-	var turn Turn
+	var (
+		turn Turn
+		held fleetHold // the wait told to an Observer
+	)
 	for {
 		now := time.Now()
 		if err := c.ctx.Err(); err != nil {
+			held.end(c, err)
 			return true, c.abandon(err)
 		}
 		until := earlier(cd.Until, limit)
 		if deadline, ok := c.ctx.Deadline(); ok && until.After(deadline) {
-			return true, c.refuse(c.cooldownError(cd.Cause, until.Sub(now)))
+			err := c.cooldownError(cd.Cause, until.Sub(now))
+			held.end(c, err)
+			return true, c.refuse(err)
 		}
 		own := c.ownCooldown()
 		hold := Hold{Floor: max(own.Sub(now), 0), MaxWait: max(limit.Sub(now), 1), Spent: c.fleetSpent, Requeue: turn,
@@ -240,6 +249,7 @@ func (c *call) waitFleet() (done bool, err error) {
 		next, err := co.Reserve(c.ctx, c.host, hold)
 		c.fleetSpent += time.Since(now)
 		if err != nil {
+			held.end(c, nil)
 			if rest := until.Sub(now); rest > 0 { // the local queue takes over
 				c.hostStateAt(now).holdForFleet(until, rest, cd.Cause)
 			}
@@ -249,7 +259,9 @@ func (c *call) waitFleet() (done bool, err error) {
 		wait := min(turn.Wait, time.Until(limit))
 		if deadline, ok := c.ctx.Deadline(); ok && time.Now().Add(wait).After(deadline) {
 			co.Cancel(c.host, turn)
-			return true, c.refuse(c.cooldownError(cd.Cause, turn.Wait))
+			err := c.cooldownError(cd.Cause, turn.Wait)
+			held.end(c, err)
+			return true, c.refuse(err)
 		}
 		// The member's own part of the first wave's burst goes at the end
 		// of the pause, without a turn (see burstAt); the pause may grow
@@ -267,7 +279,7 @@ func (c *call) waitFleet() (done bool, err error) {
 			if counting {
 				look = earlier(at, time.Now().Add(paceStartGap))
 			}
-			if err := c.wait(fleetWait, time.Until(look)); err != nil {
+			if err := held.sleep(c, time.Until(look), time.Until(due)); err != nil {
 				co.Cancel(c.host, turn)
 				return true, c.abandon(err)
 			}
@@ -276,11 +288,12 @@ func (c *call) waitFleet() (done bool, err error) {
 			}
 			if c.takeBurst(at) {
 				co.Cancel(c.host, turn)
+				held.end(c, nil)
 				return true, nil
 			}
 		}
 		wait = max(time.Until(due), 0)
-		if err := c.wait(fleetWait, wait); err != nil {
+		if err := held.sleep(c, wait, wait); err != nil {
 			co.Cancel(c.host, turn)
 			return true, c.abandon(err)
 		}
@@ -300,6 +313,7 @@ func (c *call) waitFleet() (done bool, err error) {
 		}
 		cd.Until = later(cd.Until, c.ownCooldown())
 	}
+	held.end(c, nil)
 	// The Transport's own cooldown is a floor: a turn that came before
 	// its end (a Coordinator that ignored Hold.Floor) leaves the call to
 	// the local queue.
@@ -309,6 +323,37 @@ func (c *call) waitFleet() (done bool, err error) {
 	c.fleetTurn = turn
 	c.fleetPaced(turn.Gap)
 	return true, nil
+}
+
+// A fleetHold is a call's hold in a fleet's queue as its Observer is
+// told of it: one wait of kind "fleet" from its first sleep to its end,
+// however many sleeps it takes. Its zero value is a hold not started.
+type fleetHold struct {
+	began time.Time // when the wait was told started
+	on    bool      // the wait is told started and not yet ended
+}
+
+// sleep sleeps d or until c's context ends, and returns the context's
+// error, which ends the wait; the first sleep starts the wait, told as
+// expected to last expect.
+func (h *fleetHold) sleep(c *call, d, expect time.Duration) error {
+	if !h.on {
+		h.began, h.on = c.waitStarted(fleetWait, expect), true
+	}
+	err := sleep(c.ctx, d)
+	if err != nil {
+		h.end(c, err)
+	}
+	return err
+}
+
+// end ends the wait, if one is started, with err, what cut it short (nil
+// when the call is let go).
+func (h *fleetHold) end(c *call, err error) {
+	if h.on {
+		c.waitEnded(fleetWait, h.began, err)
+		h.on = false
+	}
 }
 
 // fleetPaced tells the Transport's Observer, if any, of the fleet's pace

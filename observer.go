@@ -52,8 +52,9 @@ type Event struct {
 
 	// Err is the attempt's error, for AttemptEnded (nil for a success),
 	// RetryDecided and RetryStopped: an *APIError or a *RequestError. For
-	// WaitEnded, it is what cut the wait short (the context's error), or
-	// nil.
+	// WaitEnded, it is what cut the wait short, or nil: the context's
+	// error, or the [*CooldownError] a call ends with when a fleet's new
+	// cooldown moves its turn past its deadline while it waits.
 	Err error
 
 	// Wait is the kind of wait, for WaitStarted and WaitEnded.
@@ -88,17 +89,18 @@ type Event struct {
 // waiting for its host's probes may decide more than one retry for one
 // attempt, as it calls Transport.OnRetry). Before any attempt, the first
 // one included, come the call's waits, each a WaitStarted and a WaitEnded
-// (a wait that starts always ends, on the same goroutine); a retry
-// decided is not sent when the call's context ends during the wait
-// (WaitEnded has the context's error) or when its turn in a cooldown
+// (a wait that starts always ends, on the same goroutine; a hold in a
+// fleet's queue is one wait, however often the call asks for its turn);
+// a retry decided is not sent when the call's context ends during the
+// wait (WaitEnded has the context's error) or when its turn in a cooldown
 // would come after the context's deadline (the call then ends with a
-// [*CooldownError], without a wait, and a RetryStopped with Stop
-// "deadline" follows the RetryDecided: the retry was decided, and is not
-// made). BreakerOpened, BreakerClosed and
-// PaceChanged are reported by the call whose attempt caused the change,
-// after its AttemptEnded, and by a call whose first failure or end made
-// the Transport forget a host whose breaker was open or that was paced
-// (see PaceChanged).
+// [*CooldownError], without a wait, or ending the fleet's wait it was in
+// with it, and a RetryStopped with Stop "deadline" follows the
+// RetryDecided: the retry was decided, and is not made). BreakerOpened,
+// BreakerClosed and PaceChanged are reported by the call whose attempt
+// caused the change, after its AttemptEnded, and by a call whose first
+// failure or end made the Transport forget a host whose breaker was open
+// or that was paced (see PaceChanged).
 const (
 	// AttemptStarted: attempt number Attempt is about to be sent.
 	AttemptStarted EventKind = iota + 1

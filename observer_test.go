@@ -396,22 +396,54 @@ type observerFunc func(context.Context, Event)
 func (f observerFunc) Observe(ctx context.Context, e Event) { f(ctx, e) }
 
 // TestObserverFleetWaits: with a Coordinator, a call that another
-// process's cooldown catches waits its fleet turn, as a hold.
+// process's cooldown catches waits its fleet turn, as a hold: one wait,
+// also when a new cooldown in the fleet makes it ask for its turn again,
+// and one that ends with the *CooldownError when that turn would come
+// after its deadline.
 func TestObserverFleetWaits(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
-		fleet := &fakeFleet{}
-		fleet.Announce("api.neuracraft.com", Pause{RetryAfter: time.Second, Gap: 10 * time.Millisecond, Cause: 429}) // from another process
-		tr := &Transport{Base: &scriptBase{steps: []step{answer(200)}}, Coordinator: fleet}
-		rec := &recorder{t: t, tr: tr}
-		tr.Observer = rec
-		resp, err := tr.RoundTrip(newReq(t, context.Background(), "GET", ""))
-		require.NoError(t, err)
-		resp.Body.Close()
-		assert.Equal(t, []string{
-			"wait.started fleet 1s", "wait.ended fleet 1s",
-			"attempt.started 1", "attempt.ended 1 200",
-		}, rec.lines())
-	})
+	for _, tc := range []struct {
+		name     string
+		again    time.Duration // another process's new cooldown, 500 ms in; 0: none
+		deadline time.Duration // the call's; 0: none
+		want     []string      // the events before the call's last: its attempt's, or the end of the wait it is refused in
+	}{
+		{"another process's cooldown", 0, 0, []string{"wait.started fleet 1s", "wait.ended fleet 1s"}},
+		{"a new cooldown while it waits", 2 * time.Second, 0, []string{"wait.started fleet 1s", "wait.ended fleet 2.5s"}},
+		{"a new cooldown past its deadline", 2 * time.Second, 2 * time.Second, []string{"wait.started fleet 1s"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				ctx := context.Background()
+				if tc.deadline > 0 {
+					var cancel context.CancelFunc
+					ctx, cancel = context.WithTimeout(ctx, tc.deadline)
+					defer cancel()
+				}
+				fleet := &fakeFleet{}
+				fleet.Announce(apiHost, Pause{RetryAfter: time.Second, Gap: 10 * time.Millisecond, Cause: 429}) // from another process
+				if tc.again > 0 {
+					time.AfterFunc(500*time.Millisecond, func() {
+						fleet.Announce(apiHost, Pause{RetryAfter: tc.again, Gap: 10 * time.Millisecond, Cause: 429})
+					})
+				}
+				tr := &Transport{Base: &scriptBase{steps: []step{answer(200)}}, Coordinator: fleet}
+				rec := &recorder{t: t, tr: tr, ctx: ctx}
+				tr.Observer = rec
+				resp, err := tr.RoundTrip(newReq(t, ctx, "GET", ""))
+				want := tc.want
+				if tc.deadline > 0 {
+					var cdErr *CooldownError
+					require.ErrorAs(t, err, &cdErr)
+					want = append(want, "wait.ended fleet 1s "+cdErr.Error())
+				} else {
+					require.NoError(t, err)
+					resp.Body.Close()
+					want = append(want, "attempt.started 1", "attempt.ended 1 200")
+				}
+				assert.Equal(t, want, rec.lines())
+			})
+		})
+	}
 }
 
 // TestObserverWaitCutShort: a call whose context ends while it is held
