@@ -117,8 +117,10 @@ func runErrorCode(c jsonCode) (Code, string) {
 }
 
 // decodeStack reads a stack, an array of strings or one string of lines,
-// cleaning each entry and keeping at most maxStackFrames of them; when it
-// cuts, the last entry says how many were left out.
+// cleaning each entry and keeping at most maxStackFrames of them (an entry
+// that cleans to nothing, such as the empty line after a trailing
+// newline, is no frame); when it cuts, the last entry says how many
+// frames were left out.
 func decodeStack(raw jsonValue) []string {
 	var lines []string
 	switch {
@@ -140,13 +142,20 @@ func decodeStack(raw jsonValue) []string {
 	}
 	stack := make([]string, 0, min(len(lines), maxStackFrames))
 	for i, l := range lines {
+		if l = cleanText(l, maxMessage); l == "" {
+			continue
+		}
 		if len(stack) == maxStackFrames {
-			stack[maxStackFrames-1] = "… " + strconv.Itoa(len(lines)-i+1) + " more"
+			more := 2 // the frame the note takes the place of, and l
+			for _, rest := range lines[i+1:] {
+				if cleanText(rest, maxMessage) != "" {
+					more++
+				}
+			}
+			stack[maxStackFrames-1] = "… " + strconv.Itoa(more) + " more"
 			break
 		}
-		if l = cleanText(l, maxMessage); l != "" {
-			stack = append(stack, l)
-		}
+		stack = append(stack, l)
 	}
 	if len(stack) == 0 {
 		return nil

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -233,6 +234,42 @@ func TestRunErrorTextIsCleanedAndCapped(t *testing.T) {
 		string(must(json.Marshal(frames[:50])))+`}}`), &run))
 	require.Len(t, run.Error.Stack, 50)
 	assert.True(t, strings.HasPrefix(run.Error.Stack[49], "at f49 ("))
+}
+
+// TestDecodeStackCountsFrames: lines that clean to nothing (the empty
+// line after a trailing newline, blank lines between frames, empty
+// entries of an array) are no frames: a stack of 50 frames with them is
+// kept whole, and the note of a longer one counts the frames left out.
+func TestDecodeStackCountsFrames(t *testing.T) {
+	frames := func(n int) []string {
+		out := make([]string, n)
+		for i := range out {
+			out[i] = fmt.Sprintf("at f%d", i+1)
+		}
+		return out
+	}
+	str := func(lines []string, tail string) jsonValue {
+		return jsonValue(strconv.Quote(strings.Join(lines, "\n") + tail))
+	}
+	for _, tc := range []struct {
+		name string
+		raw  jsonValue
+		want []string
+	}{
+		{"50 lines and a trailing newline", str(frames(50), "\n"), frames(50)},
+		{"50 lines and blank ones", str(frames(50), "\n\n \n\t\r\n"), frames(50)},
+		{"60 lines and a trailing newline", str(frames(60), "\n"), append(frames(49), "… 11 more")},
+		{"51 lines", str(frames(51), ""), append(frames(49), "… 2 more")},
+		{"blank lines between", str([]string{"at f1", "", "  ", "at f2"}, "\n"), []string{"at f1", "at f2"}},
+		{"an array with empty entries", jsonValue(`["at f1","","at f2"," "]`), []string{"at f1", "at f2"}},
+		{"only blank lines", str([]string{"", " "}, "\n"), nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if diff := cmp.Diff(tc.want, decodeStack(tc.raw)); diff != "" {
+				t.Errorf("decodeStack (-want +got):\n%s", diff)
+			}
+		})
+	}
 }
 
 // mustTime parses s as RFC 3339.
