@@ -106,6 +106,66 @@ func (b *jsonBool) UnmarshalJSON(raw []byte) error {
 	return nil
 }
 
+// eachElement calls f with each element of raw, a JSON array, as the
+// bytes it spans (never empty), in order, without decoding or copying
+// them. raw comes from the decoder, which has checked its syntax; on
+// anything else it stops at what it cannot read, and never reads past
+// raw's end.
+func eachElement(raw []byte, f func(item []byte)) {
+	i := skipSpace(raw, 1) // past '['
+	for i < len(raw) && raw[i] != ']' {
+		start, depth := i, 0
+	item:
+		for ; i < len(raw); i++ {
+			switch raw[i] {
+			case '"':
+				i = closingQuote(raw, i)
+			case '[', '{':
+				depth++
+			case ']', '}':
+				if depth == 0 {
+					break item
+				}
+				depth--
+			case ',':
+				if depth == 0 {
+					break item
+				}
+			}
+		}
+		if item := bytes.TrimRight(raw[start:min(i, len(raw))], " \t\r\n"); len(item) > 0 {
+			f(item)
+		}
+		if i >= len(raw) || raw[i] != ',' {
+			return
+		}
+		i = skipSpace(raw, i+1)
+	}
+}
+
+// closingQuote returns the index of the quote that closes the JSON string
+// opening at raw[open], or len(raw)-1 when none does.
+func closingQuote(raw []byte, open int) int {
+	for i := open + 1; i < len(raw); i++ {
+		switch raw[i] {
+		case '\\':
+			i++
+		case '"':
+			return i
+		}
+	}
+	return len(raw) - 1
+}
+
+// skipSpace returns the index of the first byte of raw at or after i that
+// is not JSON white space.
+func skipSpace(raw []byte, i int) int {
+	for i < len(raw) && (raw[i] == ' ' || raw[i] == '\t' || raw[i] == '\r' || raw[i] == '\n') {
+		i++
+	}
+	return i
+}
+
 // jsonValue is any JSON value but null, copied as it came.
 type jsonValue []byte
 

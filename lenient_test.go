@@ -55,3 +55,55 @@ func TestJSONTextEscapes(t *testing.T) {
 		assert.True(t, utf8.ValidString(string(got)), raw)
 	}
 }
+
+// TestEachElement: eachElement yields the elements of a JSON array as
+// encoding/json reads them, nested values and strings with brackets,
+// commas and escaped quotes included.
+func TestEachElement(t *testing.T) {
+	t.Parallel()
+	for _, raw := range []string{`[]`, `[ ]`, `[1]`, ` [1,2 , 3 ] `[1:], `["a","b"]`, `["a,b","c]d","e\"]"]`,
+		`[[1,[2]],{"a":[3,"]"]},null,true,-1.5e3]`, "[\n\t\"x\" ,\r\n {} ]", `["\\",1]`, `[""," ",[]]`} {
+		var want []json.RawMessage
+		require.NoError(t, json.Unmarshal([]byte(raw), &want), raw)
+		assert.Equal(t, rawElements(want), elementsOf([]byte(raw)), raw)
+	}
+}
+
+// FuzzEachElement: on a valid JSON array, eachElement yields what
+// encoding/json reads; on any other bytes, it stays within them and
+// yields only non-empty parts of them.
+func FuzzEachElement(f *testing.F) {
+	for _, s := range []string{`[]`, `["a","b,c"]`, `[[1,[2]],{"a":"]"}]`, `["\"",1]`, `[`, `["`, `[1,`, `["\`, `[}]`, `[1]]`} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, raw []byte) {
+		if len(raw) == 0 || raw[0] != '[' {
+			return // decodeStack calls it on arrays only
+		}
+		got := elementsOf(raw)
+		for _, item := range got {
+			require.NotEmpty(t, item)
+		}
+		var want []json.RawMessage
+		if json.Unmarshal(raw, &want) == nil {
+			require.Equal(t, rawElements(want), got, "%q", raw)
+		}
+	})
+}
+
+// elementsOf returns what eachElement yields for raw.
+func elementsOf(raw []byte) []string {
+	var out []string
+	eachElement(raw, func(item []byte) { out = append(out, string(item)) })
+	return out
+}
+
+// rawElements returns the elements encoding/json read, as eachElement
+// yields them (the bytes each spans).
+func rawElements(items []json.RawMessage) []string {
+	var out []string
+	for _, item := range items {
+		out = append(out, string(item))
+	}
+	return out
+}

@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
 )
 
 // runDocument is the API's run document, read in one pass into lenient
@@ -119,48 +120,87 @@ func runErrorCode(c jsonCode) (Code, string) {
 // decodeStack reads a stack, an array of strings or one string of lines,
 // cleaning each entry and keeping at most maxStackFrames of them (an entry
 // that cleans to nothing, such as the empty line after a trailing
-// newline, is no frame); when it cuts, the last entry says how many
-// frames were left out.
+// newline, or one that is not a string, is no frame); when it cuts, the
+// last entry says how many frames were left out. It walks the stack in
+// place: what it allocates is the frames it keeps (and, for one string,
+// the string), however many entries the server sent.
 func decodeStack(raw jsonValue) []string {
-	var lines []string
+	var st stackFrames
 	switch {
 	case len(raw) == 0:
 		return nil
 	case raw[0] == '"':
-		lines = strings.Split(textOf(raw), "\n")
+		for l := range strings.SplitSeq(textOf(raw), "\n") {
+			st.add(l)
+		}
 	case raw[0] == '[':
-		var items []jsonText
-		if json.Unmarshal(raw, &items) != nil {
-			return nil
-		}
-		lines = make([]string, len(items))
-		for i, item := range items {
-			lines[i] = string(item)
-		}
+		eachElement(raw, func(item []byte) {
+			if len(item) < 2 || item[0] != '"' {
+				return // not a string: no frame
+			}
+			if inner := item[1 : len(item)-1]; st.full() && bytes.IndexByte(inner, '\\') < 0 {
+				countFrame(&st, inner) // without escapes, the bytes are the text: nothing to copy
+				return
+			}
+			st.add(textOf(item))
+		})
 	default:
 		return nil
 	}
-	stack := make([]string, 0, min(len(lines), maxStackFrames))
-	for i, l := range lines {
-		if l = cleanText(l, maxMessage); l == "" {
-			continue
-		}
-		if len(stack) == maxStackFrames {
-			more := 2 // the frame the note takes the place of, and l
-			for _, rest := range lines[i+1:] {
-				if cleanText(rest, maxMessage) != "" {
-					more++
-				}
-			}
-			stack[maxStackFrames-1] = "… " + strconv.Itoa(more) + " more"
-			break
-		}
-		stack = append(stack, l)
+	return st.frames()
+}
+
+// stackFrames gathers a stack's frames for decodeStack: the first
+// maxStackFrames cleaned, and a count of the ones after them.
+type stackFrames struct {
+	kept []string
+	more int // frames past maxStackFrames
+}
+
+// full reports whether maxStackFrames frames are kept: the next ones are
+// only counted.
+func (s *stackFrames) full() bool { return len(s.kept) == maxStackFrames }
+
+// add keeps line, cleaned, as the next frame, or counts it once the
+// stack is full; a line that cleans to nothing is no frame.
+func (s *stackFrames) add(line string) {
+	if s.full() {
+		countFrame(s, line)
+		return
 	}
-	if len(stack) == 0 {
+	if line = cleanText(line, maxMessage); line != "" {
+		s.kept = append(s.kept, line)
+	}
+}
+
+// countFrame counts line as a frame past the kept ones, unless it is blank.
+func countFrame[T string | []byte](s *stackFrames, line T) {
+	if !isBlank(line) {
+		s.more++
+	}
+}
+
+// frames returns the frames kept, the last of them replaced by a count of
+// the frames left out (itself included) when there were more.
+func (s *stackFrames) frames() []string {
+	if len(s.kept) == 0 {
 		return nil
 	}
-	return stack
+	if s.more > 0 {
+		s.kept[maxStackFrames-1] = "… " + strconv.Itoa(s.more+1) + " more"
+	}
+	return s.kept
+}
+
+// isBlank reports whether line cleans to nothing (cleanText), without
+// building the cleaned text.
+func isBlank[T string | []byte](line T) bool {
+	for _, r := range string(line) {
+		if !unicode.IsSpace(r) && !dropped(r) {
+			return false
+		}
+	}
+	return true
 }
 
 // textOf returns raw, a JSON string, as a Go string ("" when it is not one).

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"testing"
@@ -270,6 +271,38 @@ func TestDecodeStackCountsFrames(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestDecodeStackAllocations: however many entries a stack has, decoding
+// it allocates what it keeps (50 frames, a note and the slice; for one
+// string, the string, decoded), at most twice the stack's bytes, not a
+// copy of every entry: a 10 MiB answer cost 40 times that before.
+func TestDecodeStackAllocations(t *testing.T) {
+	const n = 100_000
+	for _, tc := range []struct {
+		name string
+		raw  string
+	}{
+		{"an array of numbers", "[" + strings.Repeat("1,", n) + "1]"},
+		{"an array of strings", "[" + strings.Repeat(`"at f",`, n) + `"at f"]`},
+		{"an array of blank strings", "[" + strings.Repeat(`"",`, n) + `"at f"]`},
+		{"one string of lines", strconv.Quote(strings.Repeat("at f\n", n))},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			raw := jsonValue(tc.raw)
+			allocs := testing.AllocsPerRun(5, func() { decodeStack(raw) })
+			assert.LessOrEqual(t, allocs, float64(maxStackFrames+10), "allocations for %d entries", n)
+			var before, after runtime.MemStats
+			runtime.ReadMemStats(&before)
+			decodeStack(raw)
+			runtime.ReadMemStats(&after)
+			assert.LessOrEqual(t, after.TotalAlloc-before.TotalAlloc, uint64(2*len(raw)+64<<10),
+				"bytes allocated for %d entries (%d bytes of stack)", n, len(raw))
+		})
+	}
+	frames := decodeStack(jsonValue("[" + strings.Repeat(`"at f",`, n) + `"at f"]`))
+	require.Len(t, frames, maxStackFrames)
+	assert.Equal(t, fmt.Sprintf("… %d more", n+1-maxStackFrames+1), frames[maxStackFrames-1])
 }
 
 // mustTime parses s as RFC 3339.

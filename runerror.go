@@ -59,8 +59,10 @@ type RunError struct {
 	// PluginID is the pipeline's plugin instance that failed, such as
 	// "pdf-export-1", when the API names it.
 	PluginID string
-	// Stack is the failed step's stack, when the API sends one: at most
-	// 50 entries, the last of which says how many were left out.
+	// Stack is the failed step's stack, when the API sends one (an array
+	// of strings, or one string of lines; blank lines are dropped): at
+	// most 50 entries, the last of which, when the stack was longer,
+	// says how many were left out.
 	Stack []string
 	// RequestID is the X-Request-ID of the poll that saw the run end,
 	// cleaned like APIError.RequestID.
