@@ -22,6 +22,7 @@ type call struct {
 	max        int // tries allowed, the first included
 
 	state   *hostState // held from start, or from the host's first failure, until end; nil before
+	newest  bool       // state was made the table's newest entry by this call (hostStateAt)
 	added   uint64     // the table's count of entries ever created, when the call found none
 	attempt int        // attempts sent
 	tries   int        // attempts sent, plus failed probes waited for
@@ -55,15 +56,22 @@ func (c *call) start(t *Transport, req *http.Request) {
 }
 
 // hostStateAt returns the call's host state, holding it first, and
-// creating it at now when its host has none.
+// creating it at now when its host has none. It is asked when the host is
+// in trouble (a failure, a cooldown, a quota, a fleet's hold): the first
+// time in a call, the state becomes the table's newest entry, so that
+// the table forgets first the host whose last trouble is oldest.
 func (c *call) hostStateAt(now time.Time) *hostState {
-	if c.state == nil {
+	switch {
+	case c.state == nil:
 		var lost []lostState
 		c.state, lost = c.t.tableForUpdate().holdOrAddAt(c.host, now)
 		for _, l := range lost {
 			c.lost(l)
 		}
+	case !c.newest:
+		c.t.table().touch(c.state)
 	}
+	c.newest = true
 	return c.state
 }
 

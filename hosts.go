@@ -355,6 +355,17 @@ func (h *hostTable) holdOrAddAt(host string, now time.Time) (_ *hostState, lost 
 	return s, lost
 }
 
+// touch makes s, held by a call, the newest entry, if it is still its
+// host's.
+func (h *hostTable) touch(s *hostState) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.m[s.host] == s {
+		h.unlink(s)
+		h.push(s)
+	}
+}
+
 // trimAt drops, oldest first, the entries with nothing to keep at now
 // until fewer than maxHosts remain, looking at each entry at most once; an
 // entry that must be kept is made the newest. It returns what an Observer

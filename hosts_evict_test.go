@@ -179,3 +179,38 @@ func TestHostTableBound(t *testing.T) {
 		assert.NotNil(t, h.lookup("last.example"))
 	})
 }
+
+// TestHostTableForgetsByLastFailure: past maxHosts, the table forgets the
+// host whose last failure is the oldest, not its first: a host that keeps
+// failing, its breaker open, outlives hosts that failed once since its
+// first failure, and the next call to it still finds its breaker open.
+func TestHostTableForgetsByLastFailure(t *testing.T) {
+	tr := &Transport{Base: failingBase, Retry: RetryPolicy{MaxAttempts: 1}}
+	get := func(host string) {
+		req, err := http.NewRequest("GET", "https://"+host+"/v1/pipelines", nil)
+		require.NoError(t, err)
+		_, err = tr.RoundTrip(req)
+		require.Error(t, err)
+	}
+	get("hot.example") // its first failure: the oldest entry
+	for i := range maxHosts - 2 {
+		get(fmt.Sprintf("h%d.example", i)) // failing once each
+	}
+	for range 5 {
+		get("hot.example") // failing again: its last failure is the newest
+	}
+	s := tr.table().lookup("hot.example")
+	require.NotNil(t, s)
+	s.mu.Lock()
+	open := s.open()
+	s.mu.Unlock()
+	require.True(t, open, "hot.example's breaker is open")
+
+	get("new1.example") // the table is full: the next host in trouble makes it trim its oldest
+	get("new2.example")
+	h := tr.table()
+	assert.Equal(t, maxHosts, h.len())
+	assert.NotNil(t, h.lookup("hot.example"), "the host whose last failure is among the newest is kept")
+	assert.Nil(t, h.lookup("h0.example"), "the host whose last failure is the oldest is forgotten")
+	assert.NotNil(t, h.lookup("h1.example"), "only that one")
+}
