@@ -118,7 +118,7 @@ func (s *hostState) nextRelease(now time.Time) time.Time {
 // returns nil and a turn not after now: send at once (with the ticket it
 // writes to *t when the host is paced). Otherwise it estimates the
 // request's turn (the next release, plus one gap for each request held
-// before it); when the turn comes after deadline (if not zero) it returns
+// before it: queueSpanAt); when the turn comes after deadline (if not zero) it returns
 // nil and that turn, and the request must not be sent; else it queues the
 // request and returns its holder, for takeTurnAt, which sets the holder's
 // ticket when it lets it go.
@@ -132,7 +132,7 @@ func (s *hostState) holdAt(now, deadline time.Time, t *ticket) (h *holder, turn 
 		}
 		return nil, now
 	}
-	turn = later(next, now).Add(time.Duration(s.held) * s.gapAt(now))
+	turn = later(next, now).Add(s.queueSpanAt(now, s.held))
 	if !deadline.IsZero() && turn.After(deadline) {
 		return nil, turn
 	}
@@ -145,6 +145,20 @@ func (s *hostState) holdAt(now, deadline time.Time, t *ticket) (h *holder, turn 
 	s.tail = h
 	s.held++
 	return h, turn
+}
+
+// queueSpanAt is how long after the next release the request behind n
+// held ones goes, as the host is paced at now: the releases left of a
+// burst go at its gap (the release that takes the last of it is followed
+// by the pace's gap), the others at the pace, or releaseGap of the
+// cooldown while the host is not paced. s.mu must be held.
+func (s *hostState) queueSpanAt(now time.Time, n int) time.Duration {
+	gap := s.pace.gapOf(now, false)
+	if gap == 0 {
+		return time.Duration(n) * releaseGap(s.span)
+	}
+	b := min(n, max(s.pace.burst-1, 0))
+	return time.Duration(b)*s.pace.gapOf(now, true) + time.Duration(n-b)*gap
 }
 
 // takeTurnAt is asked at now by the held request h: it reports whether h

@@ -2,7 +2,9 @@ package neuracraft
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"net/http"
 	"sync"
 	"testing"
 	"testing/synctest"
@@ -120,4 +122,79 @@ func TestPaceOff(t *testing.T) {
 		}
 		assert.Zero(t, time.Since(start), "DisableCooldown: no pause, no pace, no quota")
 	})
+}
+
+// TestTurnEstimateWithABurst: a request whose turn in the queue comes
+// after its deadline fails at once with a *CooldownError, also while the
+// first wave's bank is let go first: only the bank's requests go at its
+// gap (1 ms), the others at the pace (40 ms), and the estimate of a turn
+// counts them so. Without the bank (no success of the first wave counted),
+// the same.
+func TestTurnEstimateWithABurst(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		wave int // successes of the first wave answered after its 429
+	}{{"a bank of 2", 2}, {"no bank", 0}} {
+		t.Run(tc.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				var n sync.Mutex
+				sent := 0
+				base := roundTripFunc(func(req *http.Request) (*http.Response, error) {
+					n.Lock()
+					sent++
+					i := sent
+					n.Unlock()
+					if i == 1 {
+						time.Sleep(time.Millisecond) // the whole first wave is sent by now
+						return &http.Response{StatusCode: 429, Header: http.Header{"Retry-After": {"1"}}, Body: http.NoBody, Request: req}, nil
+					}
+					if i <= 1+tc.wave {
+						time.Sleep(10 * time.Millisecond) // the first wave's successes, answered after its 429
+					}
+					return &http.Response{StatusCode: 200, Header: http.Header{}, Body: http.NoBody, Request: req}, nil
+				})
+				tr := &Transport{Base: base, rand: zero, Retry: RetryPolicy{MaxAttempts: 1}}
+				do := func(ctx context.Context) error {
+					resp, err := tr.RoundTrip(newReq(t, ctx, "GET", ""))
+					if err == nil {
+						resp.Body.Close()
+					}
+					return err
+				}
+				var wg sync.WaitGroup
+				for range 1 + tc.wave {
+					wg.Go(func() { _ = do(context.Background()) })
+				}
+				wg.Wait()
+
+				// 40 requests held by the cooldown, each with 1.2 s to live.
+				var mu sync.Mutex
+				var ok, refused, waitedOut int
+				for range 40 {
+					wg.Go(func() {
+						ctx, cancel := context.WithTimeout(context.Background(), 1200*time.Millisecond)
+						defer cancel()
+						began := time.Now()
+						err := do(ctx)
+						mu.Lock()
+						defer mu.Unlock()
+						var cdErr *CooldownError
+						switch {
+						case err == nil:
+							ok++
+						case errors.As(err, &cdErr):
+							refused++
+							assert.Zero(t, time.Since(began), "refused at once")
+						default:
+							waitedOut++
+						}
+					})
+				}
+				wg.Wait()
+				assert.Zero(t, waitedOut, "requests held past their deadline (%d sent, %d refused at once)", ok, refused)
+				assert.Positive(t, ok)
+				assert.Positive(t, refused)
+			})
+		})
+	}
 }
