@@ -43,10 +43,11 @@ import (
 // credentials of an Authorization header (what follows its scheme, such
 // as "Bearer"), trimmed of white space; or, in the request's URL, the
 // password of its user information and the value of a query parameter
-// that URLs are shown without (see redactURL), when it has at least
-// minURLSecret characters: a shorter value (state=1, code=ab) is no
-// credential worth hiding and replacing it everywhere would garble the
-// text.
+// that URLs are shown without (see redactURL), as they read and as the
+// URL spells them, when it has at least minURLSecret characters: a
+// shorter value (state=1, code=ab) is no credential worth hiding and
+// replacing it everywhere would garble the text. A text cut at its cap
+// never ends with the start of a credential (see cleanText's rule).
 
 // credentialsIn returns the credentials that h carries, by the rule
 // above.
@@ -83,7 +84,10 @@ const minURLSecret = 8
 
 // credentialsInURL returns the credentials that u carries, by the rule
 // above: the password of its user information and the values of its
-// query that redactURL redacts, when at least minURLSecret long.
+// query that redactURL redacts, when at least minURLSecret long; each as
+// it reads and, when escaping changes it, as the URL spells it too
+// ("nc%2Blive..."), since a server that echoes the request line sends it
+// back so.
 func credentialsInURL(u *url.URL) []string {
 	if u == nil {
 		return nil
@@ -91,16 +95,24 @@ func credentialsInURL(u *url.URL) []string {
 	var out []string
 	if pw, ok := u.User.Password(); ok && len(strings.TrimSpace(pw)) >= minURLSecret {
 		out = appendSecret(out, pw)
+		_, raw, _ := strings.Cut(u.User.String(), ":")
+		out = appendSecret(out, raw)
 	}
 	if u.RawQuery == "" {
 		return out
 	}
-	q, _ := url.ParseQuery(u.RawQuery) // what parses; a query that does not is shown as REDACTED
-	for name, vals := range q {
-		for _, v := range vals {
-			if (secretName(name) || looksLikeJWT(v)) && len(strings.TrimSpace(v)) >= minURLSecret {
-				out = appendSecret(out, v)
-			}
+	for pair := range strings.SplitSeq(u.RawQuery, "&") {
+		rawName, raw, _ := strings.Cut(pair, "=")
+		name, err := url.QueryUnescape(rawName)
+		if err != nil {
+			name = rawName
+		}
+		v, err := url.QueryUnescape(raw)
+		if err != nil {
+			v = raw // not escaped as a query is: sent, and echoed, as it is
+		}
+		if (secretName(name) || looksLikeJWT(v)) && len(strings.TrimSpace(v)) >= minURLSecret {
+			out = appendSecret(appendSecret(out, v), raw)
 		}
 	}
 	return out

@@ -15,6 +15,7 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 	"unicode"
@@ -207,6 +208,52 @@ func TestWaitRunHidesCredentials(t *testing.T) {
 	requireHidden(t, got.Error, echoKey)
 }
 
+// TestCutSecretsHidden: a server text that puts the key across a field's
+// cap (Message, 300 characters) keeps no start of it, whichever part the
+// cap cuts: not in an *APIError the Transport decodes, nor in a failed
+// run's *RunError, whose text is cut before the Client hides its key.
+func TestCutSecretsHidden(t *testing.T) {
+	t.Parallel()
+	var cut int // characters of the key before the cap, per request
+	var mu sync.Mutex
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		msg := strings.Repeat("a", maxMessage-1-cut) + credentialOf(r) // the cap keeps its first cut characters
+		mu.Unlock()
+		w.Header().Set("Content-Type", "application/json")
+		if strings.HasPrefix(r.URL.Path, "/runs/") {
+			doc, _ := json.Marshal(map[string]any{"id": "run_1", "status": "failed", "error": map[string]any{"message": msg}})
+			_, _ = w.Write(doc)
+			return
+		}
+		w.WriteHeader(http.StatusUnauthorized)
+		doc, _ := json.Marshal(map[string]any{"error": map[string]any{"code": "unauthorized", "message": msg}})
+		_, _ = w.Write(doc)
+	}))
+	defer srv.Close()
+	c := &Client{BaseURL: srv.URL, APIKey: echoKey}
+	for n := 1; n < len(echoKey)-1; n++ { // the text is longer than the cap: cut
+		mu.Lock()
+		cut = n
+		mu.Unlock()
+		_, err := c.Do(t.Context(), http.MethodGet, "/pipelines", nil, nil)
+		var apiErr *APIError
+		require.ErrorAs(t, err, &apiErr)
+		_, runErr := c.WaitRun(t.Context(), "run_1")
+		var rErr *RunError
+		require.ErrorAs(t, runErr, &rErr)
+		for _, text := range []string{err.Error(), apiErr.Message, runErr.Error(), rErr.Message} {
+			assert.NotContains(t, text, echoKey[:minCutSecret], "%d characters of the key before the cap", n)
+		}
+		end := "a…" // the start of the key cut off with the rest
+		if n < minCutSecret {
+			end = echoKey[:n] + "…" // fewer characters than minCutSecret: the key's public prefix
+		}
+		assert.True(t, strings.HasSuffix(apiErr.Message, end), "cut, and says so: %q", apiErr.Message)
+		assert.True(t, strings.HasSuffix(rErr.Message, end), "cut, and says so: %q", rErr.Message)
+	}
+}
+
 // TestClientErrorResponseAsResponse: when the Client's HTTPClient hands a
 // 4xx back as a response (a Transport that returns error responses
 // instead of errors), Do decodes it into the same *APIError, without the
@@ -254,7 +301,10 @@ func TestCredentialsInURL(t *testing.T) {
 		want []string
 	}{
 		{"https://api.example/v1/p?api_key=k_secret&limit=5", []string{"k_secret"}},
-		{"https://u:p4ssw0rd!@api.example/v1/p", []string{"p4ssw0rd!"}},
+		{"https://u:p4ssw0rd!@api.example/v1/p", []string{"p4ssw0rd!", "p4ssw0rd%21"}}, // as it reads, and as net/url spells it
+		{"https://u:p%40ss%2Fword-123@api.example/v1/p", []string{"p@ss/word-123", "p%40ss%2Fword-123"}},
+		{"https://api.example/v1/p?api_key=nc%2Blive%2F0123456789", []string{"nc+live/0123456789", "nc%2Blive%2F0123456789"}},
+		{"https://api.example/v1/p?api%5Fkey=nc_live_0123456789", []string{"nc_live_0123456789"}}, // an escaped name
 		{"https://u:short@api.example/v1/p", nil},
 		{"https://api.example/v1/p?state=1234567&code=12345678", []string{"12345678"}}, // 7 is too short, 8 is not
 		{"https://api.example/v1/p?next=eyJhbGciOi.eyJzdWIi.c2ln", []string{"eyJhbGciOi.eyJzdWIi.c2ln"}},
@@ -268,6 +318,29 @@ func TestCredentialsInURL(t *testing.T) {
 		assert.ElementsMatch(t, tc.want, credentialsInURL(u), "%s", tc.url)
 	}
 	assert.Empty(t, credentialsInURL(nil))
+}
+
+// TestEscapedURLSecretsHidden: a server that echoes the request line
+// sends a secret of the URL back as the URL spells it, percent-escaped
+// ("nc%2Blive%2F..."): it is hidden in that spelling too, in the error's
+// text, its log value and its Body.
+func TestEscapedURLSecretsHidden(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct{ name, url, spelled string }{
+		{"a query value", "https://api.neuracraft.com/v1/pipelines?api_key=nc%2Blive%2F0123456789abcdef", "nc%2Blive%2F0123456789abcdef"},
+		{"a password", "https://u:p%40ss%2Fword-123@api.neuracraft.com/v1/pipelines", "p%40ss%2Fword-123"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			body := `{"error":{"code":"not_found","message":"No route for GET ` + tc.url + `"}}`
+			resp := withRequest(t, newErrorResponse(404, body, "Content-Type", "application/json"), http.MethodGet, tc.url)
+			e := mustAPIError(t, resp)
+			requireHidden(t, e, tc.spelled)
+			_, line := logJSON(t, LogValue(e))
+			assert.NotContains(t, line, tc.spelled, "LogValue")
+			assert.NotContains(t, string(e.Body), tc.spelled, "Body")
+			assert.Contains(t, e.Message, "No route for GET")
+		})
+	}
 }
 
 // TestURLSecretsHidden: a server that echoes a secret of the request's

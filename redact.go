@@ -5,6 +5,7 @@ package neuracraft
 
 import (
 	"net/url"
+	"slices"
 	"strings"
 	"unicode"
 	"unicode/utf8"
@@ -28,6 +29,9 @@ import (
 //     cannot join the halves of one.
 //   - The result has at most max characters (runes): a longer text keeps
 //     its first max-1 and ends with "…", the ellipsis counted within max.
+//     A text that ends with "…" (cut here, or before) never ends with the
+//     start of a secret, from minCutSecret bytes of it on: that start is
+//     cut off too.
 //
 // Caps are in characters everywhere: Message 300 (maxMessage), Reason 64
 // (maxReason), request IDs 128 (maxHeaderValue), an error's line and a
@@ -41,7 +45,7 @@ func cleanText(s string, max int) string { return cleanHiding(s, max, nil) }
 // cleanHiding is cleanText that also replaces each of secrets in the
 // cleaned text (see hideSecrets).
 func cleanHiding(s string, max int, secrets []string) string {
-	if isCleanText(s, max) && !containsAny(s, secrets) {
+	if isCleanText(s, max) && !containsAny(s, secrets) && !endsInSecretStart(s, secrets) {
 		return s
 	}
 	return cleanFull(s, max, secrets)
@@ -52,19 +56,65 @@ func cleanFull(s string, max int, secrets []string) string {
 	if max <= 0 {
 		return ""
 	}
-	// Fold at most max characters (knowing whether more would come): a
-	// secret cut by the limit is a part of one, and hiding never needs to
-	// see past it.
+	// Fold at most max characters (knowing whether more would come):
+	// hiding never needs to see past them, since the start of a secret
+	// that the cut leaves before the "…" is cut off too.
 	t, more := foldText(s, max)
 	t = hideSecrets(t, secrets)
 	if !more && utf8.RuneCountInString(t) <= max {
-		return t
+		return trimSecretStart(t, secrets)
 	}
 	cut := firstRunes(t, max-1)
-	if out := cut + "…"; !containsAny(out, secrets) {
+	if out := trimSecretStart(cut+"…", secrets); !containsAny(out, secrets) {
 		return out
 	}
 	return cut // only a secret ending in "…" gets here: the text is cut without it
+}
+
+// minCutSecret is the fewest bytes of a secret's start that a cut text may
+// not end with (see the rule above): fewer say no more than a key's
+// public prefix, such as "nc_", and hiding them would cut off the last
+// letters of many texts that hold no secret.
+const minCutSecret = 4
+
+// endsInSecretStart reports whether t ends with "…" after the start of
+// one of secrets (minCutSecret bytes or more of it, not all of it).
+func endsInSecretStart(t string, secrets []string) bool {
+	body, cut := strings.CutSuffix(t, "…")
+	return cut && secretStart(body, secrets) > 0
+}
+
+// secretStart returns the length of the longest start of one of secrets
+// (minCutSecret bytes or more of it, not all of it) that body ends with,
+// or 0.
+func secretStart(body string, secrets []string) int {
+	longest := 0
+	for _, sec := range secrets {
+		for k := len(sec) - 1; k >= max(minCutSecret, longest+1); k-- {
+			if strings.HasSuffix(body, sec[:k]) {
+				longest = k
+				break
+			}
+		}
+	}
+	return longest
+}
+
+// trimSecretStart returns t without the start of a secret that a cut
+// left before its final "…" (see endsInSecretStart), as many times as
+// one is left.
+func trimSecretStart(t string, secrets []string) string {
+	for {
+		body, cut := strings.CutSuffix(t, "…")
+		k := 0
+		if cut {
+			k = secretStart(body, secrets)
+		}
+		if k == 0 {
+			return t
+		}
+		t = strings.TrimRight(body[:len(body)-k], " ") + "…"
+	}
 }
 
 // foldText applies the rule above, but for secrets and the cap, to the
@@ -181,6 +231,9 @@ func hideSecrets(s string, secrets []string) string {
 			break
 		}
 	}
+	// The longest first: a secret inside another must not leave the
+	// other's rest in the text.
+	secrets = slices.SortedStableFunc(slices.Values(secrets), func(a, b string) int { return len(b) - len(a) })
 	for containsAny(s, secrets) { // once with a mark that fits; deleting shrinks s each time
 		for _, sec := range secrets {
 			if sec != "" {

@@ -70,7 +70,12 @@ func TestHideSecrets(t *testing.T) {
 		{"replaced", "Invalid API key " + key + ".", []string{key}, 300, "Invalid API key [REDACTED]."},
 		{"joined by dropping a control", "key nc_live_01234\x1b56789", []string{key}, 300, "key [REDACTED]"},
 		{"every occurrence", key + key, []string{key}, 300, "[REDACTED][REDACTED]"},
-		{"cut by the cap: a part is not the secret", "ab " + key, []string{key}, 10, "ab nc_liv…"},
+		{"cut by the cap: the start of a secret is cut off too", "ab " + key, []string{key}, 10, "ab…"},
+		{"cut before: the start of a secret is cut off", "Invalid key nc_live_01…", []string{key}, 300, "Invalid key…"},
+		{"cut before, twice", "a nc_live_0123 nc_live_01…", []string{key, "nc_live_0123 nc_live_0123"}, 300, "a…"},
+		{"a key's public prefix stays", "Invalid key nc_…", []string{key}, 300, "Invalid key nc_…"},
+		{"the whole secret before the ellipsis is hidden", "k " + key + "…", []string{key}, 300, "k [REDACTED]…"},
+		{"a secret inside another: the longer first", "k=abc123456789xyz", []string{"abc123456", "abc123456789xyz"}, 300, "k=[REDACTED]"},
 		{"longer mark re-capped", "x " + "abc" + strings.Repeat("y", 20), []string{"abc"}, 12, "x [REDACTED…"},
 		{"a secret with brackets gets another mark", "t=[k]", []string{"[k]"}, 300, "t=<REDACTED>"},
 		{"the mark would spell the secret again", "D]xx", []string{"D]x"}, 300, "<REDACTED>x"},
@@ -85,6 +90,7 @@ func TestHideSecrets(t *testing.T) {
 			for _, s := range tt.secrets {
 				assert.NotContains(t, got, s)
 			}
+			assert.False(t, endsInSecretStart(got, tt.secrets), "ends with a secret's start: %q", got)
 		})
 	}
 }
