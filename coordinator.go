@@ -258,7 +258,7 @@ func (c *call) waitFleet() (done bool, err error) {
 		turn = next
 		wait := min(turn.Wait, time.Until(limit))
 		if deadline, ok := c.ctx.Deadline(); ok && time.Now().Add(wait).After(deadline) {
-			co.Cancel(c.host, turn)
+			c.giveBack(turn)
 			err := c.cooldownError(cd.Cause, turn.Wait)
 			held.end(c, err)
 			return true, c.refuse(err)
@@ -280,21 +280,21 @@ func (c *call) waitFleet() (done bool, err error) {
 				look = earlier(at, time.Now().Add(paceStartGap))
 			}
 			if err := held.sleep(c, time.Until(look), time.Until(due)); err != nil {
-				co.Cancel(c.host, turn)
+				c.giveBack(turn)
 				return true, c.abandon(err)
 			}
 			if look.Before(at) {
 				continue
 			}
 			if c.takeBurst(at) {
-				co.Cancel(c.host, turn)
+				c.giveBack(turn)
 				held.end(c, nil)
 				return true, nil
 			}
 		}
 		wait = max(time.Until(due), 0)
 		if err := held.sleep(c, wait, wait); err != nil {
-			co.Cancel(c.host, turn)
+			c.giveBack(turn)
 			return true, c.abandon(err)
 		}
 		if turn.ID == 0 || !time.Now().Before(limit) {
@@ -323,6 +323,14 @@ func (c *call) waitFleet() (done bool, err error) {
 	c.fleetTurn = turn
 	c.fleetPaced(turn.Gap)
 	return true, nil
+}
+
+// giveBack gives turn back to the Transport's Coordinator, unless it
+// reserved nothing (ID 0).
+func (c *call) giveBack(turn Turn) {
+	if turn.ID != 0 {
+		c.t.Coordinator.Cancel(c.host, turn)
+	}
 }
 
 // A fleetHold is a call's hold in a fleet's queue as its Observer is

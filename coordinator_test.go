@@ -38,6 +38,7 @@ type fakeFleet struct {
 	pace  time.Duration // the fleet's pace (setPace), or 0
 
 	announces, reserves, cancels int
+	emptyCancels                 int    // Cancels of a turn that reserved nothing (ID 0), which the contract rules out
 	holds                        []Hold // what each Reserve was asked
 }
 
@@ -129,6 +130,9 @@ func (f *fakeFleet) Cancel(host string, turn Turn) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.cancels++
+	if turn.ID == 0 {
+		f.emptyCancels++
+	}
 	h := f.hosts[host]
 	if slot := time.Unix(0, turn.ID); turn.ID != 0 && slot.Add(f.spacing(h)).Equal(h.next) {
 		h.next = slot
@@ -285,6 +289,31 @@ func TestCoordinatorCancelGivesTurnBack(t *testing.T) {
 		wg.Wait()
 		assert.Empty(t, cmp.Diff([]arrival{{"x", time.Second}, {"z", time.Second + 10*time.Millisecond}}, sentAt(base, start)))
 		assert.Equal(t, [3]int{1, 3, 1}, fleet.counts())
+	})
+}
+
+// TestCoordinatorEmptyTurnNotGivenBack: a call whose turn, behind the
+// turns the fleet gave others, would come after its deadline fails at
+// once with a *CooldownError; the turn Reserve answered with reserved
+// nothing (ID 0), and is not given back (the contract of Cancel), while
+// a turn that did reserve is.
+func TestCoordinatorEmptyTurnNotGivenBack(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		fleet := &fakeFleet{}
+		fleet.setPace(100 * time.Millisecond)
+		_, tr := fleetHolding(fleet, 429) // turns at 1 s, 1.1 s, ...
+		var wg sync.WaitGroup
+		for i := range 5 {
+			wg.Go(func() { assert.NoError(t, callWith(t, tr, context.Background(), fmt.Sprint("c", i))) })
+		}
+		synctest.Wait() // five turns taken: 1 s to 1.4 s
+		ctx, cancel := context.WithTimeout(context.Background(), 1200*time.Millisecond)
+		defer cancel()
+		var cdErr *CooldownError
+		require.ErrorAs(t, callWith(t, tr, ctx, "late"), &cdErr) // its turn, 1.5 s, is past its deadline
+		wg.Wait()
+		assert.Zero(t, fleet.emptyCancels, "Cancels of a turn that reserved nothing")
+		assert.Equal(t, [3]int{1, 6, 0}, fleet.counts(), "announces, reserves, cancels")
 	})
 }
 
