@@ -185,6 +185,7 @@ func (c *Client) Do(ctx context.Context, method, path string, in, out any) (_ *R
 	if truncated {
 		return nil, fail(fmt.Errorf("response body larger than %d bytes, not decoded", limit))
 	}
+	body = bytes.TrimPrefix(body, utf8BOM) // as decode does for an error body
 	if resp.StatusCode == http.StatusAccepted && len(body) > 0 {
 		var task struct {
 			TaskID     string `json:"task_id"`

@@ -40,6 +40,23 @@ func TestClientResponseRequestIDCleaned(t *testing.T) {
 	assert.Contains(t, err.Error(), "(request req_c forged)")
 }
 
+// TestClientSkipsByteOrderMark: a success whose JSON starts with a UTF-8
+// byte order mark (as some servers write it) decodes, as does the
+// *APIError of a failure (testdata/errors/plugin_8102_bom.json).
+func TestClientSkipsByteOrderMark(t *testing.T) {
+	t.Parallel()
+	base := roundTripFunc(func(req *http.Request) (*http.Response, error) {
+		return &http.Response{StatusCode: http.StatusOK, Header: http.Header{"Content-Type": {"application/json; charset=utf-8"}},
+			Request: req, Body: io.NopCloser(strings.NewReader("\ufeff" + `{"id":"pipe_1"}`))}, nil
+	})
+	c := &Client{BaseURL: "https://api.neuracraft.com/v1", APIKey: "nc_test",
+		HTTPClient: &http.Client{Transport: &Transport{Base: base}}}
+	var out struct{ ID string }
+	_, err := c.Do(context.Background(), http.MethodGet, "/pipelines/pipe_1", nil, &out)
+	require.NoError(t, err)
+	assert.Equal(t, "pipe_1", out.ID)
+}
+
 // FuzzClientDo feeds Client.Do arbitrary answers: statuses, Location
 // headers and bodies. It never panics; a failure status gives an
 // *APIError, and a success either decodes or fails with an error that

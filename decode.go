@@ -184,13 +184,17 @@ type oauthEnvelope struct {
 	Description jsonText `json:"error_description"`
 }
 
+// utf8BOM is the byte order mark some servers put before a UTF-8 body,
+// which JSON does not allow and decode skips.
+var utf8BOM = []byte("\ufeff")
+
 // decode fills Code, Reason, Message, Details and Retryable from Body and,
 // for what the body leaves out, from a Bearer challenge in the
 // WWW-Authenticate header (RFC 6750 section 3). It never fails: what
 // cannot be decoded is left out, Message falls back to the body's text or
 // the status text, and a JSON syntax error is kept in Err.
 func (e *APIError) decode(h http.Header) {
-	body := bytes.TrimSpace(e.Body)
+	body := bytes.TrimSpace(bytes.TrimPrefix(e.Body, utf8BOM)) // some servers start their JSON with a byte order mark
 	if len(body) > 0 && (body[0] == '{' || body[0] == '[') {
 		var env envelope
 		err := json.Unmarshal(body, &env)

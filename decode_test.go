@@ -48,6 +48,9 @@ func TestFromResponseTestdata(t *testing.T) {
 		{"plugin_8102.json", 500, []string{"Content-Type", "application/json", "X-Request-ID", "req_pdf_1"}, apiErrorView{
 			Code: 8102, Message: specMessage, RequestID: "req_pdf_1", Retryable: new(false),
 			Details: `{"template_id": "tpl_invoice_v2", "line": 14, "reason": "unknown variable {{customer.vat}}"}`}},
+		{"plugin_8102_bom.json", 500, []string{"Content-Type", "application/json; charset=utf-8"}, apiErrorView{ // a byte order mark before the JSON
+			Code: 8102, Message: specMessage, Retryable: new(false),
+			Details: `{"template_id": "tpl_invoice_v2", "line": 14, "reason": "unknown variable {{customer.vat}}"}`}},
 		{"plugin_8102_string_code.json", 503, []string{"Content-Type", "application/json", "Retry-After", "30"}, apiErrorView{
 			Code: 8102, Message: "PDF Export Plugin: renderer pool exhausted, try again shortly.",
 			Details: `{"queue_depth":512}`, Retryable: new(true), RetryAfter: 30 * time.Second}},
