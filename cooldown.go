@@ -118,10 +118,10 @@ func (s *hostState) nextRelease(now time.Time) time.Time {
 // returns nil and a turn not after now: send at once (with the ticket it
 // writes to *t when the host is paced). Otherwise it estimates the
 // request's turn (the next release, plus one gap for each request held
-// before it: queueSpanAt); when the turn comes after deadline (if not zero) it returns
-// nil and that turn, and the request must not be sent; else it queues the
-// request and returns its holder, for takeTurnAt, which sets the holder's
-// ticket when it lets it go.
+// before it: queueSpanAt); when the turn comes after deadline (if not
+// zero) it returns nil and that turn, and the request must not be sent;
+// else it queues the request and returns its holder, for takeTurnAt,
+// which sets the holder's ticket when it lets it go.
 func (s *hostState) holdAt(now, deadline time.Time, t *ticket) (h *holder, turn time.Time) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
