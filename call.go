@@ -55,6 +55,20 @@ func (c *call) start(t *Transport, req *http.Request) {
 	}
 }
 
+// credentialsSent returns the credentials of the call's request and,
+// when the Base answered for another request (resp.Request: an OAuth 2.0
+// transport below the Transport adds its token to a copy of the
+// request), of that one too.
+func (c *call) credentialsSent(resp *http.Response) []string {
+	creds := credentialsOf(c.req)
+	if sent := resp.Request; sent != nil && sent != c.req && sent != c.out {
+		for _, s := range credentialsOf(sent) {
+			creds = appendSecret(creds, s)
+		}
+	}
+	return creds
+}
+
 // hostStateAt returns the call's host state, holding it first, and
 // creating it at now when its host has none. It is asked when the host is
 // in trouble (a failure, a cooldown, a quota, a fleet's hold): the first
@@ -128,7 +142,7 @@ func (c *call) send() (*http.Response, error) {
 	}
 	var failure error
 	if resp.StatusCode >= 400 {
-		failure = hideCredentials(c.t.decode(resp, c.req, c.id, c.attempt), credentialsOf(c.req))
+		failure = hideCredentials(c.t.decode(resp, c.req, c.id, c.attempt), c.credentialsSent(resp))
 	}
 	c.attemptEnded(began, resp.StatusCode, failure)
 	if quotaStated(resp.Header) {

@@ -20,9 +20,10 @@ import (
 // package, wherever a server echoes them. The rule, applied by the
 // Transport to every *APIError and *RequestError it creates for a request
 // (the errors that carry a server's or a network's text), with the
-// credentials of the request and of the requests of its redirect chain,
-// and by a Client to every error it returns, with its own APIKey and
-// Token:
+// credentials of the request and of the requests of its redirect chain
+// (and of an answer's resp.Request, which a RoundTripper below the
+// Transport, such as an OAuth 2.0 one, may have given a token), and by a
+// Client to every error it returns, with its own APIKey and Token:
 //
 //   - Text fields (Message, Reason, RequestID, RunError's texts and
 //     Stack, Method, URL, Host) have each credential replaced by

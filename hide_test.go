@@ -254,6 +254,32 @@ func TestCutSecretsHidden(t *testing.T) {
 	}
 }
 
+// TestTransportHidesCredentialsAddedBelow: a token that a RoundTripper
+// below the Transport adds to its copy of the request (an OAuth 2.0
+// transport inside WrapClient, as docs/retries.md advises) is hidden from
+// the error the Transport makes of the answer, as one the request carried
+// is: the Base's answer names the request it sent (resp.Request).
+func TestTransportHidesCredentialsAddedBelow(t *testing.T) {
+	t.Parallel()
+	const token = "nc_oauth_added_below_0123456789"
+	srv := httptest.NewServer(http.HandlerFunc(echoError))
+	defer srv.Close()
+	oauthLike := roundTripFunc(func(req *http.Request) (*http.Response, error) {
+		sent := req.Clone(req.Context())
+		sent.Header.Set("Authorization", "Bearer "+token)
+		return http.DefaultTransport.RoundTrip(sent)
+	})
+	_, err := WrapClient(&http.Client{Transport: oauthLike}).Get(srv.URL + "/v1/pipelines")
+	var apiErr *APIError
+	require.ErrorAs(t, err, &apiErr)
+	requireHidden(t, apiErr, token)
+	_, line := logJSON(t, LogValue(err))
+	assert.NotContains(t, line, token, "LogValue")
+	assert.Equal(t, "Invalid API key [REDACTED]", apiErr.Message)
+	assert.NotContains(t, string(apiErr.Body), token, "Body")
+	assert.NotContains(t, fmt.Sprint(apiErr.Header), token, "Header")
+}
+
 // TestClientErrorResponseAsResponse: when the Client's HTTPClient hands a
 // 4xx back as a response (a Transport that returns error responses
 // instead of errors), Do decodes it into the same *APIError, without the

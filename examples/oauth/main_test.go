@@ -3,6 +3,8 @@ package main
 import (
 	"bytes"
 	"context"
+	"fmt"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"regexp"
@@ -75,4 +77,40 @@ func TestTokenStaysAtItsOrigin(t *testing.T) {
 	got := received()
 	require.Len(t, got, 1)
 	assert.NotEmpty(t, got[0], "without the example's CheckRedirect, oauth2's transport adds the token to the redirected request")
+}
+
+// TestEchoedTokenIsHidden: the token oauth2's transport adds below the
+// Transport (the example's client) is hidden from the error and its log
+// line when a server echoes it, as a credential the request carried is.
+func TestEchoedTokenIsHidden(t *testing.T) {
+	srv := neuracrafttest.NewTLSServer()
+	defer srv.Close()
+	var (
+		mu    sync.Mutex
+		token string
+	)
+	echo := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		token = strings.TrimPrefix(r.Header.Get("Authorization"), "Bearer ")
+		mu.Unlock()
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusUnauthorized)
+		fmt.Fprintf(w, `{"error":{"code":"invalid_token","message":"The token %s is not valid here"}}`, r.Header.Get("Authorization"))
+	}))
+	defer echo.Close()
+	ctx := context.WithValue(context.Background(), oauth2.HTTPClient, srv.Client())
+	cfg := clientcredentials.Config{ClientID: srv.ClientID, ClientSecret: srv.ClientSecret, TokenURL: srv.TokenURL,
+		Scopes: []string{"pipeline:read"}}
+
+	_, err := send(ctx, newClient(ctx, cfg), "GET", echo.URL+"/v1/pipelines", "")
+	require.ErrorIs(t, err, neuracraft.ErrUnauthorized)
+	mu.Lock()
+	tok := token
+	mu.Unlock()
+	require.NotEmpty(t, tok, "the server saw the token")
+	var log bytes.Buffer
+	slog.New(slog.NewTextHandler(&log, nil)).Error("list pipelines failed", "err", neuracraft.LogValue(err))
+	assert.NotContains(t, err.Error(), tok, "the error")
+	assert.NotContains(t, log.String(), tok, "the log line")
+	assert.Contains(t, log.String(), "[REDACTED]")
 }
