@@ -267,7 +267,8 @@ type pacedHost struct {
 
 // set records that host's pace is pace until until (0: not paced). When
 // that would keep more than maxPacedHosts, the hosts no longer paced are
-// forgotten first, and then the one whose pace ends first.
+// forgotten first, and then, to make room for a paced host, the one whose
+// pace ends first; a host not paced is then not kept (it reads nothing).
 func (p *pacedHosts) set(host string, pace float64, until time.Time) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -278,27 +279,30 @@ func (p *pacedHosts) set(host string, pace float64, until time.Time) {
 	if p.m == nil {
 		p.m = make(map[string]*pacedHost)
 	}
-	if len(p.m) >= maxPacedHosts {
-		p.trim(time.Now())
+	if len(p.m) >= maxPacedHosts && !p.trim(time.Now(), pace > 0) {
+		return
 	}
 	p.m[host] = &pacedHost{attrs: attribute.NewSet(server(host)...), pace: pace, until: until}
 }
 
-// trim forgets the hosts no longer paced at now, or else the host whose
-// pace ends first. p.mu must be held.
-func (p *pacedHosts) trim(now time.Time) {
-	var first string
+// trim forgets the hosts no longer paced at now, or else, when paced is
+// set, the host whose pace ends first, and reports whether there is room
+// for one more host. p.mu must be held.
+func (p *pacedHosts) trim(now time.Time, paced bool) bool {
+	var first *pacedHost
+	var firstHost string
 	for host, h := range p.m {
 		switch {
 		case h.pace == 0 || !h.until.After(now):
 			delete(p.m, host)
-		case first == "" || h.until.Before(p.m[first].until):
-			first = host
+		case first == nil || h.until.Before(first.until):
+			first, firstHost = h, host
 		}
 	}
-	if len(p.m) >= maxPacedHosts {
-		delete(p.m, first)
+	if len(p.m) >= maxPacedHosts && paced {
+		delete(p.m, firstHost)
 	}
+	return len(p.m) < maxPacedHosts
 }
 
 // observe reports each host's pace now: 0 once it has run out.

@@ -458,6 +458,19 @@ func TestPacedHostsBound(t *testing.T) {
 		assert.NotContains(t, p.m, "soonest.example", "then the one whose pace ends first")
 		assert.Equal(t, 25.0, p.m["h0.example"].pace)
 		assert.Contains(t, p.m, "newest.example")
+
+		// Full of paced hosts: the end of the pace of a host not kept
+		// (the Transport forgot it) makes no room, and is not kept.
+		p.set("gone.example", 0, now)
+		assert.Len(t, p.m, maxPacedHosts)
+		assert.NotContains(t, p.m, "gone.example")
+		paced := 0
+		for _, h := range p.m {
+			if h.pace > 0 {
+				paced++
+			}
+		}
+		assert.Equal(t, maxPacedHosts, paced, "no paced host made room for it")
 	})
 }
 
