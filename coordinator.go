@@ -228,8 +228,9 @@ func (c *call) waitFleet() (done bool, err error) {
 	}
 	limit := time.Now().Add(c.t.maxRetryAfter()) // the fleet holds the call no longer
 	var (
-		turn Turn
-		held fleetHold // the wait told to an Observer
+		turn     Turn
+		held     fleetHold // the wait told to an Observer
+		askedFor int64     // the Epoch the turn was last asked again for
 	)
 	for {
 		now := time.Now()
@@ -303,10 +304,27 @@ func (c *call) waitFleet() (done bool, err error) {
 		// Queue again only for a cooldown that came after the turn was
 		// given: a new one in the fleet (a larger Epoch), or a longer one
 		// of the Transport's own (the floor the turn was asked with has
-		// moved).
+		// moved). A turn asked again for an Epoch that still comes from
+		// an older one says that the fleet's store does not know the
+		// Epoch the Coordinator told (a garbled value, a store restarted):
+		// asking again would change nothing, and the local queue holds
+		// the call to the cooldown the Coordinator knows, as after a
+		// failed Reserve.
 		latest, ok := co.Cooldown(c.host)
-		if (!ok || latest.Epoch <= turn.Epoch) && !c.ownCooldown().After(own) {
+		newer := ok && latest.Epoch > turn.Epoch
+		if newer && latest.Epoch == askedFor {
+			held.end(c, nil)
+			now := time.Now()
+			if until := earlier(latest.Until, limit); until.After(now) {
+				c.hostStateAt(now).holdForFleet(until, until.Sub(now), latest.Cause)
+			}
+			return false, nil
+		}
+		if !newer && !c.ownCooldown().After(own) {
 			break
+		}
+		if newer {
+			askedFor = latest.Epoch
 		}
 		if ok {
 			cd = latest

@@ -34,6 +34,7 @@ type fakeFleet struct {
 	hosts map[string]*fakeHost
 	fail  bool          // Reserve fails, as when the store is down
 	late  time.Duration // Cooldown reports an end this much later than the fleet's, as a member whose view lags
+	ahead int64         // Cooldown reports an Epoch this much larger than the fleet's turns carry, as a member told a garbled one
 	delay time.Duration // Announce and Reserve take this long
 	pace  time.Duration // the fleet's pace (setPace), or 0
 
@@ -59,7 +60,7 @@ func (f *fakeFleet) Cooldown(host string) (Cooldown, bool) {
 		return Cooldown{}, false
 	}
 	now := time.Now()
-	return Cooldown{Until: h.until.Add(f.late), Gap: f.spacing(h), Cause: h.cause, Epoch: h.epoch},
+	return Cooldown{Until: h.until.Add(f.late), Gap: f.spacing(h), Cause: h.cause, Epoch: h.epoch + f.ahead},
 		h.until.Add(f.late).After(now) || h.next.After(now) || f.pace > 0
 }
 
@@ -315,6 +316,34 @@ func TestCoordinatorEmptyTurnNotGivenBack(t *testing.T) {
 		assert.Zero(t, fleet.emptyCancels, "Cancels of a turn that reserved nothing")
 		assert.Equal(t, [3]int{1, 6, 0}, fleet.counts(), "announces, reserves, cancels")
 	})
+}
+
+// TestCoordinatorEpochUnknownToTheFleet: a member whose view of the fleet
+// holds an Epoch that the fleet's turns never carry (a garbled message, a
+// store restarted with an older clock) asks for its turn again once for
+// it, not again and again; then the local queue holds the call to the
+// cooldown the member knows, if it still runs, as after a failed Reserve.
+func TestCoordinatorEpochUnknownToTheFleet(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		late time.Duration // the member's view of the cooldown ends this much after the fleet's
+		want time.Duration // when the call is sent
+	}{
+		// The fake gives a turn asked again the next free slot: one gap on.
+		{"the cooldown it knows is over", 0, time.Second + 10*time.Millisecond},
+		{"the cooldown it knows still runs", 500 * time.Millisecond, 1500 * time.Millisecond},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				fleet := &fakeFleet{ahead: 1 << 40, late: tc.late}
+				base, tr := fleetHolding(fleet, 429)
+				start := time.Now()
+				require.NoError(t, callWith(t, tr, context.Background(), "x"))
+				assert.Empty(t, cmp.Diff([]arrival{{"x", tc.want}}, sentAt(base, start)))
+				assert.Equal(t, [3]int{1, 2, 0}, fleet.counts(), "announces, reserves (its turn, asked again once), cancels")
+			})
+		})
+	}
 }
 
 func TestCoordinatorFailureFallsBackToLocalQueue(t *testing.T) {
