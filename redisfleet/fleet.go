@@ -416,6 +416,9 @@ func (f *Fleet) Reserve(ctx context.Context, host string, h neuracraft.Hold) (ne
 // it); an earlier one becomes a hole that the next caller takes. So a
 // turn given back costs nobody a gap, except when Redis cannot be
 // reached: then at most one gap per turn is lost, until the queue drains.
+// A Reserve given up while its script runs (the request's context ended,
+// or OpTimeout ran out) returns no turn to give back: if the script ran,
+// that turn is one gap for nobody.
 func (f *Fleet) Cancel(host string, turn neuracraft.Turn) {
 	if turn.ID <= 0 || !validHost(host) {
 		return

@@ -448,6 +448,109 @@ func TestFleetGarbageInRedis(t *testing.T) {
 	assert.LessOrEqual(t, turn.Wait, 2*time.Second, "turn past MaxWait")
 }
 
+// TestFleetCutKeepsALongerCooldown: a cut (a 429 answered to a turn let
+// go at the fleet's pace) whose Retry-After is shorter than the cooldown
+// the fleet holds does not shorten it: no turn comes before the end of
+// the longest Retry-After the fleet was told of.
+func TestFleetCutKeepsALongerCooldown(t *testing.T) {
+	noLeaks(t)
+	s := startRedis(t)
+	rdb := s.client(t)
+	a, b := member(t, s, Options{}), member(t, s, Options{})
+	ctx := context.Background()
+	a.Announce(host, pauseOf(100*time.Millisecond, 429)) // engages the pace
+	_, ok := waitFor(time.Second, func() bool { cd, _ := a.Cooldown(host); return cd.Epoch != 0 })
+	require.True(t, ok, "the announcement did not reach Redis within 1s")
+	first, err := b.Reserve(ctx, host, neuracraft.Hold{})
+	require.NoError(t, err)
+	require.NotZero(t, first.ID)
+	require.NotZero(t, first.Gap, "a turn at the pace")
+	time.Sleep(first.Wait + 20*time.Millisecond) // b lets its request go at its turn
+
+	e := epochOf(t, rdb, a, host)
+	a.Announce(host, pauseOf(10*time.Second, 429)) // another request of a: Retry-After 10
+	_, ok = waitFor(time.Second, func() bool { return epochOf(t, rdb, a, host) > e })
+	require.True(t, ok, "the 10s cooldown did not reach Redis within 1s")
+
+	e = epochOf(t, rdb, a, host)
+	b.Announce(host, neuracraft.Pause{RetryAfter: time.Second, Gap: 10 * time.Millisecond, Cause: 429, Turn: first}) // the cut: Retry-After 1
+	_, ok = waitFor(time.Second, func() bool { return epochOf(t, rdb, a, host) > e })
+	require.True(t, ok, "the cut did not reach Redis within 1s")
+
+	turn, err := a.Reserve(ctx, host, neuracraft.Hold{})
+	require.NoError(t, err)
+	assert.GreaterOrEqual(t, turn.Wait, 9500*time.Millisecond, "a turn before the end of the 10 s Retry-After")
+	cd, ok := b.Cooldown(host)
+	require.True(t, ok)
+	assert.Greater(t, time.Until(cd.Until), 9500*time.Millisecond, "the cut told the other member a shorter cooldown")
+}
+
+// TestFleetImplausibleEpochIgnored: a message on the channel with an
+// epoch no script could have made by now (garbled or hostile) is
+// ignored, and a held call asks for its turn once.
+func TestFleetImplausibleEpochIgnored(t *testing.T) {
+	noLeaks(t)
+	s := startRedis(t)
+	rdb := s.client(t)
+	var log errLog
+	f := member(t, s, Options{OnError: log.add})
+	ctx := context.Background()
+	f.Announce(host, pauseOf(300*time.Millisecond, 429))
+	_, ok := waitFor(time.Second, func() bool { cd, _ := f.Cooldown(host); return cd.Epoch != 0 })
+	require.True(t, ok, "the announcement did not reach Redis within 1s")
+	before, _ := f.Cooldown(host)
+	require.NoError(t, rdb.Publish(ctx, "neuracraft:cooldowns", "9000000000000000000 1 10000 429 "+host).Err())
+	_, reported := waitFor(time.Second, func() bool { return log.count(ErrGarbled) > 0 })
+	require.True(t, reported, "the message was not reported garbled within 1s")
+	after, _ := f.Cooldown(host)
+	assert.Equal(t, before.Epoch, after.Epoch, "the member took the message's epoch")
+
+	co := counted{Fleet: f, mu: &sync.Mutex{}, reserves: map[string]int{}}
+	api := httptest.NewServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
+	defer api.Close()
+	tr := transport(nil)
+	tr.Coordinator = co
+	defer tr.CloseIdleConnections()
+	resp, err := get(context.WithValue(ctx, callID{}, "held"), tr, api.URL, "held")
+	require.NoError(t, err)
+	resp.Body.Close()
+	co.mu.Lock()
+	defer co.mu.Unlock()
+	assert.Equal(t, 1, co.reserves["held"], "Reserves of one held call")
+}
+
+// TestFleetCancelOverGarbledGap: a turn given back while the host's gap
+// in Redis is garbled becomes a hole as usual, the keys keep their
+// expiry, and no error is reported: the gap is read as unknown.
+func TestFleetCancelOverGarbledGap(t *testing.T) {
+	noLeaks(t)
+	s := startRedis(t)
+	rdb := s.client(t)
+	var log errLog
+	f := member(t, s, Options{OnError: log.add})
+	ctx := context.Background()
+	f.Announce(host, pauseOf(2*time.Second, 429))
+	_, ok := waitFor(time.Second, func() bool { cd, _ := f.Cooldown(host); return cd.Epoch != 0 })
+	require.True(t, ok, "the announcement did not reach Redis within 1s")
+	var turns []neuracraft.Turn
+	for range 3 {
+		turn, err := f.Reserve(ctx, host, neuracraft.Hold{})
+		require.NoError(t, err)
+		turns = append(turns, turn)
+	}
+	require.NoError(t, rdb.HSet(ctx, f.keys(host)[0], "gap", "0").Err()) // out of range
+	f.Cancel(host, turns[1])
+	_, holed := waitFor(time.Second, func() bool { n, _ := rdb.ZCard(ctx, f.keys(host)[1]).Result(); return n == 1 })
+	assert.True(t, holed, "the turn given back is not a hole")
+	ttl, err := rdb.PTTL(ctx, f.keys(host)[1]).Result()
+	require.NoError(t, err)
+	assert.Positive(t, ttl, "the holes key has no expiry")
+	assert.Empty(t, log.all(), "errors reported")
+	next, err := f.Reserve(ctx, host, neuracraft.Hold{})
+	require.NoError(t, err)
+	assert.Equal(t, turns[1].Wait.Round(100*time.Millisecond), next.Wait.Round(100*time.Millisecond), "the hole is taken")
+}
+
 func TestFleetRedisKilledMidStorm(t *testing.T) {
 	noLeaks(t)
 	s := startRedis(t)

@@ -99,7 +99,8 @@ local P = {gap = num(f[7], MINGAP, MAXGAP) or 0, start = num(f[8], 0, 1) or 0, s
 local engaged = false -- this script engaged the pace
 
 local function save()
-  redis.call('HSET', k, 'until', untilv, 'next', nextv, 'gap', gapv, 'cause', causev, 'epoch', epochv, 'seq', seqv,
+  -- a garbled gap reads nil, and is kept unknown (0 reads nil again) until a script that knows one
+  redis.call('HSET', k, 'until', untilv, 'next', nextv, 'gap', gapv or 0, 'cause', causev, 'epoch', epochv, 'seq', seqv,
     'pgap', P.gap, 'pstart', P.start, 'pss', P.ss, 'pwins', P.wins, 'pgood', P.good, 'plast', P.last,
     'pheld', P.held, 'pburst', P.burst, 'pep', P.ep, 'pfrom', P.from, 'pbank', P.bank, 'plin', P.lin)
   local at = math.max(untilv, nextv)
@@ -233,7 +234,9 @@ local function handOut(id, s)
   return g
 end
 
--- cool records a new cooldown of pause µs from now, started by cause: a
+-- cool records a new cooldown of pause µs from now (never ending before
+-- the one the fleet holds: a cut's shorter Retry-After does not shorten
+-- a longer one known), started by cause: a
 -- new epoch; the turns still pending move behind it, in their order: with
 -- their spacing (and the holes among them) when the pace did not change,
 -- else handed out afresh at the new pace, from the new cooldown's end (a
@@ -242,7 +245,7 @@ end
 -- told on channel as "epoch pause gap cause host pace" (gap and the rest
 -- of the pace in µs).
 local function cool(pause, cause, repaced, channel, host)
-  local newUntil = now + pause
+  local newUntil = math.max(now + pause, untilv)
   local from = math.max(now, untilv)
   local pending = redis.call('ZRANGEBYSCORE', tk, string.format('(%d', now), '+inf')
   local epoch = math.max(now, epochv + 1)
@@ -273,7 +276,7 @@ local function cool(pause, cause, repaced, channel, host)
   untilv, causev, epochv = newUntil, cause, epoch
   local g = gapv
   if paced(now) then g = math.floor(P.gap / 1000) end
-  redis.call('PUBLISH', channel, string.format('%d %d %d %d %s %d', epoch, pause, g, cause, host, paceRest()))
+  redis.call('PUBLISH', channel, string.format('%d %d %d %d %s %d', epoch, newUntil - now, g, cause, host, paceRest()))
 end
 
 -- admit adds n successes of the first wave that a member counted, while

@@ -36,12 +36,23 @@ type state struct {
 // false for values out of range.
 func (f *Fleet) stateAt(at time.Time, epoch, untilUS, drainUS, gapNS, cause, paceUS int64) (st state, ok bool) {
 	limit := micros(maxPause)
-	if epoch < 0 || untilUS > limit || drainUS > limit || gapNS < 0 || gapNS > int64(maxGap) ||
+	if epoch < 0 || !plausibleEpoch(epoch, at) || untilUS > limit || drainUS > limit || gapNS < 0 || gapNS > int64(maxGap) ||
 		paceUS < 0 || paceUS > micros(limits.PaceQuiet) {
 		return state{}, false
 	}
 	return state{until: at.Add(fromMicros(untilUS)), drain: at.Add(fromMicros(drainUS)), paced: at.Add(fromMicros(paceUS)),
 		gap: time.Duration(gapNS), cause: validCause(neuracraft.Code(cause)), epoch: epoch}, true
+}
+
+// plausibleEpoch reports whether epoch, read from Redis or the channel,
+// can be one that the scripts made by now: they are Redis's clock in µs
+// when they started a cooldown, and a script never accepts a time more
+// than maxPause ahead of its own; the member allows as much again for
+// the difference between its clock and Redis's. A larger one (garbled or
+// hostile) would stay the member's epoch for good, and every held call
+// would ask for its turn again for it.
+func plausibleEpoch(epoch int64, now time.Time) bool {
+	return epoch <= now.UnixMicro()+2*micros(maxPause)
 }
 
 // raise records what the member learnt of host; shared says it was
@@ -155,7 +166,7 @@ func (f *Fleet) apply(payload string, now time.Time) {
 	if len(fields) == 6 {
 		pace, err4 = strconv.ParseInt(fields[5], 10, 64)
 	}
-	if err0 != nil || err1 != nil || err2 != nil || err3 != nil || err4 != nil || epoch <= 0 || pause <= 0 ||
+	if err0 != nil || err1 != nil || err2 != nil || err3 != nil || err4 != nil || epoch <= 0 || !plausibleEpoch(epoch, now) || pause <= 0 ||
 		pause > micros(maxPause) || gap <= 0 || pace < 0 || pace > micros(limits.PaceQuiet) || !validHost(host) {
 		f.report(fmt.Errorf("%w: message %.80q", ErrGarbled, payload))
 		return
