@@ -40,7 +40,10 @@
 // host, it is the fleet's pace, which the requests go at (see
 // [neuracraft.PaceChanged]). The Observer keeps the pace of at most 4096
 // hosts for it, the paced ones first; a host left out reads nothing
-// rather than a stale pace.
+// rather than a stale pace. (The OpenTelemetry SDK's own limit comes
+// first: by default it keeps 2000 series of a metric, and folds the rest
+// into one marked otel.metric.overflow; raise it with
+// sdkmetric.WithCardinalityLimit when more hosts may be paced at once.)
 //
 // To record an attempt answered without error (status 100 to 399) without
 // allocating, the Observer keeps the attribute set of each method, host and
