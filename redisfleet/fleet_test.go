@@ -448,6 +448,15 @@ func TestFleetGarbageInRedis(t *testing.T) {
 	assert.LessOrEqual(t, turn.Wait, 2*time.Second, "turn past MaxWait")
 }
 
+// announced has f announce a 429's pause of d for host, and waits until
+// Redis holds it (f learns its epoch).
+func announced(t *testing.T, f *Fleet, d time.Duration) {
+	t.Helper()
+	f.Announce(host, pauseOf(d, 429))
+	_, ok := waitFor(time.Second, func() bool { cd, _ := f.Cooldown(host); return cd.Epoch != 0 })
+	require.True(t, ok, "the announcement did not reach Redis within 1s")
+}
+
 // TestFleetCutKeepsALongerCooldown: a cut (a 429 answered to a turn let
 // go at the fleet's pace) whose Retry-After is shorter than the cooldown
 // the fleet holds does not shorten it: no turn comes before the end of
@@ -458,9 +467,7 @@ func TestFleetCutKeepsALongerCooldown(t *testing.T) {
 	rdb := s.client(t)
 	a, b := member(t, s, Options{}), member(t, s, Options{})
 	ctx := context.Background()
-	a.Announce(host, pauseOf(100*time.Millisecond, 429)) // engages the pace
-	_, ok := waitFor(time.Second, func() bool { cd, _ := a.Cooldown(host); return cd.Epoch != 0 })
-	require.True(t, ok, "the announcement did not reach Redis within 1s")
+	announced(t, a, 100*time.Millisecond) // engages the pace
 	first, err := b.Reserve(ctx, host, neuracraft.Hold{})
 	require.NoError(t, err)
 	require.NotZero(t, first.ID)
@@ -469,7 +476,7 @@ func TestFleetCutKeepsALongerCooldown(t *testing.T) {
 
 	e := epochOf(t, rdb, a, host)
 	a.Announce(host, pauseOf(10*time.Second, 429)) // another request of a: Retry-After 10
-	_, ok = waitFor(time.Second, func() bool { return epochOf(t, rdb, a, host) > e })
+	_, ok := waitFor(time.Second, func() bool { return epochOf(t, rdb, a, host) > e })
 	require.True(t, ok, "the 10s cooldown did not reach Redis within 1s")
 
 	e = epochOf(t, rdb, a, host)
@@ -495,9 +502,7 @@ func TestFleetImplausibleEpochIgnored(t *testing.T) {
 	var log errLog
 	f := member(t, s, Options{OnError: log.add})
 	ctx := context.Background()
-	f.Announce(host, pauseOf(300*time.Millisecond, 429))
-	_, ok := waitFor(time.Second, func() bool { cd, _ := f.Cooldown(host); return cd.Epoch != 0 })
-	require.True(t, ok, "the announcement did not reach Redis within 1s")
+	announced(t, f, 300*time.Millisecond)
 	before, _ := f.Cooldown(host)
 	require.NoError(t, rdb.Publish(ctx, "neuracraft:cooldowns", "9000000000000000000 1 10000 429 "+host).Err())
 	_, reported := waitFor(time.Second, func() bool { return log.count(ErrGarbled) > 0 })
@@ -529,9 +534,7 @@ func TestFleetCancelOverGarbledGap(t *testing.T) {
 	var log errLog
 	f := member(t, s, Options{OnError: log.add})
 	ctx := context.Background()
-	f.Announce(host, pauseOf(2*time.Second, 429))
-	_, ok := waitFor(time.Second, func() bool { cd, _ := f.Cooldown(host); return cd.Epoch != 0 })
-	require.True(t, ok, "the announcement did not reach Redis within 1s")
+	announced(t, f, 2*time.Second)
 	var turns []neuracraft.Turn
 	for range 3 {
 		turn, err := f.Reserve(ctx, host, neuracraft.Hold{})
