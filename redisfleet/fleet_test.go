@@ -457,6 +457,17 @@ func announced(t *testing.T, f *Fleet, d time.Duration) {
 	require.True(t, ok, "the announcement did not reach Redis within 1s")
 }
 
+// loggedMember starts a redis-server and one member of it whose errors
+// go to the returned log; it returns the member and a client of the
+// server.
+func loggedMember(t *testing.T) (*Fleet, redis.UniversalClient, *errLog) {
+	t.Helper()
+	noLeaks(t)
+	s := startRedis(t)
+	log := new(errLog)
+	return member(t, s, Options{OnError: log.add}), s.client(t), log
+}
+
 // TestFleetCutKeepsALongerCooldown: a cut (a 429 answered to a turn let
 // go at the fleet's pace) whose Retry-After is shorter than the cooldown
 // the fleet holds does not shorten it: no turn comes before the end of
@@ -496,11 +507,7 @@ func TestFleetCutKeepsALongerCooldown(t *testing.T) {
 // epoch no script could have made by now (garbled or hostile) is
 // ignored, and a held call asks for its turn once.
 func TestFleetImplausibleEpochIgnored(t *testing.T) {
-	noLeaks(t)
-	s := startRedis(t)
-	rdb := s.client(t)
-	var log errLog
-	f := member(t, s, Options{OnError: log.add})
+	f, rdb, log := loggedMember(t)
 	ctx := context.Background()
 	announced(t, f, 300*time.Millisecond)
 	before, _ := f.Cooldown(host)
@@ -528,11 +535,7 @@ func TestFleetImplausibleEpochIgnored(t *testing.T) {
 // in Redis is garbled becomes a hole as usual, the keys keep their
 // expiry, and no error is reported: the gap is read as unknown.
 func TestFleetCancelOverGarbledGap(t *testing.T) {
-	noLeaks(t)
-	s := startRedis(t)
-	rdb := s.client(t)
-	var log errLog
-	f := member(t, s, Options{OnError: log.add})
+	f, rdb, log := loggedMember(t)
 	ctx := context.Background()
 	announced(t, f, 2*time.Second)
 	var turns []neuracraft.Turn
