@@ -209,10 +209,7 @@ func TestFleetOnePaceAcrossMembers(t *testing.T) {
 // once, and the turns still pending go at the new pace from the end of
 // the new pause, in their order: the faster spacing they had is not kept.
 func TestFleetCutRespacesAndTellsEveryMember(t *testing.T) {
-	noLeaks(t)
-	s := startRedis(t)
-	rdb := s.client(t)
-	a, b := member(t, s, Options{}), member(t, s, Options{})
+	a, b, rdb := twoMembers(t)
 	turns := heldTurns(t, 100*time.Millisecond, 20, a, b)
 	// The 11th turn (b's), let go 16.384 ms after the 10th, meets a 429
 	// of 100 ms.
@@ -294,10 +291,7 @@ func TestFleetTurnKeepsItsPlaceForALongerOwnCooldown(t *testing.T) {
 }
 
 func TestFleetCancelGivesTurnBack(t *testing.T) {
-	noLeaks(t)
-	s := startRedis(t)
-	rdb := s.client(t)
-	a, b := member(t, s, Options{}), member(t, s, Options{})
+	a, b, rdb := twoMembers(t)
 	turns := heldTurns(t, time.Second, 4, a, b)
 	slots := turnsOf(t, rdb, a, host)
 	require.Len(t, slots, 4)
@@ -326,10 +320,7 @@ func TestFleetCancelGivesTurnBack(t *testing.T) {
 }
 
 func TestFleetNewCooldownKeepsTheOrder(t *testing.T) {
-	noLeaks(t)
-	s := startRedis(t)
-	rdb := s.client(t)
-	a, b := member(t, s, Options{}), member(t, s, Options{})
+	a, b, rdb := twoMembers(t)
 	members := []*Fleet{a, b}
 	a.Announce(host, pauseOf(300*time.Millisecond, 429))
 	_, learnt := waitFor(time.Second, func() bool { cd, _ := b.Cooldown(host); return cd.Epoch != 0 })
@@ -457,6 +448,15 @@ func announced(t *testing.T, f *Fleet, d time.Duration) {
 	require.True(t, ok, "the announcement did not reach Redis within 1s")
 }
 
+// twoMembers starts a redis-server and two members of it; it returns
+// them and a client of the server.
+func twoMembers(t *testing.T) (a, b *Fleet, rdb redis.UniversalClient) {
+	t.Helper()
+	noLeaks(t)
+	s := startRedis(t)
+	return member(t, s, Options{}), member(t, s, Options{}), s.client(t)
+}
+
 // loggedMember starts a redis-server and one member of it whose errors
 // go to the returned log; it returns the member and a client of the
 // server.
@@ -473,10 +473,7 @@ func loggedMember(t *testing.T) (*Fleet, redis.UniversalClient, *errLog) {
 // the fleet holds does not shorten it: no turn comes before the end of
 // the longest Retry-After the fleet was told of.
 func TestFleetCutKeepsALongerCooldown(t *testing.T) {
-	noLeaks(t)
-	s := startRedis(t)
-	rdb := s.client(t)
-	a, b := member(t, s, Options{}), member(t, s, Options{})
+	a, b, rdb := twoMembers(t)
 	ctx := context.Background()
 	announced(t, a, 100*time.Millisecond) // engages the pace
 	first, err := b.Reserve(ctx, host, neuracraft.Hold{})

@@ -189,10 +189,7 @@ func TestFleetPaceProbes(t *testing.T) {
 // the pause, in a new epoch every member hears of; counts told after the
 // pause change nothing.
 func TestFleetBankMakesSlowStartLinear(t *testing.T) {
-	noLeaks(t)
-	s := startRedis(t)
-	rdb := s.client(t)
-	a, b := member(t, s, Options{}), member(t, s, Options{})
+	a, b, rdb := twoMembers(t)
 	ctx := context.Background()
 	a.Announce(host, pauseOf(time.Second, 429))
 	_, ok := waitFor(time.Second, func() bool { cd, _ := a.Cooldown(host); return cd.Epoch != 0 })
