@@ -284,21 +284,25 @@ end
 -- is linear, and the turns handed out so far (none has come) are handed
 -- out afresh, in their order, from its first slot, at the linear slow
 -- start, in a new epoch told on channel (as cool does): each member asks
--- for its turn again when its old one comes, which is never later than
--- the new one. Counts that come later change nothing: the members' parts
--- of the burst went at the end of the pause, or not at all.
+-- for its turn again when its old one comes. So no turn's new slot comes
+-- before its old one: the linear slow start begins faster than the
+-- doubling one the old slots were spaced by, and a member would learn
+-- of an earlier slot only at the old one, and send then, less than a
+-- gap after the turn before it.
+-- Counts that come later change nothing: the members' parts of the
+-- burst went at the end of the pause, or not at all.
 local function admit(n, channel, host)
   if n <= 0 or not paced(now) or P.ss ~= 1 or now >= untilv then return end
   P.bank = math.min(P.bank + n, 1000000)
   if P.bank < MINBANK or P.lin == 1 then return end
   P.lin = 1
-  local turns = redis.call('ZRANGE', tk, 0, -1)
+  local turns = redis.call('ZRANGE', tk, 0, -1, 'WITHSCORES')
   P.gap, P.start, P.wins, P.good, P.from, P.burst = math.min(START, LINSTART), 1, 0, 0, 0, 0
   redis.call('DEL', hk)
   nextv = untilv + math.floor(P.gap / 1000)
   local epoch = math.max(now, epochv + 1)
   P.ep = epoch
-  for _, id in ipairs(turns) do handOut(id, nextv) end
+  for i = 1, #turns, 2 do handOut(turns[i], math.max(nextv, tonumber(turns[i + 1]) or 0)) end
   epochv = epoch
   redis.call('PUBLISH', channel, string.format('%d %d %d %d %s %d', epoch, untilv - now,
     math.floor(P.gap / 1000), causev, host, paceRest()))

@@ -186,7 +186,8 @@ func TestFleetPaceProbes(t *testing.T) {
 // members count add up; once they make a burst (2), while the pause that
 // engaged the pace runs, the turns handed out so far are handed out
 // again, in their order, at the linear slow start from one gap after
-// the pause, in a new epoch every member hears of; counts told after the
+// the pause, but none before its old slot (its member asks again only
+// then), in a new epoch every member hears of; counts told after the
 // pause change nothing.
 func TestFleetBankMakesSlowStartLinear(t *testing.T) {
 	a, b, rdb := twoMembers(t)
@@ -195,36 +196,48 @@ func TestFleetBankMakesSlowStartLinear(t *testing.T) {
 	_, ok := waitFor(time.Second, func() bool { cd, _ := a.Cooldown(host); return cd.Epoch != 0 })
 	require.True(t, ok, "the announcement did not reach Redis within 1s")
 	first := epochOf(t, rdb, a, host)
-	for range 4 {
+	for range 8 {
 		_, err := a.Reserve(ctx, host, neuracraft.Hold{})
 		require.NoError(t, err)
 	}
-	before := turnsOf(t, rdb, a, host)
-	require.Equal(t, int64(50*time.Millisecond), before[0].gapN, "the slow start of old")
-	require.Equal(t, int64(40*time.Millisecond), before[2].gapN, "a fifth shorter after 2")
-
 	_, err := a.Reserve(ctx, host, neuracraft.Hold{Admitted: 1})
 	require.NoError(t, err)
 	assert.Equal(t, first, epochOf(t, rdb, a, host), "one success is no burst")
+	before := turnsOf(t, rdb, a, host)
+	require.Len(t, before, 9)
+	require.Equal(t, int64(50*time.Millisecond), before[0].gapN, "the slow start of old")
+	require.Equal(t, int64(40*time.Millisecond), before[2].gapN, "a fifth shorter after 2")
+
 	_, err = b.Reserve(ctx, host, neuracraft.Hold{Admitted: 1})
 	require.NoError(t, err)
 	second := epochOf(t, rdb, a, host)
 	assert.Greater(t, second, first, "two make one: a new epoch")
 
 	after := turnsOf(t, rdb, a, host)
-	require.Len(t, after, 6)
+	require.Len(t, after, 10)
 	for i, turn := range before {
 		assert.Equal(t, turn.id, after[i].id, "turn %d keeps its place", i)
 	}
 	until, err := rdb.HGet(ctx, a.keys(host)[0], "until").Int64()
 	require.NoError(t, err)
-	assert.Equal(t, until+40000, after[0].slot, "the first turn a gap after the pause")
 	gap := int64(40 * time.Millisecond)
+	slot := until + gap/1000 // the linear slow start, a gap after the pause
+	var kept, moved int
 	for i, turn := range after {
 		assert.Equal(t, gap, turn.gapN, "turn %d at the linear slow start", i)
+		if i < len(before) && before[i].slot > slot {
+			slot = before[i].slot // never before its old slot
+			kept++
+		} else {
+			moved++
+		}
+		assert.Equal(t, slot, turn.slot, "turn %d", i)
 		r := 1e9 / float64(gap)
 		gap = int64(1e9 / math.Sqrt(r*r+2*18))
+		slot += gap / 1000
 	}
+	assert.Equal(t, before[0].slot, after[0].slot, "the first turn at its old slot, past the linear start's first gap")
+	assert.Equal(t, []int{4, 6}, []int{kept, moved}, "the doubling start's first four slots, then the linear start's")
 	_, ok = waitFor(time.Second, func() bool { cd, _ := b.Cooldown(host); return cd.Epoch == second })
 	assert.True(t, ok, "the other member hears of the new epoch")
 
