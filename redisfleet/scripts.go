@@ -176,7 +176,10 @@ end
 -- current epoch that has come is a cut, computed at the turn's slot as
 -- the root package's pacer does when the answer comes at once: after a
 -- burst (lin), the gap that failed, 1/CUT longer; else in the slow
--- start, half as long again as the gap that failed; past it, a burst
+-- start, the same when the turn before it went at that gap too (the gap
+-- admitted a turn: it is the limit), or half as long again as the gap
+-- that failed, and no shorter than the last gap that held, when it was
+-- the first turn at its gap; past it, a burst
 -- spent (five sevenths of the rate admitted since the epoch began, the
 -- rest going at STARTEND after the pause); else an eighth slower.
 -- Answers to turns of an earlier epoch are no news. It is the one place
@@ -197,7 +200,12 @@ local function pushback(tid, tep, tgap)
   if P.lin == 1 then
     nxt = tgap + math.floor(tgap / CUT)
   elseif P.ss == 1 and tgap >= STARTEND then
-    nxt = math.max(tgap + math.floor(tgap / 2), P.good)
+    local prev = redis.call('ZREVRANGEBYSCORE', tk, string.format('(%d', T), '-inf', 'LIMIT', 0, 1)
+    if prev[1] and tonumber(redis.call('HGET', gk, prev[1])) == tgap then
+      nxt = tgap + math.floor(tgap / CUT) -- not the first turn at its gap
+    else
+      nxt = math.max(tgap + math.floor(tgap / 2), P.good)
+    end
   else
     local won = redis.call('ZCOUNT', tk, '-inf', string.format('(%d', T))
     if tgap < P.good and won > 0 and P.from > 0 and T > P.from then
