@@ -15,6 +15,13 @@ import (
 	"time"
 )
 
+// nilText is what the error types' Error methods return for a nil
+// pointer: a typed nil returned as an error (fmt.Errorf("%w",
+// (*APIError)(nil))) is a caller's mistake, which prints as fmt prints a
+// nil, classifies as nothing (no Is matches, IsRetryable is false), logs
+// as an empty group, and never panics.
+const nilText = "<nil>"
+
 // APIError is a failed NeuraCraft call: the API, or a proxy in front of
 // it, answered with an HTTP status of 400 or more. It is the error of
 // every call that got an answer (a call that got none fails with a
@@ -109,6 +116,9 @@ type APIError struct {
 //
 //	neuracraft: GET /v1/pipelines/pipe_1: 404 Not Found: Resource not found (request req_abc123)
 func (e *APIError) Error() string {
+	if e == nil {
+		return nilText
+	}
 	msg := e.Message
 	if msg == e.Code.Name() {
 		msg = ""
@@ -133,6 +143,9 @@ func (e *APIError) Format(f fmt.State, verb rune) { formatText(f, verb, e.Error(
 // status, code, reason, message, request ID, retry wait, attempts, method
 // and redacted URL. Header and Body are left out.
 func (e *APIError) LogValue() slog.Value {
+	if e == nil {
+		return slog.GroupValue()
+	}
 	attrs := make([]slog.Attr, 0, 10)
 	attrs = append(attrs,
 		slog.Int("status", e.StatusCode),
@@ -161,11 +174,19 @@ func appendText(attrs []slog.Attr, key, v string, max int) []slog.Attr {
 }
 
 // Unwrap returns Err: why the body could not be read or decoded, or nil.
-func (e *APIError) Unwrap() error { return e.Err }
+func (e *APIError) Unwrap() error {
+	if e == nil {
+		return nil
+	}
+	return e.Err
+}
 
 // Is reports whether target is e's body code or HTTP status, or a sentinel
 // that classifies either of them (see [Code.Is]).
 func (e *APIError) Is(target error) bool {
+	if e == nil {
+		return false
+	}
 	if c, ok := target.(Code); ok {
 		return c == e.Code || int(c) == e.StatusCode
 	}
@@ -198,6 +219,9 @@ type CooldownError struct {
 //
 //	neuracraft: GET /v1/pipelines: held back locally, not sent: api.neuracraft.com is cooling down after 429 Too Many Requests, turn in 1.2s (request req_1)
 func (e *CooldownError) Error() string {
+	if e == nil {
+		return nilText
+	}
 	host := e.Host
 	if host == "" {
 		host = "the host"
@@ -213,7 +237,7 @@ func (e *CooldownError) Error() string {
 }
 
 // Is reports whether target is ErrRateLimited.
-func (e *CooldownError) Is(target error) bool { return target == ErrRateLimited }
+func (e *CooldownError) Is(target error) bool { return e != nil && target == ErrRateLimited }
 
 // RequestError is a call through a [Transport] that got no answer: the
 // connection failed, was cut before the response head, or timed out. It
@@ -240,6 +264,9 @@ type RequestError struct {
 //
 //	neuracraft: GET /v1/pipelines: read tcp ...: connection reset by peer (request req_1, attempt 2)
 func (e *RequestError) Error() string {
+	if e == nil {
+		return nilText
+	}
 	cause := "no answer"
 	if e.Err != nil {
 		cause = redactedText(e.Err)
@@ -252,11 +279,19 @@ func (e *RequestError) Error() string {
 }
 
 // Unwrap returns Err.
-func (e *RequestError) Unwrap() error { return e.Err }
+func (e *RequestError) Unwrap() error {
+	if e == nil {
+		return nil
+	}
+	return e.Err
+}
 
 // LogValue implements [slog.LogValuer]: the request, its ID, the attempts
 // and the cause.
 func (e *RequestError) LogValue() slog.Value {
+	if e == nil {
+		return slog.GroupValue()
+	}
 	cause := ""
 	if e.Err != nil {
 		cause = redactedText(e.Err)

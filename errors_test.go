@@ -293,3 +293,29 @@ func wrappings(err error) map[string]error {
 		"errors.Join":     errors.Join(errors.New("other"), err),
 	}
 }
+
+// TestTypedNilErrors: a nil *APIError (or another of the package's error
+// types) wrapped in an error, the classic mistake of returning a typed
+// nil pointer as an error, makes no helper or method panic: it is no
+// error of ours, retryable or not, and reads as "<nil>".
+func TestTypedNilErrors(t *testing.T) {
+	t.Parallel()
+	for _, e := range []error{(*APIError)(nil), (*CooldownError)(nil), (*RequestError)(nil), (*RunError)(nil)} {
+		t.Run(fmt.Sprintf("%T", e), func(t *testing.T) {
+			err := fmt.Errorf("wrapped: %w", e)
+			assert.NotPanics(t, func() {
+				assert.False(t, IsRetryable(err), "IsRetryable")
+				assert.False(t, IsPlugin(err), "IsPlugin")
+				assert.False(t, errors.Is(err, ErrRateLimited), "errors.Is(err, ErrRateLimited)")
+				assert.Equal(t, "wrapped: <nil>", err.Error())
+				assert.Equal(t, "<nil>", e.Error())
+				if lv, ok := e.(slog.LogValuer); ok {
+					assert.Equal(t, slog.KindGroup, lv.LogValue().Kind(), "LogValue")
+				}
+				var b strings.Builder
+				slog.New(slog.NewTextHandler(&b, nil)).Error("failed", "err", e)
+				assert.Contains(t, b.String(), "failed")
+			})
+		})
+	}
+}

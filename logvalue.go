@@ -103,6 +103,9 @@ func urlsRedacted(err error) string {
 // that is cooling down, the status that started the cooldown and the wait
 // until the request's turn.
 func (e *CooldownError) LogValue() slog.Value {
+	if e == nil {
+		return slog.GroupValue()
+	}
 	return slog.GroupValue(
 		textAttr("method", e.Method, maxLogText),
 		textAttr("url", e.URL, maxLogText),

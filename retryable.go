@@ -16,6 +16,9 @@ import (
 // retryable applies the retry rules to an answered request; see
 // [IsRetryable].
 func (e *APIError) retryable() bool {
+	if e == nil {
+		return false
+	}
 	if e.Retryable != nil {
 		return *e.Retryable
 	}
@@ -63,6 +66,9 @@ func (e *APIError) retryable() bool {
 // is reported: nil, context.Canceled, the context's own
 // context.DeadlineExceeded and http.Client.Timeout expiring are not.
 //
+// A nil *APIError or *CooldownError returned as an error (a typed nil)
+// is not retryable.
+//
 // IsRetryable does not look at the request method; [Transport] also does,
 // see [DefaultShouldRetry]: a network failure is retried only for an
 // idempotent request, since the server may have acted on it.
@@ -76,7 +82,7 @@ func IsRetryable(err error) bool {
 	}
 	var cooldown *CooldownError
 	if errors.As(err, &cooldown) {
-		return true
+		return cooldown != nil
 	}
 	return isTransientNetError(err)
 }

@@ -75,6 +75,9 @@ type RunError struct {
 //
 //	neuracraft: run run_def456: failed: 8102 PDF Export Failed: invalid template (plugin pdf-export-1, request req_abc123)
 func (e *RunError) Error() string {
+	if e == nil {
+		return nilText
+	}
 	what := "run failed"
 	if e.Canceled {
 		what = "run canceled"
@@ -107,6 +110,9 @@ func (e *RunError) Format(f fmt.State, verb rune) { formatText(f, verb, e.Error(
 // ID, outcome, code, reason, message, plugin and request ID. Stack is
 // left out.
 func (e *RunError) LogValue() slog.Value {
+	if e == nil {
+		return slog.GroupValue()
+	}
 	attrs := make([]slog.Attr, 0, 7)
 	attrs = append(attrs, textAttr("run_id", e.RunID, maxRunID))
 	if e.Canceled {
@@ -127,6 +133,9 @@ func (e *RunError) LogValue() slog.Value {
 // that classifies the plugin code (ErrPlugin). A code that is not a
 // plugin code matches nothing.
 func (e *RunError) Is(target error) bool {
+	if e == nil {
+		return false
+	}
 	switch target {
 	case ErrRunFailed:
 		return !e.Canceled
