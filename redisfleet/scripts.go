@@ -169,21 +169,20 @@ local function letGo(s)
   return g
 end
 
--- pushback records at now a 429 or 503 that a member honoured, answered
--- to the turn tid of epoch tep, let go at the gap tgap (ns; 0: not a turn
--- at the pace), and reports whether the pace changed. The first engages
--- the pace (the slow start from START); one to a turn of the pace's
--- current epoch that has come is a cut, computed at the turn's slot as
--- the root package's pacer does when the answer comes at once: after a
--- burst (lin), the gap that failed, 1/CUT longer; else in the slow
--- start, the same when the turn before it went at that gap too (the gap
--- admitted a turn: it is the limit), or half as long again as the gap
--- that failed, and no shorter than the last gap that held, when it was
--- the first turn at its gap; past it, a burst
--- spent (five sevenths of the rate admitted since the epoch began, the
--- rest going at STARTEND after the pause); else an eighth slower.
--- Answers to turns of an earlier epoch are no news. It is the one place
--- where a pushback changes the pace.
+-- pushback records at now a 429 or 503 that a member honoured, answered to
+-- the turn tid of epoch tep, let go at the gap tgap (ns; 0: not a turn at
+-- the pace), and reports whether the pace changed. The first engages the
+-- pace (the slow start from START); one to a turn of the pace's current
+-- epoch that has come is a cut, computed at the turn's slot as the root
+-- package's pacer does when the answer comes at once: after a burst (lin),
+-- the gap that failed, 1/CUT longer; else in the slow start, the same when
+-- the turn before it went at that gap too (the gap admitted a turn: it is
+-- the limit), or half as long again as the gap that failed, and no shorter
+-- than the last gap that held, when it was the first turn at its gap; past
+-- it, a burst spent (five sevenths of the rate admitted since the epoch
+-- began, the rest going at STARTEND after the pause); else an eighth
+-- slower. Answers to turns of an earlier epoch are no news. It is the one
+-- place where a pushback changes the pace.
 local function pushback(tid, tep, tgap)
   if not paced(now) then
     P = {gap = START, start = 1, ss = 1, wins = 0, good = 0, last = now, held = 0, burst = 0, ep = P.ep, from = 0,
@@ -288,17 +287,16 @@ local function cool(pause, cause, repaced, channel, host)
 end
 
 -- admit adds n successes of the first wave that a member counted, while
--- the pause that engaged the pace runs: from MINBANK on, the slow start
--- is linear, and the turns handed out so far (none has come) are handed
--- out afresh, in their order, from its first slot, at the linear slow
--- start, in a new epoch told on channel (as cool does): each member asks
--- for its turn again when its old one comes. So no turn's new slot comes
--- before its old one: the linear slow start begins faster than the
--- doubling one the old slots were spaced by, and a member would learn
--- of an earlier slot only at the old one, and send then, less than a
--- gap after the turn before it.
--- Counts that come later change nothing: the members' parts of the
--- burst went at the end of the pause, or not at all.
+-- the pause that engaged the pace runs: from MINBANK on, the slow start is
+-- linear, and the turns handed out so far (none has come) are handed out
+-- afresh, in their order, from its first slot, at the linear slow start,
+-- in a new epoch told on channel (as cool does): each member asks for its
+-- turn again when its old one comes. So no turn's new slot comes before
+-- its old one: the linear slow start begins faster than the doubling one
+-- the old slots were spaced by, and a member would learn of an earlier
+-- slot only at the old one, and send then, less than a gap after the turn
+-- before it. Counts that come later change nothing: the members' parts of
+-- the burst went at the end of the pause, or not at all.
 local function admit(n, channel, host)
   if n <= 0 or not paced(now) or P.ss ~= 1 or now >= untilv then return end
   P.bank = math.min(P.bank + n, 1000000)
