@@ -24,6 +24,7 @@ import (
 	"time"
 
 	"github.com/hashicorp/go-retryablehttp"
+	"github.com/redis/go-redis/v9"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -172,6 +173,7 @@ func runLab(t *testing.T, url, key string, mode labMode, redisAddr string, roots
 			tr := &neuracraft.Transport{Base: base()}
 			if mode == withFleet {
 				rdb := redisClient(redisAddr)
+				warmRedis(t, rdb, labCallers)
 				f := redisfleet.New(rdb, redisfleet.Options{Prefix: prefix})
 				closers = append(closers, func() { f.Close(); rdb.Close() })
 				tr.Coordinator = f
@@ -247,6 +249,26 @@ func warmUp(t *testing.T, pool *http.Transport, url string) {
 	require.NoError(t, err, "warming a connection to nginx up")
 	require.NoError(t, drain(resp))
 	require.Equal(t, http.StatusNoContent, resp.StatusCode, "nginx's answer to /warm")
+}
+
+// warmRedis opens n connections in rdb's pool, as a replica that has run
+// a while holds them (docs/fleet.md advises go-redis's MinIdleConns for
+// it; redisfleet's lab warms its members the same way), so that the
+// first wave's Reserves, as many at once as a replica has callers, do
+// not dial Redis. Without it, on a busy 2-core machine, some of them dial
+// for longer than OpTimeout (50 ms), and their requests go on through
+// their own Transport's queue, uncoordinated, and draw late 429s: one
+// strict fleet run in about seven took 7.4 to 15.6 s on 2026-12-07.
+func warmRedis(t *testing.T, rdb *redis.Client, n int) {
+	ctx := context.Background()
+	conns := make([]*redis.Conn, n)
+	for i := range conns {
+		conns[i] = rdb.Conn() // a connection of its own, taken from the pool
+		require.NoError(t, conns[i].Ping(ctx).Err(), "warming a connection to Redis up")
+	}
+	for _, c := range conns {
+		require.NoError(t, c.Close()) // back to the pool, idle
+	}
 }
 
 // drain reads the body of resp to its end and closes it.
