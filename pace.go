@@ -88,12 +88,9 @@ const (
 // climb (every request's answer names the gap it was let go at, so
 // answers to requests let go before the last change are not taken twice):
 //
-//   - met in the slow start, it is a limiter's rate: at the first request
-//     let go at a gap, the limit lies between that gap and the last one
-//     that succeeded, and the pace goes back to that one, and at least
-//     half as long again as the gap that failed; at a later one, the gap
-//     that failed admitted requests before, and is the limit, give or
-//     take a late packet: the pace goes to it, a fifth longer (paceCut);
+//   - met in the slow start, it is a limiter's rate: the pace goes back to
+//     the last gap that succeeded, and at least half as long again as the
+//     gap that failed;
 //   - met past the slow start's end, it is a burst spent: the pace goes to
 //     five sevenths of the rate the host admitted since the pause, and
 //     what it admitted beyond that may go at paceStartEnd after the next
@@ -234,10 +231,6 @@ func (p *pacer) pushbackAt(now time.Time, t ticket) bool {
 	var next time.Duration
 	p.burst = 0
 	switch {
-	case p.start && (p.wins > 0 || t.gap > p.gap):
-		// The gap that failed had admitted requests before (p.wins), or so
-		// many that the slow start left it (t.gap > p.gap).
-		next = t.gap + t.gap/paceCut
 	case p.start:
 		next = max(t.gap+t.gap/2, p.good)
 	case t.gap < p.good && p.won > 0:

@@ -86,17 +86,16 @@ func paceSchedule(name string, bank int, phases ...[2]int) paceScenario {
 	return sc
 }
 
-// paceScenarios are the scenarios of the file: the slow start alone; a cut
-// in the slow start (at the first gap under 20 ms, a strict limiter of 50
-// a second), then a cut at the pace that held; a cut at the second turn of
-// a gap; a cut past the slow start's end (a burst spent), then the burst
-// it leaves; after a first wave that showed a burst, the linear slow
-// start, a cut in it, and the pace that holds.
+// paceScenarios are the scenarios of the file: the slow start alone; a
+// cut in the slow start (at the first gap under 20 ms, a strict limiter
+// of 50 a second), then a cut at the pace that held; a cut past the slow
+// start's end (a burst spent), then the burst it leaves; after a first
+// wave that showed a burst, the linear slow start, a cut in it, and the
+// pace that holds.
 func paceScenarios() []paceScenario {
 	return []paceScenario{
 		paceSchedule("slow start", 0, [2]int{60, -1}),
 		paceSchedule("cut in the slow start, then at the pace that held", 0, [2]int{11, 10}, [2]int{12, 6}, [2]int{12, -1}),
-		paceSchedule("cut at the second turn of a gap in the slow start", 0, [2]int{10, 9}, [2]int{4, -1}),
 		paceSchedule("cut past the slow start's end", 0, [2]int{40, 39}, [2]int{40, -1}),
 		paceSchedule("after a burst: the linear slow start, a cut in it", 21, [2]int{80, 79}, [2]int{20, -1}),
 	}
@@ -122,13 +121,10 @@ func TestPaceSchedules(t *testing.T) {
 	require.Equal(t, int64(16384*time.Microsecond), cut[0].Turns[10][1], "the first gap under 20 ms is cut")
 	require.Equal(t, int64(24576*time.Microsecond), cut[1].Turns[0][1], "half as long again")
 	require.Equal(t, int64(27648*time.Microsecond), cut[2].Turns[0][1], "then an eighth longer")
-	second := got[2].Phases
-	require.Equal(t, int64(20480*time.Microsecond), second[0].Turns[9][1], "the second turn at 20.48 ms is cut")
-	require.Equal(t, int64(24576*time.Microsecond), second[1].Turns[0][1], "a fifth longer")
-	burst := got[3].Phases
+	burst := got[2].Phases
 	require.Less(t, burst[0].Turns[39][1], int64(paceStartEnd), "the last cut is past the slow start's end")
 	require.Equal(t, int64(paceStartEnd/time.Microsecond), burst[1].Turns[1][0], "a burst left: the next phase starts at 6.25 ms")
-	lin := got[4].Phases
+	lin := got[3].Phases
 	require.Equal(t, int64(paceLinStart), lin[0].Turns[0][1], "the linear slow start starts at 25 a second")
 	failed := lin[0].Turns[79][1]
 	require.Equal(t, failed+failed/5, lin[1].Turns[0][1], "the cut: a fifth longer")

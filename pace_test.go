@@ -100,43 +100,6 @@ func TestPacerPushbackInSlowStart(t *testing.T) {
 	assert.Equal(t, 22179840*time.Nanosecond, p.gap)
 }
 
-// TestPacerSlowStartCutByWhere: where the 429 comes in the slow start
-// tells how close the gap that failed is to the limit. At the first
-// request of a gap, the limit may lie anywhere up to the last gap that
-// held; at a later one, the gap had admitted requests (a strict limiter
-// just under it, which a late packet crossed): a fifth over it holds.
-func TestPacerSlowStartCutByWhere(t *testing.T) {
-	t.Parallel()
-	for _, tc := range []struct {
-		name string
-		oks  int           // requests answered with success after the two at 25.6 ms
-		want time.Duration // the pace after the 429 to the next one
-	}{
-		{"the first at 20.48 ms", 0, 30720 * time.Microsecond},  // half as long again
-		{"the second at 20.48 ms", 1, 24576 * time.Microsecond}, // a fifth longer
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			var p pacer
-			p.pushbackAt(t0, ticket{})
-			now := paceSteps(t, &p, at(time.Second), 8+tc.oks) // 50, 50, 40, 40, 32, 32, 25.6, 25.6, ...
-			failed := p.letGoAt(now)
-			require.Equal(t, 20480*time.Microsecond, failed.gap)
-			require.True(t, p.pushbackAt(now, failed))
-			assert.Equal(t, tc.want, p.gapAt(now))
-		})
-	}
-	t.Run("one let go at 20.48 ms after two succeeded there", func(t *testing.T) {
-		var p pacer
-		p.pushbackAt(t0, ticket{})
-		now := paceSteps(t, &p, at(time.Second), 8)
-		first, second, third := p.letGoAt(now), p.letGoAt(now), p.letGoAt(now) // sent before any answer
-		p.successAt(now, first)
-		p.successAt(now, second)
-		require.Equal(t, 16384*time.Microsecond, p.gap, "the slow start left 20.48 ms")
-		require.True(t, p.pushbackAt(now, third))
-		assert.Equal(t, 24576*time.Microsecond, p.gapAt(now), "20.48 ms, a fifth longer")
-	})
-}
 func TestPacerPushbackAtAPaceThatHeld(t *testing.T) {
 	t.Parallel()
 	p := pacer{gap: 24 * time.Millisecond, good: 20 * time.Millisecond, epoch: 3, last: t0, held: at(paceHold)}

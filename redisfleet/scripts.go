@@ -169,20 +169,18 @@ local function letGo(s)
   return g
 end
 
--- pushback records at now a 429 or 503 that a member honoured, answered to
--- the turn tid of epoch tep, let go at the gap tgap (ns; 0: not a turn at
--- the pace), and reports whether the pace changed. The first engages the
--- pace (the slow start from START); one to a turn of the pace's current
--- epoch that has come is a cut, computed at the turn's slot as the root
--- package's pacer does when the answer comes at once: after a burst (lin),
--- the gap that failed, 1/CUT longer; else in the slow start, the same when
--- the turn before it went at that gap too (the gap admitted a turn: it is
--- the limit), or half as long again as the gap that failed, and no shorter
--- than the last gap that held, when it was the first turn at its gap; past
--- it, a burst spent (five sevenths of the rate admitted since the epoch
--- began, the rest going at STARTEND after the pause); else an eighth
--- slower. Answers to turns of an earlier epoch are no news. It is the one
--- place where a pushback changes the pace.
+-- pushback records at now a 429 or 503 that a member honoured, answered
+-- to the turn tid of epoch tep, let go at the gap tgap (ns; 0: not a turn
+-- at the pace), and reports whether the pace changed. The first engages
+-- the pace (the slow start from START); one to a turn of the pace's
+-- current epoch that has come is a cut, computed at the turn's slot as
+-- the root package's pacer does when the answer comes at once: after a
+-- burst (lin), the gap that failed, 1/CUT longer; else in the slow
+-- start, half as long again as the gap that failed; past it, a burst
+-- spent (five sevenths of the rate admitted since the epoch began, the
+-- rest going at STARTEND after the pause); else an eighth slower.
+-- Answers to turns of an earlier epoch are no news. It is the one place
+-- where a pushback changes the pace.
 local function pushback(tid, tep, tgap)
   if not paced(now) then
     P = {gap = START, start = 1, ss = 1, wins = 0, good = 0, last = now, held = 0, burst = 0, ep = P.ep, from = 0,
@@ -199,12 +197,7 @@ local function pushback(tid, tep, tgap)
   if P.lin == 1 then
     nxt = tgap + math.floor(tgap / CUT)
   elseif P.ss == 1 and tgap >= STARTEND then
-    local prev = redis.call('ZREVRANGEBYSCORE', tk, string.format('(%d', T), '-inf', 'LIMIT', 0, 1)
-    if prev[1] and tonumber(redis.call('HGET', gk, prev[1])) == tgap then
-      nxt = tgap + math.floor(tgap / CUT) -- not the first turn at its gap
-    else
-      nxt = math.max(tgap + math.floor(tgap / 2), P.good)
-    end
+    nxt = math.max(tgap + math.floor(tgap / 2), P.good)
   else
     local won = redis.call('ZCOUNT', tk, '-inf', string.format('(%d', T))
     if tgap < P.good and won > 0 and P.from > 0 and T > P.from then
