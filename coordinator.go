@@ -154,13 +154,13 @@ type Hold struct {
 	// requests sent before the pushback that engaged its pace, the first
 	// within 50 ms of it and each next within 6.25 ms of the last. Each member
 	// sees its own part of the first wave; a Coordinator adds the parts
-	// up, and from 2 on the fleet's slow start climbs linearly, as one
-	// Transport's does. A member whose own part is 2 or more (a burst of
+	// up, and from 3 on the fleet's slow start climbs linearly, as one
+	// Transport's does. A member whose own part is 3 or more (a burst of
 	// its own: single successes of several members may be a strict
 	// limiter's, one every so often) lets it go at the end of the pause
 	// without turns. A member that met no pushback of its own counts the
 	// successes answered while the fleet's cooldown runs to requests that
-	// went without a turn, and tells them from 2 on only.
+	// went without a turn, and tells them from 3 on only.
 	Admitted int
 }
 

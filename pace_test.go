@@ -1,6 +1,7 @@
 package neuracraft
 
 import (
+	"fmt"
 	"math"
 	"testing"
 	"time"
@@ -215,7 +216,7 @@ func TestPacerEndAt(t *testing.T) {
 
 // TestPacerBank: the successes of the first wave answered during the
 // cooldown, each within 6.25 ms of the last (or of the pushback), make
-// the bank: from 2 on, they go first after the pause, 1 ms apart, with
+// the bank: from 3 on, they go first after the pause, 1 ms apart, with
 // tickets of their own, and the slow start is linear.
 func TestPacerBank(t *testing.T) {
 	t.Parallel()
@@ -240,14 +241,18 @@ func TestPacerBank(t *testing.T) {
 	p.successAt(now, ticket{}) // a late answer of the first wave
 	assert.Equal(t, 21, p.bank, "once requests went, the count is over")
 
-	t.Run("one success is no burst", func(t *testing.T) {
-		var p pacer
-		p.pushbackAt(t0, ticket{})
-		p.successAt(at(time.Millisecond), ticket{})
-		assert.Equal(t, 1, p.bank)
-		assert.False(t, p.lin)
-		assert.Equal(t, ticket{epoch: 1, gap: 50 * time.Millisecond}, p.letGoAt(at(time.Second)))
-	})
+	for n := 1; n < paceMinBank; n++ {
+		t.Run(fmt.Sprintf("%d successes are no burst", n), func(t *testing.T) {
+			var p pacer
+			p.pushbackAt(t0, ticket{})
+			for i := range n {
+				p.successAt(at(time.Duration(i+1)*time.Millisecond), ticket{})
+			}
+			assert.Equal(t, n, p.bank)
+			assert.False(t, p.lin)
+			assert.Equal(t, ticket{epoch: 1, gap: 50 * time.Millisecond}, p.letGoAt(at(time.Second)), "the doubling slow start, no bank")
+		})
+	}
 	t.Run("answers that trickle in", func(t *testing.T) {
 		var p pacer
 		p.pushbackAt(t0, ticket{})
@@ -262,10 +267,11 @@ func TestPacerBank(t *testing.T) {
 		p.pushbackAt(t0, ticket{})
 		p.quiet = true // hostState.joinFleetWaveAt
 		p.successAt(at(time.Millisecond), ticket{})
-		assert.Zero(t, p.bankNews(), "one success: nothing told")
 		p.successAt(at(2*time.Millisecond), ticket{})
-		assert.Equal(t, 2, p.bankNews(), "two: both told")
+		assert.Zero(t, p.bankNews(), "two successes: nothing told")
 		p.successAt(at(3*time.Millisecond), ticket{})
+		assert.Equal(t, 3, p.bankNews(), "three: all told")
+		p.successAt(at(4*time.Millisecond), ticket{})
 		assert.Equal(t, 1, p.bankNews(), "then each once")
 		assert.Zero(t, p.bankNews())
 	})

@@ -134,7 +134,7 @@ func TestTurnEstimateWithABurst(t *testing.T) {
 	for _, tc := range []struct {
 		name string
 		wave int // successes of the first wave answered after its 429
-	}{{"a bank of 2", 2}, {"no bank", 0}} {
+	}{{"a bank of 3", paceMinBank}, {"no bank", 0}} {
 		t.Run(tc.name, func(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
 				var n sync.Mutex

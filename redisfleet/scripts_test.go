@@ -183,7 +183,7 @@ func TestFleetPaceProbes(t *testing.T) {
 }
 
 // TestFleetBankMakesSlowStartLinear: the first wave's successes that the
-// members count add up; once they make a burst (2), while the pause that
+// members count add up; once they make a burst (3), while the pause that
 // engaged the pace runs, the turns handed out so far are handed out
 // again, in their order, at the linear slow start from one gap after
 // the pause, but none before its old slot (its member asks again only
@@ -200,9 +200,9 @@ func TestFleetBankMakesSlowStartLinear(t *testing.T) {
 		_, err := a.Reserve(ctx, host, neuracraft.Hold{})
 		require.NoError(t, err)
 	}
-	_, err := a.Reserve(ctx, host, neuracraft.Hold{Admitted: 1})
+	_, err := a.Reserve(ctx, host, neuracraft.Hold{Admitted: 2})
 	require.NoError(t, err)
-	assert.Equal(t, first, epochOf(t, rdb, a, host), "one success is no burst")
+	assert.Equal(t, first, epochOf(t, rdb, a, host), "two successes are no burst")
 	before := turnsOf(t, rdb, a, host)
 	require.Len(t, before, 9)
 	require.Equal(t, int64(50*time.Millisecond), before[0].gapN, "the slow start of old")
@@ -211,7 +211,7 @@ func TestFleetBankMakesSlowStartLinear(t *testing.T) {
 	_, err = b.Reserve(ctx, host, neuracraft.Hold{Admitted: 1})
 	require.NoError(t, err)
 	second := epochOf(t, rdb, a, host)
-	assert.Greater(t, second, first, "two make one: a new epoch")
+	assert.Greater(t, second, first, "three make one: a new epoch")
 
 	after := turnsOf(t, rdb, a, host)
 	require.Len(t, after, 10)

@@ -32,7 +32,7 @@ const (
 	PaceLinStartGap = 40 * time.Millisecond
 	// PaceMinBank is the least count of the first wave's successes that
 	// makes a burst, and the slow start linear.
-	PaceMinBank = 2
+	PaceMinBank = 3
 	// PaceMinGap and PaceMaxGap bound the learnt pace: below the first it
 	// ends.
 	PaceMinGap = time.Millisecond
