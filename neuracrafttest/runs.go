@@ -18,7 +18,8 @@ const (
 )
 
 // A RunScript says how the runs of a pipeline behave on the fake server:
-// the statuses they read back, poll after poll, before they end, whether
+// the statuses they read back, GET after GET (a HEAD peeks and changes
+// nothing), before they end, whether
 // those polls carry a Retry-After, and how they end. Build one with
 // [RunCompleted], [RunFailed] or [RunCanceled], add the polls before the
 // end with [RunScript.WithPolls], and give it to [Server.ScriptRuns]:
@@ -249,8 +250,9 @@ func (s *Server) startRun(w http.ResponseWriter, r *http.Request) {
 	})
 }
 
-// getRun serves GET /runs/{run_id}. Each read advances the run (see
-// run.read).
+// getRun serves GET /runs/{run_id}. Each GET advances the run (see
+// run.read); a HEAD answers what the next GET would, and leaves the run
+// as it was.
 func (s *Server) getRun(w http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
 	rn, ok := s.runs[r.PathValue("run_id")]
@@ -259,7 +261,12 @@ func (s *Server) getRun(w http.ResponseWriter, r *http.Request) {
 		retryAfter string
 	)
 	if ok {
-		v, retryAfter = rn.read(time.Now())
+		read := rn
+		if r.Method == http.MethodHead {
+			peek := *rn // a copy: its read changes nothing of the run
+			read = &peek
+		}
+		v, retryAfter = read.read(time.Now())
 	}
 	s.mu.Unlock()
 	if !ok {

@@ -264,3 +264,18 @@ func TestRunScriptPanics(t *testing.T) {
 		})
 	}
 }
+
+// TestRunHeadDoesNotAdvance: a HEAD to a run answers as the next GET
+// would (its Retry-After), and the GETs that follow read the run's
+// statuses as if no HEAD had come.
+func TestRunHeadDoesNotAdvance(t *testing.T) {
+	t.Parallel()
+	e := newRunEnv(t)
+	rid := e.start(e.pid)
+	for range 5 {
+		r := e.do("HEAD", "/runs/"+rid, nil)
+		require.Equal(t, http.StatusOK, r.status)
+		require.Empty(t, r.body, "a HEAD has no body")
+	}
+	require.Equal(t, []string{"queued", "running", "completed"}, e.statuses(rid, 3))
+}
