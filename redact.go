@@ -79,9 +79,17 @@ const minCutSecret = 4
 
 // endsInSecretStart reports whether t ends with "…" after the start of
 // one of secrets (minCutSecret bytes or more of it, not all of it).
-func endsInSecretStart(t string, secrets []string) bool {
+func endsInSecretStart(t string, secrets []string) bool { return cutSecretStart(t, secrets) > 0 }
+
+// cutSecretStart returns the length of the longest start of one of
+// secrets that t has before its final "…" (see secretStart), or 0 when t
+// does not end with "…".
+func cutSecretStart(t string, secrets []string) int {
 	body, cut := strings.CutSuffix(t, "…")
-	return cut && secretStart(body, secrets) > 0
+	if !cut {
+		return 0
+	}
+	return secretStart(body, secrets)
 }
 
 // secretStart returns the length of the longest start of one of secrets
@@ -104,17 +112,11 @@ func secretStart(body string, secrets []string) int {
 // left before its final "…" (see endsInSecretStart), as many times as
 // one is left.
 func trimSecretStart(t string, secrets []string) string {
-	for {
-		body, cut := strings.CutSuffix(t, "…")
-		k := 0
-		if cut {
-			k = secretStart(body, secrets)
-		}
-		if k == 0 {
-			return t
-		}
+	for k := cutSecretStart(t, secrets); k > 0; k = cutSecretStart(t, secrets) {
+		body := strings.TrimSuffix(t, "…")
 		t = strings.TrimRight(body[:len(body)-k], " ") + "…"
 	}
+	return t
 }
 
 // foldText applies the rule above, but for secrets and the cap, to the
